@@ -1,3 +1,4 @@
+import type { ProgressEvent } from '../core/progress.js';
 import { parseClock } from '../core/time.js';
 
 /** One progress report from ffmpeg's `-progress pipe:1` key=value blocks. */
@@ -84,4 +85,13 @@ export class ProgressParser {
     }
     return ev;
   }
+}
+
+/** ffmpeg's progress in the toolkit's generic shape (media seconds done of the input duration). */
+export function toProgressEvent(phase: string, p: FfmpegProgress, durationSec?: number): ProgressEvent {
+  const ev: ProgressEvent = { phase, done: p.outTimeSec ?? 0, unit: 'seconds' };
+  if (durationSec !== undefined && durationSec > 0) ev.total = durationSec;
+  if (p.speed !== undefined) ev.rate = p.speed;
+  if (p.etaSec !== undefined) ev.etaSec = p.etaSec;
+  return ev;
 }

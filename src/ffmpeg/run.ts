@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { FfmpegError, InterruptedError, systemErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { formatCommand } from '../core/redact.js';
+import { formatCommand, redact } from '../core/redact.js';
 import { DOCTOR_HINT } from './locate.js';
 import { ProgressParser, type FfmpegProgress } from './progress.js';
 import { StderrTail } from './stderr.js';
@@ -143,8 +143,9 @@ export function runTool(options: RunToolOptions): Promise<RunToolResult> {
     child.on('close', (exitCode, signal) => {
       if (settled) return;
       cleanup();
-      const stderr = tail.all();
-      const lastLines = tail.meaningful();
+      // ffmpeg echoes URLs (with stream keys) in its messages: mask them before they leave.
+      const stderr = tail.all().map((l) => redact(l, secrets));
+      const lastLines = tail.meaningful().map((l) => redact(l, secrets));
       const details = { bin: options.bin, exitCode, signal, stderrTail: lastLines };
       if (stopReason === 'abort' || stopReason === 'signal') {
         reject(new InterruptedError(`${name} stopped: interrupted`, { details }));

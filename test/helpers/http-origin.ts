@@ -1,0 +1,104 @@
+/**
+ * A test HTTP origin on 127.0.0.1: serves files and bodies with Range support, records every request, and
+ * injects faults per path (status codes, a reset connection, a truncated body). It only ever listens on
+ * loopback and is closed by the test that starts it.
+ */
+import { createReadStream, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault =
+  | { kind: 'status'; status: number; headers?: Record<string, string>; times?: number }
+  | { kind: 'reset'; times?: number }
+  | { kind: 'truncate'; bytes: number; times?: number }
+  /** Accept the request and never answer (until the origin closes). */
+  | { kind: 'stall'; times?: number };
+
+export type Route = { file: string; type?: string } | { body: string | Buffer; type?: string };
+
+export interface Origin {
+  url(path: string): string;
+  route(path: string, route: Route): void;
+  fault(path: string, fault: Fault): void;
+  requests: { method: string; path: string; range?: string }[];
+  close(): Promise<void>;
+}
+
+function parseRange(header: string | undefined, size: number): [number, number] | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? '');
+  if (!m) return undefined;
+  if (m[1] === '') return [Math.max(0, size - Number(m[2])), size - 1];
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start <= end ? [start, end] : undefined;
+}
+
+export async function startOrigin(): Promise<Origin> {
+  const routes = new Map<string, Route>();
+  const faults = new Map<string, Fault>();
+  const requests: Origin['requests'] = [];
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    requests.push({ method: req.method ?? 'GET', path, range: req.headers.range });
+    const fault = faults.get(path);
+    if (fault) {
+      if (fault.times !== undefined && --fault.times <= 0) faults.delete(path);
+      if (fault.kind === 'status') {
+        res.writeHead(fault.status, { 'content-type': 'text/plain', ...fault.headers });
+        res.end(`injected ${fault.status}\n`);
+        return;
+      }
+      if (fault.kind === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      if (fault.kind === 'stall') return;
+    }
+    const route = routes.get(path);
+    if (!route) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+      return;
+    }
+    const size = 'file' in route ? statSync(route.file).size : Buffer.byteLength(route.body);
+    const range = parseRange(req.headers.range, size);
+    const [start, end] = range ?? [0, size - 1];
+    const headers: Record<string, string | number> = {
+      'content-type': route.type ?? 'application/octet-stream',
+      'accept-ranges': 'bytes',
+      'content-length': end - start + 1,
+    };
+    if (range) headers['content-range'] = `bytes ${start}-${end}/${size}`;
+    res.writeHead(range ? 206 : 200, headers);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const limit = fault?.kind === 'truncate' ? Math.min(end, start + fault.bytes - 1) : end;
+    const after = (): void => {
+      if (fault?.kind === 'truncate') req.socket.destroy();
+    };
+    if ('file' in route) {
+      createReadStream(route.file, { start, end: limit }).on('end', after).pipe(res);
+    } else {
+      const buf = Buffer.isBuffer(route.body) ? route.body : Buffer.from(route.body);
+      res.end(buf.subarray(start, limit + 1), after);
+    }
+  };
+
+  const server: Server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    route: (path, route) => routes.set(path, route),
+    fault: (path, fault) => faults.set(path, fault),
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
