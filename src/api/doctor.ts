@@ -3,7 +3,7 @@ import type { LocateOptions } from '../ffmpeg/locate.js';
 import { castkitVersion } from '../version.js';
 
 export type { Capability } from '../ffmpeg/capabilities.js';
-export type { ToolReport } from '../ffmpeg/doctor.js';
+export type { SelfCheck, ToolReport } from '../ffmpeg/doctor.js';
 
 export type DoctorOptions = LocateOptions;
 
@@ -11,7 +11,7 @@ export interface DoctorResult extends ToolchainReport {
   castkit: string;
   node: string;
   platform: string;
-  /** ffmpeg and ffprobe were both found and run. */
+  /** ffmpeg and ffprobe were both found, run, and passed the self-checks. */
   ok: boolean;
 }
 
@@ -23,6 +23,6 @@ export async function doctor(options: DoctorOptions = {}): Promise<DoctorResult>
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     ...report,
-    ok: report.ffmpeg.found && report.ffprobe.found,
+    ok: report.ffmpeg.found && report.ffprobe.found && report.checks.every((c) => c.ok),
   };
 }

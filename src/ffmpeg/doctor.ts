@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CastkitError } from '../core/errors.js';
 import {
   evaluateCapabilities,
@@ -20,10 +23,19 @@ export interface ToolReport {
   problem?: { code: string; message: string; hint?: string };
 }
 
+/** A real round trip through the tools, for faults that version strings do not show. */
+export interface SelfCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+  hint?: string;
+}
+
 export interface ToolchainReport {
   ffmpeg: ToolReport;
   ffprobe: ToolReport;
   capabilities: Capability[];
+  checks: SelfCheck[];
 }
 
 async function inspect(
@@ -67,7 +79,44 @@ export async function inspectToolchain(options: LocateOptions = {}): Promise<Too
       { input: new Set(), output: new Set() },
       { demux: new Set(), mux: new Set() },
     );
-  return { ffmpeg: ff.report, ffprobe: probe.report, capabilities };
+  const checks =
+    ff.location && probe.location ? [await checkTransportStream(ff.location.path, probe.location.path)] : [];
+  return { ffmpeg: ff.report, ffprobe: probe.report, capabilities, checks };
+}
+
+/**
+ * Make a 0.2 s MPEG-TS with ffmpeg and read it back with ffprobe. The static ffprobe builds shipped in
+ * @ffprobe-installer crash (SIGSEGV) on every MPEG-TS input; this finds that and any similar fault.
+ */
+async function checkTransportStream(ffmpeg: string, ffprobe: string): Promise<SelfCheck> {
+  const name = 'ffprobe reads an MPEG-TS made by ffmpeg';
+  const dir = await mkdtemp(join(tmpdir(), 'castkit-doctor-'));
+  const ts = join(dir, 'check.ts');
+  try {
+    const lavfi = 'testsrc2=size=64x64:rate=10:duration=0.2';
+    await runTool({
+      bin: ffmpeg,
+      args: ['-hide_banner', '-v', 'error', '-f', 'lavfi', '-i', lavfi, '-f', 'mpegts', ts],
+      timeoutMs: 20_000,
+    });
+    await runTool({
+      bin: ffprobe,
+      args: ['-hide_banner', '-v', 'error', '-show_streams', '-of', 'json', ts],
+      captureStdout: 1 << 20,
+      timeoutMs: 20_000,
+    });
+    return { name, ok: true };
+  } catch (err) {
+    if (!(err instanceof CastkitError)) throw err;
+    return {
+      name,
+      ok: false,
+      detail: err.message,
+      hint: 'install a system ffmpeg (Debian: apt-get install ffmpeg) or set CASTKIT_FFPROBE to a working ffprobe',
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function capabilitiesOf(ffmpeg: string): Promise<Capability[]> {

@@ -72,7 +72,17 @@ const NETWORK_PATTERNS = [
 ];
 
 /** Turn ffprobe's failure into the error a user can act on: bad input (3), network (4) or ffmpeg (5). */
-function classify(input: string, remote: boolean, err: FfmpegError): CastkitError {
+function classify(input: string, remote: boolean, err: FfmpegError, ffprobe: string): CastkitError {
+  const crash = err.details.signal;
+  if (crash === 'SIGSEGV' || crash === 'SIGBUS' || crash === 'SIGILL' || crash === 'SIGABRT') {
+    // Seen with the static ffprobe builds shipped in @ffprobe-installer: they crash on any MPEG-TS input.
+    return new FfmpegError(`ffprobe crashed (${crash}) reading ${input}`, {
+      code: 'E_FFPROBE_CRASHED',
+      hint: `this ffprobe (${ffprobe}) is broken for this input; install a system ffmpeg (Debian: apt-get install ffmpeg) or set CASTKIT_FFPROBE, then run \`castkit doctor\``,
+      details: { input, ffprobe, signal: crash },
+      cause: err,
+    });
+  }
   const lines = (err.details.stderrTail as string[] | undefined) ?? [];
   const text = lines.join('\n');
   const last = lines.at(-1)?.replace(/^.*?: /, '') ?? err.message;
@@ -133,7 +143,7 @@ export async function ffprobeInput(input: string, options: FfprobeOptions): Prom
       logger: options.logger,
     }));
   } catch (err) {
-    if (err instanceof FfmpegError) throw classify(input, remote, err);
+    if (err instanceof FfmpegError) throw classify(input, remote, err, options.ffprobe);
     throw err;
   }
   let json: FfprobeJson;

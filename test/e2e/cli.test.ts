@@ -231,14 +231,25 @@ describe('with no ffmpeg on the PATH', () => {
       t.skip('the optional npm packages @ffmpeg-installer/@ffprobe-installer are not installed here');
       return;
     }
-    assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as {
       ffmpeg: { source: string; path: string };
       ffprobe: { source: string };
+      checks: { name: string; ok: boolean }[];
     };
     assert.equal(report.ffmpeg.source, 'npm');
     assert.equal(report.ffprobe.source, 'npm');
     assert.match(report.ffmpeg.path, /node_modules/);
+    // The bundled static ffprobe crashes on MPEG-TS: doctor must say so (exit 5), and probe must name it.
+    const tsCheck = report.checks.find((c) => /MPEG-TS/.test(c.name));
+    assert.ok(tsCheck);
+    assert.equal(r.code, tsCheck.ok ? 0 : 5, r.stderr);
+    const ts = await castkit(['probe', await fixture('h264-aac.ts')], { env });
+    if (tsCheck.ok) assert.equal(ts.code, 0, ts.stderr);
+    else {
+      assert.equal(ts.code, 5);
+      assert.match(ts.stderr, /ffprobe crashed \(SIGSEGV\) reading .*h264-aac.*\.ts/);
+      assert.match(ts.stderr, /hint: .*apt-get install ffmpeg/);
+    }
     const probe = await castkit(['probe', '--json', await fixture('h264-aac.mp4')], { env });
     assert.equal(probe.code, 0, probe.stderr);
     const info = JSON.parse(probe.stdout) as { streams: { codec: string; width?: number }[] };

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -160,8 +160,7 @@ export async function makeMedia(
   mkdirSync(FIXTURE_DIR, { recursive: true });
   const out = join(FIXTURE_DIR, `${spec.name}-${key}${spec.ext}`);
   if (existsSync(out)) return out;
-  const work = join(FIXTURE_DIR, `.work-${key}-${process.pid}`);
-  mkdirSync(work, { recursive: true });
+  const work = mkdtempSync(join(FIXTURE_DIR, `.work-${key}-`));
   try {
     for (const [name, content] of Object.entries(spec.files ?? {})) writeFileSync(join(work, name), content);
     const args = spec.args.map((a) =>

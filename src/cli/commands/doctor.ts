@@ -46,6 +46,15 @@ function renderDoctor(r: DoctorResult, ctx: CliContext): string {
       '  ',
     ),
   );
+  if (r.checks.length > 0) {
+    lines.push('', style.bold('self-checks'));
+    for (const c of r.checks) {
+      lines.push(
+        `  ${c.ok ? style.green('ok') : style.red('FAILED')}  ${c.name}${c.detail ? `: ${c.detail}` : ''}`,
+      );
+      if (!c.ok && c.hint) lines.push(`      hint: ${c.hint}`);
+    }
+  }
   const missing = r.capabilities.filter((c) => !c.available);
   if (missing.length > 0 && r.ffmpeg.found) {
     lines.push('', 'missing:');
@@ -58,6 +67,13 @@ async function doctorCommand(ctx: CliContext): Promise<void> {
   const result = await doctor(ctx.locate);
   ctx.out(ctx.json ? JSON.stringify(result, null, 2) : renderDoctor(result, ctx));
   if (!result.ok) {
+    const failed = result.checks.find((c) => !c.ok);
+    if (result.ffmpeg.found && result.ffprobe.found && failed) {
+      throw new FfmpegError(`self-check failed: ${failed.name}`, {
+        code: 'E_FFMPEG_CHECK',
+        hint: failed.hint,
+      });
+    }
     const broken = !result.ffmpeg.found ? result.ffmpeg : result.ffprobe;
     throw new FfmpegError(broken.problem?.message ?? `${broken.name} is not usable`, {
       code: broken.problem?.code ?? 'E_FFMPEG_NOT_FOUND',
