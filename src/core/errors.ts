@@ -100,3 +100,21 @@ export function systemErrorCode(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Malformed bytes in a container or codec structure. Always names the byte offset (in the input) where
+ * the fault was found, so that a user or a bug report can point at it.
+ */
+export class FormatError extends CastkitError {
+  readonly offset: number;
+  constructor(message: string, options: { code: string; offset: number; hint?: string; cause?: unknown }) {
+    super(`${message} (at byte ${options.offset})`, {
+      code: options.code,
+      category: 'input',
+      hint: options.hint,
+      cause: options.cause,
+      details: { offset: options.offset },
+    });
+    this.offset = options.offset;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Byte and bit helpers shared by the format code. Hot paths use DataView/Uint8Array directly; these are
+ * for headers and tables, where clarity matters more than the last nanosecond.
+ */
+
+/** A growable big-endian writer. */
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  length = 0;
+
+  constructor(initial = 1024) {
+    this.buf = new Uint8Array(initial);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(extra: number): void {
+    const need = this.length + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.length++] = v & 0xff;
+    return this;
+  }
+  u16(v: number): this {
+    this.ensure(2);
+    this.view.setUint16(this.length, v);
+    this.length += 2;
+    return this;
+  }
+  u24(v: number): this {
+    this.ensure(3);
+    this.buf[this.length] = (v >>> 16) & 0xff;
+    this.buf[this.length + 1] = (v >>> 8) & 0xff;
+    this.buf[this.length + 2] = v & 0xff;
+    this.length += 3;
+    return this;
+  }
+  u32(v: number): this {
+    this.ensure(4);
+    this.view.setUint32(this.length, v >>> 0);
+    this.length += 4;
+    return this;
+  }
+  i32(v: number): this {
+    this.ensure(4);
+    this.view.setInt32(this.length, v);
+    this.length += 4;
+    return this;
+  }
+  u64(v: number): this {
+    this.ensure(8);
+    this.view.setUint32(this.length, Math.floor(v / 2 ** 32));
+    this.view.setUint32(this.length + 4, v >>> 0);
+    this.length += 8;
+    return this;
+  }
+  f64(v: number): this {
+    this.ensure(8);
+    this.view.setFloat64(this.length, v);
+    this.length += 8;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+    return this;
+  }
+  ascii(s: string): this {
+    this.ensure(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.length++] = s.charCodeAt(i) & 0xff;
+    return this;
+  }
+  /** Overwrite a u32 already written (box sizes). */
+  setU32(at: number, v: number): void {
+    this.view.setUint32(at, v >>> 0);
+  }
+  /** The written bytes (a view, valid until the next write). */
+  view8(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+  /** A copy of the written bytes. */
+  toBytes(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+/** Reads bits MSB first, with Exp-Golomb codes (H.264/HEVC parameter sets, ISO/IEC 14496-10 9.1). */
+export class BitReader {
+  private pos = 0; // in bits
+
+  constructor(private readonly data: Uint8Array) {}
+
+  get bitsLeft(): number {
+    return this.data.length * 8 - this.pos;
+  }
+
+  bit(): number {
+    if (this.pos >= this.data.length * 8) throw new RangeError('BitReader: read past the end');
+    const byte = this.data[this.pos >>> 3] ?? 0;
+    const b = (byte >>> (7 - (this.pos & 7))) & 1;
+    this.pos++;
+    return b;
+  }
+
+  bits(n: number): number {
+    let v = 0;
+    for (let i = 0; i < n; i++) v = v * 2 + this.bit();
+    return v;
+  }
+
+  skip(n: number): void {
+    if (this.pos + n > this.data.length * 8) throw new RangeError('BitReader: skip past the end');
+    this.pos += n;
+  }
+
+  /** ue(v) */
+  ue(): number {
+    let zeros = 0;
+    while (this.bit() === 0) {
+      zeros++;
+      if (zeros > 31) throw new RangeError('BitReader: Exp-Golomb code too long');
+    }
+    return 2 ** zeros - 1 + this.bits(zeros);
+  }
+
+  /** se(v) */
+  se(): number {
+    const k = this.ue();
+    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
+  }
+}
+
+/** Remove emulation-prevention bytes (00 00 03 -> 00 00) from a NAL unit payload. */
+export function unescapeRbsp(nal: Uint8Array): Uint8Array {
+  let zeros = 0;
+  let needed = false;
+  for (let i = 0; i < nal.length; i++) {
+    const b = nal[i];
+    if (zeros >= 2 && b === 3) {
+      needed = true;
+      break;
+    }
+    zeros = b === 0 ? zeros + 1 : 0;
+  }
+  if (!needed) return nal;
+  const out = new Uint8Array(nal.length);
+  let n = 0;
+  zeros = 0;
+  for (let i = 0; i < nal.length; i++) {
+    const b = nal[i] as number;
+    if (zeros >= 2 && b === 3) {
+      zeros = 0;
+      continue;
+    }
+    out[n++] = b;
+    zeros = b === 0 ? zeros + 1 : 0;
+  }
+  return out.subarray(0, n);
+}
+
+export function fourcc(data: Uint8Array, at: number): string {
+  return String.fromCharCode(data[at] ?? 0, data[at + 1] ?? 0, data[at + 2] ?? 0, data[at + 3] ?? 0);
+}
+
+export function readU32(data: Uint8Array, at: number): number {
+  return (
+    (((data[at] ?? 0) << 24) |
+      ((data[at + 1] ?? 0) << 16) |
+      ((data[at + 2] ?? 0) << 8) |
+      (data[at + 3] ?? 0)) >>>
+    0
+  );
+}

@@ -1,0 +1,76 @@
+/**
+ * The intermediate representation every demuxer produces and every muxer consumes. Pure types: no I/O.
+ *
+ * Timestamps are integers in the track's own timescale. A sample's payload is either a byte range of the
+ * input (`offset`, `size`) that the muxer copies unchanged (FLV tag bodies and fMP4 mdat ranges are already
+ * in MP4 sample format), or bytes the demuxer produced (`data`, e.g. Annex B converted to length-prefixed).
+ * Moving ranges, not samples, is what keeps the remux hot path at memory-copy speed.
+ */
+export type VideoCodec = 'avc' | 'hevc';
+export type AudioCodec = 'aac' | 'mp3';
+
+export interface TrackInfo {
+  /** 1-based, unique within one demuxed input. */
+  id: number;
+  kind: 'video' | 'audio';
+  codec: VideoCodec | AudioCodec;
+  /** Ticks per second of this track's dts/cts/duration. */
+  timescale: number;
+  /**
+   * Decoder configuration: the AVCDecoderConfigurationRecord (avcC, ISO/IEC 14496-15 5.3.3), the
+   * HEVCDecoderConfigurationRecord (hvcC, 14496-15 8.3.3), or the AAC AudioSpecificConfig (14496-3 1.6.2.1).
+   * Empty for MP3.
+   */
+  config: Uint8Array;
+  width?: number;
+  height?: number;
+  sampleRate?: number;
+  channels?: number;
+  /** ISO 639-2/T, e.g. "eng". */
+  language?: string;
+}
+
+export interface Sample {
+  trackId: number;
+  /** Decode time, ticks. */
+  dts: number;
+  /** Composition offset, pts - dts, ticks; may be negative. */
+  cts: number;
+  /** Ticks; 0 when not known (a muxer derives it from the next sample's dts). */
+  duration: number;
+  keyframe: boolean;
+  /** Payload size, bytes. */
+  size: number;
+  /** Payload position in the input, when it is stored there unchanged. */
+  offset?: number;
+  /** The payload itself, when the demuxer had to produce it. */
+  data?: Uint8Array;
+}
+
+export interface FormatWarning {
+  code: string;
+  message: string;
+  /** Byte offset in the input, when there is one. */
+  offset?: number;
+}
+
+/** What a push demuxer returns from each push: whatever became complete. */
+export interface DemuxOutput {
+  /** Tracks, once known (emitted once; a changed config emits the track again with the same id). */
+  tracks: TrackInfo[];
+  samples: Sample[];
+  warnings: FormatWarning[];
+}
+
+/**
+ * A push demuxer: feed it the input's bytes in order, in chunks of any size; it never holds more than one
+ * structure (a tag, a box header, a PES packet) beyond what it returns.
+ */
+export interface Demuxer {
+  push(chunk: Uint8Array): DemuxOutput;
+  end(): DemuxOutput;
+}
+
+export function emptyOutput(): DemuxOutput {
+  return { tracks: [], samples: [], warnings: [] };
+}
