@@ -1,0 +1,162 @@
+import { CastkitError } from '../core/errors.js';
+import type { FormatWarning, Sample, TrackInfo } from './media.js';
+
+/** One demuxed input: its tracks and its samples in input order. */
+export interface DemuxedInput {
+  name: string;
+  tracks: TrackInfo[];
+  samples: Sample[];
+}
+
+/** A sample of the joined timeline, with the input its payload lives in. */
+export interface TimelineSample extends Sample {
+  input: number;
+}
+
+export interface Timeline {
+  tracks: TrackInfo[];
+  samples: TimelineSample[];
+  /** Seconds, the longest track. */
+  durationSec: number;
+  warnings: FormatWarning[];
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Typical sample duration of a track, ticks: the median of the known durations or dts steps. */
+function typicalDuration(samples: Sample[]): number {
+  const steps: number[] = [];
+  for (let i = 0; i < samples.length && steps.length < 64; i++) {
+    const s = samples[i] as Sample;
+    const next = samples[i + 1];
+    if (s.duration > 0) steps.push(s.duration);
+    else if (next) steps.push(next.dts - s.dts);
+  }
+  steps.sort((a, b) => a - b);
+  return Math.max(0, steps[steps.length >> 1] ?? 0);
+}
+
+/**
+ * Concatenate demuxed inputs into one timeline: the output tracks are the first input's; each later
+ * input's tracks are matched by kind and codec, rescaled to the first input's timescales, and shifted so
+ * that the input starts where the previous one's video (or first) track ended (A/V offsets within an input
+ * are kept). The first
+ * input is moved so that its earliest decode time is 0. Sample durations of 0 are filled from the next
+ * sample's dts, so that every sample has a duration.
+ */
+export function joinInputs(inputs: DemuxedInput[]): Timeline {
+  const first = inputs[0];
+  if (!first) throw new RangeError('joinInputs: no inputs');
+  const tracks = first.tracks.map((t) => ({ ...t }));
+  const warnings: FormatWarning[] = [];
+  const out: TimelineSample[] = [];
+  const lastDts = new Map<number, number>(); // output track id -> last dts
+  let endSec = 0;
+  const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
+  if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
+
+  inputs.forEach((input, index) => {
+    // input track id -> output track
+    const map = new Map<number, TrackInfo>();
+    for (const t of input.tracks) {
+      const o = tracks.find((ot) => ot.kind === t.kind && ![...map.values()].includes(ot));
+      if (!o) {
+        warnings.push({
+          code: 'W_EXTRA_TRACK',
+          message: `${input.name}: ${t.kind} track ${t.id} has no match in the first input; dropped`,
+        });
+        continue;
+      }
+      if (o.codec !== t.codec || (index > 0 && !sameBytes(o.config, t.config))) {
+        throw new CastkitError(
+          `${input.name}: its ${t.kind} track (${t.codec}) was encoded differently from the first input's (${o.codec}); they cannot be joined without re-encoding`,
+          {
+            code: 'E_CONCAT_MISMATCH',
+            category: 'input',
+            hint: 'join only parts of one recording, or re-encode them with ffmpeg first',
+          },
+        );
+      }
+      map.set(t.id, o);
+    }
+    for (const o of tracks) {
+      if (![...map.values()].includes(o)) {
+        warnings.push({
+          code: 'W_MISSING_TRACK',
+          message: `${input.name}: no ${o.kind} track; the output has a gap in it`,
+        });
+      }
+    }
+
+    // The input's start: its earliest dts over the matched tracks, in seconds (the first input's becomes 0).
+    let startSec = Infinity;
+    const firstSeen = new Set<number>();
+    for (const s of input.samples) {
+      if (firstSeen.has(s.trackId)) continue;
+      const t = input.tracks.find((x) => x.id === s.trackId);
+      if (!t || !map.has(t.id)) continue;
+      firstSeen.add(s.trackId);
+      startSec = Math.min(startSec, s.dts / t.timescale);
+      if (firstSeen.size === map.size) break;
+    }
+    if (!Number.isFinite(startSec)) return;
+    const shiftSec = endSec - startSec;
+
+    const byTrack = new Map<number, Sample[]>();
+    for (const s of input.samples) {
+      if (!map.has(s.trackId)) continue;
+      let list = byTrack.get(s.trackId);
+      if (!list) byTrack.set(s.trackId, (list = []));
+      list.push(s);
+    }
+    const typical = new Map<number, number>();
+    for (const [id, list] of byTrack) typical.set(id, typicalDuration(list));
+
+    const nextIndex = new Map<number, number>();
+    for (const s of input.samples) {
+      const o = map.get(s.trackId);
+      const inTrack = input.tracks.find((x) => x.id === s.trackId);
+      if (!o || !inTrack) continue;
+      const list = byTrack.get(s.trackId) as Sample[];
+      const i = nextIndex.get(s.trackId) ?? 0;
+      nextIndex.set(s.trackId, i + 1);
+      const next = list[i + 1];
+      const scale = o.timescale / inTrack.timescale;
+      let duration = s.duration > 0 ? s.duration : next ? next.dts - s.dts : (typical.get(s.trackId) ?? 0);
+      if (duration < 0) duration = 0;
+      let dts = Math.round((s.dts / inTrack.timescale + shiftSec) * o.timescale);
+      const prev = lastDts.get(o.id);
+      if (prev !== undefined && dts <= prev) dts = prev + 1;
+      lastDts.set(o.id, dts);
+      const joined: TimelineSample = {
+        ...s,
+        trackId: o.id,
+        dts,
+        cts: Math.round(s.cts * scale),
+        duration: Math.max(0, Math.round(duration * scale)),
+        input: index,
+      };
+      out.push(joined);
+    }
+    // The next input continues where this one's reference track (video, else the first) ends: every
+    // other track keeps its offset to it, so A/V offsets inside inputs never accumulate into drift.
+    const last = lastDts.get(reference.id);
+    if (last !== undefined)
+      endSec = (last + (findLast(out, reference.id)?.duration ?? 0)) / reference.timescale;
+  });
+  let durationSec = 0;
+  for (const o of tracks) {
+    const lastSample = findLast(out, o.id);
+    if (lastSample) durationSec = Math.max(durationSec, (lastSample.dts + lastSample.duration) / o.timescale);
+  }
+  return { tracks, samples: out, durationSec, warnings };
+}
+
+function findLast(samples: TimelineSample[], trackId: number): TimelineSample | undefined {
+  for (let i = samples.length - 1; i >= 0; i--) if (samples[i]?.trackId === trackId) return samples[i];
+  return undefined;
+}

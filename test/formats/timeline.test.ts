@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CastkitError } from '../../src/core/errors.js';
+import type { Sample, TrackInfo } from '../../src/formats/media.js';
+import { sniffContainer } from '../../src/formats/sniff.js';
+import { joinInputs } from '../../src/formats/timeline.js';
+
+const video: TrackInfo = {
+  id: 1,
+  kind: 'video',
+  codec: 'avc',
+  timescale: 1000,
+  config: new Uint8Array([1, 2]),
+};
+const audio: TrackInfo = {
+  id: 2,
+  kind: 'audio',
+  codec: 'aac',
+  timescale: 48000,
+  config: new Uint8Array([0x11, 0x90]),
+};
+
+function av(startMs: number, frames: number): Sample[] {
+  const out: Sample[] = [];
+  for (let i = 0; i < frames; i++) {
+    out.push({
+      trackId: 1,
+      dts: startMs + i * 40,
+      cts: 0,
+      duration: 0,
+      keyframe: i === 0,
+      size: 10,
+      offset: i * 10,
+    });
+    out.push({
+      trackId: 2,
+      dts: (startMs + 20) * 48 + i * 1920,
+      cts: 0,
+      duration: 1920,
+      keyframe: true,
+      size: 5,
+      offset: 1000 + i * 5,
+    });
+  }
+  return out;
+}
+
+describe('joinInputs', () => {
+  it('starts the first input at 0, continues each next input at the end of the previous one', () => {
+    const t = joinInputs([
+      { name: 'a', tracks: [video, audio], samples: av(5000, 25) },
+      { name: 'b', tracks: [video, audio], samples: av(0, 25) }, // restarts at 0
+      { name: 'c', tracks: [video, audio], samples: av(900_000, 25) }, // jumps far ahead
+    ]);
+    const v = t.samples.filter((s) => s.trackId === 1);
+    const a = t.samples.filter((s) => s.trackId === 2);
+    assert.equal(v.length, 75);
+    assert.deepEqual(
+      v.slice(0, 3).map((s) => s.dts),
+      [0, 40, 80],
+    );
+    assert.equal(v[25]?.dts, 1000, 'the second input continues after 25 frames of 40 ms');
+    assert.equal(v[50]?.dts, 2000);
+    assert.equal(a[0]?.dts, 20 * 48, 'A/V offset within an input is kept');
+    assert.ok(v.every((s, i) => i === 0 || s.dts > (v[i - 1]?.dts ?? 0)));
+    assert.ok(
+      v.every((s) => s.duration === 40),
+      'durations filled in',
+    );
+    assert.deepEqual([...new Set(t.samples.map((s) => s.input))], [0, 1, 2]);
+    assert.ok(Math.abs(t.durationSec - 3.02) < 0.001, String(t.durationSec)); // audio runs 20 ms past video
+    assert.equal(a[25]?.dts, (1000 + 20) * 48, 'audio keeps its offset to video in the next input');
+  });
+
+  it('refuses inputs encoded differently', () => {
+    assert.throws(
+      () =>
+        joinInputs([
+          { name: 'a', tracks: [video], samples: av(0, 2).filter((s) => s.trackId === 1) },
+          {
+            name: 'b.flv',
+            tracks: [{ ...video, config: new Uint8Array([9]) }],
+            samples: av(0, 2).filter((s) => s.trackId === 1),
+          },
+        ]),
+      (err: unknown) =>
+        err instanceof CastkitError && err.code === 'E_CONCAT_MISMATCH' && /b\.flv/.test(err.message),
+    );
+  });
+});
+
+describe('sniffContainer', () => {
+  it('recognises FLV, ISO-BMFF and MPEG-TS by their bytes', () => {
+    assert.equal(sniffContainer(new Uint8Array([0x46, 0x4c, 0x56, 1, 5, 0, 0, 0, 9])), 'flv');
+    assert.equal(sniffContainer(new Uint8Array([0, 0, 0, 0x20, 0x66, 0x74, 0x79, 0x70])), 'mp4');
+    const ts = new Uint8Array(188 * 4);
+    for (let i = 0; i < 4; i++) ts[i * 188] = 0x47;
+    assert.equal(sniffContainer(ts), 'mpegts');
+    const m2ts = new Uint8Array(192 * 4);
+    for (let i = 0; i < 4; i++) m2ts[i * 192 + 4] = 0x47;
+    assert.equal(sniffContainer(m2ts), 'mpegts');
+    assert.equal(sniffContainer(new TextEncoder().encode('<!doctype html><html>')), 'unknown');
+    assert.equal(sniffContainer(new Uint8Array(0)), 'unknown');
+  });
+});

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { InputError, OutputError } from '../../src/core/errors.js';
+import { AtomicFile } from '../../src/storage/local.js';
+import { PieceWriter, type Piece } from '../../src/storage/piece-writer.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'castkit-storage-'));
+
+describe('AtomicFile', () => {
+  it('appears under its name only when committed', async () => {
+    const path = join(dir, 'out.bin');
+    const f = await AtomicFile.create(path);
+    await f.write(new Uint8Array([1, 2, 3]));
+    assert.equal(existsSync(path), false, 'not visible before commit');
+    await f.commit();
+    assert.deepEqual([...readFileSync(path)], [1, 2, 3]);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith('.part')),
+      [],
+    );
+  });
+
+  it('leaves nothing behind when aborted, and keeps an existing file', async () => {
+    const path = join(dir, 'keep.bin');
+    writeFileSync(path, 'old');
+    const f = await AtomicFile.create(path);
+    await f.write(new Uint8Array(10));
+    await f.abort();
+    assert.equal(readFileSync(path, 'utf8'), 'old');
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith('.part')),
+      [],
+    );
+  });
+
+  it('reports an unwritable destination as an output error', async () => {
+    const notADir = join(dir, 'plain-file');
+    writeFileSync(notADir, 'x');
+    await assert.rejects(AtomicFile.create(join(notADir, 'x.mp4')), OutputError);
+  });
+});
+
+describe('PieceWriter', () => {
+  it('assembles bytes and input ranges in order, across window and buffer boundaries', async () => {
+    const a = randomBytes(300_000);
+    const b = randomBytes(50_000);
+    writeFileSync(join(dir, 'a.bin'), a);
+    writeFileSync(join(dir, 'b.bin'), b);
+    const ha = await open(join(dir, 'a.bin'));
+    const hb = await open(join(dir, 'b.bin'));
+    const chunks: Buffer[] = [];
+    const sink = { write: async (d: Uint8Array) => void chunks.push(Buffer.from(d)) };
+    const w = new PieceWriter(
+      sink,
+      [
+        { handle: ha, name: 'a.bin' },
+        { handle: hb, name: 'b.bin' },
+      ],
+      64 * 1024,
+    );
+    const pieces: Piece[] = [
+      { bytes: new Uint8Array([9, 9]) },
+      { source: 0, offset: 10, size: 100 },
+      { source: 1, offset: 0, size: 40_000 },
+      { source: 0, offset: 110, size: 200_000 }, // larger than the block: read straight through
+      { bytes: new Uint8Array(70_000).fill(7) }, // larger than the block: written directly
+      { source: 0, offset: 5, size: 5 }, // going backwards
+      { source: 1, offset: 49_990, size: 10 },
+    ];
+    for (const p of pieces) await w.add(p);
+    await w.flush();
+    const expected = Buffer.concat([
+      Buffer.from([9, 9]),
+      a.subarray(10, 110),
+      b.subarray(0, 40_000),
+      a.subarray(110, 200_110),
+      Buffer.alloc(70_000, 7),
+      a.subarray(5, 10),
+      b.subarray(49_990, 50_000),
+    ]);
+    assert.ok(Buffer.concat(chunks).equals(expected));
+    assert.equal(w.written, expected.length);
+    await assert.rejects(
+      w.add({ source: 1, offset: 49_995, size: 10 }).then(() => w.flush()),
+      InputError,
+    );
+    await ha.close();
+    await hb.close();
+  });
+});
