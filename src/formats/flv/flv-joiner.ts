@@ -1,0 +1,892 @@
+/**
+ * Joins many complete FLV files ("chunks", as served by ustream's UMS segmented FLV) into one FLV
+ * (FLV spec v10.1 Annex E), as a plan of output pieces: small rewritten tag headers interleaved with tag
+ * bodies moved as ranges of the input chunks. Nothing is copied here and no chunk is kept after push().
+ *
+ * What a naive join (strip 13 bytes, append) gets wrong and this repairs, reporting every repair:
+ * - one FLV header and one onMetaData, with the real duration, file size and a keyframe index
+ *   (`keyframes: {times, filepositions}`), instead of one onMetaData per chunk;
+ * - a sequence header (AVC/HEVC decoder configuration, AAC AudioSpecificConfig) only when it changes;
+ * - video info/command frames and end-of-sequence tags (ffmpeg writes one at the end of every file) dropped;
+ * - timestamps continuous and monotonic: a chunk that restarts at 0 or steps back, or jumps forward by
+ *   more than `maxGapMs` (every track jumping: sparse video over running audio is no gap), is shifted to
+ *   continue one frame after the previous chunk's last frame; a chunk that overlaps the previous one
+ *   loses the tags at or before the last written time of their track. A whole chunk moves by one shift,
+ *   so audio and video keep their relative offsets; a discontinuity inside a chunk splits it there.
+ *
+ * Overlap versus restart: a chunk whose time steps back is an overlap when the tags landing on written
+ * time are the written tags again (same size and hash of their bytes), also when the repeat carries reset
+ * timestamps (found by content). A step back of at most a frame is an overlap too. Anything else going
+ * back is a restart: its tags are new content and are moved after the end, not dropped.
+ *
+ * The output is: `head` (file header + onMetaData, known only at finish()) then every chunk's pieces in
+ * order. onMetaData holds only fixed-size AMF0 values, so its size follows from the keyframe count and
+ * the keyframe file positions are computed as (head size + position in the pieces).
+ */
+import { FormatError } from '../../core/errors.js';
+import type { FormatWarning } from '../media.js';
+import { decodeAmf0, decodeAmf0All, isAmfObject, type AmfObject } from './amf0.js';
+import { FlvTagReader, type FlvTagSink, type FlvTagView } from './flv-reader.js';
+import {
+  PACKET_COMMAND,
+  PACKET_CONFIG,
+  PACKET_END_OF_SEQUENCE,
+  PACKET_FRAME,
+  PACKET_TRUNCATED,
+  PACKET_UNSUPPORTED,
+  PREVIOUS_TAG_SIZE,
+  TAG_AUDIO,
+  TAG_HEADER_SIZE,
+  TAG_SCRIPT,
+  TAG_VIDEO,
+} from './flv-tags.js';
+import {
+  flvHeader,
+  onMetaDataTag,
+  onMetaDataTagSize,
+  writePreviousTagSize,
+  writeTagHeader,
+  type FlvMetadataInfo,
+} from './flv-writer.js';
+
+export interface FlvJoinerOptions {
+  /**
+   * A chunk whose timestamps continue more than this many ms after where the previous chunk ended is a
+   * gap and is closed up. Default 1000.
+   */
+  maxGapMs?: number;
+  /** Shift the first chunk so that the output starts at 0 ms. Default true. */
+  startAtZero?: boolean;
+}
+
+/** Output bytes: either bytes made by the joiner or a range of input chunk number `chunk` (0-based). */
+export type FlvPiece = { bytes: Uint8Array } | { chunk: number; offset: number; size: number };
+
+/**
+ * How a chunk's timestamps related to the output so far:
+ * first (the first usable chunk), continuous (ran on, gaps up to maxGapMs kept), gap (jumped forward,
+ * closed up), restart (went back, e.g. to 0: moved to continue), overlap (repeated tags of the previous
+ * chunk: duplicates dropped), empty (no audio or video frames), invalid (not an FLV file: skipped).
+ */
+export type FlvChunkKind = 'first' | 'continuous' | 'gap' | 'restart' | 'overlap' | 'empty' | 'invalid';
+
+export interface FlvDropCounts {
+  /** Audio/video frames already written (time <= last written time of their track, from an earlier chunk). */
+  duplicate: number;
+  /** Frames going back in time within the chunk. */
+  nonMonotonic: number;
+  /** Sequence headers identical to the one in force. */
+  sequenceHeader: number;
+  /** onMetaData script tags (one new one is written at the head). */
+  metadata: number;
+  /** Video info/command frames (FrameType 5). */
+  command: number;
+  /** AVC/HEVC end-of-sequence tags. */
+  endOfSequence: number;
+  /** Tags too short for their own header, or unreadable script data. */
+  unusable: number;
+}
+
+export interface FlvChunkReport {
+  index: number;
+  kind: FlvChunkKind;
+  /** Input timestamp (ms) of the chunk's first audio or video frame. */
+  firstTimestamp?: number;
+  /** ms added to every timestamp of this chunk. */
+  shift: number;
+  /**
+   * ms this chunk was moved relative to where its own timestamps put it (shift minus the previous chunk's
+   * shift): positive after a restart, negative when a gap was closed, 0 otherwise.
+   */
+  correction: number;
+  tags: number;
+  kept: number;
+  dropped: FlvDropCounts;
+  videoConfigChanged: boolean;
+  audioConfigChanged: boolean;
+  /**
+   * Further discontinuities inside the chunk (time going back, or jumping forward by more than
+   * maxGapMs), each placed like a chunk of its own from the tag at `tagOffset` on.
+   */
+  splits: { tagOffset: number; kind: FlvChunkKind; correction: number }[];
+  /** Reader warnings; offsets are within the chunk. */
+  warnings: FormatWarning[];
+  /** Why an invalid chunk was skipped. */
+  error?: { code: string; message: string; offset: number };
+}
+
+export interface FlvChunkPlan {
+  index: number;
+  /** Write these after the head and the pieces of the chunks before. */
+  pieces: FlvPiece[];
+  /** Bytes the pieces add up to. */
+  size: number;
+  report: FlvChunkReport;
+}
+
+export interface FlvJoinSummary {
+  chunks: number;
+  invalid: number;
+  restarts: number;
+  gapsClosed: number;
+  overlaps: number;
+  dropped: FlvDropCounts;
+}
+
+export interface FlvJoinResult {
+  /** FLV header + PreviousTagSize0 + onMetaData tag: the first bytes of the output. */
+  head: Uint8Array;
+  /** Bytes of all chunk pieces together. */
+  bodySize: number;
+  /** Total output size: head + body. */
+  size: number;
+  durationMs: number;
+  keyframes: { times: number[]; filepositions: number[] };
+  metadata: FlvMetadataInfo;
+  reports: FlvChunkReport[];
+  summary: FlvJoinSummary;
+}
+
+// Tag classes collected per chunk.
+const K_VFRAME = 0;
+const K_AFRAME = 1;
+const K_VCONFIG = 2;
+const K_ACONFIG = 3;
+const K_META = 4;
+const K_SCRIPT = 5;
+const K_VOTHER = 6;
+const K_COMMAND = 7;
+const K_EOS = 8;
+const K_UNUSABLE = 9;
+const K_CONFIG_DUP = 10;
+
+const F_KEY = 1;
+/** Input header and PreviousTagSize are exactly what the joiner would write when the time is unchanged. */
+const F_RAW_OK = 2;
+
+const V = 0;
+const A = 1;
+
+/** Remembered frames of the output's tail, to recognise a chunk that repeats them. */
+const HISTORY_MAX = 4096;
+const HISTORY_KEEP = 2048;
+
+function zeroDrops(): FlvDropCounts {
+  return {
+    duplicate: 0,
+    nonMonotonic: 0,
+    sequenceHeader: 0,
+    metadata: 0,
+    command: 0,
+    endOfSequence: 0,
+    unusable: 0,
+  };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function finite(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * A fingerprint of a tag: its size and a hash of its first 64 and last 16 body bytes (codec header, slice
+ * header, and the end of the payload). Identical tags repeated by an overlapping chunk match; different
+ * frames practically never do.
+ */
+function fingerprint(b: Uint8Array, at: number, size: number): number {
+  let h = 0x811c9dc5;
+  const head = size < 64 ? size : 64;
+  for (let i = 0; i < head; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
+  for (let i = Math.max(head, size - 16); i < size; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
+  // size < 2^24 and 24 hash bits: the result (and twice it, plus a type bit) stays an exact double.
+  return size * 0x1000000 + ((h >>> 0) & 0xffffff);
+}
+
+interface Placement {
+  kind: FlvChunkKind;
+  shift: number;
+  correction: number;
+}
+
+/** Output being built for one chunk: joiner-made bytes go to `pool`, input ranges are merged when adjacent. */
+interface Emitter {
+  index: number;
+  pool: Uint8Array;
+  poolStart: number;
+  poolPos: number;
+  pieces: FlvPiece[];
+  lastRange: { chunk: number; offset: number; size: number } | undefined;
+}
+
+function flushBytes(e: Emitter): void {
+  if (e.poolPos > e.poolStart) {
+    e.pieces.push({ bytes: e.pool.subarray(e.poolStart, e.poolPos) });
+    e.poolStart = e.poolPos;
+    e.lastRange = undefined;
+  }
+}
+
+function addRange(e: Emitter, offset: number, size: number): void {
+  flushBytes(e);
+  const last = e.lastRange;
+  if (last !== undefined && last.offset + last.size === offset) last.size += size;
+  else {
+    e.lastRange = { chunk: e.index, offset, size };
+    e.pieces.push(e.lastRange);
+  }
+}
+
+export class FlvJoiner implements FlvTagSink {
+  private readonly maxGap: number;
+  private readonly startAtZero: boolean;
+  private count = 0;
+  private started = false;
+  private prevShift = 0;
+  /** Last written frame time per track (V, A); -Infinity before any. */
+  private readonly lastOut = [-Infinity, -Infinity];
+  /** Estimated frame duration per track, ms. */
+  private readonly dur = [0, 0];
+  private readonly bytesPerTrack = [0, 0];
+  private maxEnd = 0;
+  private minStart = Infinity;
+  private lastTagTime = 0;
+  private bodySize = 0;
+  private readonly kfTimes: number[] = [];
+  private readonly kfPos: number[] = [];
+  private videoConfig: Uint8Array | undefined;
+  private audioConfig: Uint8Array | undefined;
+  private meta: AmfObject | undefined;
+  private videoCodecId: number | undefined;
+  private audioCodecId: number | undefined;
+  private readonly reports: FlvChunkReport[] = [];
+
+  // History of written frames: key (time, track) -> fingerprint, and (fingerprint, track) -> time.
+  private histByTime = new Map<number, number>();
+  private histByPrint = new Map<number, number>();
+  private histTime: number[] = [];
+  private histPrint: number[] = [];
+  private histTrack: number[] = [];
+
+  // Per-chunk scratch, reused.
+  private kind: number[] = [];
+  private ts: number[] = [];
+  private start: number[] = [];
+  private size: number[] = [];
+  private cts: number[] = [];
+  private flags: number[] = [];
+  /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
+  private tailFrom = 0;
+  /** The chunk being planned (during push() only). */
+  private cur: Uint8Array = new Uint8Array(0);
+  private report: FlvChunkReport | undefined;
+  private chunkVideoConfigChanged = false;
+  private chunkAudioConfigChanged = false;
+
+  constructor(options: FlvJoinerOptions = {}) {
+    this.maxGap = options.maxGapMs ?? 1000;
+    this.startAtZero = options.startAtZero ?? true;
+  }
+
+  /** Plans one chunk (a complete FLV file). The chunk's bytes are not kept. */
+  push(chunk: Uint8Array): FlvChunkPlan {
+    const index = this.count++;
+    const report: FlvChunkReport = {
+      index,
+      kind: 'empty',
+      shift: this.prevShift,
+      correction: 0,
+      tags: 0,
+      kept: 0,
+      dropped: zeroDrops(),
+      videoConfigChanged: false,
+      audioConfigChanged: false,
+      splits: [],
+      warnings: [],
+    };
+    this.reports.push(report);
+    this.report = report;
+    this.kind.length = this.ts.length = this.start.length = this.size.length = 0;
+    this.cts.length = this.flags.length = 0;
+    // Configuration state as of the chunk start, restored if the chunk turns out unusable.
+    const savedVideo = this.videoConfig;
+    const savedAudio = this.audioConfig;
+    this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
+    try {
+      const reader = new FlvTagReader();
+      reader.push(chunk, this);
+      reader.end(this);
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      this.videoConfig = savedVideo;
+      this.audioConfig = savedAudio;
+      report.kind = 'invalid';
+      report.error = { code: err.code, message: err.message, offset: err.offset };
+      this.report = undefined;
+      return { index, pieces: [], size: 0, report };
+    }
+    this.report = undefined;
+    report.tags = this.kind.length;
+    report.videoConfigChanged = this.chunkVideoConfigChanged;
+    report.audioConfigChanged = this.chunkAudioConfigChanged;
+    this.cur = chunk;
+    let from = this.kind.length;
+    for (let frames = 0; from > 0 && frames < HISTORY_KEEP;) {
+      const k = this.kind[--from] as number;
+      if (k === K_VFRAME || k === K_AFRAME) frames++;
+    }
+    this.tailFrom = from;
+    try {
+      return this.plan(index, report);
+    } finally {
+      this.cur = new Uint8Array(0);
+    }
+  }
+
+  // ---- collection (FlvTagSink) ----
+
+  warning(w: FormatWarning): void {
+    this.report?.warnings.push(w);
+  }
+
+  tag(t: FlvTagView): void {
+    const m = t.media;
+    let k: number;
+    let flags = t.sizeOk && t.headerClean ? F_RAW_OK : 0;
+    if (t.type === TAG_VIDEO) {
+      switch (m.packet) {
+        case PACKET_FRAME:
+          k = K_VFRAME;
+          if (m.keyframe) flags |= F_KEY;
+          if (this.videoCodecId === undefined) this.videoCodecId = this.codecIdOf(t);
+          break;
+        case PACKET_CONFIG:
+          k = this.config(t, V) ? K_VCONFIG : K_CONFIG_DUP;
+          break;
+        case PACKET_COMMAND:
+          k = K_COMMAND;
+          break;
+        case PACKET_END_OF_SEQUENCE:
+          k = K_EOS;
+          break;
+        case PACKET_TRUNCATED:
+          k = K_UNUSABLE;
+          break;
+        default:
+          // Enhanced metadata and packet types not understood: passed through, time-shifted.
+          k = K_VOTHER;
+      }
+    } else if (t.type === TAG_AUDIO) {
+      if (m.packet === PACKET_CONFIG) k = this.config(t, A) ? K_ACONFIG : K_CONFIG_DUP;
+      else if (m.packet === PACKET_TRUNCATED) k = K_UNUSABLE;
+      else if (m.packet === PACKET_UNSUPPORTED && m.codec === 'aac') k = K_UNUSABLE;
+      else {
+        k = K_AFRAME;
+        if (this.audioCodecId === undefined) this.audioCodecId = (t.buf[t.at] as number) >> 4;
+      }
+    } else {
+      k = this.script(t);
+    }
+    this.kind.push(k);
+    this.ts.push(t.timestamp);
+    this.start.push(t.tagOffset);
+    this.size.push(t.dataSize);
+    this.cts.push(m.cts);
+    this.flags.push(flags);
+  }
+
+  private codecIdOf(t: FlvTagView): number {
+    const b0 = t.buf[t.at] as number;
+    if ((b0 & 0x80) === 0) return b0 & 0x0f;
+    // Enhanced RTMP: onMetaData videocodecid carries the FourCC as a number.
+    if (t.avail < 5) return 0;
+    return (
+      (((t.buf[t.at + 1] as number) << 24) |
+        ((t.buf[t.at + 2] as number) << 16) |
+        ((t.buf[t.at + 3] as number) << 8) |
+        (t.buf[t.at + 4] as number)) >>>
+      0
+    );
+  }
+
+  /** True when this sequence header differs from the one in force (and makes it the one in force). */
+  private config(t: FlvTagView, track: number): boolean {
+    const body = t.buf.subarray(t.at, t.at + t.dataSize);
+    const cur = track === V ? this.videoConfig : this.audioConfig;
+    if (cur !== undefined && sameBytes(cur, body)) return false;
+    const copy = body.slice();
+    if (track === V) {
+      this.videoConfig = copy;
+      if (cur !== undefined) this.chunkVideoConfigChanged = true;
+    } else {
+      this.audioConfig = copy;
+      if (cur !== undefined) this.chunkAudioConfigChanged = true;
+    }
+    return true;
+  }
+
+  private script(t: FlvTagView): number {
+    const body = t.buf.subarray(t.at, t.at + t.dataSize);
+    let name;
+    try {
+      name = decodeAmf0(body, 0, { baseOffset: t.bodyOffset }).value;
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      this.report?.warnings.push({
+        code: err.code,
+        message: `script data tag dropped: ${err.message}`,
+        offset: err.offset,
+      });
+      return K_UNUSABLE;
+    }
+    if (name !== 'onMetaData' && name !== '@setDataFrame') return K_SCRIPT;
+    if (this.meta === undefined) {
+      try {
+        const values = decodeAmf0All(body, { baseOffset: t.bodyOffset });
+        const md = values[name === 'onMetaData' ? 1 : 2];
+        if (md !== undefined && isAmfObject(md)) this.meta = md;
+      } catch (err) {
+        if (!(err instanceof FormatError)) throw err;
+        this.report?.warnings.push({
+          code: err.code,
+          message: `onMetaData unreadable: ${err.message}`,
+          offset: err.offset,
+        });
+      }
+    }
+    return K_META;
+  }
+
+  // ---- planning ----
+
+  /**
+   * Splits the chunk where a track's time goes back or jumps forward by more than maxGapMs (a publisher
+   * that reconnected mid-chunk, a corrupt timestamp), then places each part like a chunk of its own.
+   */
+  private plan(index: number, report: FlvChunkReport): FlvChunkPlan {
+    const n = this.kind.length;
+    const bounds = [0];
+    const prev = [NaN, NaN];
+    for (let i = 0; i < n; i++) {
+      const k = this.kind[i] as number;
+      if (k !== K_VFRAME && k !== K_AFRAME) continue;
+      const tr = k === K_VFRAME ? V : A;
+      const t = this.ts[i] as number;
+      const p = prev[tr]!;
+      if (p === p && (t < p || t - p > this.maxGap)) {
+        bounds.push(i);
+        prev[V] = prev[A] = NaN;
+      }
+      prev[tr] = t;
+    }
+    bounds.push(n);
+
+    const e: Emitter = {
+      index,
+      pool: new Uint8Array(n * (TAG_HEADER_SIZE + PREVIOUS_TAG_SIZE)),
+      poolStart: 0,
+      poolPos: 0,
+      pieces: [],
+      lastRange: undefined,
+    };
+    const bodyStart = this.bodySize;
+    for (let s = 0; s + 1 < bounds.length; s++) {
+      const from = bounds[s] as number;
+      const to = bounds[s + 1] as number;
+      const placed = this.place(from, to, s === 0 ? report : undefined);
+      this.emit(from, to, placed.shift, e, report);
+      if (s > 0) {
+        report.splits.push({
+          tagOffset: this.start[from] as number,
+          kind: placed.kind,
+          correction: placed.correction,
+        });
+      }
+    }
+    flushBytes(e);
+    return { index, pieces: e.pieces, size: this.bodySize - bodyStart, report };
+  }
+
+  /** Decides the shift of tags [from, to) of the current chunk; records it in `report` when given. */
+  private place(from: number, to: number, report: FlvChunkReport | undefined): Placement {
+    // First and last frame time, and frame count, per track.
+    const first = [NaN, NaN];
+    const last = [NaN, NaN];
+    const frames = [0, 0];
+    let i0 = -1;
+    for (let i = from; i < to; i++) {
+      const k = this.kind[i] as number;
+      if (k !== K_VFRAME && k !== K_AFRAME) continue;
+      if (i0 < 0) i0 = i;
+      const tr = k === K_VFRAME ? V : A;
+      const t = this.ts[i] as number;
+      if (frames[tr] === 0) first[tr] = t;
+      last[tr] = t;
+      frames[tr]!++;
+    }
+    const hasFrames = i0 >= 0;
+    const minFirst = Math.min(frames[V] ? first[V]! : Infinity, frames[A] ? first[A]! : Infinity);
+    if (report && hasFrames) report.firstTimestamp = minFirst;
+
+    let shift = this.prevShift;
+    let kind: FlvChunkKind;
+    if (!hasFrames) {
+      kind = 'empty';
+      if (!this.started) shift = 0;
+    } else if (!this.started) {
+      kind = 'first';
+      shift = this.startAtZero ? 0 - minFirst : 0; // 0 - x: never -0
+    } else {
+      // The shift that makes the part continue one frame after the last written frame. Video decides when
+      // both tracks can: chunks are cut at video keyframes, so the video timeline is the one that lines
+      // up exactly, while audio frames straddle the cut. Audio overlap is then prevented below.
+      let need = -Infinity;
+      for (const tr of [V, A]) {
+        if (need === -Infinity && frames[tr]! > 0 && this.lastOut[tr]! > -Infinity) {
+          need = this.lastOut[tr]! + this.frameDur(tr) - first[tr]!;
+        }
+      }
+      if (need === -Infinity) {
+        // No track in common with what was written: continue after the latest end.
+        let end = -Infinity;
+        for (const tr of [V, A]) {
+          if (this.lastOut[tr]! > -Infinity) end = Math.max(end, this.lastOut[tr]! + this.frameDur(tr));
+        }
+        need = end - minFirst;
+      }
+      let overlaps = false;
+      for (const tr of [V, A]) {
+        if (frames[tr]! > 0 && first[tr]! + this.prevShift <= this.lastOut[tr]!) overlaps = true;
+      }
+      if (!overlaps) {
+        // A gap only when every track jumps: sparse video over continuous audio is not a gap.
+        let jump = Infinity;
+        for (const tr of [V, A]) {
+          if (frames[tr]! > 0 && this.lastOut[tr]! > -Infinity) {
+            jump = Math.min(jump, first[tr]! + this.prevShift - this.lastOut[tr]! - this.frameDur(tr));
+          }
+        }
+        if (jump === Infinity) jump = this.prevShift - need;
+        if (jump <= this.maxGap) kind = 'continuous';
+        else {
+          kind = 'gap';
+          shift = Math.round(need);
+        }
+      } else if (this.repeatsHistory(from, to, this.prevShift)) {
+        kind = 'overlap';
+      } else {
+        const aligned = this.alignByContent(from, to);
+        if (aligned !== undefined) {
+          kind = 'overlap';
+          shift = aligned;
+        } else if (need - this.prevShift <= Math.max(this.frameDur(V), this.frameDur(A))) {
+          // Steps back by about a frame with different bytes: not a restart, just a repeated time.
+          // Tags at or before the last written time of their track are dropped as duplicates.
+          kind = 'overlap';
+        } else {
+          kind = 'restart';
+          shift = Math.round(need);
+        }
+      }
+      if (kind === 'gap' || kind === 'restart') {
+        for (const tr of [V, A]) {
+          if (frames[tr]! > 0 && first[tr]! + shift <= this.lastOut[tr]!)
+            shift = this.lastOut[tr]! - first[tr]! + 1;
+        }
+      }
+    }
+    const correction = this.started && hasFrames ? shift - this.prevShift : 0;
+    if (report) {
+      report.kind = kind;
+      report.shift = shift;
+      report.correction = correction;
+    }
+    for (const tr of [V, A]) {
+      if (frames[tr]! < 2) continue;
+      const d = (last[tr]! - first[tr]!) / (frames[tr]! - 1);
+      if (d > 0 && d <= 500) this.dur[tr] = d;
+    }
+    if (hasFrames) {
+      this.started = true;
+      this.prevShift = shift;
+    }
+    return { kind, shift, correction };
+  }
+
+  /** Writes the plan for tags [from, to) under `shift`, dropping what must go and counting it. */
+  private emit(from: number, to: number, shift: number, e: Emitter, report: FlvChunkReport): void {
+    const prevLast = [this.lastOut[V]!, this.lastOut[A]!];
+    const drops = report.dropped;
+    for (let i = from; i < to; i++) {
+      const k = this.kind[i] as number;
+      const t = this.ts[i] as number;
+      let out = t + shift;
+      switch (k) {
+        case K_META:
+          drops.metadata++;
+          continue;
+        case K_COMMAND:
+          drops.command++;
+          continue;
+        case K_EOS:
+          drops.endOfSequence++;
+          continue;
+        case K_UNUSABLE:
+          drops.unusable++;
+          continue;
+        case K_CONFIG_DUP:
+          drops.sequenceHeader++;
+          continue;
+        case K_VFRAME:
+        case K_AFRAME: {
+          const tr = k === K_VFRAME ? V : A;
+          if (out <= prevLast[tr]!) {
+            drops.duplicate++;
+            continue;
+          }
+          if (out < this.lastOut[tr]! || out > 0xffffffff) {
+            drops.nonMonotonic++;
+            continue;
+          }
+          this.lastOut[tr] = out;
+          this.bytesPerTrack[tr]! += this.size[i] as number;
+          const pts = out + (tr === V ? (this.cts[i] as number) : 0);
+          if (pts < this.minStart) this.minStart = pts;
+          if (pts > this.maxEnd) this.maxEnd = pts;
+          if (tr === V && ((this.flags[i] as number) & F_KEY) !== 0) {
+            this.kfTimes.push(out / 1000);
+            this.kfPos.push(this.bodySize);
+          }
+          this.remember(i, out, tr);
+          break;
+        }
+        default:
+          // Configs, other script data, other video packets: keep, time-shifted, never before 0.
+          if (out < 0) out = 0;
+          if (out > 0xffffffff) out = 0xffffffff;
+      }
+      report.kept++;
+      if (out > this.lastTagTime) this.lastTagTime = out;
+      const start = this.start[i] as number;
+      const size = this.size[i] as number;
+      if (out === t && ((this.flags[i] as number) & F_RAW_OK) !== 0) {
+        // The input's own header and PreviousTagSize are already right: move the tag whole.
+        addRange(e, start, TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE);
+      } else {
+        const type =
+          k === K_AFRAME || k === K_ACONFIG
+            ? TAG_AUDIO
+            : k === K_META || k === K_SCRIPT
+              ? TAG_SCRIPT
+              : TAG_VIDEO;
+        writeTagHeader(e.pool, e.poolPos, type, size, out);
+        e.poolPos += TAG_HEADER_SIZE;
+        if (size > 0) addRange(e, start + TAG_HEADER_SIZE, size);
+        writePreviousTagSize(e.pool, e.poolPos, size);
+        e.poolPos += PREVIOUS_TAG_SIZE;
+      }
+      this.bodySize += TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
+    }
+  }
+
+  private frameDur(tr: number): number {
+    const d = this.dur[tr]!;
+    if (d > 0) return d;
+    const fr = finite(this.meta?.framerate);
+    if (tr === V) return fr !== undefined && fr > 0 ? 1000 / fr : 1000 / 30;
+    const rate = finite(this.meta?.audiosamplerate);
+    return rate !== undefined && rate > 0 ? 1024000 / rate : 1024000 / 44100;
+  }
+
+  /** Fingerprint of frame tag i of the current chunk, computed only when a comparison needs it. */
+  private printOf(i: number): number {
+    return fingerprint(this.cur, (this.start[i] as number) + TAG_HEADER_SIZE, this.size[i] as number);
+  }
+
+  /**
+   * Remembers a written frame, to recognise a later chunk that repeats it. Only the tail of a chunk can
+   * be repeated, so the fingerprint is taken for the last frames of the chunk only.
+   */
+  private remember(i: number, out: number, tr: number): void {
+    if (i < this.tailFrom) return;
+    const p = this.printOf(i);
+    this.histTime.push(out);
+    this.histPrint.push(p);
+    this.histTrack.push(tr);
+    this.histByTime.set(out * 2 + tr, p);
+    this.histByPrint.set(p * 2 + tr, out);
+    if (this.histTime.length > HISTORY_MAX) {
+      this.histTime = this.histTime.slice(-HISTORY_KEEP);
+      this.histPrint = this.histPrint.slice(-HISTORY_KEEP);
+      this.histTrack = this.histTrack.slice(-HISTORY_KEEP);
+      this.histByTime = new Map();
+      this.histByPrint = new Map();
+      for (let j = 0; j < this.histTime.length; j++) {
+        const t = this.histTrack[j] as number;
+        this.histByTime.set((this.histTime[j] as number) * 2 + t, this.histPrint[j] as number);
+        this.histByPrint.set((this.histPrint[j] as number) * 2 + t, this.histTime[j] as number);
+      }
+    }
+  }
+
+  /**
+   * Under `shift`, do the frames in [from, to) that land on already written time repeat the written
+   * frames? Checks up to 3 of them; all must match.
+   */
+  private repeatsHistory(from: number, to: number, shift: number): boolean {
+    let checked = 0;
+    for (let i = from; i < to && checked < 3; i++) {
+      const k = this.kind[i] as number;
+      if (k !== K_VFRAME && k !== K_AFRAME) continue;
+      const tr = k === K_VFRAME ? V : A;
+      const out = (this.ts[i] as number) + shift;
+      if (out > this.lastOut[tr]!) continue;
+      if (this.histByTime.get(out * 2 + tr) !== this.printOf(i)) return false;
+      checked++;
+    }
+    return checked > 0;
+  }
+
+  /**
+   * Finds the shift that lays the first frames of [from, to) onto identical written frames (an overlap
+   * whose timestamps were also reset). The second frame must agree, when it too lands on written time.
+   */
+  private alignByContent(from: number, to: number): number | undefined {
+    const idx: number[] = [];
+    for (let i = from; i < to && idx.length < 2; i++) {
+      const k = this.kind[i] as number;
+      if (k === K_VFRAME || k === K_AFRAME) idx.push(i);
+    }
+    const i0 = idx[0];
+    if (i0 === undefined) return undefined;
+    const tr0 = this.kind[i0] === K_VFRAME ? V : A;
+    const at = this.histByPrint.get(this.printOf(i0) * 2 + tr0);
+    if (at === undefined) return undefined;
+    const shift = at - (this.ts[i0] as number);
+    const i1 = idx[1];
+    if (i1 !== undefined) {
+      const tr1 = this.kind[i1] === K_VFRAME ? V : A;
+      const out1 = (this.ts[i1] as number) + shift;
+      if (out1 <= this.lastOut[tr1]! && this.histByTime.get(out1 * 2 + tr1) !== this.printOf(i1))
+        return undefined;
+    }
+    return shift;
+  }
+
+  /** Builds the head (file header + onMetaData) once every chunk has been pushed. */
+  finish(): FlvJoinResult {
+    const hasVideo = this.lastOut[V]! > -Infinity;
+    const hasAudio = this.lastOut[A]! > -Infinity;
+    // Duration is the presentation span: from the first frame shown (B-frame delay and audio priming
+    // make that later than 0) to the end of the last one.
+    const start = this.minStart === Infinity ? 0 : this.minStart;
+    let end = 0;
+    if (hasVideo) end = Math.max(end, this.maxEnd, this.lastOut[V]! + this.frameDur(V));
+    if (hasAudio) end = Math.max(end, this.lastOut[A]! + this.frameDur(A));
+    const durationMs = Math.max(0, end - start);
+    const sec = durationMs / 1000;
+    const md = this.meta;
+    const info: FlvMetadataInfo = { duration: sec, filesize: 0 };
+    if (hasVideo) {
+      const w = finite(md?.width);
+      const h = finite(md?.height);
+      if (w !== undefined && h !== undefined) {
+        info.width = w;
+        info.height = h;
+      }
+      info.framerate =
+        finite(md?.framerate) ?? (this.dur[V]! > 0 ? Math.round(100000 / this.dur[V]!) / 100 : undefined);
+      info.videocodecid = finite(md?.videocodecid) ?? this.videoCodecId;
+      info.videodatarate = sec > 0 ? (this.bytesPerTrack[V]! * 8) / 1000 / sec : 0;
+    }
+    if (hasAudio) {
+      info.audiocodecid = finite(md?.audiocodecid) ?? this.audioCodecId;
+      info.audiodatarate = sec > 0 ? (this.bytesPerTrack[A]! * 8) / 1000 / sec : 0;
+      info.audiosamplerate = finite(md?.audiosamplerate);
+      info.audiosamplesize = finite(md?.audiosamplesize);
+      if (typeof md?.stereo === 'boolean') info.stereo = md.stereo;
+    }
+    info.hasVideo = hasVideo;
+    info.hasAudio = hasAudio;
+    info.lasttimestamp = this.lastTagTime / 1000;
+    const times = this.kfTimes;
+    info.lastkeyframetimestamp = times.length > 0 ? (times[times.length - 1] as number) : 0;
+    info.lastkeyframelocation = 0;
+    info.keyframes = { times, filepositions: new Array<number>(times.length).fill(0) };
+    // Size first (values do not change it), then the real positions.
+    const headSize = 13 + onMetaDataTagSize(info);
+    const filepositions = this.kfPos.map((p) => p + headSize);
+    info.keyframes = { times, filepositions };
+    info.lastkeyframelocation =
+      filepositions.length > 0 ? (filepositions[filepositions.length - 1] as number) : 0;
+    info.filesize = headSize + this.bodySize;
+    const tag = onMetaDataTag(info);
+    const head = new Uint8Array(headSize);
+    head.set(flvHeader({ audio: hasAudio, video: hasVideo }), 0);
+    if (13 + tag.length !== headSize) throw new Error('FlvJoiner: onMetaData size changed with its values');
+    head.set(tag, 13);
+
+    const summary: FlvJoinSummary = {
+      chunks: this.count,
+      invalid: 0,
+      restarts: 0,
+      gapsClosed: 0,
+      overlaps: 0,
+      dropped: zeroDrops(),
+    };
+    for (const r of this.reports) {
+      if (r.kind === 'invalid') summary.invalid++;
+      else if (r.kind === 'restart') summary.restarts++;
+      else if (r.kind === 'gap') summary.gapsClosed++;
+      else if (r.kind === 'overlap') summary.overlaps++;
+      for (const key of Object.keys(summary.dropped) as (keyof FlvDropCounts)[])
+        summary.dropped[key] += r.dropped[key];
+    }
+    return {
+      head,
+      bodySize: this.bodySize,
+      size: headSize + this.bodySize,
+      durationMs,
+      keyframes: info.keyframes,
+      metadata: info,
+      reports: this.reports,
+      summary,
+    };
+  }
+}
+
+/** Plans a join of chunks held in memory: the head, then all pieces in order. */
+export function planFlvJoin(
+  chunks: Iterable<Uint8Array>,
+  options: FlvJoinerOptions = {},
+): { result: FlvJoinResult; pieces: FlvPiece[] } {
+  const j = new FlvJoiner(options);
+  const pieces: FlvPiece[] = [];
+  for (const c of chunks) for (const p of j.push(c).pieces) pieces.push(p);
+  return { result: j.finish(), pieces };
+}
+
+/** Concatenates head and pieces into one buffer (for small outputs and tests; a writer streams instead). */
+export function assembleFlv(head: Uint8Array, pieces: FlvPiece[], chunks: readonly Uint8Array[]): Uint8Array {
+  let total = head.length;
+  for (const p of pieces) total += 'bytes' in p ? p.bytes.length : p.size;
+  const out = new Uint8Array(total);
+  out.set(head, 0);
+  let at = head.length;
+  for (const p of pieces) {
+    if ('bytes' in p) {
+      out.set(p.bytes, at);
+      at += p.bytes.length;
+    } else {
+      const c = chunks[p.chunk];
+      if (c === undefined) throw new RangeError(`assembleFlv: no chunk ${p.chunk}`);
+      out.set(c.subarray(p.offset, p.offset + p.size), at);
+      at += p.size;
+    }
+  }
+  return out;
+}
