@@ -21,6 +21,9 @@ export interface Timeline {
   warnings: FormatWarning[];
 }
 
+/** How far an input's start may be from the previous input's end and still count as running on. */
+const RUN_ON_TOLERANCE_SEC = 1;
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -56,6 +59,9 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
   const out: TimelineSample[] = [];
   const lastDts = new Map<number, number>(); // output track id -> last dts
   let endSec = 0;
+  let prevShiftSec = 0;
+  let prevOrigEndSec = 0;
+  let overlapDrops = 0;
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
 
@@ -104,7 +110,14 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       if (firstSeen.size === map.size) break;
     }
     if (!Number.isFinite(startSec)) return;
-    const shiftSec = endSec - startSec;
+    // An input whose own timestamps run on from the previous one (segments of one stream) keeps them
+    // exactly; one that restarts or jumps is moved to continue where the previous one ended.
+    const runsOn =
+      index > 0 &&
+      startSec >= prevOrigEndSec - RUN_ON_TOLERANCE_SEC &&
+      startSec <= prevOrigEndSec + RUN_ON_TOLERANCE_SEC;
+    const shiftSec = runsOn ? prevShiftSec : endSec - startSec;
+    prevShiftSec = shiftSec;
 
     const byTrack = new Map<number, Sample[]>();
     for (const s of input.samples) {
@@ -117,6 +130,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     for (const [id, list] of byTrack) typical.set(id, typicalDuration(list));
 
     const nextIndex = new Map<number, number>();
+    const keptHere = new Set<number>(); // output tracks that have kept a sample of this input
     for (const s of input.samples) {
       const o = map.get(s.trackId);
       const inTrack = input.tracks.find((x) => x.id === s.trackId);
@@ -130,7 +144,16 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       if (duration < 0) duration = 0;
       let dts = Math.round((s.dts / inTrack.timescale + shiftSec) * o.timescale);
       const prev = lastDts.get(o.id);
-      if (prev !== undefined && dts <= prev) dts = prev + 1;
+      if (prev !== undefined && dts <= prev) {
+        // Before this input has kept a sample of the track, a collision is an overlap with the previous
+        // input: a repeat of what was written. After that, it is rounding: nudge it forward.
+        if (!keptHere.has(o.id)) {
+          overlapDrops++;
+          continue;
+        }
+        dts = prev + 1;
+      }
+      keptHere.add(o.id);
       lastDts.set(o.id, dts);
       const joined: TimelineSample = {
         ...s,
@@ -147,7 +170,14 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     const last = lastDts.get(reference.id);
     if (last !== undefined)
       endSec = (last + (findLast(out, reference.id)?.duration ?? 0)) / reference.timescale;
+    prevOrigEndSec = endSec - shiftSec;
   });
+  if (overlapDrops > 0) {
+    warnings.push({
+      code: 'W_OVERLAP',
+      message: `${overlapDrops} samples repeated from the end of the previous input were dropped`,
+    });
+  }
   let durationSec = 0;
   for (const o of tracks) {
     const lastSample = findLast(out, o.id);

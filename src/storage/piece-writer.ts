@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../core/errors.js';
 
 /** One piece of an output: bytes made by a muxer, or a byte range of one of the inputs. */
@@ -8,13 +8,24 @@ export interface PieceSink {
   write(data: Uint8Array): Promise<void>;
 }
 
-interface Window {
-  handle: FileHandle;
+/** An input that pieces refer to: an open handle, or a path opened when first needed. */
+export interface PieceSource {
   name: string;
+  handle?: FileHandle;
+  path?: string;
+}
+
+interface Window {
+  source: PieceSource;
+  /** Opened by this writer (closed again when too many are open, and at close()). */
+  opened?: FileHandle;
   buf: Uint8Array;
   start: number;
   length: number;
 }
+
+/** Joining thousands of chunk files must not run out of file descriptors. */
+const MAX_OPEN = 32;
 
 /**
  * Assembles an output from pieces with few system calls: each input is read through a large sliding
@@ -25,16 +36,17 @@ export class PieceWriter {
   private readonly out: Uint8Array;
   private outLength = 0;
   private readonly windows: Window[];
+  private readonly openOrder: Window[] = [];
   written = 0;
 
   constructor(
     private readonly sink: PieceSink,
-    sources: { handle: FileHandle; name: string }[],
+    sources: PieceSource[],
     private readonly blockSize = 8 << 20,
     private readonly onWrite?: (written: number) => void,
   ) {
     this.out = new Uint8Array(blockSize);
-    this.windows = sources.map((s) => ({ ...s, buf: new Uint8Array(0), start: 0, length: 0 }));
+    this.windows = sources.map((source) => ({ source, buf: new Uint8Array(0), start: 0, length: 0 }));
   }
 
   async add(piece: Piece): Promise<void> {
@@ -51,6 +63,30 @@ export class PieceWriter {
     }
     this.out.set(bytes, this.outLength);
     this.outLength += bytes.length;
+  }
+
+  private async handleOf(w: Window): Promise<FileHandle> {
+    if (w.source.handle) return w.source.handle;
+    if (w.opened) return w.opened;
+    if (!w.source.path) throw new RangeError(`input ${w.source.name} has neither a handle nor a path`);
+    if (this.openOrder.length >= MAX_OPEN) {
+      const old = this.openOrder.shift();
+      if (old?.opened) {
+        await old.opened.close();
+        old.opened = undefined;
+        old.buf = new Uint8Array(0);
+        old.length = 0;
+      }
+    }
+    w.opened = await open(w.source.path, 'r');
+    this.openOrder.push(w);
+    return w.opened;
+  }
+
+  /** Close the files this writer opened. */
+  async close(): Promise<void> {
+    for (const w of this.openOrder) await w.opened?.close();
+    this.openOrder.length = 0;
   }
 
   private async copyRange(source: number, offset: number, size: number): Promise<void> {
@@ -70,18 +106,20 @@ export class PieceWriter {
       if (left >= this.out.length / 2) {
         await this.flush();
         const n = Math.min(left, this.out.length);
-        const got = await readFull(w.handle, this.out, 0, n, at);
-        if (got < n) throw truncated(w.name, at + got);
+        const got = await readFull(await this.handleOf(w), this.out, 0, n, at);
+        if (got < n) throw truncated(w.source.name, at + got);
         this.outLength = n;
         await this.flush();
         at += n;
         left -= n;
         continue;
       }
+      const handle = await this.handleOf(w);
+      // Small inputs (chunk files) get a window of their own size at most, not a whole block each.
       if (w.buf.length === 0) w.buf = new Uint8Array(this.out.length);
       w.start = at;
-      w.length = await readFull(w.handle, w.buf, 0, w.buf.length, at);
-      if (w.length === 0) throw truncated(w.name, at);
+      w.length = await readFull(handle, w.buf, 0, w.buf.length, at);
+      if (w.length === 0) throw truncated(w.source.name, at);
     }
   }
 
