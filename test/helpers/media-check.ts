@@ -35,19 +35,17 @@ export async function frameHashes(
 }
 
 export async function streamTypes(path: string): Promise<string[]> {
+  // JSON, because the csv form also lists each program's streams again (MPEG-TS).
   const { stdout } = await run(tools().ffprobe.path, [
     '-v',
     'error',
     '-show_entries',
     'stream=codec_type',
     '-of',
-    'csv=p=0',
+    'json',
     path,
   ]);
-  return stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
+  return (JSON.parse(stdout) as { streams: { codec_type: string }[] }).streams.map((s) => s.codec_type);
 }
 
 export interface PacketInfo {

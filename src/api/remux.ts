@@ -1,0 +1,485 @@
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { CastkitError, InputError, InterruptedError, UsageError } from '../core/errors.js';
+import type { ProgressEvent } from '../core/progress.js';
+import { describeConfig } from '../formats/codecs/describe.js';
+import { createDemuxer } from '../formats/demux.js';
+import type { FormatWarning, Sample, TrackInfo } from '../formats/media.js';
+import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
+import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
+import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import {
+  fragmentAtKeyframes,
+  writeFragment,
+  writeInitSegment,
+} from '../formats/isobmff/isobmff-fmp4-writer.js';
+import { FlvJoiner, type FlvJoinSummary, type FlvPiece } from '../formats/flv/flv-joiner.js';
+import { openInput, readChunks } from '../sources/file-source.js';
+import { AtomicFile } from '../storage/local.js';
+import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
+
+export type RemuxFormat = 'mp4' | 'fmp4' | 'flv';
+
+export interface RemuxOptions {
+  /** Output path; its extension picks the format (.mp4 .m4v .mov .m4a .flv) unless `format` is given. */
+  output: string;
+  format?: RemuxFormat;
+  /** moov before mdat (default true). */
+  faststart?: boolean;
+  /** For fmp4: shortest fragment, seconds (default 1; every keyframe after that starts one). */
+  fragmentDuration?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface RemuxTrackSummary {
+  kind: 'video' | 'audio';
+  codec: string;
+  codecString?: string;
+  width?: number;
+  height?: number;
+  sampleRate?: number;
+  channels?: number;
+  /** Samples written (not counted for FLV joins). */
+  samples?: number;
+}
+
+export interface RemuxResult {
+  output: string;
+  format: RemuxFormat;
+  inputs: number;
+  bytesIn: number;
+  bytesOut: number;
+  durationSec: number;
+  tracks: RemuxTrackSummary[];
+  /** What was repaired or dropped, per input. */
+  warnings: (FormatWarning & { input: string })[];
+  /** FLV joins: what the joiner did to the chunks. */
+  join?: FlvJoinSummary;
+}
+
+const EXTENSIONS: Record<string, RemuxFormat> = {
+  '.mp4': 'mp4',
+  '.m4v': 'mp4',
+  '.mov': 'mp4',
+  '.m4a': 'mp4',
+  '.flv': 'flv',
+};
+
+function outputFormat(options: RemuxOptions): RemuxFormat {
+  if (options.format) return options.format;
+  const f = EXTENSIONS[extname(options.output).toLowerCase()];
+  if (!f) {
+    throw new UsageError(`cannot tell the output format from "${options.output}"`, {
+      code: 'E_OUTPUT_FORMAT',
+      hint: 'name the output .mp4, .m4a or .flv, or pass --format mp4|fmp4|flv',
+    });
+  }
+  return f;
+}
+
+type Stored = Sample & { spill?: true };
+
+/** Samples whose payload the demuxer produced go to a spill file, so memory holds only the tables. */
+class Spill {
+  private handle: FileHandle | undefined;
+  private buf = new Uint8Array(8 << 20);
+  private used = 0;
+  size = 0;
+  constructor(readonly path: string) {}
+
+  async add(data: Uint8Array): Promise<number> {
+    this.handle ??= await open(this.path, 'w+', 0o600);
+    const at = this.size;
+    if (this.used + data.length > this.buf.length) await this.flush();
+    if (data.length > this.buf.length) await this.handle.write(data, 0, data.length, at);
+    else {
+      this.buf.set(data, this.used);
+      this.used += data.length;
+    }
+    this.size += data.length;
+    return at;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.handle || this.used === 0) return;
+    await this.handle.write(this.buf, 0, this.used, this.size - this.used);
+    this.used = 0;
+  }
+
+  async dispose(): Promise<void> {
+    await this.handle?.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}
+
+type KnownFormat = Exclude<ContainerFormat, 'unknown'>;
+
+/** ISO-BMFF media segments (fMP4 .m4s) carry no moov: they need the init segment given before them. */
+function isMediaSegment(head: Uint8Array): boolean {
+  const type = String.fromCharCode(...head.subarray(4, 8));
+  return type === 'styp' || type === 'moof' || type === 'sidx' || type === 'emsg' || type === 'prft';
+}
+
+async function sniffFile(path: string): Promise<{ format: KnownFormat; segment: boolean }> {
+  const { handle } = await openInput(path);
+  try {
+    const head = new Uint8Array(4096);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const format = sniffContainer(head.subarray(0, bytesRead));
+    if (format === 'unknown') {
+      throw new InputError(`${path} is not FLV, MP4/fMP4 or MPEG-TS`, {
+        code: 'E_NOT_MEDIA',
+        hint:
+          bytesRead === 0 ? 'the file is empty' : 'castkit remux reads FLV, MP4, fragmented MP4 and MPEG-TS',
+        details: { path },
+      });
+    }
+    return { format, segment: format === 'mp4' && isMediaSegment(head) };
+  } finally {
+    await handle.close();
+  }
+}
+
+function progressReporter(options: RemuxOptions, phase: string, total: number): (done: number) => void {
+  const started = Date.now();
+  return (done) => {
+    if (!options.onProgress) return;
+    const elapsed = (Date.now() - started) / 1000;
+    const rate = elapsed > 0 ? done / elapsed : undefined;
+    const ev: ProgressEvent = { phase, done, total, unit: 'bytes' };
+    if (rate) {
+      ev.rate = rate;
+      ev.etaSec = Math.max(0, (total - done) / rate);
+    }
+    options.onProgress(ev);
+  };
+}
+
+function withDetails(t: TrackInfo): TrackInfo {
+  try {
+    const d = describeConfig(t.codec, t.config);
+    return {
+      ...t,
+      width: t.width ?? d.width,
+      height: t.height ?? d.height,
+      sampleRate: t.sampleRate ?? d.sampleRate,
+      channels: t.channels ?? d.channels,
+    };
+  } catch {
+    return t; // a muxer can still write what it was given
+  }
+}
+
+/**
+ * Change containers without re-encoding: FLV, MP4, fragmented MP4 and MPEG-TS in; MP4, fragmented MP4 or
+ * FLV out. Several inputs are joined in order into one timeline.
+ * @example
+ *   await remux(['part1.ts', 'part2.ts'], { output: 'talk.mp4' });
+ */
+export async function remux(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
+  if (inputs.length === 0) throw new UsageError('remux needs at least one input', { code: 'E_USAGE' });
+  const format = outputFormat(options);
+  const sniffed: { format: KnownFormat; segment: boolean }[] = [];
+  for (const input of inputs) sniffed.push(await sniffFile(input));
+  if (format === 'flv') {
+    if (sniffed.some((f) => f.format !== 'flv')) {
+      throw new UsageError('FLV output is made from FLV inputs only (for now)', {
+        code: 'E_OUTPUT_FORMAT',
+        hint: 'write .mp4 instead, or remux the inputs to FLV with ffmpeg -c copy',
+      });
+    }
+    return joinFlv(inputs, options);
+  }
+  return remuxToMp4(inputs, sniffed, format, options);
+}
+
+async function remuxToMp4(
+  inputs: readonly string[],
+  sniffed: { format: KnownFormat; segment: boolean }[],
+  format: RemuxFormat,
+  options: RemuxOptions,
+): Promise<RemuxResult> {
+  const out = await AtomicFile.create(options.output);
+  const spill = new Spill(`${out.tempPath}.spill`);
+  const warnings: RemuxResult['warnings'] = [];
+  let bytesIn = 0;
+  try {
+    // Pass 1: demux every input into tables (payloads stay in the inputs or go to the spill file).
+    const demuxed: DemuxedInput[] = [];
+    let totalIn = 0;
+    const sizes: number[] = [];
+    for (const input of inputs) {
+      const { handle, size } = await openInput(input);
+      await handle.close();
+      sizes.push(size);
+      totalIn += size;
+    }
+    const readProgress = progressReporter(options, 'read', totalIn);
+    // The last init segment seen (an MP4 with tracks and no samples), for the media segments after it.
+    let init: Uint8Array | undefined;
+    for (const [i, input] of inputs.entries()) {
+      const { format: inFormat, segment } = sniffed[i] as { format: KnownFormat; segment: boolean };
+      const { handle, size } = await openInput(input);
+      const demuxer = createDemuxer(inFormat);
+      const tracks = new Map<number, TrackInfo>();
+      const samples: Stored[] = [];
+      // A media segment is demuxed after its init segment; its sample offsets are moved back by that much.
+      let bias = 0;
+      const take = async (o: ReturnType<typeof demuxer.push>): Promise<void> => {
+        for (const t of o.tracks) if (!tracks.has(t.id)) tracks.set(t.id, t);
+        for (const w of o.warnings) warnings.push({ ...w, input });
+        for (const s of o.samples) {
+          if (bias !== 0 && s.offset !== undefined) s.offset -= bias;
+          if (s.data) {
+            const at = await spill.add(s.data);
+            samples.push({
+              trackId: s.trackId,
+              dts: s.dts,
+              cts: s.cts,
+              duration: s.duration,
+              keyframe: s.keyframe,
+              size: s.size,
+              offset: at,
+              spill: true,
+            });
+          } else samples.push(s);
+        }
+      };
+      if (segment) {
+        if (!init) {
+          await handle.close();
+          throw new InputError(`${input} is a fragmented MP4 media segment with no init segment before it`, {
+            code: 'E_NO_INIT_SEGMENT',
+            hint: 'give the init segment (the file with the moov, often init.mp4) first: castkit remux init.mp4 seg*.m4s -o out.mp4',
+            details: { path: input },
+          });
+        }
+        await take(demuxer.push(init));
+        bias = init.length;
+      }
+      try {
+        for await (const chunk of readChunks(handle, { signal: options.signal })) {
+          bytesIn += chunk.length;
+          await take(demuxer.push(chunk));
+          readProgress(bytesIn);
+        }
+        await take(demuxer.end());
+      } catch (err) {
+        if (err instanceof CastkitError && err.category === 'input' && !err.message.includes(input)) {
+          throw new InputError(`${input}: ${err.message}`, {
+            code: err.code,
+            hint: err.hint,
+            details: { ...err.details, path: input },
+            cause: err,
+          });
+        }
+        throw err;
+      } finally {
+        await handle.close();
+      }
+      if (inFormat === 'mp4' && !segment && tracks.size > 0 && samples.length === 0 && size <= 64 << 20) {
+        init = await readWhole(input, size); // an init segment: it describes the segments after it
+        continue;
+      }
+      if (tracks.size === 0 || samples.length === 0) {
+        throw new InputError(`${input} has no audio or video samples castkit can remux`, {
+          code: 'E_NO_SAMPLES',
+          hint: 'check that the input plays; castkit remuxes H.264, HEVC, AAC and MP3',
+          details: { path: input },
+        });
+      }
+      demuxed.push({ name: input, tracks: [...tracks.values()], samples });
+    }
+    await spill.flush();
+
+    const timeline = joinInputs(demuxed);
+    for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
+    let tracks = timeline.tracks.map(withDetails);
+    let samples = timeline.samples;
+    if (extname(options.output).toLowerCase() === '.m4a') {
+      tracks = tracks.filter((t) => t.kind === 'audio');
+      if (tracks.length === 0) {
+        throw new InputError('the inputs have no audio for an .m4a output', { code: 'E_NO_AUDIO' });
+      }
+      const keep = new Set(tracks.map((t) => t.id));
+      samples = samples.filter((s) => keep.has(s.trackId));
+    }
+    const spillIndex = demuxed.length;
+    const sourceOf = (s: (typeof samples)[number]): number => ((s as Stored).spill ? spillIndex : s.input);
+
+    // Timeline samples name their input by its place among the demuxed inputs (init segments are not).
+    const sources: PieceSource[] = demuxed.map((d) => ({ name: d.name, path: d.name }));
+    sources.push({ name: 'spill', path: spill.path });
+    const writeTotal = (s: number): number => s;
+    let payload = 0;
+    for (const s of samples) payload += s.size;
+    const writeProgress = progressReporter(options, 'write', writeTotal(payload));
+    const writer = new PieceWriter(out, sources, 8 << 20, writeProgress);
+    try {
+      if (format === 'fmp4') {
+        await writer.add({ bytes: writeInitSegment(tracks as Mp4WriterTrack[]) });
+        const fragments = fragmentAtKeyframes(samples, {
+          tracks,
+          minDuration: options.fragmentDuration ?? 1,
+        });
+        let seq = 1;
+        for (const fragment of fragments) {
+          await writer.add({ bytes: writeFragment(seq++, fragment) });
+          for (const ft of fragment) {
+            for (const s of ft.samples) {
+              await writer.add({
+                source: sourceOf(s as (typeof samples)[number]),
+                offset: s.offset ?? 0,
+                size: s.size,
+              });
+            }
+          }
+          if (options.signal?.aborted) throw new InterruptedError();
+        }
+      } else {
+        const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
+        await writer.add({ bytes: plan.head });
+        let n = 0;
+        for (const s of samples) {
+          await writer.add({ source: sourceOf(s), offset: s.offset ?? 0, size: s.size });
+          if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+        }
+        await writer.add({ bytes: plan.tail });
+      }
+      await writer.flush();
+    } finally {
+      await writer.close();
+    }
+    await out.commit();
+    const counts = new Map<number, number>();
+    for (const s of samples) counts.set(s.trackId, (counts.get(s.trackId) ?? 0) + 1);
+    return {
+      output: options.output,
+      format,
+      inputs: inputs.length,
+      bytesIn,
+      bytesOut: out.bytesWritten,
+      durationSec: timeline.durationSec,
+      tracks: tracks.map((t) => summary(t, counts.get(t.id) ?? 0)),
+      warnings,
+    };
+  } catch (err) {
+    await out.abort();
+    throw err;
+  } finally {
+    await spill.dispose();
+  }
+}
+
+function summary(t: TrackInfo, samples: number): RemuxTrackSummary {
+  const s: RemuxTrackSummary = { kind: t.kind, codec: t.codec, samples };
+  try {
+    s.codecString = describeConfig(t.codec, t.config).codecString;
+  } catch {
+    // leave it out
+  }
+  if (t.width) s.width = t.width;
+  if (t.height) s.height = t.height;
+  if (t.sampleRate) s.sampleRate = t.sampleRate;
+  if (t.channels) s.channels = t.channels;
+  return s;
+}
+
+async function readWhole(path: string, size: number): Promise<Uint8Array> {
+  const { handle } = await openInput(path);
+  try {
+    const buf = new Uint8Array(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await handle.read(buf, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** FLV chunks -> one FLV: one header, one onMetaData, repaired timestamps (the ustream case). */
+async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
+  const joiner = new FlvJoiner();
+  const pieces: FlvPiece[] = [];
+  let bytesIn = 0;
+  let total = 0;
+  for (const input of inputs) {
+    const { handle, size } = await openInput(input);
+    await handle.close();
+    total += size;
+  }
+  const readProgress = progressReporter(options, 'read', total);
+  for (const input of inputs) {
+    if (options.signal?.aborted) throw new InterruptedError();
+    const { handle, size } = await openInput(input);
+    await handle.close();
+    const buf = await readWhole(input, size);
+    bytesIn += buf.length;
+    for (const p of joiner.push(buf).pieces) pieces.push(p);
+    readProgress(bytesIn);
+  }
+  const result = joiner.finish();
+  const warnings: RemuxResult['warnings'] = [];
+  for (const r of result.reports) {
+    const input = inputs[r.index] ?? '';
+    for (const w of r.warnings) warnings.push({ ...w, input });
+    if (r.error)
+      warnings.push({
+        code: r.error.code,
+        message: `skipped: ${r.error.message}`,
+        offset: r.error.offset,
+        input,
+      });
+  }
+  const out = await AtomicFile.create(options.output);
+  const writer = new PieceWriter(
+    out,
+    inputs.map((p) => ({ name: p, path: p })),
+    8 << 20,
+    progressReporter(options, 'write', result.size),
+  );
+  try {
+    await writer.add({ bytes: result.head });
+    let n = 0;
+    for (const p of pieces) {
+      await writer.add('bytes' in p ? p : { source: p.chunk, offset: p.offset, size: p.size });
+      if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+    }
+    await writer.flush();
+    await writer.close();
+    await out.commit();
+  } catch (err) {
+    await writer.close();
+    await out.abort();
+    throw err;
+  }
+  const m = result.metadata;
+  const tracks: RemuxTrackSummary[] = [];
+  if (m.videocodecid !== undefined) {
+    const v: RemuxTrackSummary = { kind: 'video', codec: m.videocodecid === 7 ? 'avc' : 'hevc' };
+    if (m.width) v.width = m.width;
+    if (m.height) v.height = m.height;
+    tracks.push(v);
+  }
+  if (m.audiocodecid !== undefined) {
+    const a: RemuxTrackSummary = { kind: 'audio', codec: m.audiocodecid === 10 ? 'aac' : 'mp3' };
+    if (m.audiosamplerate) a.sampleRate = m.audiosamplerate;
+    tracks.push(a);
+  }
+  return {
+    output: options.output,
+    format: 'flv',
+    inputs: inputs.length,
+    bytesIn,
+    bytesOut: out.bytesWritten,
+    durationSec: result.durationMs / 1000,
+    tracks,
+    warnings,
+    join: result.summary,
+  };
+}
