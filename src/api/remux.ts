@@ -328,11 +328,12 @@ async function remuxToMp4(
           await writer.add({ bytes: writeFragment(seq++, fragment) });
           for (const ft of fragment) {
             for (const s of ft.samples) {
-              await writer.add({
+              const piece = {
                 source: sourceOf(s as (typeof samples)[number]),
                 offset: s.offset ?? 0,
                 size: s.size,
-              });
+              };
+              if (!writer.tryAdd(piece)) await writer.add(piece);
             }
           }
           if (options.signal?.aborted) throw new InterruptedError();
@@ -340,11 +341,21 @@ async function remuxToMp4(
       } else {
         const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
         await writer.add({ bytes: plan.head });
+        // Neighbouring samples stored back to back in one input move as one range.
+        let run: { source: number; offset: number; size: number } | undefined;
         let n = 0;
         for (const s of samples) {
-          await writer.add({ source: sourceOf(s), offset: s.offset ?? 0, size: s.size });
+          const source = sourceOf(s);
+          const offset = s.offset ?? 0;
+          if (run && run.source === source && run.offset + run.size === offset) {
+            run.size += s.size;
+            continue;
+          }
+          if (run && !writer.tryAdd(run)) await writer.add(run);
+          run = { source, offset, size: s.size };
           if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
         }
+        if (run && !writer.tryAdd(run)) await writer.add(run);
         await writer.add({ bytes: plan.tail });
       }
       await writer.flush();
@@ -447,7 +458,8 @@ async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promis
     await writer.add({ bytes: result.head });
     let n = 0;
     for (const p of pieces) {
-      await writer.add('bytes' in p ? p : { source: p.chunk, offset: p.offset, size: p.size });
+      const piece = 'bytes' in p ? p : { source: p.chunk, offset: p.offset, size: p.size };
+      if (!writer.tryAdd(piece)) await writer.add(piece);
       if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
     }
     await writer.flush();

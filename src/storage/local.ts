@@ -46,11 +46,13 @@ export class AtomicFile {
     }
   }
 
-  /** Flush, close and rename into place. */
+  /**
+   * Close and rename into place. Atomic against interruption (a crash leaves the old file or none, never
+   * half of one); not fsync'd, like ffmpeg's outputs: that would cost a full disk flush per output.
+   */
   async commit(): Promise<void> {
     if (!this.handle || this.done) return;
     try {
-      await this.handle.sync();
       await this.handle.close();
       this.handle = undefined;
       await rename(this.tempPath, this.path);

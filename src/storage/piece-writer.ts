@@ -49,6 +49,28 @@ export class PieceWriter {
     this.windows = sources.map((source) => ({ source, buf: new Uint8Array(0), start: 0, length: 0 }));
   }
 
+  /**
+   * Take a piece without waiting when that needs no I/O (it fits in the output buffer and, for a range,
+   * lies in the input's current window). Returns false when the caller must `await add(piece)` instead.
+   * Muxers emit tens of thousands of small pieces; this keeps them off the promise machinery.
+   */
+  tryAdd(piece: Piece): boolean {
+    if ('bytes' in piece) {
+      const b = piece.bytes;
+      if (this.outLength + b.length > this.out.length) return false;
+      this.out.set(b, this.outLength);
+      this.outLength += b.length;
+      return true;
+    }
+    const w = this.windows[piece.source];
+    if (!w || this.outLength + piece.size > this.out.length) return false;
+    const from = piece.offset - w.start;
+    if (from < 0 || from + piece.size > w.length) return false;
+    this.out.set(w.buf.subarray(from, from + piece.size), this.outLength);
+    this.outLength += piece.size;
+    return true;
+  }
+
   async add(piece: Piece): Promise<void> {
     if ('bytes' in piece) await this.append(piece.bytes);
     else await this.copyRange(piece.source, piece.offset, piece.size);
