@@ -1,4 +1,3 @@
-import { open, rm, type FileHandle } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { CastkitError, InputError, InterruptedError, UsageError } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
@@ -14,8 +13,9 @@ import {
   writeInitSegment,
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
 import { FlvJoiner, type FlvJoinSummary, type FlvPiece } from '../formats/flv/flv-joiner.js';
-import { openInput, readChunks } from '../sources/file-source.js';
+import { openInput } from '../sources/file-source.js';
 import { AtomicFile } from '../storage/local.js';
+import { PayloadStore } from '../storage/payload-store.js';
 import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
 
 export type RemuxFormat = 'mp4' | 'fmp4' | 'flv';
@@ -78,40 +78,8 @@ function outputFormat(options: RemuxOptions): RemuxFormat {
   return f;
 }
 
-type Stored = Sample & { spill?: true };
-
-/** Samples whose payload the demuxer produced go to a spill file, so memory holds only the tables. */
-class Spill {
-  private handle: FileHandle | undefined;
-  private buf = new Uint8Array(8 << 20);
-  private used = 0;
-  size = 0;
-  constructor(readonly path: string) {}
-
-  async add(data: Uint8Array): Promise<number> {
-    this.handle ??= await open(this.path, 'w+', 0o600);
-    const at = this.size;
-    if (this.used + data.length > this.buf.length) await this.flush();
-    if (data.length > this.buf.length) await this.handle.write(data, 0, data.length, at);
-    else {
-      this.buf.set(data, this.used);
-      this.used += data.length;
-    }
-    this.size += data.length;
-    return at;
-  }
-
-  async flush(): Promise<void> {
-    if (!this.handle || this.used === 0) return;
-    await this.handle.write(this.buf, 0, this.used, this.size - this.used);
-    this.used = 0;
-  }
-
-  async dispose(): Promise<void> {
-    await this.handle?.close().catch(() => undefined);
-    await rm(this.path, { force: true });
-  }
-}
+/** Where a sample's payload is when the demuxer produced it: the payload store's memory or its file. */
+type Stored = Sample & { store?: 'memory' | 'file' };
 
 type KnownFormat = Exclude<ContainerFormat, 'unknown'>;
 
@@ -201,7 +169,7 @@ async function remuxToMp4(
   options: RemuxOptions,
 ): Promise<RemuxResult> {
   const out = await AtomicFile.create(options.output);
-  const spill = new Spill(`${out.tempPath}.spill`);
+  const store = new PayloadStore(`${out.tempPath}.spill`);
   const warnings: RemuxResult['warnings'] = [];
   let bytesIn = 0;
   try {
@@ -232,7 +200,9 @@ async function remuxToMp4(
         for (const s of o.samples) {
           if (bias !== 0 && s.offset !== undefined) s.offset -= bias;
           if (s.data) {
-            const at = await spill.add(s.data);
+            let at = store.addToMemory(s.data);
+            const where = at >= 0 ? 'memory' : 'file';
+            if (at < 0) at = await store.addToFile(s.data);
             samples.push({
               trackId: s.trackId,
               dts: s.dts,
@@ -241,7 +211,7 @@ async function remuxToMp4(
               keyframe: s.keyframe,
               size: s.size,
               offset: at,
-              spill: true,
+              store: where,
             });
           } else samples.push(s);
         }
@@ -259,9 +229,25 @@ async function remuxToMp4(
         bias = init.length;
       }
       try {
-        for await (const chunk of readChunks(handle, { signal: options.signal })) {
-          bytesIn += chunk.length;
-          await take(demuxer.push(chunk));
+        // Read in order; jump over what the demuxer says it will not look at (MP4 sample data).
+        let position = 0;
+        const seekable = demuxer.skippable !== undefined;
+        const chunkSize = seekable ? 256 << 10 : 4 << 20;
+        while (position < size) {
+          if (options.signal?.aborted) throw new InterruptedError();
+          const skippable = Math.min(demuxer.skippable?.() ?? 0, size - position);
+          if (skippable > 0 && demuxer.skipAhead) {
+            await take(demuxer.skipAhead(skippable));
+            position += skippable;
+            bytesIn += skippable;
+            continue;
+          }
+          const chunk = new Uint8Array(Math.min(chunkSize, size - position));
+          const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+          if (bytesRead === 0) break;
+          position += bytesRead;
+          bytesIn += bytesRead;
+          await take(demuxer.push(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead)));
           readProgress(bytesIn);
         }
         await take(demuxer.end());
@@ -291,7 +277,7 @@ async function remuxToMp4(
       }
       demuxed.push({ name: input, tracks: [...tracks.values()], samples });
     }
-    await spill.flush();
+    await store.flush();
 
     const timeline = joinInputs(demuxed);
     for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
@@ -305,12 +291,16 @@ async function remuxToMp4(
       const keep = new Set(tracks.map((t) => t.id));
       samples = samples.filter((s) => keep.has(s.trackId));
     }
-    const spillIndex = demuxed.length;
-    const sourceOf = (s: (typeof samples)[number]): number => ((s as Stored).spill ? spillIndex : s.input);
+    const memoryIndex = demuxed.length;
+    const fileIndex = demuxed.length + 1;
+    const sourceOf = (s: (typeof samples)[number]): number => {
+      const where = (s as Stored).store;
+      return where === undefined ? s.input : where === 'memory' ? memoryIndex : fileIndex;
+    };
 
     // Timeline samples name their input by its place among the demuxed inputs (init segments are not).
     const sources: PieceSource[] = demuxed.map((d) => ({ name: d.name, path: d.name }));
-    sources.push({ name: 'spill', path: spill.path });
+    sources.push(store.memorySource(), store.fileSource());
     const writeTotal = (s: number): number => s;
     let payload = 0;
     for (const s of samples) payload += s.size;
@@ -379,7 +369,7 @@ async function remuxToMp4(
     await out.abort();
     throw err;
   } finally {
-    await spill.dispose();
+    await store.dispose();
   }
 }
 

@@ -69,6 +69,9 @@ export interface DemuxOutput {
 export interface Demuxer {
   push(chunk: Uint8Array): DemuxOutput;
   end(): DemuxOutput;
+  /** Optional: bytes coming next that the demuxer would not read; a seeking reader may `skipAhead` over them. */
+  skippable?(): number;
+  skipAhead?(n: number): DemuxOutput;
 }
 
 export function emptyOutput(): DemuxOutput {

@@ -13,6 +13,8 @@ export interface PieceSource {
   name: string;
   handle?: FileHandle;
   path?: string;
+  /** Bytes held in memory, in fixed-size segments (a payload store). */
+  memory?: { segments: Uint8Array[]; segmentSize: number };
 }
 
 interface Window {
@@ -33,7 +35,10 @@ const MAX_OPEN = 32;
  * Payloads move as whole ranges; nothing is touched byte by byte.
  */
 export class PieceWriter {
-  private readonly out: Uint8Array;
+  // Two output buffers: one fills while the other is being written (one write in flight at a time).
+  private out: Uint8Array;
+  private spare: Uint8Array;
+  private pending: Promise<void> | undefined;
   private outLength = 0;
   private readonly windows: Window[];
   private readonly openOrder: Window[] = [];
@@ -46,6 +51,7 @@ export class PieceWriter {
     private readonly onWrite?: (written: number) => void,
   ) {
     this.out = new Uint8Array(blockSize);
+    this.spare = new Uint8Array(blockSize);
     this.windows = sources.map((source) => ({ source, buf: new Uint8Array(0), start: 0, length: 0 }));
   }
 
@@ -64,6 +70,16 @@ export class PieceWriter {
     }
     const w = this.windows[piece.source];
     if (!w || this.outLength + piece.size > this.out.length) return false;
+    const mem = w.source.memory;
+    if (mem) {
+      const seg = Math.floor(piece.offset / mem.segmentSize);
+      const within = piece.offset - seg * mem.segmentSize;
+      const buf = mem.segments[seg];
+      if (!buf || within + piece.size > mem.segmentSize) return false;
+      this.out.set(buf.subarray(within, within + piece.size), this.outLength);
+      this.outLength += piece.size;
+      return true;
+    }
     const from = piece.offset - w.start;
     if (from < 0 || from + piece.size > w.length) return false;
     this.out.set(w.buf.subarray(from, from + piece.size), this.outLength);
@@ -77,8 +93,9 @@ export class PieceWriter {
   }
 
   private async append(bytes: Uint8Array): Promise<void> {
-    if (this.outLength + bytes.length > this.out.length) await this.flush();
+    if (this.outLength + bytes.length > this.out.length) await this.rotate();
     if (bytes.length >= this.out.length) {
+      await this.flush(); // keep the order: the buffered bytes go first
       await this.sink.write(bytes);
       this.advance(bytes.length);
       return;
@@ -116,6 +133,17 @@ export class PieceWriter {
     if (!w) throw new RangeError(`no input #${source}`);
     let at = offset;
     let left = size;
+    const mem = w.source.memory;
+    while (left > 0 && mem) {
+      const seg = Math.floor(at / mem.segmentSize);
+      const within = at - seg * mem.segmentSize;
+      const buf = mem.segments[seg];
+      if (!buf) throw new RangeError(`${w.source.name}: no bytes at ${at}`);
+      const n = Math.min(left, mem.segmentSize - within);
+      await this.append(buf.subarray(within, within + n));
+      at += n;
+      left -= n;
+    }
     while (left > 0) {
       if (at >= w.start && at < w.start + w.length) {
         const n = Math.min(left, w.start + w.length - at);
@@ -126,12 +154,12 @@ export class PieceWriter {
       }
       // Large ranges are read straight into the output buffer; small ones through the window.
       if (left >= this.out.length / 2) {
-        await this.flush();
+        await this.rotate();
         const n = Math.min(left, this.out.length);
         const got = await readFull(await this.handleOf(w), this.out, 0, n, at);
         if (got < n) throw truncated(w.source.name, at + got);
         this.outLength = n;
-        await this.flush();
+        await this.rotate();
         at += n;
         left -= n;
         continue;
@@ -150,12 +178,24 @@ export class PieceWriter {
     this.onWrite?.(this.written);
   }
 
-  async flush(): Promise<void> {
+  /** Start writing the filled buffer and continue in the other one (waits for the previous write). */
+  private async rotate(): Promise<void> {
+    await this.pending;
+    this.pending = undefined;
     if (this.outLength === 0) return;
     const n = this.outLength;
-    await this.sink.write(this.out.subarray(0, n));
+    const buf = this.out;
+    this.out = this.spare;
+    this.spare = buf;
     this.outLength = 0;
-    this.advance(n);
+    this.pending = this.sink.write(buf.subarray(0, n)).then(() => this.advance(n));
+  }
+
+  /** Write everything taken so far and wait until it is written. */
+  async flush(): Promise<void> {
+    await this.rotate();
+    await this.pending;
+    this.pending = undefined;
   }
 }
 

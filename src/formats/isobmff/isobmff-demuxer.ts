@@ -131,6 +131,29 @@ export class IsobmffDemuxer implements Demuxer {
     return this.trackList[trackId - 1]?.info.edit;
   }
 
+  /**
+   * How many of the next input bytes this demuxer would pass over unread (the rest of an mdat or of another
+   * skipped box). A reader that can seek may jump over them and call `skipAhead()` instead of pushing them: the
+   * remux of a progressive or fragmented MP4 then reads only its moov and moofs.
+   */
+  skippable(): number {
+    return this.failed === undefined && this.state === 'skip' && this.remaining !== Infinity
+      ? this.remaining
+      : 0;
+  }
+
+  /** Account for `n` bytes (at most `skippable()`) that the reader jumped over. */
+  skipAhead(n: number): IsobmffDemuxOutput {
+    this.guard();
+    if (n < 0 || n > this.skippable())
+      throw new RangeError(`skipAhead(${n}): only ${this.skippable()} bytes are skippable`);
+    this.pos += n;
+    this.remaining -= n;
+    if (this.remaining === 0) this.state = 'header';
+    this.drain(false);
+    return this.take();
+  }
+
   push(chunk: Uint8Array): IsobmffDemuxOutput {
     this.guard();
     try {

@@ -1,0 +1,79 @@
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import type { PieceSource } from './piece-writer.js';
+
+const SEGMENT = 8 << 20;
+
+/**
+ * Where payloads that a demuxer produced (Annex B turned into length-prefixed samples, raw AAC from ADTS)
+ * wait for the muxer: in memory up to a budget, then in a file next to the output, so memory stays bounded
+ * whatever the input size while small inputs never touch the disk twice.
+ */
+export class PayloadStore {
+  private readonly segments: Uint8Array[] = [];
+  private segUsed = SEGMENT; // forces a new segment on first use
+  private memoryUsed = 0;
+  private handle: FileHandle | undefined;
+  private fileBuf = new Uint8Array(SEGMENT);
+  private fileBufUsed = 0;
+  private fileSize = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly memoryBudget = 96 << 20,
+  ) {}
+
+  /**
+   * Keep `data` in memory when the budget allows: returns its position (synchronously). Returns -1 when the
+   * caller must use `addToFile` instead.
+   */
+  addToMemory(data: Uint8Array): number {
+    if (data.length > SEGMENT) return -1;
+    if (this.segUsed + data.length > SEGMENT) {
+      if (this.memoryUsed + SEGMENT > this.memoryBudget) return -1;
+      this.segments.push(new Uint8Array(SEGMENT));
+      this.memoryUsed += SEGMENT;
+      this.segUsed = 0;
+    }
+    const seg = this.segments.length - 1;
+    // A sample never straddles two segments, so a position maps to one view.
+    (this.segments[seg] as Uint8Array).set(data, this.segUsed);
+    const at = seg * SEGMENT + this.segUsed;
+    this.segUsed += data.length;
+    return at;
+  }
+
+  /** Append `data` to the spill file; returns its offset there. */
+  async addToFile(data: Uint8Array): Promise<number> {
+    this.handle ??= await open(this.path, 'w+', 0o600);
+    const at = this.fileSize;
+    if (this.fileBufUsed + data.length > this.fileBuf.length) await this.flush();
+    if (data.length > this.fileBuf.length) await this.handle.write(data, 0, data.length, at);
+    else {
+      this.fileBuf.set(data, this.fileBufUsed);
+      this.fileBufUsed += data.length;
+    }
+    this.fileSize += data.length;
+    return at;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.handle || this.fileBufUsed === 0) return;
+    await this.handle.write(this.fileBuf, 0, this.fileBufUsed, this.fileSize - this.fileBufUsed);
+    this.fileBufUsed = 0;
+  }
+
+  memorySource(): PieceSource {
+    return { name: 'payloads in memory', memory: { segments: this.segments, segmentSize: SEGMENT } };
+  }
+
+  fileSource(): PieceSource {
+    return { name: 'spill file', path: this.path };
+  }
+
+  async dispose(): Promise<void> {
+    this.segments.length = 0;
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+    await rm(this.path, { force: true });
+  }
+}
