@@ -1,5 +1,6 @@
+import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { CastkitError, InputError, InterruptedError, UsageError } from '../core/errors.js';
+import { CastkitError, InputError, InterruptedError, UsageError, systemErrorCode } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
 import { describeConfig } from '../formats/codecs/describe.js';
 import { createDemuxer } from '../formats/demux.js';
@@ -12,7 +13,12 @@ import {
   writeFragment,
   writeInitSegment,
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
-import { FlvJoiner, type FlvJoinSummary, type FlvPiece } from '../formats/flv/flv-joiner.js';
+import {
+  FlvJoiner,
+  type FlvJoinResult,
+  type FlvJoinSummary,
+  type FlvPiece,
+} from '../formats/flv/flv-joiner.js';
 import { openInput } from '../sources/file-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
@@ -387,6 +393,64 @@ function summary(t: TrackInfo, samples: number): RemuxTrackSummary {
   return s;
 }
 
+function statInput(path: string): number {
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) {
+      throw new InputError(`${path} is a directory, not a media file`, {
+        code: 'E_INPUT_IS_DIRECTORY',
+        details: { path },
+      });
+    }
+    return st.size;
+  } catch (err) {
+    if (err instanceof CastkitError) throw err;
+    throw new InputError(`no such file: ${path}`, {
+      code: 'E_INPUT_NOT_FOUND',
+      hint: 'check the path',
+      details: { path },
+      cause: err,
+    });
+  }
+}
+
+function readInputSync(path: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  } catch (err) {
+    throw new InputError(`cannot read ${path}: ${systemErrorCode(err) ?? String(err)}`, {
+      code: 'E_INPUT_UNREADABLE',
+      details: { path },
+      cause: err,
+    });
+  }
+}
+
+/** The rare case of a head larger than the room reserved: a new file with the head, then the body. */
+async function rewriteWithHead(
+  first: AtomicFile,
+  head: Uint8Array,
+  bodyAt: number,
+  bodySize: number,
+  path: string,
+): Promise<void> {
+  const out = await AtomicFile.create(path);
+  const writer = new PieceWriter(out, [{ name: 'joined body', path: first.tempPath }], 8 << 20);
+  try {
+    await writer.add({ bytes: head });
+    await writer.add({ source: 0, offset: bodyAt, size: bodySize });
+    await writer.flush();
+    await writer.close();
+    await out.commit();
+  } catch (err) {
+    await writer.close();
+    await out.abort();
+    throw err;
+  }
+  await first.abort();
+}
+
 async function readWhole(path: string, size: number): Promise<Uint8Array> {
   const { handle } = await openInput(path);
   try {
@@ -405,26 +469,62 @@ async function readWhole(path: string, size: number): Promise<Uint8Array> {
 
 /** FLV chunks -> one FLV: one header, one onMetaData, repaired timestamps (the ustream case). */
 async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
+  const sizes: number[] = [];
+  for (const input of inputs) sizes.push(statInput(input));
+  const total = sizes.reduce((a, b) => a + b, 0);
   const joiner = new FlvJoiner();
-  const pieces: FlvPiece[] = [];
+  const out = await AtomicFile.create(options.output);
+  const readProgress = progressReporter(options, 'join', total);
+  const writer = new PieceWriter(out, [], 8 << 20);
+  // The onMetaData goes first but is known only at the end (duration, keyframe index): the body is
+  // written as the chunks are read, after room reserved for it from the keyframe rate of the first chunks.
+  let reserved: number | undefined;
+  let held: { buf: Uint8Array; pieces: FlvPiece[] }[] = [];
+  let heldBytes = 0;
   let bytesIn = 0;
-  let total = 0;
-  for (const input of inputs) {
-    const { handle, size } = await openInput(input);
-    await handle.close();
-    total += size;
+  const emit = async (buf: Uint8Array, pieces: FlvPiece[]): Promise<void> => {
+    for (const p of pieces) {
+      const piece = { bytes: 'bytes' in p ? p.bytes : buf.subarray(p.offset, p.offset + p.size) };
+      if (!writer.tryAdd(piece)) await writer.add(piece);
+    }
+  };
+  let result: FlvJoinResult;
+  try {
+    for (const [i, input] of inputs.entries()) {
+      if (options.signal?.aborted) throw new InterruptedError();
+      // Chunks are small and many: a synchronous read each is far cheaper than a round of async calls.
+      const buf = readInputSync(input);
+      bytesIn += buf.length;
+      const { pieces } = joiner.push(buf);
+      if (reserved === undefined) {
+        held.push({ buf, pieces });
+        heldBytes += buf.length;
+        if (heldBytes < 16 << 20 && held.length < 64 && i < inputs.length - 1) continue;
+        const estimate = Math.ceil((joiner.keyframeCount / Math.max(1, bytesIn)) * total * 1.25) + 32;
+        reserved = joiner.headSizeBound(estimate);
+        out.reserve(reserved);
+        for (const h of held) await emit(h.buf, h.pieces);
+        held = [];
+      } else {
+        await emit(buf, pieces);
+      }
+      readProgress(bytesIn);
+    }
+    await writer.flush();
+    try {
+      result = joiner.finish({ headSize: reserved });
+      await out.writeAt(result.head, 0);
+      await out.commit();
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      // More keyframes than estimated: write the head, then move the body behind it.
+      result = joiner.finish();
+      await rewriteWithHead(out, result.head, reserved ?? 0, result.bodySize, options.output);
+    }
+  } catch (err) {
+    await out.abort();
+    throw err;
   }
-  const readProgress = progressReporter(options, 'read', total);
-  for (const input of inputs) {
-    if (options.signal?.aborted) throw new InterruptedError();
-    const { handle, size } = await openInput(input);
-    await handle.close();
-    const buf = await readWhole(input, size);
-    bytesIn += buf.length;
-    for (const p of joiner.push(buf).pieces) pieces.push(p);
-    readProgress(bytesIn);
-  }
-  const result = joiner.finish();
   const warnings: RemuxResult['warnings'] = [];
   for (const r of result.reports) {
     const input = inputs[r.index] ?? '';
@@ -436,29 +536,6 @@ async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promis
         offset: r.error.offset,
         input,
       });
-  }
-  const out = await AtomicFile.create(options.output);
-  const writer = new PieceWriter(
-    out,
-    inputs.map((p) => ({ name: p, path: p })),
-    8 << 20,
-    progressReporter(options, 'write', result.size),
-  );
-  try {
-    await writer.add({ bytes: result.head });
-    let n = 0;
-    for (const p of pieces) {
-      const piece = 'bytes' in p ? p : { source: p.chunk, offset: p.offset, size: p.size };
-      if (!writer.tryAdd(piece)) await writer.add(piece);
-      if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
-    }
-    await writer.flush();
-    await writer.close();
-    await out.commit();
-  } catch (err) {
-    await writer.close();
-    await out.abort();
-    throw err;
   }
   const m = result.metadata;
   const tracks: RemuxTrackSummary[] = [];
@@ -478,7 +555,7 @@ async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promis
     format: 'flv',
     inputs: inputs.length,
     bytesIn,
-    bytesOut: out.bytesWritten,
+    bytesOut: result.size,
     durationSec: result.durationMs / 1000,
     tracks,
     warnings,

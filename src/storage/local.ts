@@ -32,6 +32,26 @@ export class AtomicFile {
     return this.position;
   }
 
+  /** Leave the first `n` bytes to be filled later with `writeAt` (room for a header known at the end). */
+  reserve(n: number): void {
+    if (this.position !== 0) throw new RangeError('reserve() must come before any write');
+    this.position = n;
+  }
+
+  /** Write at a given position without moving the append position. */
+  async writeAt(data: Uint8Array, position: number): Promise<void> {
+    if (!this.handle) throw new OutputError(`${this.path} is closed`, { code: 'E_OUTPUT_CLOSED' });
+    try {
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await this.handle.write(data, off, data.length - off, position + off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw outputError(`cannot write ${this.path}`, err, this.path);
+    }
+  }
+
   async write(data: Uint8Array): Promise<void> {
     if (!this.handle) throw new OutputError(`${this.path} is closed`, { code: 'E_OUTPUT_CLOSED' });
     let off = 0;

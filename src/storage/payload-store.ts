@@ -1,4 +1,4 @@
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { PieceSource } from './piece-writer.js';
 
 const SEGMENT = 8 << 20;
@@ -72,8 +72,9 @@ export class PayloadStore {
 
   async dispose(): Promise<void> {
     this.segments.length = 0;
-    await this.handle?.close().catch(() => undefined);
+    if (!this.handle) return; // nothing was spilled: no file to remove
+    await this.handle.close().catch(() => undefined);
     this.handle = undefined;
-    await rm(this.path, { force: true });
+    await unlink(this.path).catch(() => undefined);
   }
 }

@@ -28,6 +28,8 @@ interface Window {
 
 /** Joining thousands of chunk files must not run out of file descriptors. */
 const MAX_OPEN = 32;
+/** Input window: small reads are served from it; ranges of half a block or more bypass it. */
+const WINDOW = 2 << 20;
 
 /**
  * Assembles an output from pieces with few system calls: each input is read through a large sliding
@@ -42,6 +44,7 @@ export class PieceWriter {
   private outLength = 0;
   private readonly windows: Window[];
   private readonly openOrder: Window[] = [];
+  private readonly freeBuffers: Uint8Array[] = [];
   written = 0;
 
   constructor(
@@ -113,6 +116,9 @@ export class PieceWriter {
       if (old?.opened) {
         await old.opened.close();
         old.opened = undefined;
+        // Its window buffer serves the next input: thousands of chunk files must not mean thousands of
+        // multi-megabyte allocations.
+        if (old.buf.length > 0) this.freeBuffers.push(old.buf);
         old.buf = new Uint8Array(0);
         old.length = 0;
       }
@@ -153,7 +159,7 @@ export class PieceWriter {
         continue;
       }
       // Large ranges are read straight into the output buffer; small ones through the window.
-      if (left >= this.out.length / 2) {
+      if (left >= Math.min(WINDOW, this.out.length / 2)) {
         await this.rotate();
         const n = Math.min(left, this.out.length);
         const got = await readFull(await this.handleOf(w), this.out, 0, n, at);
@@ -166,7 +172,8 @@ export class PieceWriter {
       }
       const handle = await this.handleOf(w);
       // Small inputs (chunk files) get a window of their own size at most, not a whole block each.
-      if (w.buf.length === 0) w.buf = new Uint8Array(this.out.length);
+      if (w.buf.length === 0)
+        w.buf = this.freeBuffers.pop() ?? new Uint8Array(Math.min(WINDOW, this.out.length));
       w.start = at;
       w.length = await readFull(handle, w.buf, 0, w.buf.length, at);
       if (w.length === 0) throw truncated(w.source.name, at);

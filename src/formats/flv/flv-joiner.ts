@@ -168,8 +168,8 @@ const V = 0;
 const A = 1;
 
 /** Remembered frames of the output's tail, to recognise a chunk that repeats them. */
-const HISTORY_MAX = 4096;
-const HISTORY_KEEP = 2048;
+const HISTORY_MAX = 1024;
+const HISTORY_KEEP = 256;
 
 function zeroDrops(): FlvDropCounts {
   return {
@@ -777,8 +777,50 @@ export class FlvJoiner implements FlvTagSink {
     return shift;
   }
 
-  /** Builds the head (file header + onMetaData) once every chunk has been pushed. */
-  finish(): FlvJoinResult {
+  /**
+   * An upper bound of the head size (file header + onMetaData) for an output with `keyframes` keyframes:
+   * a writer that streams the body while joining reserves this much room first, then asks `finish` for a
+   * head of exactly that size.
+   */
+  headSizeBound(keyframes: number): number {
+    const full: FlvMetadataInfo = {
+      duration: 0,
+      filesize: 0,
+      width: 0,
+      height: 0,
+      framerate: 0,
+      videocodecid: 0,
+      audiocodecid: 0,
+      videodatarate: 0,
+      audiodatarate: 0,
+      audiosamplerate: 0,
+      audiosamplesize: 0,
+      stereo: true,
+      hasVideo: true,
+      hasAudio: true,
+      lasttimestamp: 0,
+      lastkeyframetimestamp: 0,
+      lastkeyframelocation: 0,
+      keyframes: {
+        times: new Array<number>(keyframes).fill(0),
+        filepositions: new Array<number>(keyframes).fill(0),
+      },
+    };
+    // + the padding field's own cost (22 bytes at most) and some room.
+    return 13 + onMetaDataTagSize(full) + 64;
+  }
+
+  /** Keyframes in the output so far. */
+  get keyframeCount(): number {
+    return this.kfTimes.length;
+  }
+
+  /**
+   * Builds the head (file header + onMetaData) once every chunk has been pushed. With `headSize`, the head
+   * is padded to exactly that many bytes (a RangeError when it needs more), so that it can be written into
+   * room reserved before the body.
+   */
+  finish(options: { headSize?: number } = {}): FlvJoinResult {
     const hasVideo = this.lastOut[V]! > -Infinity;
     const hasAudio = this.lastOut[A]! > -Infinity;
     // Duration is the presentation span: from the first frame shown (B-frame delay and audio priming
@@ -818,13 +860,17 @@ export class FlvJoiner implements FlvTagSink {
     info.lastkeyframelocation = 0;
     info.keyframes = { times, filepositions: new Array<number>(times.length).fill(0) };
     // Size first (values do not change it), then the real positions.
-    const headSize = 13 + onMetaDataTagSize(info);
+    const natural = 13 + onMetaDataTagSize(info);
+    if (options.headSize !== undefined && options.headSize < natural + 22) {
+      throw new RangeError(`the onMetaData needs ${natural + 22} bytes; ${options.headSize} were reserved`);
+    }
+    const headSize = options.headSize ?? natural;
     const filepositions = this.kfPos.map((p) => p + headSize);
     info.keyframes = { times, filepositions };
     info.lastkeyframelocation =
       filepositions.length > 0 ? (filepositions[filepositions.length - 1] as number) : 0;
     info.filesize = headSize + this.bodySize;
-    const tag = onMetaDataTag(info);
+    const tag = onMetaDataTag(info, options.headSize !== undefined ? { padTo: headSize - 13 } : {});
     const head = new Uint8Array(headSize);
     head.set(flvHeader({ audio: hasAudio, video: hasVideo }), 0);
     if (13 + tag.length !== headSize) throw new Error('FlvJoiner: onMetaData size changed with its values');

@@ -148,7 +148,7 @@ export interface OnMetaDataTagOptions {
   /**
    * Pad the tag to exactly this many bytes (header + body + PreviousTagSize) with a filler string field,
    * so that a placeholder written early can be overwritten in place later. Must leave room for the filler
-   * (at least 13 bytes more than the unpadded tag).
+   * (at least 22 bytes more than the unpadded tag); any larger size works.
    */
   padTo?: number;
 }
@@ -158,17 +158,26 @@ export function onMetaDataTag(info: FlvMetadataInfo, options: OnMetaDataTagOptio
   let body = onMetaDataBody(info);
   const overhead = TAG_HEADER_SIZE + PREVIOUS_TAG_SIZE;
   if (options.padTo !== undefined) {
-    // A string property costs 2 (key length) + key + 1 (marker) + 2 (length) + value.
-    const key = 'castkitpadding';
-    const fixed = 2 + key.length + 1 + 2;
-    const room = options.padTo - overhead - body.length - fixed;
-    if (room < 0 || room > 0xffff) {
+    // The filler is a strict array of booleans (AMF0 2.12, 2.3): 2 bytes an element. A long string would
+    // be shorter to write, but ffmpeg's flv demuxer reads string values into a 256-byte buffer and rejects
+    // longer ones. Property = 2 (key length) + key + 1 (marker) + 4 (count) + 2n: the key's length sets
+    // the parity.
+    const room = options.padTo - overhead - body.length;
+    const key = room % 2 === 1 ? 'castkitpadding' : 'castkitpadding_';
+    const fixed = 2 + key.length + 1 + 4;
+    if (room < fixed) {
       throw new RangeError(
         `onMetaData needs ${body.length + overhead + fixed} bytes; cannot pad to ${options.padTo}`,
       );
     }
-    const extra = { ...(info.extra ?? {}), [key]: ' '.repeat(room) };
+    const filler: AmfValue[] = new Array<AmfValue>((room - fixed) / 2).fill(false);
+    const extra = { ...(info.extra ?? {}), [key]: filler };
     body = onMetaDataBody({ ...info, extra });
+    if (body.length + overhead !== options.padTo) {
+      throw new RangeError(
+        `onMetaData padding came to ${body.length + overhead} bytes, not ${options.padTo}`,
+      );
+    }
   }
   return flvTag(TAG_SCRIPT, 0, body);
 }
