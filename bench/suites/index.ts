@@ -4,9 +4,10 @@
  */
 import type { Suite } from '../lib/types.js';
 import { probeSuite } from './probe.js';
+import { remuxSuite } from './remux.js';
 import { startSuite } from './start.js';
 
-export const SUITES: readonly Suite[] = [startSuite, probeSuite];
+export const SUITES: readonly Suite[] = [startSuite, probeSuite, remuxSuite];
 
 export function findSuite(name: string): Suite | undefined {
   return SUITES.find((s) => s.name === name);

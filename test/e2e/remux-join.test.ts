@@ -1,0 +1,264 @@
+/**
+ * Joining 1,400 six-second FLV chunks cut from one clip gives one FLV with one onMetaData, a duration within
+ * one frame of the clip, monotonic timestamps and the same decoded frames as the clip; the same chunks with
+ * timestamps restarting at 0 in every chunk give the same result. Runs the built CLI on a tiny clip
+ * (64x64 at 5 fps, 8 kHz mono AAC) so 8,400 s stays cheap; the clip and both chunk sets are cached under
+ * the fixture dir after the first run.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { castkit } from '../helpers/cli.js';
+import { FIXTURE_DIR, makeMedia, tools, type MediaSpec } from '../helpers/fixtures.js';
+import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
+
+const run = promisify(execFile);
+
+const FPS = 5;
+const CHUNK_SEC = 6;
+const CHUNKS = 1400;
+const SECONDS = CHUNKS * CHUNK_SEC;
+const FRAME = 1 / FPS;
+
+// Video and audio are encoded by two ffmpeg processes at once (the AAC encoder is the slow half), then
+// muxed into the FLV clip with -c copy. GOP = 6 s with no scene-cut keyframes, so every chunk is 6 s.
+const VIDEO: MediaSpec = {
+  name: `join-video-${SECONDS}s-64x64-${FPS}fps`,
+  ext: '.mp4',
+  args: [
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=64x64:rate=${FPS}:duration=${SECONDS}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    '-bf',
+    '2',
+    '-g',
+    String(FPS * CHUNK_SEC),
+    '-sc_threshold',
+    '0',
+  ],
+};
+const AUDIO: MediaSpec = {
+  name: `join-audio-${SECONDS}s-8k-mono`,
+  ext: '.mp4',
+  args: [
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=8000:duration=${SECONDS}`,
+    '-c:a',
+    'aac',
+    '-b:a',
+    '16k',
+    '-ac',
+    '1',
+  ],
+};
+const CLIP: MediaSpec = {
+  name: `join-clip-${SECONDS}s`,
+  ext: '.flv',
+  deps: ['video', 'audio'],
+  args: ['-i', '{dep:video}', '-i', '{dep:audio}', '-map', '0:v', '-map', '1:a', '-c', 'copy'],
+};
+
+/**
+ * Cuts `clip` into `seconds`-long FLV chunks at keyframes, into a folder under the fixture dir keyed by the
+ * clip (its name carries the ffmpeg version key) and the arguments; made once, renamed into place whole.
+ */
+async function flvChunks(clip: string, seconds: number, resetTimestamps: boolean): Promise<string[]> {
+  const args = ['-map', '0', '-c', 'copy', '-f', 'segment', '-segment_time', String(seconds)];
+  args.push('-segment_format', 'flv', '-reset_timestamps', resetTimestamps ? '1' : '0');
+  const key = createHash('sha256')
+    .update(JSON.stringify([clip, args]))
+    .digest('hex')
+    .slice(0, 12);
+  const dir = join(FIXTURE_DIR, `join-chunks-${key}`);
+  if (!existsSync(dir)) {
+    mkdirSync(FIXTURE_DIR, { recursive: true });
+    const work = mkdtempSync(join(FIXTURE_DIR, `.work-${key}-`));
+    try {
+      await run(tools().ffmpeg.path, [
+        '-hide_banner',
+        '-v',
+        'error',
+        '-y',
+        '-i',
+        clip,
+        ...args,
+        join(work, 'chunk_%05d.flv'),
+      ]);
+      try {
+        renameSync(work, dir);
+      } catch (e) {
+        if (!existsSync(dir)) throw e; // another run made it meanwhile
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  return readdirSync(dir)
+    .filter((f) => /^chunk_\d+\.flv$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+interface FlvWalk {
+  tags: number;
+  onMetaData: number;
+}
+
+/** Walks every FLV tag (header, PreviousTagSize chain) and counts the onMetaData script tags. */
+function walkFlv(path: string): FlvWalk {
+  const b = readFileSync(path);
+  assert.equal(b.toString('latin1', 0, 3), 'FLV', `${path}: no FLV header`);
+  let at = b.readUInt32BE(5);
+  assert.equal(b.readUInt32BE(at), 0, 'PreviousTagSize0 is 0');
+  at += 4;
+  const walk: FlvWalk = { tags: 0, onMetaData: 0 };
+  while (at < b.length) {
+    assert.ok(at + 11 <= b.length, `truncated tag header at byte ${at}`);
+    const type = (b[at] ?? 0) & 0x1f;
+    const size = b.readUIntBE(at + 1, 3);
+    assert.ok([8, 9, 18].includes(type), `tag type ${type} at byte ${at}`);
+    assert.ok(at + 11 + size + 4 <= b.length, `truncated tag at byte ${at}`);
+    assert.equal(b.readUInt32BE(at + 11 + size), 11 + size, `PreviousTagSize after the tag at byte ${at}`);
+    if (type === 18) {
+      // AMF0 string marker, 16-bit length, then the name.
+      const body = b.subarray(at + 11, at + 11 + size);
+      if (body[0] === 2 && body.toString('latin1', 3, 3 + body.readUInt16BE(1)) === 'onMetaData') {
+        walk.onMetaData++;
+      }
+    }
+    walk.tags++;
+    at += 11 + size + 4;
+  }
+  return walk;
+}
+
+async function formatDuration(path: string): Promise<number> {
+  const { stdout } = await run(tools().ffprobe.path, [
+    '-v',
+    'error',
+    '-show_entries',
+    'format=duration',
+    '-of',
+    'csv=p=0',
+    path,
+  ]);
+  return Number(stdout.trim());
+}
+
+/** First pts to last pts + duration, over all packets: how long the media lasts. */
+function span(list: readonly PacketInfo[]): number {
+  let start = Infinity;
+  let end = -Infinity;
+  for (const p of list) {
+    start = Math.min(start, p.pts);
+    end = Math.max(end, p.pts + p.duration);
+  }
+  return end - start;
+}
+
+function countByType(list: readonly PacketInfo[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const p of list) counts[p.type] = (counts[p.type] ?? 0) + 1;
+  return counts;
+}
+
+/** Equal lists, reported by the first difference rather than a 40,000-line diff. */
+function sameList(got: readonly string[], want: readonly string[], what: string): void {
+  const i = got.findIndex((h, k) => h !== want[k]);
+  assert.ok(i === -1, `${what}: first difference at frame ${i} of ${want.length}`);
+  assert.equal(got.length, want.length, `${what}: frame count`);
+}
+
+describe('castkit remux: joining 1,400 six-second FLV chunks', { concurrency: true }, () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'castkit-remux-join-'));
+  let clip = '';
+  let continuing: string[] = [];
+  let restarting: string[] = [];
+  let clipPackets: PacketInfo[] = [];
+  let clipFrames = { video: [] as string[], audio: [] as string[] };
+
+  before(async () => {
+    const [video, audio] = await Promise.all([makeMedia(VIDEO), makeMedia(AUDIO)]);
+    clip = await makeMedia(CLIP, async (d) => (d === 'video' ? video : audio));
+    [continuing, restarting, clipPackets, clipFrames] = await Promise.all([
+      flvChunks(clip, CHUNK_SEC, false),
+      flvChunks(clip, CHUNK_SEC, true),
+      packets(clip),
+      frameHashes(clip),
+    ]);
+    assert.equal(continuing.length, CHUNKS);
+    assert.equal(restarting.length, CHUNKS);
+    assert.equal(clipFrames.video.length, SECONDS * FPS);
+    // The two chunk sets really differ: the second chunk starts near 6 s in one, near 0 in the other.
+    const [a, b] = await Promise.all([packets(continuing[1] ?? ''), packets(restarting[1] ?? '')]);
+    assert.ok(Math.abs((a[0]?.dts ?? NaN) - CHUNK_SEC) < 1, `continuing chunk 1 starts at ${a[0]?.dts}`);
+    assert.ok(Math.abs(b[0]?.dts ?? NaN) < 1, `restarting chunk 1 starts at ${b[0]?.dts}`);
+  });
+
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  async function joinsLikeTheClip(chunks: string[], name: string): Promise<void> {
+    const out = join(scratch, name);
+    const r = await castkit(['remux', ...chunks, '-o', out], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stderr);
+
+    const walk = walkFlv(out);
+    assert.equal(walk.onMetaData, 1, 'exactly one onMetaData');
+
+    const got = await packets(out);
+    assert.deepEqual(countByType(got), countByType(clipPackets), 'packets per stream');
+    for (const type of ['video', 'audio']) {
+      const dts = got.filter((p) => p.type === type).map((p) => p.dts);
+      const back = dts.findIndex((d, i) => i > 0 && !(d > (dts[i - 1] as number)));
+      assert.equal(
+        back,
+        -1,
+        `${type} dts not increasing at packet ${back}: ${dts[back - 1]} then ${dts[back]}`,
+      );
+    }
+    // ffmpeg's FLV muxer writes the clip's duration as its last end time (8,400.4 s here: the media starts
+    // at 0.4 s, after the B-frame delay), not as how long it lasts; both are compared to the clip's span.
+    const clipSpan = span(clipPackets);
+    const duration = await formatDuration(out);
+    assert.ok(Math.abs(duration - clipSpan) <= FRAME, `duration ${duration} s, the clip lasts ${clipSpan} s`);
+    const joinedSpan = span(got);
+    assert.ok(
+      Math.abs(joinedSpan - clipSpan) <= FRAME,
+      `media lasts ${joinedSpan} s, the clip ${clipSpan} s`,
+    );
+
+    const frames = await frameHashes(out);
+    sameList(frames.video, clipFrames.video, 'decoded video');
+    sameList(frames.audio, clipFrames.audio, 'decoded audio');
+  }
+
+  it('chunks cut as they are (timestamps continuing) join into one FLV like the clip', async () => {
+    await joinsLikeTheClip(continuing, 'continuing.flv');
+  });
+
+  it('the same chunks with timestamps restarting at 0 join into the same FLV', async () => {
+    await joinsLikeTheClip(restarting, 'restarting.flv');
+  });
+
+  it('the restarting chunks join into an MP4 that decodes cleanly with the same video frames', async () => {
+    const out = join(scratch, 'restarting.mp4');
+    const r = await castkit(['remux', ...restarting, '-o', out], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await decodeMessages(out), '');
+    sameList((await frameHashes(out)).video, clipFrames.video, 'decoded video');
+  });
+});
