@@ -49,7 +49,8 @@ function typicalDuration(samples: Sample[]): number {
  * that the input starts where the previous one's video (or first) track ended (A/V offsets within an input
  * are kept). The first
  * input is moved so that its earliest decode time is 0. Sample durations of 0 are filled from the next
- * sample's dts, so that every sample has a duration.
+ * sample's dts, so that every sample has a duration. The samples are updated in place (they belong to the
+ * caller's demux results, which this consumes).
  */
 export function joinInputs(inputs: DemuxedInput[]): Timeline {
   const first = inputs[0];
@@ -119,50 +120,55 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     const shiftSec = runsOn ? prevShiftSec : endSec - startSec;
     prevShiftSec = shiftSec;
 
-    const byTrack = new Map<number, Sample[]>();
-    for (const s of input.samples) {
-      if (!map.has(s.trackId)) continue;
-      let list = byTrack.get(s.trackId);
-      if (!list) byTrack.set(s.trackId, (list = []));
-      list.push(s);
+    // Per input track id: its output track and its own timescale (ids are small integers).
+    const outOf: (TrackInfo | undefined)[] = [];
+    const inOf: (TrackInfo | undefined)[] = [];
+    for (const t of input.tracks) {
+      outOf[t.id] = map.get(t.id);
+      inOf[t.id] = t;
     }
-    const typical = new Map<number, number>();
-    for (const [id, list] of byTrack) typical.set(id, typicalDuration(list));
-
-    const nextIndex = new Map<number, number>();
-    const keptHere = new Set<number>(); // output tracks that have kept a sample of this input
+    // Durations of 0 become the step to the track's next sample (in place: the samples are ours now);
+    // a track's last one gets the track's typical duration.
+    const lastOfTrack: (Sample | undefined)[] = [];
     for (const s of input.samples) {
-      const o = map.get(s.trackId);
-      const inTrack = input.tracks.find((x) => x.id === s.trackId);
+      if (!outOf[s.trackId]) continue;
+      const prev = lastOfTrack[s.trackId];
+      if (prev && prev.duration <= 0) prev.duration = Math.max(0, s.dts - prev.dts);
+      lastOfTrack[s.trackId] = s;
+    }
+    for (const [id, last] of lastOfTrack.entries()) {
+      if (last && last.duration <= 0) {
+        last.duration = typicalDuration(input.samples.filter((x) => x.trackId === id));
+      }
+    }
+
+    const keptHere: boolean[] = []; // per output track id: kept a sample of this input already
+    for (const s of input.samples) {
+      const o = outOf[s.trackId];
+      const inTrack = inOf[s.trackId];
       if (!o || !inTrack) continue;
-      const list = byTrack.get(s.trackId) as Sample[];
-      const i = nextIndex.get(s.trackId) ?? 0;
-      nextIndex.set(s.trackId, i + 1);
-      const next = list[i + 1];
       const scale = o.timescale / inTrack.timescale;
-      let duration = s.duration > 0 ? s.duration : next ? next.dts - s.dts : (typical.get(s.trackId) ?? 0);
-      if (duration < 0) duration = 0;
       let dts = Math.round((s.dts / inTrack.timescale + shiftSec) * o.timescale);
       const prev = lastDts.get(o.id);
       if (prev !== undefined && dts <= prev) {
         // Before this input has kept a sample of the track, a collision is an overlap with the previous
         // input: a repeat of what was written. After that, it is rounding: nudge it forward.
-        if (!keptHere.has(o.id)) {
+        if (!keptHere[o.id]) {
           overlapDrops++;
           continue;
         }
         dts = prev + 1;
       }
-      keptHere.add(o.id);
+      keptHere[o.id] = true;
       lastDts.set(o.id, dts);
-      const joined: TimelineSample = {
-        ...s,
-        trackId: o.id,
-        dts,
-        cts: Math.round(s.cts * scale),
-        duration: Math.max(0, Math.round(duration * scale)),
-        input: index,
-      };
+      const joined = s as TimelineSample;
+      joined.trackId = o.id;
+      joined.dts = dts;
+      if (scale !== 1) {
+        joined.cts = Math.round(s.cts * scale);
+        joined.duration = Math.round(s.duration * scale);
+      }
+      joined.input = index;
       out.push(joined);
     }
     // The next input continues where this one's reference track (video, else the first) ends: every
