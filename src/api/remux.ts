@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { CastkitError, InputError, InterruptedError, UsageError, systemErrorCode } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
@@ -95,11 +95,12 @@ function isMediaSegment(head: Uint8Array): boolean {
   return type === 'styp' || type === 'moof' || type === 'sidx' || type === 'emsg' || type === 'prft';
 }
 
-async function sniffFile(path: string): Promise<{ format: KnownFormat; segment: boolean }> {
-  const { handle } = await openInput(path);
+function sniffFile(path: string): { format: KnownFormat; segment: boolean } {
+  statInput(path); // names a missing path or a directory
+  const fd = openInputSync(path);
   try {
     const head = new Uint8Array(4096);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const bytesRead = readSync(fd, head, 0, head.length, 0);
     const format = sniffContainer(head.subarray(0, bytesRead));
     if (format === 'unknown') {
       throw new InputError(`${path} is not FLV, MP4/fMP4 or MPEG-TS`, {
@@ -111,7 +112,7 @@ async function sniffFile(path: string): Promise<{ format: KnownFormat; segment: 
     }
     return { format, segment: format === 'mp4' && isMediaSegment(head) };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -155,7 +156,7 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
   if (inputs.length === 0) throw new UsageError('remux needs at least one input', { code: 'E_USAGE' });
   const format = outputFormat(options);
   const sniffed: { format: KnownFormat; segment: boolean }[] = [];
-  for (const input of inputs) sniffed.push(await sniffFile(input));
+  for (const input of inputs) sniffed.push(sniffFile(input));
   if (format === 'flv') {
     if (sniffed.some((f) => f.format !== 'flv')) {
       throw new UsageError('FLV output is made from FLV inputs only (for now)', {
@@ -184,17 +185,20 @@ async function remuxToMp4(
     let totalIn = 0;
     const sizes: number[] = [];
     for (const input of inputs) {
-      const { handle, size } = await openInput(input);
-      await handle.close();
+      const size = statInput(input);
       sizes.push(size);
       totalIn += size;
     }
     const readProgress = progressReporter(options, 'read', totalIn);
     // The last init segment seen (an MP4 with tracks and no samples), for the media segments after it.
     let init: Uint8Array | undefined;
+    let sinceYield = 0;
     for (const [i, input] of inputs.entries()) {
       const { format: inFormat, segment } = sniffed[i] as { format: KnownFormat; segment: boolean };
-      const { handle, size } = await openInput(input);
+      const size = sizes[i] as number;
+      // Synchronous reads: inputs are often thousands of small chunks, where a round of async calls each
+      // costs more than the reading. The loop yields to the event loop now and then for signals.
+      const fd = openInputSync(input);
       const demuxer = createDemuxer(inFormat);
       const tracks = new Map<number, TrackInfo>();
       const samples: Stored[] = [];
@@ -224,7 +228,7 @@ async function remuxToMp4(
       };
       if (segment) {
         if (!init) {
-          await handle.close();
+          closeSync(fd);
           throw new InputError(`${input} is a fragmented MP4 media segment with no init segment before it`, {
             code: 'E_NO_INIT_SEGMENT',
             hint: 'give the init segment (the file with the moov, often init.mp4) first: castkit remux init.mp4 seg*.m4s -o out.mp4',
@@ -249,8 +253,12 @@ async function remuxToMp4(
             continue;
           }
           const chunk = new Uint8Array(Math.min(chunkSize, size - position));
-          const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+          const bytesRead = readSync(fd, chunk, 0, chunk.length, position);
           if (bytesRead === 0) break;
+          if ((sinceYield += bytesRead) >= 64 << 20) {
+            sinceYield = 0;
+            await new Promise((r) => setImmediate(r));
+          }
           position += bytesRead;
           bytesIn += bytesRead;
           await take(demuxer.push(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead)));
@@ -268,7 +276,7 @@ async function remuxToMp4(
         }
         throw err;
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
       if (inFormat === 'mp4' && !segment && tracks.size > 0 && samples.length === 0 && size <= 64 << 20) {
         init = await readWhole(input, size); // an init segment: it describes the segments after it
@@ -408,6 +416,18 @@ function statInput(path: string): number {
     throw new InputError(`no such file: ${path}`, {
       code: 'E_INPUT_NOT_FOUND',
       hint: 'check the path',
+      details: { path },
+      cause: err,
+    });
+  }
+}
+
+function openInputSync(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    throw new InputError(`cannot read ${path}: ${systemErrorCode(err) ?? String(err)}`, {
+      code: 'E_INPUT_UNREADABLE',
       details: { path },
       cause: err,
     });
