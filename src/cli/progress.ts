@@ -60,7 +60,8 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
   const now = options.now ?? Date.now;
   const width = options.width ?? 24;
   let lastDraw = -Infinity;
-  let lastStep = -1;
+  let lastStep = '';
+  let lastLine = '';
   let drewBar = false;
 
   const bar = (ev: ProgressEvent): string => {
@@ -88,11 +89,14 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
       return;
     }
     const pct = percentOf(ev);
-    const step = pct === undefined ? Math.floor(t / 10_000) : Math.floor(pct / 10);
+    const step = `${ev.phase} ${pct === undefined ? Math.floor(t / 10_000) : Math.floor(pct / 10)}`;
     if (!final && step === lastStep) return;
     lastStep = step;
     const pctText = pct === undefined ? '' : ` ${pct.toFixed(0)}%`;
-    options.write(`${ev.phase}${pctText} ${describe(ev)}\n`);
+    const line = `${ev.phase}${pctText} ${describe(ev)}\n`;
+    if (final && line === lastLine) return; // the last step already said it
+    lastLine = line;
+    options.write(line);
   };
 
   let last: ProgressEvent | undefined;

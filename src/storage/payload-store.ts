@@ -19,7 +19,7 @@ export class PayloadStore {
 
   constructor(
     readonly path: string,
-    private readonly memoryBudget = 96 << 20,
+    private readonly memoryBudget = 64 << 20,
   ) {}
 
   /**

@@ -28,7 +28,8 @@ describe('progress renderer', () => {
     const { r, out } = harness({ interactive: false });
     for (let i = 0; i <= 100; i += 1) r.update({ phase: 'download', done: i, total: 100, unit: 'segments' });
     r.finish();
-    assert.equal(out.length, 12); // 0%, 10% ... 100%, then the final line
+    assert.equal(out.length, 11); // 0%, 10% ... 100%; finish() repeats nothing
+    assert.equal(out[10], 'download 100% 100/100\n');
     assert.equal(out[5], 'download 50% 50/100\n');
     assert.ok(out.every((l) => !l.includes('\r')));
   });

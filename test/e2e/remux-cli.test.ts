@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { castkit } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixtures.js';
+import { decodeMessages, frameHashes } from '../helpers/media-check.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'castkit-remux-cli-'));
+const leftovers = (): string[] => readdirSync(dir).filter((f) => f.includes('.part'));
+
+describe('castkit remux (CLI)', () => {
+  it('converts, reports what it wrote, and shows progress as plain lines off a terminal', async () => {
+    const out = join(dir, 'talk.mp4');
+    const r = await castkit(['remux', await fixture('h264-aac.flv'), '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /talk\.mp4: mp4, 0:00:02\.\d+, [\d.]+ kB from 1 input/);
+    assert.match(r.stdout, /video {2}avc1\.64\w+, 320x240, 60 samples/);
+    assert.match(r.stderr, /^write 100% /m);
+    assert.doesNotMatch(r.stderr, /\r/);
+    assert.equal(await decodeMessages(out), '');
+    const json = await castkit(['remux', await fixture('h264-aac.ts'), '-o', join(dir, 'j.mp4'), '--json']);
+    const result = JSON.parse(json.stdout) as { format: string; tracks: { kind: string; samples: number }[] };
+    assert.equal(result.format, 'mp4');
+    assert.deepEqual(
+      result.tracks.map((t) => t.kind),
+      ['video', 'audio'],
+    );
+  });
+
+  it('random bytes exit 3 saying what castkit reads, and leave no output behind', async () => {
+    const junk = join(dir, 'junk.mp4');
+    writeFileSync(junk, Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 251)));
+    const out = join(dir, 'never.mp4');
+    const r = await castkit(['remux', junk, '-o', out]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /junk\.mp4 is not FLV, MP4\/fMP4 or MPEG-TS/);
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  it('a truncated MP4 (moov lost) exits 3 naming the file', async () => {
+    const src = readFileSync(await fixture('h264-aac.flv'));
+    const mp4 = join(dir, 'whole.mp4');
+    assert.equal(
+      (await castkit(['remux', await fixture('h264-aac.flv'), '-o', mp4, '--no-faststart'])).code,
+      0,
+    );
+    const cut = join(dir, 'cut.mp4');
+    writeFileSync(cut, readFileSync(mp4).subarray(0, Math.floor(src.length / 2)));
+    const r = await castkit(['remux', cut, '-o', join(dir, 'cut-out.mp4')]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /cut\.mp4/);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  it('a transport stream with lost packets is repaired with a warning naming the byte offset', async () => {
+    const ts = readFileSync(await fixture('h264-aac.ts'));
+    const damaged = Buffer.concat([ts.subarray(0, 188 * 200), ts.subarray(188 * 203)]);
+    const path = join(dir, 'lossy.ts');
+    writeFileSync(path, damaged);
+    const out = join(dir, 'lossy.mp4');
+    const r = await castkit(['remux', path, '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: .*lossy\.ts: .*\(byte \d+\)/);
+    const h = await frameHashes(out);
+    assert.ok(h.video.length > 50);
+  });
+
+  it('a missing input exits 3 naming it; an unknown output extension exits 2', async () => {
+    const missing = await castkit(['remux', join(dir, 'nope.flv'), '-o', join(dir, 'x.mp4')]);
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /no such file: .*nope\.flv/);
+    const ext = await castkit(['remux', await fixture('h264-aac.flv'), '-o', join(dir, 'x.avi')]);
+    assert.equal(ext.code, 2);
+    assert.match(ext.stderr, /cannot tell the output format from .*x\.avi/);
+    assert.match(ext.stderr, /hint: name the output \.mp4/);
+  });
+
+  it('--help has examples', async () => {
+    const r = await castkit(['remux', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /castkit remux chunks\/\*\.flv -o stream\.flv/);
+  });
+});
