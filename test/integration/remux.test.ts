@@ -68,6 +68,21 @@ describe('remux single inputs to MP4', () => {
     await assertSameMedia(ts, out);
   });
 
+  it('an MPEG-TS whose timestamps wrap past 2^33 -> mp4 with every frame', async () => {
+    // 95442 s is 2^33 / 90 kHz minus about 1.7 s: the 2 s clip crosses the wrap.
+    const wrap = await ffmpegCopy(await fixture('h264-aac.mp4'), '.ts', ['-output_ts_offset', '95442']);
+    const out = outPath('.mp4');
+    const r = await remux([wrap], { output: out });
+    assert.ok(Math.abs(r.durationSec - 2) < 0.1, `duration ${r.durationSec}`);
+    await assertSameMedia(wrap, out);
+    const ps = await packets(out);
+    const v = ps.filter((p) => p.type === 'video').map((p) => p.dts);
+    assert.ok(
+      v.every((d, i) => i === 0 || d > (v[i - 1] as number)),
+      'monotonic after the wrap',
+    );
+  });
+
   it('video only and audio only', async () => {
     const src = await fixture('h264-aac.mp4');
     for (const [flag, ext] of [
