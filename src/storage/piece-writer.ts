@@ -24,6 +24,8 @@ interface Window {
   buf: Uint8Array;
   start: number;
   length: number;
+  /** The next window, being read while the current one is copied from. */
+  ahead?: { start: number; buf: Uint8Array; done: Promise<number> };
 }
 
 /** Joining thousands of chunk files must not run out of file descriptors. */
@@ -114,6 +116,8 @@ export class PieceWriter {
     if (this.openOrder.length >= MAX_OPEN) {
       const old = this.openOrder.shift();
       if (old?.opened) {
+        await old.ahead?.done.catch(() => 0);
+        old.ahead = undefined;
         await old.opened.close();
         old.opened = undefined;
         // Its window buffer serves the next input: thousands of chunk files must not mean thousands of
@@ -130,6 +134,10 @@ export class PieceWriter {
 
   /** Close the files this writer opened. */
   async close(): Promise<void> {
+    for (const w of this.windows) {
+      await w.ahead?.done.catch(() => 0);
+      w.ahead = undefined;
+    }
     for (const w of this.openOrder) await w.opened?.close();
     this.openOrder.length = 0;
   }
@@ -171,13 +179,44 @@ export class PieceWriter {
         continue;
       }
       const handle = await this.handleOf(w);
-      // Small inputs (chunk files) get a window of their own size at most, not a whole block each.
       if (w.buf.length === 0)
         w.buf = this.freeBuffers.pop() ?? new Uint8Array(Math.min(WINDOW, this.out.length));
-      w.start = at;
-      w.length = await readFull(handle, w.buf, 0, w.buf.length, at);
+      const ahead = w.ahead;
+      w.ahead = undefined;
+      if (ahead && ahead.start === at) {
+        // Read ahead while the previous window was being copied: usually already there.
+        const length = await ahead.done;
+        const old = w.buf;
+        w.buf = ahead.buf;
+        w.start = at;
+        w.length = length;
+        if (length === w.buf.length) this.readAhead(w, handle, old, at + length);
+        else this.freeBuffers.push(old);
+      } else {
+        let spare: Uint8Array | undefined;
+        if (ahead) {
+          await ahead.done.catch(() => 0); // a jump: the read-ahead buffer is free once its read is over
+          spare = ahead.buf;
+        }
+        w.start = at;
+        w.length = await readFull(handle, w.buf, 0, w.buf.length, at);
+        if (w.length === w.buf.length) {
+          this.readAhead(
+            w,
+            handle,
+            spare ?? this.freeBuffers.pop() ?? new Uint8Array(w.buf.length),
+            at + w.length,
+          );
+        } else if (spare) this.freeBuffers.push(spare);
+      }
       if (w.length === 0) throw truncated(w.source.name, at);
     }
+  }
+
+  private readAhead(w: Window, handle: FileHandle, buf: Uint8Array, start: number): void {
+    const done = readFull(handle, buf, 0, buf.length, start);
+    done.catch(() => undefined); // a failure shows when (if) the window is used
+    w.ahead = { start, buf, done };
   }
 
   private advance(n: number): void {
