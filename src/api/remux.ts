@@ -6,7 +6,7 @@ import { describeConfig } from '../formats/codecs/describe.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { FormatWarning, Sample, TrackInfo } from '../formats/media.js';
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
-import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
+import { joinInputs, mergeInputs, type DemuxedInput } from '../formats/timeline.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import {
   fragmentAtKeyframes,
@@ -34,6 +34,11 @@ export interface RemuxOptions {
   faststart?: boolean;
   /** For fmp4: shortest fragment, seconds (default 1; every keyframe after that starts one). */
   fragmentDuration?: number;
+  /**
+   * Take each input's tracks side by side instead of one after another: a video-only and an audio-only
+   * stream (DASH, ustream mp4/segmented) become one A/V file, in sync.
+   */
+  merge?: boolean;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -158,6 +163,12 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
   const sniffed: { format: KnownFormat; segment: boolean }[] = [];
   for (const input of inputs) sniffed.push(sniffFile(input));
   if (format === 'flv') {
+    if (options.merge) {
+      throw new UsageError('--merge writes MP4 (or fMP4) only', {
+        code: 'E_OUTPUT_FORMAT',
+        hint: 'name the output .mp4',
+      });
+    }
     if (sniffed.some((f) => f.format !== 'flv')) {
       throw new UsageError('FLV output is made from FLV inputs only (for now)', {
         code: 'E_OUTPUT_FORMAT',
@@ -293,7 +304,7 @@ async function remuxToMp4(
     }
     await store.flush();
 
-    const timeline = joinInputs(demuxed);
+    const timeline = options.merge ? mergeInputs(demuxed) : joinInputs(demuxed);
     for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
     let tracks = timeline.tracks.map(withDetails);
     let samples = timeline.samples;

@@ -196,3 +196,69 @@ function findLast(samples: TimelineSample[], trackId: number): TimelineSample | 
   for (let i = samples.length - 1; i >= 0; i--) if (samples[i]?.trackId === trackId) return samples[i];
   return undefined;
 }
+
+/** Seconds of each track put together before the next track's: big enough for few, large copies. */
+const INTERLEAVE_SEC = 0.5;
+
+/**
+ * Put the tracks of several inputs side by side in one timeline (a DASH or ustream video-only stream and
+ * its audio-only stream): every track of every input becomes an output track (ids renumbered 1..n in input
+ * order), all shifted by one offset so that the earliest decode time is 0 and their sync is kept, and the
+ * samples interleaved in runs of INTERLEAVE_SEC per track. Samples are updated in place.
+ */
+export function mergeInputs(inputs: DemuxedInput[]): Timeline {
+  const tracks: TrackInfo[] = [];
+  const perTrack: TimelineSample[][] = [];
+  let startSec = Infinity;
+  inputs.forEach((input) => {
+    for (const t of input.tracks) {
+      const first = input.samples.find((s) => s.trackId === t.id);
+      if (first) startSec = Math.min(startSec, first.dts / t.timescale);
+    }
+  });
+  if (!Number.isFinite(startSec)) startSec = 0;
+  inputs.forEach((input, index) => {
+    for (const t of input.tracks) {
+      const id = tracks.length + 1;
+      const shift = Math.round(startSec * t.timescale);
+      const list: TimelineSample[] = [];
+      let prev: TimelineSample | undefined;
+      for (const s of input.samples) {
+        if (s.trackId !== t.id) continue;
+        const joined = s as TimelineSample;
+        joined.trackId = id;
+        joined.dts = s.dts - shift;
+        joined.input = index;
+        if (prev && prev.duration <= 0) prev.duration = Math.max(0, joined.dts - prev.dts);
+        list.push(joined);
+        prev = joined;
+      }
+      if (list.length === 0) continue;
+      if (prev && prev.duration <= 0) prev.duration = typicalDuration(list);
+      tracks.push({ ...t, id });
+      perTrack.push(list);
+    }
+  });
+  // Interleave: walk time in steps, taking each track's samples that start before the step's end.
+  const samples: TimelineSample[] = [];
+  const next = perTrack.map(() => 0);
+  let durationSec = 0;
+  for (let end = INTERLEAVE_SEC; ; end += INTERLEAVE_SEC) {
+    let left = false;
+    perTrack.forEach((list, k) => {
+      const ts = (tracks[k] as TrackInfo).timescale;
+      let i = next[k] as number;
+      while (i < list.length && (list[i] as TimelineSample).dts / ts < end)
+        samples.push(list[i++] as TimelineSample);
+      next[k] = i;
+      if (i < list.length) left = true;
+    });
+    if (!left) break;
+  }
+  perTrack.forEach((list, k) => {
+    const last = list[list.length - 1];
+    if (last)
+      durationSec = Math.max(durationSec, (last.dts + last.duration) / (tracks[k] as TrackInfo).timescale);
+  });
+  return { tracks, samples, durationSec, warnings: [] };
+}

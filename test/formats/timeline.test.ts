@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { CastkitError } from '../../src/core/errors.js';
 import type { Sample, TrackInfo } from '../../src/formats/media.js';
 import { sniffContainer } from '../../src/formats/sniff.js';
-import { joinInputs } from '../../src/formats/timeline.js';
+import { joinInputs, mergeInputs } from '../../src/formats/timeline.js';
 
 const video: TrackInfo = {
   id: 1,
@@ -86,6 +86,38 @@ describe('joinInputs', () => {
       (err: unknown) =>
         err instanceof CastkitError && err.code === 'E_CONCAT_MISMATCH' && /b\.flv/.test(err.message),
     );
+  });
+});
+
+describe('mergeInputs', () => {
+  it('puts tracks side by side, keeps their sync, and interleaves them in half-second runs', () => {
+    const all = av(1000, 50); // video from 1.000 s, audio from 1.020 s, 2 s long
+    const t = mergeInputs([
+      { name: 'video.mp4', tracks: [video], samples: all.filter((s) => s.trackId === 1) },
+      {
+        name: 'audio.m4a',
+        tracks: [{ ...audio, id: 1 }],
+        samples: all.filter((s) => s.trackId === 2).map((s) => ({ ...s, trackId: 1 })),
+      },
+    ]);
+    assert.deepEqual(
+      t.tracks.map((x) => [x.id, x.kind]),
+      [
+        [1, 'video'],
+        [2, 'audio'],
+      ],
+    );
+    const v = t.samples.filter((s) => s.trackId === 1);
+    const a = t.samples.filter((s) => s.trackId === 2);
+    assert.equal(v[0]?.dts, 0);
+    assert.equal(a[0]?.dts, 20 * 48, 'audio keeps its 20 ms offset');
+    assert.deepEqual([...new Set(t.samples.map((s) => s.input))], [0, 1]);
+    // Runs: 13 video samples (0..0.48 s), then the audio samples before 0.5 s, then the next run.
+    assert.deepEqual(
+      t.samples.slice(0, 14).map((s) => s.trackId),
+      [...Array(13).fill(1), 2],
+    );
+    assert.equal(t.samples.length, 100);
   });
 });
 

@@ -118,6 +118,34 @@ describe('remux single inputs to MP4', () => {
   });
 });
 
+describe('remux --merge: separate video and audio streams into one file', () => {
+  it('video-only MP4 + audio-only M4A, and video-only fMP4 + audio-only fMP4 (DASH-style)', async () => {
+    const src = await fixture('h264-aac.mp4');
+    const frag = ['-movflags', 'frag_keyframe+empty_moov+default_base_moof'];
+    for (const extra of [[], frag]) {
+      const video = await ffmpegCopy(src, '.mp4', ['-an', ...extra]);
+      const audio = await ffmpegCopy(src, '.m4a', ['-vn', ...extra]);
+      const out = outPath('.mp4');
+      const r = await remux([video, audio], { output: out, merge: true });
+      assert.deepEqual(
+        r.tracks.map((t) => t.kind),
+        ['video', 'audio'],
+      );
+      await assertSameMedia(src, out, { ignoreEditList: extra.length > 0 });
+      // In sync: each track starts when it started in its own input.
+      const [pv, pa, po] = await Promise.all([packets(video), packets(audio), packets(out)]);
+      for (const [type, ps] of [
+        ['video', pv],
+        ['audio', pa],
+      ] as const) {
+        const a = ps.map((p) => p.pts);
+        const b = po.filter((p) => p.type === type).map((p) => p.pts);
+        assert.ok(Math.abs(Math.min(...a) - Math.min(...b)) < 0.001, `${type} starts in sync`);
+      }
+    }
+  });
+});
+
 describe('remux MP4 -> fragmented MP4', () => {
   it('writes an init segment and fragments at keyframes that decode to the same frames', async () => {
     const src = await fixture('h264-aac.mp4');

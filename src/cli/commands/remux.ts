@@ -15,6 +15,7 @@ Examples:
   $ castkit remux seg1.m4s seg2.m4s -o out.mp4         # fragmented MP4 segments (init first) -> MP4
   $ castkit remux talk.mp4 -o talk-frag.mp4 --format fmp4
   $ castkit remux talk.mp4 -o talk.m4a                 # audio only
+  $ castkit remux --merge video.mp4 audio.m4a -o av.mp4  # separate video and audio streams -> one file
 Inputs are recognised from their bytes (FLV, MP4/fMP4, MPEG-TS); several inputs are joined in order.
 The output is written under a temporary name and renamed when complete.`;
 
@@ -23,6 +24,7 @@ interface RemuxCliOptions {
   format?: RemuxFormat;
   faststart: boolean;
   fragmentDuration?: string;
+  merge?: boolean;
 }
 
 export function registerRemux(
@@ -43,6 +45,7 @@ export function registerRemux(
     )
     .option('--no-faststart', 'put the moov after the media data (MP4)')
     .option('--fragment-duration <seconds>', 'fmp4: shortest fragment in seconds (default 1)')
+    .option('--merge', 'put the inputs side by side (video-only + audio-only) instead of one after another')
     .addHelpText('after', EXAMPLES)
     .action((inputs: string[], opts: RemuxCliOptions) => run((ctx) => remuxCommand(inputs, opts, ctx)));
 }
@@ -93,6 +96,7 @@ async function remuxCommand(inputs: string[], opts: RemuxCliOptions, ctx: CliCon
       format: opts.format,
       faststart: opts.faststart,
       fragmentDuration,
+      merge: opts.merge === true,
       signal: ctx.signal,
       onProgress: (ev) => progress.update(ev),
     });
