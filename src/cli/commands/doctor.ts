@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { doctor, type DoctorResult } from '../../api/doctor.js';
+import type { DoctorResult } from '../../api/doctor.js';
 import { FfmpegError } from '../../core/errors.js';
 import type { CliContext } from '../context.js';
 import { renderTable } from '../table.js';
@@ -64,6 +64,8 @@ function renderDoctor(r: DoctorResult, ctx: CliContext): string {
 }
 
 async function doctorCommand(ctx: CliContext): Promise<void> {
+  // Commands load their implementation when they run, so that `castkit --help` and the others start fast.
+  const { doctor } = await import('../../api/doctor.js');
   const result = await doctor(ctx.locate);
   ctx.out(ctx.json ? JSON.stringify(result, null, 2) : renderDoctor(result, ctx));
   if (!result.ok) {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { probe, type ProbeResult, type MediaStream } from '../../api/probe.js';
+import type { ProbeResult, MediaStream } from '../../api/probe.js';
 import { InputError } from '../../core/errors.js';
 import { formatClock } from '../../core/time.js';
 import { formatBitRate, formatBytes } from '../../core/units.js';
@@ -97,6 +97,7 @@ function fieldValue(info: ProbeResult, field: Field): string {
 }
 
 async function probeCommand(inputs: string[], opts: ProbeCliOptions, ctx: CliContext): Promise<void> {
+  const { probe } = await import('../../api/probe.js');
   const results: ProbeResult[] = [];
   for (const input of inputs) {
     const info = await probe(input, { ...ctx.locate, signal: ctx.signal, logger: ctx.logger });

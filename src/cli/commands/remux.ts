@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { remux, type RemuxFormat, type RemuxResult } from '../../api/remux.js';
+import type { RemuxFormat, RemuxResult } from '../../api/remux.js';
 import { UsageError } from '../../core/errors.js';
 import { formatClock } from '../../core/time.js';
 import { formatBytes } from '../../core/units.js';
@@ -89,6 +89,7 @@ async function remuxCommand(inputs: string[], opts: RemuxCliOptions, ctx: CliCon
       );
     }
   }
+  const { remux } = await import('../../api/remux.js');
   let result: RemuxResult;
   try {
     result = await remux(inputs, {
