@@ -210,7 +210,7 @@ async function remuxToMp4(
       // Synchronous reads: inputs are often thousands of small chunks, where a round of async calls each
       // costs more than the reading. The loop yields to the event loop now and then for signals.
       const fd = openInputSync(input);
-      const demuxer = createDemuxer(inFormat);
+      const demuxer = createDemuxer(inFormat, { allocate: (n) => store.allocate(n) });
       const tracks = new Map<number, TrackInfo>();
       const samples: Stored[] = [];
       // A media segment is demuxed after its init segment; its sample offsets are moved back by that much.

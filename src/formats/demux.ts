@@ -5,13 +5,16 @@ import { MpegtsDemuxer } from './mpegts/mpegts-demuxer.js';
 import type { ContainerFormat } from './sniff.js';
 
 /** The push demuxer for a sniffed container. */
-export function createDemuxer(format: Exclude<ContainerFormat, 'unknown'>): Demuxer {
+export function createDemuxer(
+  format: Exclude<ContainerFormat, 'unknown'>,
+  options: { allocate?: (size: number) => Uint8Array } = {},
+): Demuxer {
   switch (format) {
     case 'flv':
       return new FlvDemuxer();
     case 'mp4':
       return new IsobmffDemuxer();
     case 'mpegts':
-      return new MpegtsDemuxer();
+      return new MpegtsDemuxer(options);
   }
 }

@@ -22,18 +22,47 @@ export class PayloadStore {
     private readonly memoryBudget = 64 << 20,
   ) {}
 
+  private readonly segmentIndex = new Map<ArrayBufferLike, number>();
+
+  /**
+   * Room for a payload a demuxer is about to make: a view of the store's memory while the budget allows
+   * (the payload is then stored as it is written), else a fresh array for `addToFile` later.
+   */
+  allocate(size: number): Uint8Array {
+    if (!this.room(size)) return new Uint8Array(size);
+    const seg = this.segments.length - 1;
+    const view = (this.segments[seg] as Uint8Array).subarray(this.segUsed, this.segUsed + size);
+    this.segUsed += size;
+    return view;
+  }
+
+  /** The position of a view made by `allocate`, or -1 when it is not in the store's memory. */
+  positionOf(view: Uint8Array): number {
+    const seg = this.segmentIndex.get(view.buffer);
+    return seg === undefined ? -1 : seg * SEGMENT + view.byteOffset;
+  }
+
+  /** Make sure the current segment has `size` bytes free, within the budget. */
+  private room(size: number): boolean {
+    if (size > SEGMENT) return false;
+    if (this.segUsed + size <= SEGMENT) return true;
+    if (this.memoryUsed + SEGMENT > this.memoryBudget) return false;
+    const seg = new Uint8Array(SEGMENT);
+    this.segmentIndex.set(seg.buffer, this.segments.length);
+    this.segments.push(seg);
+    this.memoryUsed += SEGMENT;
+    this.segUsed = 0;
+    return true;
+  }
+
   /**
    * Keep `data` in memory when the budget allows: returns its position (synchronously). Returns -1 when the
    * caller must use `addToFile` instead.
    */
   addToMemory(data: Uint8Array): number {
-    if (data.length > SEGMENT) return -1;
-    if (this.segUsed + data.length > SEGMENT) {
-      if (this.memoryUsed + SEGMENT > this.memoryBudget) return -1;
-      this.segments.push(new Uint8Array(SEGMENT));
-      this.memoryUsed += SEGMENT;
-      this.segUsed = 0;
-    }
+    const placed = this.positionOf(data);
+    if (placed >= 0) return placed; // made in place by allocate()
+    if (!this.room(data.length)) return -1;
     const seg = this.segments.length - 1;
     // A sample never straddles two segments, so a position maps to one view.
     (this.segments[seg] as Uint8Array).set(data, this.segUsed);
@@ -72,6 +101,7 @@ export class PayloadStore {
 
   async dispose(): Promise<void> {
     this.segments.length = 0;
+    this.segmentIndex.clear();
     if (!this.handle) return; // nothing was spilled: no file to remove
     await this.handle.close().catch(() => undefined);
     this.handle = undefined;

@@ -54,6 +54,11 @@ export interface MpegtsDemuxerOptions {
    * starts decodable and in sync (default true).
    */
   trimToKeyframe?: boolean;
+  /**
+   * Where sample payloads are made: a caller that stores them anyway (a remuxer's payload store) hands out
+   * views of its own memory, so each payload is written once. Default: a fresh Uint8Array each.
+   */
+  allocate?: (size: number) => Uint8Array;
 }
 
 /**
@@ -236,6 +241,7 @@ export class MpegtsDemuxer implements Demuxer {
   private skip = 0;
   private ended = false;
   private readonly scratch = new Uint8Array(32);
+  private readonly allocate: (size: number) => Uint8Array;
 
   // program
   private programNumber = -1;
@@ -257,6 +263,7 @@ export class MpegtsDemuxer implements Demuxer {
 
   constructor(options: MpegtsDemuxerOptions = {}) {
     this.trim = options.trimToKeyframe ?? true;
+    this.allocate = options.allocate ?? ((size) => new Uint8Array(size));
     this.pids[0] = this.psi('pat');
   }
 
@@ -1098,7 +1105,7 @@ export class MpegtsDemuxer implements Demuxer {
     }
 
     // One allocation of the exact size; each NAL unit copied once, after its 4-byte length.
-    const data = new Uint8Array(size);
+    const data = this.allocate(size);
     let o = 0;
     for (let k = 0; k < starts.length; k++) {
       if (!keep[k]) continue;
@@ -1307,7 +1314,8 @@ export class MpegtsDemuxer implements Demuxer {
       }
       this.updateAudioConfig(s, adts, mpa);
       const dts = this.audioTimestamp(s, rate, samples);
-      const data = c.slice(headerSize, frameLength);
+      const data = this.allocate(frameLength - headerSize);
+      c.copyTo(headerSize, data.length, data, 0);
       this.dropAudio(s, frameLength);
       if (Number.isNaN(dts) || !s.track) continue;
       this.emitAudio(s, {
