@@ -39,6 +39,11 @@ export interface RemuxOptions {
    * stream (DASH, ustream mp4/segmented) become one A/V file, in sync.
    */
   merge?: boolean;
+  /**
+   * For tests: the room reserved before the media when MPEG-TS/FLV are written in one pass, in bytes
+   * (default: estimated from the first 16 MB). Too little room makes castkit move the media behind the moov.
+   */
+  moovRoom?: number;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -177,7 +182,179 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
     }
     return joinFlv(inputs, options);
   }
-  return remuxToMp4(inputs, sniffed, format, options);
+  const streamable =
+    format === 'mp4' &&
+    !options.merge &&
+    options.faststart !== false &&
+    extname(options.output).toLowerCase() !== '.m4a' &&
+    sniffed.every((f) => f.format !== 'mp4');
+  return streamable ? remuxStreaming(inputs, sniffed, options) : remuxToMp4(inputs, sniffed, format, options);
+}
+
+/** Bytes of moov per sample, at the most: stsz 4, ctts 8, stts 8, stss 4, and a chunk entry (co64 8, stsc 12). */
+const MOOV_BYTES_PER_SAMPLE = 44;
+
+/**
+ * MPEG-TS and FLV inputs to MP4 in one pass: payloads go into the output as they are demuxed, after room
+ * reserved for the moov (estimated from the sample rate of the first 16 MB, with a margin); the moov, a
+ * `free` box for what is left of the room, and the mdat header are written into that room at the end. The
+ * inputs are read once and the media written once, as ffmpeg does; if the estimate was short, the media
+ * is moved behind a head of the right size.
+ */
+async function remuxStreaming(
+  inputs: readonly string[],
+  sniffed: { format: KnownFormat; segment: boolean }[],
+  options: RemuxOptions,
+): Promise<RemuxResult> {
+  const sizes = inputs.map((p) => statInput(p));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const out = await AtomicFile.create(options.output);
+  const writer = new PieceWriter(out, [], 8 << 20);
+  const warnings: RemuxResult['warnings'] = [];
+  const demuxed: DemuxedInput[] = [];
+  const progress = progressReporter(options, 'remux', total);
+  let reserved: number | undefined;
+  let held: Uint8Array[] = [];
+  let payloadPos = 0;
+  let samplesSeen = 0;
+  let bytesIn = 0;
+  let sinceYield = 0;
+  const reserve = async (): Promise<void> => {
+    const perByte = samplesSeen / Math.max(1, bytesIn);
+    const estimate = Math.ceil(perByte * total * 1.2) + 256;
+    reserved = options.moovRoom ?? 4096 + estimate * MOOV_BYTES_PER_SAMPLE;
+    out.reserve(reserved);
+    for (const b of held) if (!writer.tryAdd({ bytes: b })) await writer.add({ bytes: b });
+    held = [];
+  };
+  try {
+    for (const [i, input] of inputs.entries()) {
+      const fd = openInputSync(input);
+      const demuxer = createDemuxer((sniffed[i] as { format: KnownFormat }).format);
+      const tracks = new Map<number, TrackInfo>();
+      const samples: Sample[] = [];
+      // The current and the previous chunk, to find FLV payloads (input ranges) without re-reading.
+      let cur = new Uint8Array(0);
+      let curAt = 0;
+      let prev = new Uint8Array(0);
+      let prevAt = 0;
+      const payloadOf = (s: Sample): Uint8Array => {
+        if (s.data) return s.data;
+        const at = s.offset ?? 0;
+        if (at >= curAt && at + s.size <= curAt + cur.length)
+          return cur.subarray(at - curAt, at - curAt + s.size);
+        if (at >= prevAt && at + s.size <= prevAt + prev.length) {
+          return prev.subarray(at - prevAt, at - prevAt + s.size);
+        }
+        if (at >= prevAt && at + s.size <= curAt + cur.length && prevAt + prev.length === curAt) {
+          const b = new Uint8Array(s.size);
+          const fromPrev = Math.max(0, prevAt + prev.length - at);
+          b.set(prev.subarray(at - prevAt, at - prevAt + fromPrev), 0);
+          b.set(cur.subarray(0, s.size - fromPrev), fromPrev);
+          return b;
+        }
+        const b = new Uint8Array(s.size); // a payload larger than two chunks: read it again
+        if (readSync(fd, b, 0, s.size, at) !== s.size) {
+          throw new InputError(`${input} ended inside a sample at byte ${at}`, {
+            code: 'E_INPUT_CHANGED',
+            details: { path: input, offset: at },
+          });
+        }
+        return b;
+      };
+      const take = async (o: ReturnType<typeof demuxer.push>): Promise<void> => {
+        for (const t of o.tracks) if (!tracks.has(t.id)) tracks.set(t.id, t);
+        for (const w of o.warnings) warnings.push({ ...w, input });
+        for (const s of o.samples) {
+          const bytes = payloadOf(s);
+          s.data = undefined;
+          s.offset = payloadPos;
+          payloadPos += s.size;
+          samples.push(s);
+          samplesSeen++;
+          if (reserved === undefined)
+            held.push(bytes.buffer === cur.buffer || bytes.buffer === prev.buffer ? bytes.slice() : bytes);
+          else if (!writer.tryAdd({ bytes })) await writer.add({ bytes });
+        }
+      };
+      try {
+        let position = 0;
+        const size = sizes[i] as number;
+        while (position < size) {
+          if (options.signal?.aborted) throw new InterruptedError();
+          const chunk = new Uint8Array(Math.min(4 << 20, size - position));
+          const n = readSync(fd, chunk, 0, chunk.length, position);
+          if (n === 0) break;
+          prev = cur;
+          prevAt = curAt;
+          cur = n === chunk.length ? chunk : chunk.subarray(0, n);
+          curAt = position;
+          position += n;
+          bytesIn += n;
+          await take(demuxer.push(cur));
+          if (reserved === undefined && bytesIn >= 16 << 20) await reserve();
+          progress(bytesIn);
+          if ((sinceYield += n) >= 64 << 20) {
+            sinceYield = 0;
+            await new Promise((r) => setImmediate(r));
+          }
+        }
+        await take(demuxer.end());
+      } catch (err) {
+        if (err instanceof CastkitError && err.category === 'input' && !err.message.includes(input)) {
+          throw new InputError(`${input}: ${err.message}`, {
+            code: err.code,
+            hint: err.hint,
+            details: { ...err.details, path: input },
+            cause: err,
+          });
+        }
+        throw err;
+      } finally {
+        closeSync(fd);
+      }
+      if (tracks.size === 0 || samples.length === 0) {
+        throw new InputError(`${input} has no audio or video samples castkit can remux`, {
+          code: 'E_NO_SAMPLES',
+          hint: 'check that the input plays; castkit remuxes H.264, HEVC, AAC and MP3',
+          details: { path: input },
+        });
+      }
+      demuxed.push({ name: input, tracks: [...tracks.values()], samples });
+    }
+    if (reserved === undefined) await reserve();
+    await writer.flush();
+
+    const timeline = joinInputs(demuxed);
+    for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
+    const tracks = timeline.tracks.map(withDetails);
+    const planOptions = { explicitOffsets: true, payloadSize: payloadPos };
+    let plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, planOptions);
+    const room = reserved as number;
+    if (plan.head.length <= room - 8 || plan.head.length === room) {
+      plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, { ...planOptions, headSize: room });
+      await out.writeAt(plan.head, 0);
+      await out.commit();
+    } else {
+      // More samples than estimated: a head of the right size, then the media moved behind it.
+      await rewriteWithHead(out, plan.head, room, payloadPos, options.output);
+    }
+    const counts = new Map<number, number>();
+    for (const sm of timeline.samples) counts.set(sm.trackId, (counts.get(sm.trackId) ?? 0) + 1);
+    return {
+      output: options.output,
+      format: 'mp4',
+      inputs: inputs.length,
+      bytesIn,
+      bytesOut: (plan.head.length <= room ? room : plan.head.length) + payloadPos,
+      durationSec: timeline.durationSec,
+      tracks: tracks.map((t) => summary(t, counts.get(t.id) ?? 0)),
+      warnings,
+    };
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
 }
 
 async function remuxToMp4(

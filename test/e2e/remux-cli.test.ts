@@ -17,7 +17,7 @@ describe('castkit remux (CLI)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /talk\.mp4: mp4, 0:00:02\.\d+, [\d.]+ kB from 1 input/);
     assert.match(r.stdout, /video {2}avc1\.64\w+, 320x240, 60 samples/);
-    assert.match(r.stderr, /^write 100% /m);
+    assert.match(r.stderr, /^(write|remux) 100% /m);
     assert.doesNotMatch(r.stderr, /\r/);
     assert.equal(await decodeMessages(out), '');
     const json = await castkit(['remux', await fixture('h264-aac.ts'), '-o', join(dir, 'j.mp4'), '--json']);

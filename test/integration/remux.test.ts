@@ -110,6 +110,20 @@ describe('remux single inputs to MP4', () => {
     assert.deepEqual(h.audio, (await frameHashes(src)).audio);
   });
 
+  it('MPEG-TS and FLV are written in one pass; the moov lands first whether its room was enough or not', async () => {
+    for (const name of ['h264-aac.ts', 'h264-aac.flv']) {
+      const src = await fixture(name);
+      for (const moovRoom of [undefined, 64]) {
+        const out = outPath('.mp4');
+        await remux([src], { output: out, moovRoom });
+        await assertSameMedia(src, out);
+        const head = readFileSync(out).subarray(0, 64).toString('latin1');
+        assert.ok(head.indexOf('moov') < head.indexOf('mdat') || !head.includes('mdat'), 'moov before mdat');
+        assert.ok(head.includes('moov'), `${name}: moov near the start`);
+      }
+    }
+  });
+
   it('moov after mdat with faststart off', async () => {
     const src = await fixture('h264-aac.flv');
     const out = outPath('.mp4');

@@ -26,6 +26,20 @@ export interface PlanMp4Options {
   brands?: Brands;
   /** mvhd timescale (default: the first video track's timescale, else the first track's). */
   movieTimescale?: number;
+  /**
+   * With faststart: make the head exactly this many bytes, with a `free` box (8.1.2) between the moov and
+   * the mdat header, so that media data written before the moov was known can stay where it is. A
+   * RangeError when the head needs more.
+   */
+  headSize?: number;
+  /**
+   * Payloads are where each sample's `offset` says (relative to the payload start), not back to back in
+   * the order given: for media data written while demuxing, where some samples were later dropped. A gap
+   * or a jump starts a new chunk.
+   */
+  explicitOffsets?: boolean;
+  /** With explicitOffsets: the bytes written into mdat (dropped samples' bytes at the end count too). */
+  payloadSize?: number;
 }
 
 export interface Mp4Plan {
@@ -187,11 +201,15 @@ export function planMp4(
   options: PlanMp4Options = {},
 ): Mp4Plan {
   if (tracks.length === 0) throw new UsageError('planMp4: no tracks', { code: 'E_MP4_PLAN' });
-  const plans = gather(tracks, samples);
+  const explicit = options.explicitOffsets === true;
+  const plans = gather(tracks, samples, explicit);
   const movieTs = options.movieTimescale ?? movieTimescaleOf(tracks);
   const edits = planEdits(plans, movieTs);
   let payloadSize = 0;
-  for (const s of samples) payloadSize += s.size;
+  for (const s of samples) {
+    payloadSize = explicit ? Math.max(payloadSize, (s.offset ?? 0) + s.size) : payloadSize + s.size;
+  }
+  if (explicit && options.payloadSize !== undefined) payloadSize = Math.max(payloadSize, options.payloadSize);
   const hdr = mdatHeader(payloadSize);
   const ftyp = new ByteWriter(64);
   writeFtyp(ftyp, options.brands ?? defaultBrands(tracks));
@@ -230,6 +248,22 @@ export function planMp4(
     const base = ftyp.length + hdr.length;
     return { head: concat([ftyp.view8(), hdr]), tail: build(base), payloadSize };
   }
+  if (options.headSize !== undefined) {
+    // The payload starts at headSize whatever the moov's size: one build places every chunk.
+    const moov = build(options.headSize);
+    const pad = options.headSize - ftyp.length - moov.length - hdr.length;
+    if (pad < 8 && pad !== 0) {
+      throw new RangeError(
+        `the MP4 head needs ${options.headSize - pad + 8} bytes; ${options.headSize} were reserved`,
+      );
+    }
+    const free = new Uint8Array(pad);
+    if (pad > 0) {
+      new DataView(free.buffer).setUint32(0, pad);
+      free.set([0x66, 0x72, 0x65, 0x65], 4); // 'free'
+    }
+    return { head: concat([ftyp.view8(), moov, free, hdr]), tail: new Uint8Array(0), payloadSize };
+  }
   // The moov's size does not depend on the chunk offsets, only on stco vs co64: build until it is stable.
   let moov = build(0);
   for (;;) {
@@ -249,7 +283,11 @@ function defaultBrands(tracks: readonly TrackInfo[]): Brands {
 }
 
 /** Split the samples per track into decode-order tables and chunks. */
-function gather(tracks: readonly Mp4WriterTrack[], samples: readonly Sample[]): TrackPlan[] {
+function gather(
+  tracks: readonly Mp4WriterTrack[],
+  samples: readonly Sample[],
+  explicit = false,
+): TrackPlan[] {
   const index = new Map<number, number>();
   tracks.forEach((t, k) => {
     if (index.has(t.id))
@@ -259,6 +297,7 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: readonly Sample[]): 
   const counts = new Float64Array(tracks.length);
   const chunkCounts = new Float64Array(tracks.length);
   let prev = -1;
+  let prevEnd = -1;
   for (const s of samples) {
     const k = index.get(s.trackId);
     if (k === undefined) {
@@ -267,8 +306,10 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: readonly Sample[]): 
       });
     }
     counts[k] = (counts[k] as number) + 1;
-    if (k !== prev) chunkCounts[k] = (chunkCounts[k] as number) + 1;
+    const at = explicit ? (s.offset ?? 0) : prevEnd;
+    if (k !== prev || at !== prevEnd) chunkCounts[k] = (chunkCounts[k] as number) + 1;
     prev = k;
+    prevEnd = at + s.size;
   }
   const plans: TrackPlan[] = tracks.map((track, k) => {
     const n = counts[k] as number;
@@ -305,7 +346,9 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: readonly Sample[]): 
     const t = p.tables;
     const i = p.count++;
     let ci = chunkAt[k] as number;
-    if (k !== prev) {
+    const at = explicit ? (s.offset ?? 0) : offset;
+    if (k !== prev || at !== offset) {
+      offset = at;
       t.chunkOffsets[ci] = offset;
       chunkAt[k] = ++ci;
     }
