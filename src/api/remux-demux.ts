@@ -1,0 +1,129 @@
+import { closeSync, readSync } from 'node:fs';
+import { CastkitError, InputError, InterruptedError } from '../core/errors.js';
+import type { Demuxer, DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
+import type { DemuxedInput } from '../formats/timeline.js';
+import { openInputSync } from './remux-inputs.js';
+import type { RemuxWarning } from './remux-types.js';
+
+/** Called with the bytes just read; now and then it yields to the event loop, for signals and timers. */
+export type Pace = (bytes: number) => Promise<void>;
+
+/** A pace shared by all the inputs of one remux: a yield after every `every` bytes read. */
+export function pacer(every = 64 << 20): Pace {
+  let since = 0;
+  return async (bytes) => {
+    if ((since += bytes) >= every) {
+      since = 0;
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+}
+
+/** Reads `size` bytes of the input at `at` again (a payload no longer in the chunks at hand). */
+export type ReadAt = (at: number, size: number) => Uint8Array;
+
+export interface DemuxFileOptions {
+  /** Bytes demuxed ahead of the file (a media segment's init segment); sample offsets stay the file's. */
+  prefix?: Uint8Array | undefined;
+  signal?: AbortSignal | undefined;
+  pace: Pace;
+  /** Where the demuxer's warnings go, with the input's name. */
+  warnings: RemuxWarning[];
+  /** Each chunk as read, and where it starts in the input, before the demuxer sees it. */
+  onChunk?: (chunk: Uint8Array, at: number) => void;
+  /** The samples of each demuxer output, in order. */
+  onSamples: (samples: Sample[], readAt: ReadAt) => Promise<void>;
+  /** After each chunk read has been demuxed: the bytes of the input read or skipped so far. */
+  onRead?: (done: number) => Promise<void> | void;
+}
+
+/**
+ * Demuxes one input file with synchronous reads, in order, jumping over what the demuxer says it will not
+ * look at (MP4 sample data). Tracks are collected here (the first of each id), warnings go to
+ * `options.warnings`, samples to `options.onSamples`. An input error that does not name the input is
+ * thrown again with its name. Returns the tracks and the bytes read or skipped.
+ */
+export async function demuxFile(
+  input: string,
+  size: number,
+  demuxer: Demuxer,
+  options: DemuxFileOptions,
+): Promise<{ tracks: TrackInfo[]; bytes: number }> {
+  const tracks = new Map<number, TrackInfo>();
+  let fd = -1;
+  const readAt: ReadAt = (at, n) => {
+    const b = new Uint8Array(n);
+    if (readSync(fd, b, 0, n, at) !== n) {
+      throw new InputError(`${input} ended inside a sample at byte ${at}`, {
+        code: 'E_INPUT_CHANGED',
+        details: { path: input, offset: at },
+      });
+    }
+    return b;
+  };
+  let bias = 0;
+  const take = async (o: DemuxOutput): Promise<void> => {
+    for (const t of o.tracks) if (!tracks.has(t.id)) tracks.set(t.id, t);
+    for (const w of o.warnings) options.warnings.push({ ...w, input });
+    if (bias !== 0) for (const s of o.samples) if (s.offset !== undefined) s.offset -= bias;
+    await options.onSamples(o.samples, readAt);
+  };
+  if (options.prefix) {
+    await take(demuxer.push(options.prefix));
+    bias = options.prefix.length;
+  }
+  fd = openInputSync(input);
+  let position = 0;
+  try {
+    const chunkSize = demuxer.skippable !== undefined ? 256 << 10 : 4 << 20;
+    while (position < size) {
+      if (options.signal?.aborted) throw new InterruptedError();
+      const skippable = Math.min(demuxer.skippable?.() ?? 0, size - position);
+      if (skippable > 0 && demuxer.skipAhead) {
+        await take(demuxer.skipAhead(skippable));
+        position += skippable;
+        continue;
+      }
+      const buf = new Uint8Array(Math.min(chunkSize, size - position));
+      const n = readSync(fd, buf, 0, buf.length, position);
+      if (n === 0) break;
+      const chunk = n === buf.length ? buf : buf.subarray(0, n);
+      options.onChunk?.(chunk, position);
+      position += n;
+      await take(demuxer.push(chunk));
+      await options.onRead?.(position);
+      await options.pace(n);
+    }
+    await take(demuxer.end());
+  } catch (err) {
+    throw namingInput(err, input);
+  } finally {
+    closeSync(fd);
+  }
+  return { tracks: [...tracks.values()], bytes: position };
+}
+
+/** An input error that does not name its input, again with the name in front. */
+function namingInput(err: unknown, input: string): unknown {
+  if (err instanceof CastkitError && err.category === 'input' && !err.message.includes(input)) {
+    return new InputError(`${input}: ${err.message}`, {
+      code: err.code,
+      hint: err.hint,
+      details: { ...err.details, path: input },
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/** A demuxed input for the timeline; an input with nothing castkit can remux is an error. */
+export function demuxedInput(name: string, tracks: TrackInfo[], samples: Sample[]): DemuxedInput {
+  if (tracks.length === 0 || samples.length === 0) {
+    throw new InputError(`${name} has no audio or video samples castkit can remux`, {
+      code: 'E_NO_SAMPLES',
+      hint: 'check that the input plays; castkit remuxes H.264, HEVC, AAC and MP3',
+      details: { path: name },
+    });
+  }
+  return { name, tracks, samples };
+}

@@ -1,0 +1,113 @@
+import { InterruptedError } from '../core/errors.js';
+import { FlvJoiner, type FlvJoinResult, type FlvPiece } from '../formats/flv/flv-joiner.js';
+import { AtomicFile } from '../storage/local.js';
+import { PieceWriter } from '../storage/piece-writer.js';
+import { readInputSync, statInput } from './remux-inputs.js';
+import { rewriteWithHead } from './remux-output.js';
+import { progressReporter } from './remux-shared.js';
+import type { RemuxOptions, RemuxResult, RemuxTrackSummary, RemuxWarning } from './remux-types.js';
+
+/** FLV chunks -> one FLV: one header, one onMetaData, repaired timestamps (the ustream case). */
+export async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
+  const sizes: number[] = [];
+  for (const input of inputs) sizes.push(statInput(input));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const joiner = new FlvJoiner();
+  const out = await AtomicFile.create(options.output);
+  const readProgress = progressReporter(options, 'join', total);
+  const writer = new PieceWriter(out, [], 8 << 20);
+  // The onMetaData goes first but is known only at the end (duration, keyframe index): the body is
+  // written as the chunks are read, after room reserved for it from the keyframe rate of the first chunks.
+  let reserved: number | undefined;
+  let held: { buf: Uint8Array; pieces: FlvPiece[] }[] = [];
+  let heldBytes = 0;
+  let bytesIn = 0;
+  const emit = async (buf: Uint8Array, pieces: FlvPiece[]): Promise<void> => {
+    for (const p of pieces) {
+      const piece = { bytes: 'bytes' in p ? p.bytes : buf.subarray(p.offset, p.offset + p.size) };
+      if (!writer.tryAdd(piece)) await writer.add(piece);
+    }
+  };
+  let result: FlvJoinResult;
+  try {
+    for (const [i, input] of inputs.entries()) {
+      if (options.signal?.aborted) throw new InterruptedError();
+      // Chunks are small and many: a synchronous read each is far cheaper than a round of async calls.
+      const buf = readInputSync(input);
+      bytesIn += buf.length;
+      const { pieces } = joiner.push(buf);
+      if (reserved === undefined) {
+        held.push({ buf, pieces });
+        heldBytes += buf.length;
+        if (heldBytes < 16 << 20 && held.length < 64 && i < inputs.length - 1) continue;
+        const estimate = Math.ceil((joiner.keyframeCount / Math.max(1, bytesIn)) * total * 1.25) + 32;
+        reserved = joiner.headSizeBound(estimate);
+        out.reserve(reserved);
+        for (const h of held) await emit(h.buf, h.pieces);
+        held = [];
+      } else {
+        await emit(buf, pieces);
+      }
+      readProgress(bytesIn);
+    }
+    await writer.flush();
+    try {
+      result = joiner.finish({ headSize: reserved });
+      await out.writeAt(result.head, 0);
+      await out.commit();
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      // More keyframes than estimated: write the head, then move the body behind it.
+      result = joiner.finish();
+      await rewriteWithHead(out, result.head, reserved ?? 0, result.bodySize, options.output);
+    }
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+  return {
+    output: options.output,
+    format: 'flv',
+    inputs: inputs.length,
+    bytesIn,
+    bytesOut: result.size,
+    durationSec: result.durationMs / 1000,
+    tracks: flvTracks(result.metadata),
+    warnings: joinWarnings(inputs, result),
+    join: result.summary,
+  };
+}
+
+/** What the joiner repaired or skipped, per input. */
+function joinWarnings(inputs: readonly string[], result: FlvJoinResult): RemuxWarning[] {
+  const warnings: RemuxWarning[] = [];
+  for (const r of result.reports) {
+    const input = inputs[r.index] ?? '';
+    for (const w of r.warnings) warnings.push({ ...w, input });
+    if (r.error)
+      warnings.push({
+        code: r.error.code,
+        message: `skipped: ${r.error.message}`,
+        offset: r.error.offset,
+        input,
+      });
+  }
+  return warnings;
+}
+
+/** The tracks of a joined FLV, as its onMetaData tells them. */
+function flvTracks(m: FlvJoinResult['metadata']): RemuxTrackSummary[] {
+  const tracks: RemuxTrackSummary[] = [];
+  if (m.videocodecid !== undefined) {
+    const v: RemuxTrackSummary = { kind: 'video', codec: m.videocodecid === 7 ? 'avc' : 'hevc' };
+    if (m.width) v.width = m.width;
+    if (m.height) v.height = m.height;
+    tracks.push(v);
+  }
+  if (m.audiocodecid !== undefined) {
+    const a: RemuxTrackSummary = { kind: 'audio', codec: m.audiocodecid === 10 ? 'aac' : 'mp3' };
+    if (m.audiosamplerate) a.sampleRate = m.audiosamplerate;
+    tracks.push(a);
+  }
+  return tracks;
+}

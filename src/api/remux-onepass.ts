@@ -1,0 +1,151 @@
+import { createDemuxer } from '../formats/demux.js';
+import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import type { Sample } from '../formats/media.js';
+import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
+import { AtomicFile } from '../storage/local.js';
+import { PieceWriter } from '../storage/piece-writer.js';
+import { demuxedInput, demuxFile, pacer, type ReadAt } from './remux-demux.js';
+import { statInput, type SniffedInput } from './remux-inputs.js';
+import { rewriteWithHead } from './remux-output.js';
+import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
+import type { RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
+
+/** Bytes of moov per sample, at the most: stsz 4, ctts 8, stts 8, stss 4, and a chunk entry (co64 8, stsc 12). */
+const MOOV_BYTES_PER_SAMPLE = 44;
+
+/**
+ * MPEG-TS and FLV inputs to MP4 in one pass: payloads go into the output as they are demuxed, after room
+ * reserved for the moov (estimated from the sample rate of the first 16 MB, with a margin); the moov, a
+ * `free` box for what is left of the room, and the mdat header are written into that room at the end. The
+ * inputs are read once and the media written once, as ffmpeg does; if the estimate was short, the media
+ * is moved behind a head of the right size.
+ */
+export async function remuxStreaming(
+  inputs: readonly string[],
+  sniffed: readonly SniffedInput[],
+  options: RemuxOptions,
+): Promise<RemuxResult> {
+  const sizes = inputs.map((p) => statInput(p));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const out = await AtomicFile.create(options.output);
+  const writer = new PieceWriter(out, [], 8 << 20);
+  const warnings: RemuxWarning[] = [];
+  const demuxed: DemuxedInput[] = [];
+  const progress = progressReporter(options, 'remux', total);
+  const pace = pacer();
+  let reserved: number | undefined;
+  let held: Uint8Array[] = [];
+  let payloadPos = 0;
+  let samplesSeen = 0;
+  let bytesIn = 0;
+  const reserve = async (bytesRead: number): Promise<void> => {
+    const perByte = samplesSeen / Math.max(1, bytesRead);
+    const estimate = Math.ceil(perByte * total * 1.2) + 256;
+    reserved = options.moovRoom ?? 4096 + estimate * MOOV_BYTES_PER_SAMPLE;
+    out.reserve(reserved);
+    for (const b of held) if (!writer.tryAdd({ bytes: b })) await writer.add({ bytes: b });
+    held = [];
+  };
+  try {
+    for (const [i, input] of inputs.entries()) {
+      const demuxer = createDemuxer((sniffed[i] as SniffedInput).format);
+      const samples: Sample[] = [];
+      const recent = new RecentChunks();
+      const { tracks, bytes } = await demuxFile(input, sizes[i] as number, demuxer, {
+        signal: options.signal,
+        pace,
+        warnings,
+        onChunk: (chunk, at) => recent.add(chunk, at),
+        onSamples: async (got, readAt) => {
+          for (const s of got) {
+            const payload = recent.payload(s, readAt);
+            s.data = undefined;
+            s.offset = payloadPos;
+            payloadPos += s.size;
+            samples.push(s);
+            samplesSeen++;
+            if (reserved === undefined) held.push(recent.holds(payload) ? payload.slice() : payload);
+            else if (!writer.tryAdd({ bytes: payload })) await writer.add({ bytes: payload });
+          }
+        },
+        onRead: async (done) => {
+          const read = bytesIn + done;
+          if (reserved === undefined && read >= 16 << 20) await reserve(read);
+          progress(read);
+        },
+      });
+      bytesIn += bytes;
+      demuxed.push(demuxedInput(input, tracks, samples));
+    }
+    if (reserved === undefined) await reserve(bytesIn);
+    await writer.flush();
+
+    const timeline = joinInputs(demuxed);
+    for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
+    const tracks = timeline.tracks.map(withDetails);
+    const planOptions = { explicitOffsets: true, payloadSize: payloadPos };
+    let plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, planOptions);
+    const room = reserved as number;
+    if (plan.head.length <= room - 8 || plan.head.length === room) {
+      plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, { ...planOptions, headSize: room });
+      await out.writeAt(plan.head, 0);
+      await out.commit();
+    } else {
+      // More samples than estimated: a head of the right size, then the media moved behind it.
+      await rewriteWithHead(out, plan.head, room, payloadPos, options.output);
+    }
+    return {
+      output: options.output,
+      format: 'mp4',
+      inputs: inputs.length,
+      bytesIn,
+      bytesOut: (plan.head.length <= room ? room : plan.head.length) + payloadPos,
+      durationSec: timeline.durationSec,
+      tracks: trackSummaries(tracks, timeline.samples),
+      warnings,
+    };
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+}
+
+/** The current and the previous chunk of an input, to find FLV payloads (input ranges) without re-reading. */
+class RecentChunks {
+  private cur: Uint8Array = new Uint8Array(0);
+  private curAt = 0;
+  private prev: Uint8Array = new Uint8Array(0);
+  private prevAt = 0;
+
+  add(chunk: Uint8Array, at: number): void {
+    this.prev = this.cur;
+    this.prevAt = this.curAt;
+    this.cur = chunk;
+    this.curAt = at;
+  }
+
+  /** Whether `bytes` is a view of one of the chunks (to be copied if kept, so the chunks can go). */
+  holds(bytes: Uint8Array): boolean {
+    return bytes.buffer === this.cur.buffer || bytes.buffer === this.prev.buffer;
+  }
+
+  /** A sample's payload: its data, a view of the chunks, or read again if larger than two chunks. */
+  payload(s: Sample, readAt: ReadAt): Uint8Array {
+    if (s.data) return s.data;
+    const { cur, curAt, prev, prevAt } = this;
+    const at = s.offset ?? 0;
+    if (at >= curAt && at + s.size <= curAt + cur.length)
+      return cur.subarray(at - curAt, at - curAt + s.size);
+    if (at >= prevAt && at + s.size <= prevAt + prev.length) {
+      return prev.subarray(at - prevAt, at - prevAt + s.size);
+    }
+    if (at >= prevAt && at + s.size <= curAt + cur.length && prevAt + prev.length === curAt) {
+      const b = new Uint8Array(s.size);
+      const fromPrev = Math.max(0, prevAt + prev.length - at);
+      b.set(prev.subarray(at - prevAt, at - prevAt + fromPrev), 0);
+      b.set(cur.subarray(0, s.size - fromPrev), fromPrev);
+      return b;
+    }
+    return readAt(at, s.size);
+  }
+}

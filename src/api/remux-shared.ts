@@ -1,0 +1,64 @@
+import type { ProgressEvent } from '../core/progress.js';
+import { describeConfig } from '../formats/codecs/describe.js';
+import type { Sample, TrackInfo } from '../formats/media.js';
+import type { RemuxOptions, RemuxTrackSummary } from './remux-types.js';
+
+/** Progress in bytes of one phase, with rate and ETA, to `options.onProgress` if there is one. */
+export function progressReporter(
+  options: RemuxOptions,
+  phase: string,
+  total: number,
+): (done: number) => void {
+  const started = Date.now();
+  return (done) => {
+    if (!options.onProgress) return;
+    const elapsed = (Date.now() - started) / 1000;
+    const rate = elapsed > 0 ? done / elapsed : undefined;
+    const ev: ProgressEvent = { phase, done, total, unit: 'bytes' };
+    if (rate) {
+      ev.rate = rate;
+      ev.etaSec = Math.max(0, (total - done) / rate);
+    }
+    options.onProgress(ev);
+  };
+}
+
+/** A track with the size and audio layout its codec config tells, where the demuxer did not. */
+export function withDetails(t: TrackInfo): TrackInfo {
+  try {
+    const d = describeConfig(t.codec, t.config);
+    return {
+      ...t,
+      width: t.width ?? d.width,
+      height: t.height ?? d.height,
+      sampleRate: t.sampleRate ?? d.sampleRate,
+      channels: t.channels ?? d.channels,
+    };
+  } catch {
+    return t; // a muxer can still write what it was given
+  }
+}
+
+/** The result's summary of the tracks written, with the samples written of each. */
+export function trackSummaries(
+  tracks: readonly TrackInfo[],
+  samples: readonly Sample[],
+): RemuxTrackSummary[] {
+  const counts = new Map<number, number>();
+  for (const s of samples) counts.set(s.trackId, (counts.get(s.trackId) ?? 0) + 1);
+  return tracks.map((t) => summary(t, counts.get(t.id) ?? 0));
+}
+
+function summary(t: TrackInfo, samples: number): RemuxTrackSummary {
+  const s: RemuxTrackSummary = { kind: t.kind, codec: t.codec, samples };
+  try {
+    s.codecString = describeConfig(t.codec, t.config).codecString;
+  } catch {
+    // leave it out
+  }
+  if (t.width) s.width = t.width;
+  if (t.height) s.height = t.height;
+  if (t.sampleRate) s.sampleRate = t.sampleRate;
+  if (t.channels) s.channels = t.channels;
+  return s;
+}

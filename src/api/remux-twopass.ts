@@ -1,0 +1,207 @@
+import { extname } from 'node:path';
+import { InputError, InterruptedError } from '../core/errors.js';
+import { createDemuxer } from '../formats/demux.js';
+import {
+  fragmentAtKeyframes,
+  writeFragment,
+  writeInitSegment,
+} from '../formats/isobmff/isobmff-fmp4-writer.js';
+import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import type { Sample, TrackInfo } from '../formats/media.js';
+import { joinInputs, mergeInputs, type DemuxedInput, type TimelineSample } from '../formats/timeline.js';
+import { AtomicFile } from '../storage/local.js';
+import { PayloadStore } from '../storage/payload-store.js';
+import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
+import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
+import { readWhole, statInput, type SniffedInput } from './remux-inputs.js';
+import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
+import type { RemuxFormat, RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
+
+/** Where a sample's payload is when the demuxer produced it: the payload store's memory or its file. */
+type Stored = Sample & { store?: 'memory' | 'file' };
+
+/**
+ * Any inputs to MP4 or fragmented MP4 in two passes: every input demuxed into tables first (payloads stay
+ * in the inputs, or go to the payload store where the demuxer made them), then the output written from the
+ * tables, the payloads copied as large ranges.
+ */
+export async function remuxToMp4(
+  inputs: readonly string[],
+  sniffed: readonly SniffedInput[],
+  format: RemuxFormat,
+  options: RemuxOptions,
+): Promise<RemuxResult> {
+  const out = await AtomicFile.create(options.output);
+  const store = new PayloadStore(`${out.tempPath}.spill`);
+  const warnings: RemuxWarning[] = [];
+  try {
+    // Pass 1: demux every input into tables (payloads stay in the inputs or go to the spill file).
+    const { demuxed, bytesIn } = await demuxAll(inputs, sniffed, store, warnings, options);
+    await store.flush();
+
+    const timeline = options.merge ? mergeInputs(demuxed) : joinInputs(demuxed);
+    for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
+    let tracks = timeline.tracks.map(withDetails);
+    let samples = timeline.samples;
+    if (extname(options.output).toLowerCase() === '.m4a') {
+      tracks = tracks.filter((t) => t.kind === 'audio');
+      if (tracks.length === 0) {
+        throw new InputError('the inputs have no audio for an .m4a output', { code: 'E_NO_AUDIO' });
+      }
+      const keep = new Set(tracks.map((t) => t.id));
+      samples = samples.filter((s) => keep.has(s.trackId));
+    }
+
+    // Pass 2: the output, from the tables.
+    await writeMp4(out, store, demuxed, tracks, samples, format, options);
+    await out.commit();
+    return {
+      output: options.output,
+      format,
+      inputs: inputs.length,
+      bytesIn,
+      bytesOut: out.bytesWritten,
+      durationSec: timeline.durationSec,
+      tracks: trackSummaries(tracks, samples),
+      warnings,
+    };
+  } catch (err) {
+    await out.abort();
+    throw err;
+  } finally {
+    await store.dispose();
+  }
+}
+
+/** Pass 1: the inputs' tables, in order. Init segments are kept to demux the media segments after them. */
+async function demuxAll(
+  inputs: readonly string[],
+  sniffed: readonly SniffedInput[],
+  store: PayloadStore,
+  warnings: RemuxWarning[],
+  options: RemuxOptions,
+): Promise<{ demuxed: DemuxedInput[]; bytesIn: number }> {
+  const demuxed: DemuxedInput[] = [];
+  const sizes = inputs.map((p) => statInput(p));
+  const totalIn = sizes.reduce((a, b) => a + b, 0);
+  const readProgress = progressReporter(options, 'read', totalIn);
+  const pace = pacer();
+  let bytesIn = 0;
+  // The last init segment seen (an MP4 with tracks and no samples), for the media segments after it.
+  let init: Uint8Array | undefined;
+  for (const [i, input] of inputs.entries()) {
+    const { format: inFormat, segment } = sniffed[i] as SniffedInput;
+    const size = sizes[i] as number;
+    if (segment && !init) {
+      throw new InputError(`${input} is a fragmented MP4 media segment with no init segment before it`, {
+        code: 'E_NO_INIT_SEGMENT',
+        hint: 'give the init segment (the file with the moov, often init.mp4) first: castkit remux init.mp4 seg*.m4s -o out.mp4',
+        details: { path: input },
+      });
+    }
+    const demuxer = createDemuxer(inFormat, { allocate: (n) => store.allocate(n) });
+    const samples: Stored[] = [];
+    const { tracks, bytes } = await demuxFile(input, size, demuxer, {
+      // A media segment is demuxed after its init segment; its sample offsets stay the segment's own.
+      prefix: segment ? init : undefined,
+      signal: options.signal,
+      pace,
+      warnings,
+      onSamples: async (got) => {
+        for (const s of got) samples.push(s.data ? await stored(store, s, s.data) : s);
+      },
+      onRead: (done) => readProgress(bytesIn + done),
+    });
+    bytesIn += bytes;
+    if (inFormat === 'mp4' && !segment && tracks.length > 0 && samples.length === 0 && size <= 64 << 20) {
+      init = await readWhole(input, size); // an init segment: it describes the segments after it
+      continue;
+    }
+    demuxed.push(demuxedInput(input, tracks, samples));
+  }
+  return { demuxed, bytesIn };
+}
+
+/** A sample whose payload the demuxer made, with the payload put in the store (its memory if it fits). */
+async function stored(store: PayloadStore, s: Sample, data: Uint8Array): Promise<Stored> {
+  let at = store.addToMemory(data);
+  const where = at >= 0 ? 'memory' : 'file';
+  if (at < 0) at = await store.addToFile(data);
+  return {
+    trackId: s.trackId,
+    dts: s.dts,
+    cts: s.cts,
+    duration: s.duration,
+    keyframe: s.keyframe,
+    size: s.size,
+    offset: at,
+    store: where,
+  };
+}
+
+/** Pass 2: the head, then the payloads from the inputs and the store (as fragments for fmp4). */
+async function writeMp4(
+  out: AtomicFile,
+  store: PayloadStore,
+  demuxed: readonly DemuxedInput[],
+  tracks: TrackInfo[],
+  samples: TimelineSample[],
+  format: RemuxFormat,
+  options: RemuxOptions,
+): Promise<void> {
+  // Timeline samples name their input by its place among the demuxed inputs (init segments are not).
+  const memoryIndex = demuxed.length;
+  const fileIndex = demuxed.length + 1;
+  const sourceOf = (s: Sample): number => {
+    const where = (s as Stored).store;
+    return where === undefined ? (s as TimelineSample).input : where === 'memory' ? memoryIndex : fileIndex;
+  };
+  const sources: PieceSource[] = demuxed.map((d) => ({ name: d.name, path: d.name }));
+  sources.push(store.memorySource(), store.fileSource());
+  let payload = 0;
+  for (const s of samples) payload += s.size;
+  const writeProgress = progressReporter(options, 'write', payload);
+  const writer = new PieceWriter(out, sources, 8 << 20, writeProgress);
+  try {
+    if (format === 'fmp4') {
+      await writer.add({ bytes: writeInitSegment(tracks as Mp4WriterTrack[]) });
+      const fragments = fragmentAtKeyframes(samples, {
+        tracks,
+        minDuration: options.fragmentDuration ?? 1,
+      });
+      let seq = 1;
+      for (const fragment of fragments) {
+        await writer.add({ bytes: writeFragment(seq++, fragment) });
+        for (const ft of fragment) {
+          for (const s of ft.samples) {
+            const piece = { source: sourceOf(s), offset: s.offset ?? 0, size: s.size };
+            if (!writer.tryAdd(piece)) await writer.add(piece);
+          }
+        }
+        if (options.signal?.aborted) throw new InterruptedError();
+      }
+    } else {
+      const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
+      await writer.add({ bytes: plan.head });
+      // Neighbouring samples stored back to back in one input move as one range.
+      let run: { source: number; offset: number; size: number } | undefined;
+      let n = 0;
+      for (const s of samples) {
+        const source = sourceOf(s);
+        const offset = s.offset ?? 0;
+        if (run && run.source === source && run.offset + run.size === offset) {
+          run.size += s.size;
+          continue;
+        }
+        if (run && !writer.tryAdd(run)) await writer.add(run);
+        run = { source, offset, size: s.size };
+        if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+      }
+      if (run && !writer.tryAdd(run)) await writer.add(run);
+      await writer.add({ bytes: plan.tail });
+    }
+    await writer.flush();
+  } finally {
+    await writer.close();
+  }
+}
