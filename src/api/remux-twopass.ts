@@ -160,19 +160,28 @@ async function writeMp4(
   sources.push(store.memorySource(), store.fileSource());
   let payload = 0;
   for (const s of samples) payload += s.size;
-  const writeProgress = progressReporter(options, 'write', payload);
-  const writer = new PieceWriter(out, sources, 8 << 20, writeProgress);
+  // Everything but the payloads is made first, so that progress knows the exact output size.
+  let head: Uint8Array;
+  let tail: Uint8Array = new Uint8Array(0);
+  let fragments: { header: Uint8Array; tracks: ReturnType<typeof fragmentAtKeyframes>[number] }[] = [];
+  if (format === 'fmp4') {
+    head = writeInitSegment(tracks as Mp4WriterTrack[]);
+    const groups = fragmentAtKeyframes(samples, { tracks, minDuration: options.fragmentDuration ?? 1 });
+    fragments = groups.map((g, i) => ({ header: writeFragment(i + 1, g), tracks: g }));
+  } else {
+    const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
+    head = plan.head;
+    tail = plan.tail;
+  }
+  let total = head.length + tail.length + payload;
+  for (const f of fragments) total += f.header.length;
+  const writer = new PieceWriter(out, sources, 8 << 20, progressReporter(options, 'write', total));
   try {
+    await writer.add({ bytes: head });
     if (format === 'fmp4') {
-      await writer.add({ bytes: writeInitSegment(tracks as Mp4WriterTrack[]) });
-      const fragments = fragmentAtKeyframes(samples, {
-        tracks,
-        minDuration: options.fragmentDuration ?? 1,
-      });
-      let seq = 1;
       for (const fragment of fragments) {
-        await writer.add({ bytes: writeFragment(seq++, fragment) });
-        for (const ft of fragment) {
+        await writer.add({ bytes: fragment.header });
+        for (const ft of fragment.tracks) {
           for (const s of ft.samples) {
             const piece = { source: sourceOf(s), offset: s.offset ?? 0, size: s.size };
             if (!writer.tryAdd(piece)) await writer.add(piece);
@@ -181,8 +190,6 @@ async function writeMp4(
         if (options.signal?.aborted) throw new InterruptedError();
       }
     } else {
-      const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
-      await writer.add({ bytes: plan.head });
       // Neighbouring samples stored back to back in one input move as one range.
       let run: { source: number; offset: number; size: number } | undefined;
       let n = 0;
@@ -198,7 +205,7 @@ async function writeMp4(
         if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
       }
       if (run && !writer.tryAdd(run)) await writer.add(run);
-      await writer.add({ bytes: plan.tail });
+      await writer.add({ bytes: tail });
     }
     await writer.flush();
   } finally {
