@@ -49,6 +49,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal: stop cleanly too, so that no half-written temporary file is left behind.
+  process.on('SIGHUP', onSignal);
 
   const program = new Command('castkit');
   let globals: GlobalOptions = {};
@@ -92,6 +94,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
   return exitCode;
 }

@@ -78,6 +78,28 @@ describe('castkit remux (CLI)', () => {
     assert.match(ext.stderr, /hint: name the output \.mp4/);
   });
 
+  it('SIGINT, SIGTERM or SIGHUP during a remux exit 130 and leave no output or temporary file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/cli.js');
+    const ts = await fixture('h264-aac.ts');
+    const many = Array.from({ length: 1500 }, () => ts); // a few seconds: long enough to be interrupted
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      const out = join(dir, `interrupted-${sig}.mp4`);
+      const child = spawn(process.execPath, [CLI, 'remux', ...many, '-o', out], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      await new Promise((r) => setTimeout(r, 400));
+      child.kill(sig);
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      if (code === 0) continue; // finished before the signal: nothing to check on this machine
+      assert.equal(code, 130, `${sig}: ${stderr}`);
+      assert.equal(existsSync(out), false);
+      assert.deepEqual(leftovers(), [], `${sig} left a temporary file`);
+    }
+  });
+
   it('--help has examples', async () => {
     const r = await castkit(['remux', '--help']);
     assert.equal(r.code, 0);
