@@ -1,10 +1,17 @@
 /**
  * A test HTTP origin on 127.0.0.1: serves files and bodies with Range support, records every request, and
- * injects faults per path (status codes, a reset connection, a truncated body). It only ever listens on
- * loopback and is closed by the test that starts it.
+ * injects faults per path (status codes, a reset connection, a truncated body, a reset or a stall in the
+ * middle of a body) and, optionally, latency. It only ever listens on loopback and is closed by the test
+ * that starts it.
  */
 import { createReadStream, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type Fault =
@@ -12,7 +19,19 @@ export type Fault =
   | { kind: 'reset'; times?: number }
   | { kind: 'truncate'; bytes: number; times?: number }
   /** Accept the request and never answer (until the origin closes). */
-  | { kind: 'stall'; times?: number };
+  | { kind: 'stall'; times?: number }
+  /** Send the headers (full Content-Length) and `bytes` of the body, then reset the connection (RST). Body routes. */
+  | { kind: 'reset-body'; bytes: number; times?: number }
+  /** Send the headers and `bytes` of the body, then nothing more (until the origin closes). Body routes. */
+  | { kind: 'stall-body'; bytes: number; times?: number };
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  range?: string;
+  headers: IncomingHttpHeaders;
+  at: number;
+}
 
 export type Route = { file: string; type?: string } | { body: string | Buffer; type?: string };
 
@@ -21,6 +40,10 @@ export interface Origin {
   route(path: string, route: Route): void;
   fault(path: string, fault: Fault): void;
   requests: { method: string; path: string; range?: string }[];
+  /** The same requests with their headers and arrival time (Date.now()). */
+  log: LoggedRequest[];
+  /** Delay every answer by `ms(path)` milliseconds (random latency for ordering tests). */
+  latency(ms: ((path: string) => number) | undefined): void;
   close(): Promise<void>;
 }
 
@@ -37,10 +60,26 @@ export async function startOrigin(): Promise<Origin> {
   const routes = new Map<string, Route>();
   const faults = new Map<string, Fault>();
   const requests: Origin['requests'] = [];
+  const log: LoggedRequest[] = [];
+  let latency: ((path: string) => number) | undefined;
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     requests.push({ method: req.method ?? 'GET', path, range: req.headers.range });
+    log.push({
+      method: req.method ?? 'GET',
+      path,
+      range: req.headers.range,
+      headers: req.headers,
+      at: Date.now(),
+    });
+    const delay = latency?.(path) ?? 0;
+    if (delay > 0) setTimeout(() => answer(req, res, path), delay);
+    else answer(req, res, path);
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, path: string): void => {
+    if (req.socket.destroyed) return;
     const fault = faults.get(path);
     if (fault) {
       if (fault.times !== undefined && --fault.times <= 0) faults.delete(path);
@@ -75,6 +114,15 @@ export async function startOrigin(): Promise<Origin> {
       res.end();
       return;
     }
+    if (fault?.kind === 'reset-body' || fault?.kind === 'stall-body') {
+      const buf =
+        'file' in route ? undefined : Buffer.isBuffer(route.body) ? route.body : Buffer.from(route.body);
+      const part = buf ? buf.subarray(start, Math.min(end + 1, start + fault.bytes)) : Buffer.alloc(0);
+      res.write(part, () => {
+        if (fault.kind === 'reset-body') setTimeout(() => req.socket.resetAndDestroy(), 20);
+      });
+      return;
+    }
     const limit = fault?.kind === 'truncate' ? Math.min(end, start + fault.bytes - 1) : end;
     const after = (): void => {
       if (fault?.kind === 'truncate') req.socket.destroy();
@@ -95,6 +143,10 @@ export async function startOrigin(): Promise<Origin> {
     route: (path, route) => routes.set(path, route),
     fault: (path, fault) => faults.set(path, fault),
     requests,
+    log,
+    latency: (ms) => {
+      latency = ms;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,0 +1,266 @@
+/**
+ * The HTTP client every loader and the segment scheduler share: one undici dispatcher with keep-alive
+ * pools (connections per origin at least the download concurrency), proxies from the environment,
+ * bounded redirects to http(s) only, bounded bodies, Content-Length checked, and a watchdog that tells a
+ * server that never answers (E_TIMEOUT) from one that stops sending mid-body (E_STALL).
+ */
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { NetworkError } from '../core/errors.js';
+import { rangeHeader, type ByteRange } from './byte-range.js';
+import { classifyError, interrupted, shownUrl, statusError, type ExchangeFacts } from './http-errors.js';
+import { fetchLocal } from './local-fetch.js';
+import { decode, header, readBody } from './read-body.js';
+import { buildRequestHeaders, type RequestHeaderOptions } from './request-headers.js';
+import { assertAllowedUrl, isHttpUrl } from './url-policy.js';
+
+export type { ByteRange } from './byte-range.js';
+
+export interface HttpClientOptions extends RequestHeaderOptions {
+  /** Connections per origin; keep it at least the download concurrency. */
+  connections?: number;
+  maxRedirects?: number;
+  /** Connect plus response headers, per attempt. */
+  timeoutMs?: number;
+  /** Longest silence allowed between body bytes. */
+  stallMs?: number;
+  /** Largest body accepted. */
+  maxBytes?: number;
+  /** Accept file: and data: URLs (never as a redirect target). */
+  allowLocal?: boolean;
+  /** Where HTTP(S)_PROXY and NO_PROXY are read from; process.env by default. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Extra trust for servers (and tests) with private certificates. */
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+}
+
+export const HTTP_DEFAULTS = {
+  connections: 16,
+  maxRedirects: 5,
+  timeoutMs: 15_000,
+  stallMs: 20_000,
+  maxBytes: 512 * 1024 * 1024,
+} as const;
+
+export interface FetchOptions {
+  /** Added to (and replacing) the client's headers for this request. */
+  headers?: Record<string, string>;
+  range?: ByteRange;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  stallMs?: number;
+  maxBytes?: number;
+  maxRedirects?: number;
+}
+
+export interface FetchResult {
+  body: Buffer;
+  /** The URL that answered, after redirects: relative URLs in a playlist resolve against it. */
+  url: string;
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  redirects: number;
+}
+
+export interface HttpClient {
+  fetch(url: string | URL, options?: FetchOptions): Promise<FetchResult>;
+  fetchBytes(url: string | URL, options?: FetchOptions): Promise<Buffer>;
+  readonly dispatcher: Dispatcher;
+  /** The proxies in use (credentials masked), or undefined for direct connections. */
+  readonly proxy: { http?: string; https?: string } | undefined;
+  close(): Promise<void>;
+}
+
+export interface ProxySettings {
+  httpProxy: string;
+  httpsProxy: string;
+  noProxy: string;
+}
+
+/** HTTP(S)_PROXY / NO_PROXY, lower case first as curl reads them; undefined when no proxy is set. */
+export function proxyFromEnv(env: Readonly<Record<string, string | undefined>>): ProxySettings | undefined {
+  const pick = (name: string): string => env[name] || env[name.toUpperCase()] || '';
+  const withScheme = (u: string): string => (u === '' || u.includes('://') ? u : `http://${u}`);
+  const httpProxy = withScheme(pick('http_proxy'));
+  const httpsProxy = withScheme(pick('https_proxy'));
+  if (httpProxy === '' && httpsProxy === '') return undefined;
+  // Empty strings, not undefined: undici would otherwise fall back to process.env.
+  return { httpProxy, httpsProxy, noProxy: pick('no_proxy') };
+}
+
+/** An Agent, or an EnvHttpProxyAgent when a proxy is configured; both pool and keep connections alive. */
+export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
+  const base: Agent.Options = {
+    connections: Math.max(1, options.connections ?? HTTP_DEFAULTS.connections),
+    keepAliveTimeout: 15_000,
+    keepAliveMaxTimeout: 60_000,
+    // Our watchdog owns timing (per request, one clock for connect and headers); these are backstops.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    connect: { timeout: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs, ...options.tls },
+  };
+  const proxy = proxyFromEnv(options.env ?? process.env);
+  if (!proxy) return new Agent(base);
+  return new EnvHttpProxyAgent({ ...base, ...proxy, requestTls: { ...options.tls } });
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+type Exchange =
+  | { kind: 'redirect'; status: number; location: string }
+  | { kind: 'body'; status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
+
+interface Limits {
+  timeoutMs: number;
+  stallMs: number;
+  maxBytes: number;
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const dispatcher = createDispatcher(options);
+  const proxySettings = proxyFromEnv(options.env ?? process.env);
+  const maskProxy = (u: string): string | undefined => (u === '' ? undefined : shownUrl(u));
+
+  const fetch = async (url: string | URL, fo: FetchOptions = {}): Promise<FetchResult> => {
+    const limits: Limits = {
+      timeoutMs: fo.timeoutMs ?? options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs,
+      stallMs: fo.stallMs ?? options.stallMs ?? HTTP_DEFAULTS.stallMs,
+      maxBytes: fo.maxBytes ?? options.maxBytes ?? HTTP_DEFAULTS.maxBytes,
+    };
+    const maxRedirects = fo.maxRedirects ?? options.maxRedirects ?? HTTP_DEFAULTS.maxRedirects;
+    const first = assertAllowedUrl(url, { allowLocal: options.allowLocal });
+    if (fo.signal?.aborted) throw interrupted(first.href);
+    if (!isHttpUrl(first)) {
+      const body = await fetchLocal(first, fo.range, limits.maxBytes);
+      return { body, url: first.href, status: 200, headers: {}, redirects: 0 };
+    }
+    // user:pass@ becomes Basic authorization, sent to the first origin only (as curl does).
+    const basic =
+      first.username !== ''
+        ? `Basic ${Buffer.from(`${decodeURIComponent(first.username)}:${decodeURIComponent(first.password)}`).toString('base64')}`
+        : undefined;
+    let current = first;
+    for (let redirects = 0; ; redirects++) {
+      const target = new URL(current.href);
+      target.username = '';
+      target.password = '';
+      const sameOrigin = target.origin === first.origin;
+      const user = { ...lowerKeys(options.headers), ...lowerKeys(fo.headers) };
+      if (!sameOrigin) {
+        // Credentials the user gave for one host are not handed to whatever host it redirects to.
+        delete user.authorization;
+        delete user.cookie;
+      }
+      const headers = buildRequestHeaders(target, { ...options, headers: user });
+      if (basic && sameOrigin && headers.authorization === undefined) headers.authorization = basic;
+      if (fo.range) headers.range = rangeHeader(fo.range);
+      const r = await exchange(dispatcher, target, headers, limits, fo.range, fo.signal);
+      if (r.kind === 'body') {
+        return { body: r.body, url: current.href, status: r.status, headers: r.headers, redirects };
+      }
+      let next: URL;
+      try {
+        next = new URL(r.location, current);
+      } catch {
+        throw redirectError(`HTTP ${r.status} from ${shownUrl(current)} to an invalid Location`, current);
+      }
+      if (!isHttpUrl(next)) {
+        throw redirectError(
+          `refusing the redirect from ${shownUrl(current)} to ${shownUrl(next.href.slice(0, 200))}: only http(s) redirects are followed`,
+          current,
+        );
+      }
+      if (redirects >= maxRedirects) {
+        throw redirectError(`more than ${maxRedirects} redirects starting at ${shownUrl(first)}`, first);
+      }
+      current = next;
+    }
+  };
+
+  return {
+    fetch,
+    fetchBytes: async (url, fo) => (await fetch(url, fo)).body,
+    dispatcher,
+    proxy: proxySettings
+      ? { http: maskProxy(proxySettings.httpProxy), https: maskProxy(proxySettings.httpsProxy) }
+      : undefined,
+    close: () => dispatcher.close(),
+  };
+}
+
+function lowerKeys(h: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function redirectError(message: string, url: URL): NetworkError {
+  return new NetworkError(message, { code: 'E_REDIRECT', retryable: false, details: { url: shownUrl(url) } });
+}
+
+/** One request and response, with no redirect following; every failure classified. */
+async function exchange(
+  dispatcher: Dispatcher,
+  url: URL,
+  headers: Record<string, string>,
+  limits: Limits,
+  range: ByteRange | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Exchange> {
+  const href = url.href;
+  const ac = new AbortController();
+  const state: { watchdog?: 'timeout' | 'stall' } = {};
+  const facts: ExchangeFacts = {
+    url: href,
+    phase: 'headers',
+    received: 0,
+    expected: undefined,
+    timeoutMs: limits.timeoutMs,
+    stallMs: limits.stallMs,
+  };
+  const onAbort = (): void => ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let timer = setTimeout(() => {
+    state.watchdog = 'timeout';
+    ac.abort();
+  }, limits.timeoutMs);
+  let res: Dispatcher.ResponseData | undefined;
+  try {
+    res = await request(href, {
+      dispatcher,
+      method: 'GET',
+      headers,
+      signal: ac.signal,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    const status = res.statusCode;
+    const location = header(res.headers, 'location');
+    if (REDIRECT_STATUSES.has(status) && location !== undefined) {
+      await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      return { kind: 'redirect', status, location };
+    }
+    if (status < 200 || status >= 300) {
+      await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      throw statusError(href, status, header(res.headers, 'retry-after'));
+    }
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      state.watchdog = 'stall';
+      ac.abort();
+    }, limits.stallMs);
+    facts.phase = 'body';
+    const raw = await readBody(res, range, facts, limits.maxBytes, () => timer.refresh());
+    const encoding = header(res.headers, 'content-encoding')?.trim().toLowerCase();
+    const body =
+      range || !encoding || encoding === 'identity' ? raw : decode(raw, encoding, href, limits.maxBytes);
+    return { kind: 'body', status, headers: res.headers, body };
+  } catch (err) {
+    // A body we stopped reading would hold its connection open until the server gives up.
+    res?.body.destroy();
+    if (signal?.aborted) throw interrupted(href);
+    throw classifyError(err, { ...facts, watchdog: state.watchdog });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The resume journal: a directory beside the output holding
+ *   segments.bin   the bytes of every completed segment, appended in completion order
+ *   journal.jsonl  a header line, then one line per completed segment: key, offset, length, CRC-32
+ *   lock           the pid of the run using it
+ * A segment's bytes are written first and its line appended after, so a line always describes bytes that
+ * were fully handed to the OS. After kill -9 the last line may be torn (cut mid-write): it is dropped and
+ * the file cut back to its last newline, and segments.bin is cut back to the end of the last listed
+ * segment, so the half-written bytes of segments in flight are overwritten by the next run. No fsync: the
+ * journal survives the process dying (the page cache keeps what was written), not the machine losing
+ * power; the CRC catches the rare segment that came back damaged, and that segment is fetched again.
+ */
+import { mkdir, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { CastkitError } from '../core/errors.js';
+import { InputError, OutputError, isCastkitError, systemErrorCode } from '../core/errors.js';
+import { crc32 } from './crc32.js';
+
+export interface JournalEntry {
+  key: string;
+  offset: number;
+  length: number;
+  crc: number;
+}
+
+export interface JournalOptions {
+  /**
+   * What this journal is for (the source URL, say). A journal written for something else is refused
+   * rather than mixed in. Not checked when absent.
+   */
+  identity?: string;
+}
+
+const MAGIC = 'castkit-segment-journal';
+const VERSION = 1;
+
+/** Where the journal for `outputPath` lives: `<output>.castkit-journal/` beside it. */
+export function journalPathFor(outputPath: string): string {
+  return join(dirname(outputPath), `${basename(outputPath)}.castkit-journal`);
+}
+
+export class SegmentJournal {
+  private readonly entries = new Map<string, JournalEntry>();
+  private dataEnd = 0;
+  private lines: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly data: FileHandle,
+    private readonly log: FileHandle,
+  ) {}
+
+  /** Open (or create) the journal in `dir`, recovering from a torn tail. */
+  static async open(dir: string, options: JournalOptions = {}): Promise<SegmentJournal> {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw journalError(`cannot create the resume journal ${dir}`, err, dir);
+    }
+    await takeLock(dir);
+    try {
+      return await SegmentJournal.openLocked(dir, options);
+    } catch (err) {
+      await rm(join(dir, 'lock'), { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private static async openLocked(dir: string, options: JournalOptions): Promise<SegmentJournal> {
+    const logPath = join(dir, 'journal.jsonl');
+    const dataPath = join(dir, 'segments.bin');
+    let text = '';
+    try {
+      text = await readFile(logPath, 'utf8');
+    } catch (err) {
+      if (systemErrorCode(err) !== 'ENOENT') throw journalError(`cannot read ${logPath}`, err, dir);
+    }
+    // Everything after the last newline is a line cut by a kill: it never happened.
+    const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+    const lines = whole.split('\n').filter((l) => l !== '');
+    const entries: JournalEntry[] = [];
+    let header: { identity?: unknown } | undefined;
+    for (const [i, line] of lines.entries()) {
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch {
+        continue; // only a torn line can be unparsable; it was cut above, so this is defensive
+      }
+      if (i === 0) {
+        if (typeof v === 'object' && v !== null && (v as { castkit?: unknown }).castkit === MAGIC) {
+          header = v as { identity?: unknown };
+          continue;
+        }
+        throw new InputError(`${logPath} is not a castkit resume journal`, {
+          code: 'E_JOURNAL_FOREIGN',
+          details: { path: logPath },
+          hint: `move ${dir} away or delete it to start afresh`,
+        });
+      }
+      const e = v as { k?: unknown; o?: unknown; n?: unknown; c?: unknown };
+      if (
+        typeof e.k === 'string' &&
+        Number.isSafeInteger(e.o) &&
+        Number.isSafeInteger(e.n) &&
+        Number.isSafeInteger(e.c)
+      ) {
+        entries.push({ key: e.k, offset: e.o as number, length: e.n as number, crc: e.c as number });
+      }
+    }
+    const recorded = header?.identity;
+    if (
+      recorded !== undefined &&
+      recorded !== null &&
+      options.identity !== undefined &&
+      recorded !== options.identity
+    ) {
+      throw new InputError(`the resume journal ${dir} belongs to another download`, {
+        code: 'E_JOURNAL_MISMATCH',
+        details: { path: dir, journal: recorded, wanted: options.identity },
+        hint: `delete ${dir} to start afresh, or write to another output`,
+      });
+    }
+    let data: FileHandle | undefined;
+    let log: FileHandle | undefined;
+    try {
+      await (await open(dataPath, 'a')).close();
+      // Positional writes: not 'a', whose O_APPEND would make every write land at the end.
+      data = await open(dataPath, 'r+');
+      const size = (await data.stat()).size;
+      const j = new SegmentJournal(dir, data, (log = await open(logPath, 'a')));
+      for (const e of entries) {
+        if (e.offset + e.length > size) continue;
+        j.entries.set(e.key, e);
+        j.dataEnd = Math.max(j.dataEnd, e.offset + e.length);
+      }
+      await data.truncate(j.dataEnd);
+      if (!header) {
+        await log.truncate(0);
+        await log.write(JSON.stringify({ castkit: MAGIC, v: VERSION, identity: options.identity }) + '\n');
+      } else if (whole.length < text.length) {
+        await log.truncate(Buffer.byteLength(whole));
+      }
+      return j;
+    } catch (err) {
+      await data?.close().catch(() => undefined);
+      await log?.close().catch(() => undefined);
+      throw journalError(`cannot open the resume journal ${dir}`, err, dir);
+    }
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  /** Bytes held for completed segments. */
+  get bytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.length;
+    return n;
+  }
+
+  /** Record a completed segment; resolves once its journal line is written. A known key is kept as is. */
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    if (this.closed)
+      throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
+    if (this.entries.has(key)) return;
+    const offset = this.dataEnd;
+    this.dataEnd += bytes.length;
+    try {
+      let off = 0;
+      while (off < bytes.length) {
+        const { bytesWritten } = await this.data.write(bytes, off, bytes.length - off, offset + off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
+    }
+    const entry: JournalEntry = { key, offset, length: bytes.length, crc: crc32(bytes) };
+    const line = JSON.stringify({ k: key, o: offset, n: entry.length, c: entry.crc }) + '\n';
+    // One line per write call, one write at a time: lines never interleave.
+    const written = this.lines.then(() => this.log.write(line).then(() => undefined));
+    this.lines = written.catch(() => undefined);
+    try {
+      await written;
+    } catch (err) {
+      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
+    }
+    this.entries.set(key, entry);
+  }
+
+  /**
+   * The bytes of a completed segment, or undefined (and the entry forgotten, so that the segment is
+   * fetched again) when they do not match their checksum.
+   */
+  async read(key: string): Promise<Buffer | undefined> {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    const buf = Buffer.allocUnsafe(e.length);
+    try {
+      let got = 0;
+      while (got < e.length) {
+        const { bytesRead } = await this.data.read(buf, got, e.length - got, e.offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got === e.length && crc32(buf) === e.crc) return buf;
+    } catch (err) {
+      throw journalError(`cannot read the resume journal ${this.dir}`, err, this.dir);
+    }
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.lines;
+    await this.data.close().catch(() => undefined);
+    await this.log.close().catch(() => undefined);
+    await rm(join(this.dir, 'lock'), { force: true }).catch(() => undefined);
+  }
+
+  /** Close and delete the journal: call once the output it feeds is complete. */
+  async remove(): Promise<void> {
+    await this.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** One run per journal: a second run would interleave its segments with ours. */
+async function takeLock(dir: string): Promise<void> {
+  const path = join(dir, 'lock');
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      await writeFile(path, String(process.pid), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if (systemErrorCode(err) !== 'EEXIST') throw journalError(`cannot lock ${dir}`, err, dir);
+    }
+    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new OutputError(`the resume journal ${dir} is in use by process ${pid}`, {
+        code: 'E_JOURNAL_LOCKED',
+        details: { path: dir, pid },
+        hint: 'wait for that run to finish, or stop it; two runs cannot share one output',
+      });
+    }
+    // A lock left by a run that died (kill -9): take it over.
+    await rm(path, { force: true });
+  }
+  throw new OutputError(`cannot lock the resume journal ${dir}`, {
+    code: 'E_JOURNAL_LOCKED',
+    details: { path: dir },
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return systemErrorCode(err) === 'EPERM';
+  }
+}
+
+function journalError(what: string, err: unknown, dir: string): CastkitError {
+  if (isCastkitError(err)) return err;
+  return new OutputError(`${what}: ${systemErrorCode(err) ?? String(err)}`, {
+    code: 'E_JOURNAL_IO',
+    cause: err,
+    details: { path: dir },
+    hint:
+      systemErrorCode(err) === 'ENOSPC' ? 'the disk is full; free space and run again to resume' : undefined,
+  });
+}

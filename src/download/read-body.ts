@@ -1,0 +1,111 @@
+/**
+ * Reading a response body: Content-Length checked, a size bound, a byte range cut out of a server that
+ * ignored Range, and Content-Encoding undone when a server compressed despite `identity`.
+ */
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import type { Dispatcher } from 'undici';
+import { NetworkError } from '../core/errors.js';
+import { parseContentRange, rangeHeader, type ByteRange } from './byte-range.js';
+import { shortBodyError, shownUrl, type ExchangeFacts } from './http-errors.js';
+
+export function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The body (or the asked range of it); `tick` is called on every chunk (the stall watchdog). */
+export async function readBody(
+  res: Dispatcher.ResponseData,
+  range: ByteRange | undefined,
+  facts: ExchangeFacts,
+  maxBytes: number,
+  tick: () => void,
+): Promise<Buffer> {
+  const cl = header(res.headers, 'content-length');
+  const length = cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
+  facts.expected = length;
+  let skip = 0;
+  let keep = Infinity;
+  if (range) {
+    const wantLast = range.length !== undefined ? range.offset + range.length - 1 : undefined;
+    if (res.statusCode === 206) {
+      const cr = parseContentRange(header(res.headers, 'content-range'));
+      if (!cr || cr.first !== range.offset || (wantLast !== undefined && cr.last !== wantLast)) {
+        throw rangeError(facts.url, range, header(res.headers, 'content-range') ?? 'no Content-Range');
+      }
+    } else {
+      // The server ignored Range and sent everything (allowed by RFC 9110 14.2): cut the part out.
+      skip = range.offset;
+      keep = range.length ?? Infinity;
+      if (length !== undefined && (wantLast ?? range.offset) >= length) {
+        throw rangeError(facts.url, range, `a ${length}-byte resource`);
+      }
+    }
+  }
+  const wanted = length !== undefined ? Math.min(keep, length - skip) : keep;
+  if (Number.isFinite(wanted) && wanted > maxBytes) throw tooLarge(facts.url, wanted, maxBytes);
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    tick();
+    facts.received += chunk.length;
+    let c = chunk;
+    if (skip > 0) {
+      const s = Math.min(skip, c.length);
+      c = c.subarray(s);
+      skip -= s;
+    }
+    if (c.length > keep - kept) c = c.subarray(0, keep - kept);
+    if (c.length > 0) {
+      chunks.push(c);
+      kept += c.length;
+      if (kept > maxBytes) throw tooLarge(facts.url, kept, maxBytes);
+    }
+    // Leaving the loop destroys the rest of an unwanted full body (and that connection).
+    if (kept >= keep) break;
+  }
+  if (length !== undefined && facts.received < length && kept < keep) throw shortBodyError(facts);
+  if (Number.isFinite(keep) && kept < keep) {
+    throw rangeError(facts.url, range ?? { offset: 0 }, `a body that ended after ${facts.received} bytes`);
+  }
+  return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, kept);
+}
+
+export function decode(raw: Buffer, encoding: string, url: string, maxBytes: number): Buffer {
+  try {
+    const o = { maxOutputLength: maxBytes };
+    if (encoding === 'gzip' || encoding === 'x-gzip') return gunzipSync(raw, o);
+    if (encoding === 'deflate') return inflateSync(raw, o);
+    if (encoding === 'br') return brotliDecompressSync(raw, o);
+  } catch (err) {
+    throw new NetworkError(`cannot decode the ${encoding} body of ${shownUrl(url)}`, {
+      code: 'E_NETWORK',
+      cause: err,
+      details: { url: shownUrl(url) },
+    });
+  }
+  throw new NetworkError(`unsupported Content-Encoding ${encoding} from ${shownUrl(url)}`, {
+    code: 'E_NETWORK',
+    retryable: false,
+    details: { url: shownUrl(url) },
+  });
+}
+
+function tooLarge(url: string, size: number, maxBytes: number): NetworkError {
+  return new NetworkError(
+    `${shownUrl(url)} is larger than the limit of ${maxBytes} bytes (${size} or more)`,
+    {
+      code: 'E_TOO_LARGE',
+      retryable: false,
+      details: { url: shownUrl(url), size, maxBytes },
+    },
+  );
+}
+
+function rangeError(url: string, r: ByteRange, got: string): NetworkError {
+  return new NetworkError(`asked ${shownUrl(url)} for ${rangeHeader(r)} and got ${got}`, {
+    code: 'E_RANGE',
+    retryable: false,
+    details: { url: shownUrl(url), offset: r.offset, length: r.length },
+  });
+}

@@ -1,0 +1,325 @@
+/**
+ * The segment download engine shared by the HLS, DASH and ustream recorders: N segments in flight over a
+ * pooled client, each retried with jittered backoff, completions journaled at once (any order) and handed
+ * to `onSegment` strictly in list order. Out-of-order completions wait in memory within a bound (a window
+ * of segments and of bytes); when it is full, no new segment starts until the head of the line commits.
+ */
+import { setMaxListeners } from 'node:events';
+import { InterruptedError, isCastkitError, type CastkitError } from '../core/errors.js';
+import { RateMeter, type DownloadProgress } from './download-progress.js';
+import {
+  createHttpClient,
+  type FetchOptions,
+  type HttpClient,
+  type HttpClientOptions,
+} from './http-client.js';
+import { retryAfterOf } from './http-errors.js';
+import type { SegmentJournal } from './journal.js';
+import { assertUniqueKeys, missingSegmentsError, type MissingSegment, type Segment } from './segment.js';
+import {
+  createRetryPolicy,
+  sleep,
+  withRetry,
+  type RetryEvent,
+  type RetryPolicy,
+  type RetryPolicyOptions,
+} from './retry-policy.js';
+
+export type { MissingSegment, Segment } from './segment.js';
+
+export interface SegmentRetryEvent extends RetryEvent {
+  index: number;
+  key: string;
+  url: string;
+}
+
+export interface DownloadSegmentsOptions {
+  /** Segments in flight at once. Default 16. */
+  concurrency?: number;
+  retry?: RetryPolicy | RetryPolicyOptions;
+  /** Completed segments are recorded here and never fetched again by a later run with the same journal. */
+  journal?: SegmentJournal;
+  /** Called with each segment's bytes, strictly in list order, one at a time (awaited). */
+  onSegment: (key: string, bytes: Buffer, index: number) => void | Promise<void>;
+  /** With allowGaps: called in list order at the place of each segment given up on. */
+  onMissing?: (missing: MissingSegment) => void | Promise<void>;
+  /** Give up on segments that keep failing and carry on, instead of failing the run. */
+  allowGaps?: boolean;
+  /** Stops the run: in-flight requests are aborted, what completed stays journaled. */
+  signal?: AbortSignal;
+  onProgress?: (p: DownloadProgress) => void;
+  /** At most one progress event per this many ms (plus a final one). Default 250. */
+  progressIntervalMs?: number;
+  onRetry?: (e: SegmentRetryEvent) => void;
+  /** A shared client; otherwise one is made from `http` (connections = concurrency) and closed at the end. */
+  client?: HttpClient;
+  http?: HttpClientOptions;
+  /** Per-request settings (headers, timeouts, size bound) for the default fetch. */
+  request?: Omit<FetchOptions, 'range' | 'signal'>;
+  /** Replaces the HTTP fetch (another protocol, or a test). */
+  fetchSegment?: (segment: Segment, signal: AbortSignal) => Promise<Uint8Array>;
+  /** Out-of-order completions held in memory at most (never below concurrency). Default 64. */
+  maxHeldSegments?: number;
+  /** Bytes of out-of-order completions held at most. Default 256 MiB. */
+  maxHeldBytes?: number;
+}
+
+export interface DownloadSegmentsResult {
+  /** Segments handed to onSegment. */
+  completed: number;
+  /** Of which fetched over the network in this run. */
+  fetched: number;
+  /** Of which replayed from the journal. */
+  fromJournal: number;
+  /** Bytes handed to onSegment. */
+  bytes: number;
+  /** Segments given up on (only with allowGaps; otherwise the run throws). */
+  missing: MissingSegment[];
+}
+
+export const SCHEDULER_DEFAULTS = {
+  concurrency: 16,
+  maxHeldSegments: 64,
+  maxHeldBytes: 256 * 1024 * 1024,
+  progressIntervalMs: 250,
+} as const;
+
+/** Download `segments`, committing them in order; see DownloadSegmentsOptions. */
+export async function downloadSegments(
+  segments: readonly Segment[],
+  o: DownloadSegmentsOptions,
+): Promise<DownloadSegmentsResult> {
+  assertUniqueKeys(segments);
+  const n = segments.length;
+  const concurrency = Math.max(1, Math.floor(o.concurrency ?? SCHEDULER_DEFAULTS.concurrency));
+  const window = Math.max(concurrency, o.maxHeldSegments ?? SCHEDULER_DEFAULTS.maxHeldSegments);
+  const maxHeldBytes = o.maxHeldBytes ?? SCHEDULER_DEFAULTS.maxHeldBytes;
+  const policy = isPolicy(o.retry) ? o.retry : createRetryPolicy(o.retry);
+  const journal = o.journal;
+  const ownClient =
+    o.fetchSegment || o.client
+      ? undefined
+      : createHttpClient({ ...o.http, connections: Math.max(concurrency, o.http?.connections ?? 0) });
+  const client = o.client ?? ownClient;
+  const fetchOne =
+    o.fetchSegment ??
+    ((seg: Segment, signal: AbortSignal) =>
+      (client as HttpClient).fetchBytes(seg.url, { ...o.request, range: seg.range, signal }));
+
+  // Aborted by the caller's signal, or by us when onSegment or the journal fails.
+  const run = new AbortController();
+  // Every request and backoff in flight listens to it: 2 per segment in flight is expected, not a leak.
+  setMaxListeners(4 * concurrency + 16, run.signal);
+  const onCallerAbort = (): void => run.abort();
+  if (o.signal?.aborted) run.abort();
+  o.signal?.addEventListener('abort', onCallerAbort, { once: true });
+
+  const inJournal = segments.map((s) => journal?.has(s.key) ?? false);
+  const journaledAtStart = inJournal.filter(Boolean).length;
+  const held = new Map<number, Buffer>();
+  const failed = new Map<number, CastkitError>();
+  const missing: MissingSegment[] = [];
+  let heldBytes = 0;
+  let nextTake = 0;
+  let nextCommit = 0;
+  let stopTaking = false;
+  let fatal: unknown;
+  const stats = { committed: 0, committedBytes: 0, fetched: 0, fetchedBytes: 0, fromJournal: 0, retries: 0 };
+
+  // One wake-up list for every "something changed": a completion, a commit, a failure, an abort.
+  let waiters: (() => void)[] = [];
+  const notify = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const changed = (): Promise<void> => new Promise((resolve) => waiters.push(resolve));
+  run.signal.addEventListener('abort', notify, { once: true });
+
+  const meter = new RateMeter();
+  let lastEmit = 0;
+  const progress = (force = false): void => {
+    if (!o.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastEmit < (o.progressIntervalMs ?? SCHEDULER_DEFAULTS.progressIntervalMs)) return;
+    lastEmit = now;
+    meter.sample(stats.fetched, stats.fetchedBytes);
+    const r = meter.rates();
+    const toFetch = Math.max(0, n - journaledAtStart - stats.fetched - failed.size);
+    o.onProgress({
+      phase: 'download',
+      unit: 'segments',
+      done: stats.committed + missing.length,
+      total: n,
+      fetched: stats.fetched,
+      fromJournal: stats.fromJournal,
+      missing: failed.size,
+      retries: stats.retries,
+      bytes: stats.fetchedBytes,
+      ...(r ? { rate: r.segments, bytesPerSec: r.bytes } : {}),
+      ...(r && r.segments > 0 ? { etaSec: toFetch / r.segments } : {}),
+    });
+  };
+
+  // After a 429 or 503 with Retry-After, nothing new goes to that origin before the time it asked for.
+  const pauseUntil = new Map<string, number>();
+  const fetchWithRetry = (i: number, seg: Segment): Promise<Buffer> => {
+    const origin = originOf(seg.url);
+    return withRetry(async () => toBuffer(await fetchOne(seg, run.signal)), policy, {
+      signal: run.signal,
+      beforeAttempt: async () => {
+        const wait = (pauseUntil.get(origin) ?? 0) - Date.now();
+        if (wait > 0) await sleep(wait, run.signal);
+      },
+      onRetry: (e) => {
+        stats.retries++;
+        if (retryAfterOf(e.error) !== undefined) {
+          pauseUntil.set(origin, Math.max(pauseUntil.get(origin) ?? 0, Date.now() + e.delayMs));
+        }
+        o.onRetry?.({ ...e, index: i, key: seg.key, url: seg.url });
+      },
+    });
+  };
+
+  /** Fetch and journal segment i; undefined when it failed for good (see `failed`) or the run is stopping. */
+  const acquire = async (i: number): Promise<Buffer | undefined> => {
+    const seg = segments[i] as Segment;
+    let bytes: Buffer;
+    try {
+      bytes = await fetchWithRetry(i, seg);
+    } catch (err) {
+      if (run.signal.aborted) return undefined; // interrupted: not the segment's fault
+      if (!isCastkitError(err)) {
+        fatal ??= err; // a bug, not a bad segment
+        run.abort();
+        return undefined;
+      }
+      failed.set(i, err);
+      if (!o.allowGaps) stopTaking = true;
+      return undefined;
+    }
+    stats.fetched++;
+    stats.fetchedBytes += bytes.length;
+    try {
+      await journal?.put(seg.key, bytes);
+    } catch (err) {
+      fatal ??= err;
+      run.abort();
+      return undefined;
+    }
+    return bytes;
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      while (nextTake < n && inJournal[nextTake]) nextTake++;
+      if (stopTaking || run.signal.aborted || nextTake >= n) return;
+      const i = nextTake;
+      // Backpressure: the head of the line always goes; others only within the window and byte bound.
+      if (i !== nextCommit && (i - nextCommit >= window || heldBytes >= maxHeldBytes)) {
+        await changed();
+        continue;
+      }
+      nextTake++;
+      const bytes = await acquire(i);
+      if (bytes) {
+        held.set(i, bytes);
+        heldBytes += bytes.length;
+      }
+      notify();
+      progress();
+    }
+  };
+
+  let workersLeft = Math.min(concurrency, n);
+  const workers = Array.from({ length: workersLeft }, () =>
+    worker().finally(() => {
+      workersLeft--;
+      notify();
+    }),
+  );
+
+  const commit = async (): Promise<void> => {
+    while (nextCommit < n && !run.signal.aborted) {
+      const i = nextCommit;
+      const seg = segments[i] as Segment;
+      let bytes = held.get(i);
+      if (bytes) {
+        held.delete(i);
+        heldBytes -= bytes.length;
+      } else if (inJournal[i]) {
+        bytes = await journal?.read(seg.key);
+        if (bytes) stats.fromJournal++;
+        else {
+          // Damaged on disk (checksum): fetch it again here, at the head of the line.
+          inJournal[i] = false;
+          bytes = await acquire(i);
+          if (!bytes && !failed.has(i)) return;
+        }
+      }
+      if (!bytes) {
+        const error = failed.get(i);
+        if (!error) {
+          if (workersLeft === 0) return; // stopped: nobody will bring it
+          await changed();
+          continue;
+        }
+        if (!o.allowGaps) return;
+        const m: MissingSegment = { index: i, key: seg.key, url: seg.url, error };
+        missing.push(m);
+        await o.onMissing?.(m);
+      } else {
+        await o.onSegment(seg.key, bytes, i);
+        stats.committed++;
+        stats.committedBytes += bytes.length;
+      }
+      nextCommit++;
+      notify();
+      progress();
+    }
+  };
+
+  try {
+    await commit();
+  } catch (err) {
+    fatal ??= err;
+    run.abort();
+  }
+  await Promise.all(workers);
+  o.signal?.removeEventListener('abort', onCallerAbort);
+  await ownClient?.close().catch(() => undefined);
+  progress(true);
+
+  if (fatal !== undefined) throw fatal;
+  if (o.signal?.aborted) {
+    throw new InterruptedError(`download interrupted after ${stats.committed} of ${n} segments`, {
+      details: { completed: stats.committed, total: n },
+      hint: journal ? `run the same command again to resume from ${journal.dir}` : undefined,
+    });
+  }
+  if (failed.size > 0 && !o.allowGaps)
+    throw missingSegmentsError(segments, failed, stats.committed, journal, n);
+  return {
+    completed: stats.committed,
+    fetched: stats.fetched,
+    fromJournal: stats.fromJournal,
+    bytes: stats.committedBytes,
+    missing,
+  };
+}
+
+function isPolicy(r: RetryPolicy | RetryPolicyOptions | undefined): r is RetryPolicy {
+  return r !== undefined && typeof (r as RetryPolicy).delayMs === 'function';
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+function toBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}

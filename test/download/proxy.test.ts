@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Agent, EnvHttpProxyAgent } from 'undici';
+import { NetworkError } from '../../src/core/errors.js';
+import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
+import { startOrigin } from '../helpers/http-origin.js';
+
+const root = mkdtempSync(join(tmpdir(), 'castkit-proxy-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A minimal CONNECT proxy on 127.0.0.1 that records the tunnels it opened. */
+async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
+  const tunnels: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      client.off('data', onData);
+      const m = /^CONNECT ([^\s:]+):(\d+) HTTP\/1\.[01]\r\n/.exec(head.toString('latin1'));
+      if (!m) {
+        client.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n');
+        return;
+      }
+      tunnels.push(`${m[1]}:${m[2]}`);
+      const upstream = connect(Number(m[2]), m[1] ?? '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        const rest = head.subarray(end + 4);
+        if (rest.length > 0) upstream.write(rest);
+        client.pipe(upstream).pipe(client);
+      });
+      sockets.add(upstream);
+      upstream.on('close', () => sockets.delete(upstream));
+      upstream.on('error', () => client.destroy());
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tunnels,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('proxies from the environment', () => {
+  it('uses EnvHttpProxyAgent when HTTPS_PROXY or HTTP_PROXY is set, a plain Agent otherwise', async () => {
+    const withProxy = createDispatcher({ env: { HTTPS_PROXY: 'http://127.0.0.1:9' } });
+    const withHttp = createDispatcher({ env: { http_proxy: 'proxy.local:3128' } });
+    const without = createDispatcher({ env: { NO_PROXY: '*' } });
+    try {
+      assert.ok(withProxy instanceof EnvHttpProxyAgent);
+      assert.ok(withHttp instanceof EnvHttpProxyAgent);
+      assert.ok(without instanceof Agent && !(without instanceof EnvHttpProxyAgent));
+    } finally {
+      await Promise.all([withProxy.close(), withHttp.close(), without.close()]);
+    }
+    assert.deepEqual(
+      proxyFromEnv({ https_proxy: 'http://a:1', HTTPS_PROXY: 'http://b:2', NO_PROXY: 'x.org' }),
+      {
+        httpProxy: '',
+        httpsProxy: 'http://a:1',
+        noProxy: 'x.org',
+      },
+    );
+    assert.equal(proxyFromEnv({ HTTP_PROXY: 'proxy.local:3128' })?.httpProxy, 'http://proxy.local:3128');
+    assert.equal(proxyFromEnv({}), undefined);
+    const c = createHttpClient({ env: { HTTPS_PROXY: 'http://user:pw123@127.0.0.1:9' } });
+    assert.deepEqual(c.proxy, { http: undefined, https: 'http://user:****@127.0.0.1:9' });
+    await c.close();
+  });
+
+  it('tunnels http through HTTP_PROXY with CONNECT, keeping NO_PROXY hosts direct', async () => {
+    const origin = await startOrigin();
+    const proxy = await startConnectProxy();
+    const body = randomBytes(20_000);
+    origin.route('/seg.ts', { body });
+    const port = new URL(origin.url('/')).port;
+    const client = createHttpClient({ env: { HTTP_PROXY: proxy.url } });
+    const direct = createHttpClient({ env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' } });
+    try {
+      assert.ok((await client.fetchBytes(origin.url('/seg.ts'))).equals(body));
+      assert.deepEqual(proxy.tunnels, [`127.0.0.1:${port}`]);
+      assert.ok((await direct.fetchBytes(origin.url('/seg.ts'))).equals(body));
+      assert.equal(proxy.tunnels.length, 1, 'NO_PROXY host went direct');
+    } finally {
+      await client.close();
+      await direct.close();
+      await proxy.close();
+      await origin.close();
+    }
+  });
+
+  it('tunnels https through HTTPS_PROXY', async (t) => {
+    const key = join(root, 'key.pem');
+    const cert = join(root, 'cert.pem');
+    try {
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'].concat([
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ]),
+        { stdio: 'ignore' },
+      );
+    } catch {
+      t.skip('openssl is not available to make a test certificate');
+      return;
+    }
+    const body = randomBytes(30_000);
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const proxy = await startConnectProxy();
+    const client = createHttpClient({ env: { HTTPS_PROXY: proxy.url }, tls: { ca: readFileSync(cert) } });
+    const direct = createHttpClient({ env: {}, tls: { ca: readFileSync(cert) } });
+    const untrusting = createHttpClient({ env: {} });
+    const url = `https://127.0.0.1:${port}/seg.ts`;
+    try {
+      assert.ok((await client.fetchBytes(url)).equals(body));
+      assert.deepEqual(proxy.tunnels, [`127.0.0.1:${port}`]);
+      assert.ok((await direct.fetchBytes(url)).equals(body));
+      await assert.rejects(
+        untrusting.fetchBytes(url),
+        (e: unknown) => e instanceof NetworkError && e.code === 'E_TLS' && !e.retryable,
+      );
+    } finally {
+      await client.close();
+      await direct.close();
+      await untrusting.close();
+      await proxy.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

@@ -1,0 +1,295 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { CastkitError } from '../../src/core/errors.js';
+import { InterruptedError, NetworkError } from '../../src/core/errors.js';
+import type { DownloadProgress } from '../../src/download/download-progress.js';
+import { SegmentJournal } from '../../src/download/journal.js';
+import { seededRandom } from '../../src/download/retry-policy.js';
+import { downloadSegments, type MissingSegment } from '../../src/download/scheduler.js';
+import { collector, startSegmentOrigin } from './segment-origin.js';
+
+const root = mkdtempSync(join(tmpdir(), 'castkit-sched-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+const journalDir = (): string => join(root, `j${dirs++}`);
+/** Fast retries for tests, reproducible. */
+const retry = { baseMs: 5, capMs: 50, random: seededRandom(42) };
+
+describe('downloadSegments', () => {
+  it('commits in list order under concurrency 8 with random latency, each segment fetched once', async () => {
+    const so = await startSegmentOrigin(60);
+    const rnd = seededRandom(9);
+    so.origin.latency(() => Math.floor(rnd() * 30));
+    const out = collector();
+    const events: DownloadProgress[] = [];
+    try {
+      const res = await downloadSegments(so.segments, {
+        concurrency: 8,
+        retry,
+        onSegment: out.onSegment,
+        onProgress: (p) => events.push(p),
+        progressIntervalMs: 0,
+      });
+      assert.deepEqual(
+        out.keys,
+        so.segments.map((s) => s.key),
+      );
+      assert.ok(out.joined().equals(Buffer.concat(so.bodies)));
+      assert.equal(res.completed, 60);
+      assert.equal(res.fetched, 60);
+      assert.deepEqual(res.missing, []);
+      assert.ok(
+        [...so.hits().values()].every((n) => n === 1),
+        'no segment fetched twice',
+      );
+      const last = events.at(-1);
+      assert.equal(last?.done, 60);
+      assert.equal(last?.total, 60);
+      assert.equal(last?.bytes, Buffer.concat(so.bodies).length);
+      for (let i = 1; i < events.length; i++) assert.ok((events[i]?.done ?? 0) >= (events[i - 1]?.done ?? 0));
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('recovers from 503 twice, a reset and a stall mid-body and a truncated body', async () => {
+    const so = await startSegmentOrigin(12);
+    so.origin.fault(so.path(2), { kind: 'status', status: 503, times: 2 });
+    so.origin.fault(so.path(4), { kind: 'reset-body', bytes: 3000, times: 1 });
+    so.origin.fault(so.path(6), { kind: 'truncate', bytes: 1000, times: 1 });
+    so.origin.fault(so.path(8), { kind: 'stall-body', bytes: 2000, times: 1 });
+    so.origin.fault(so.path(10), { kind: 'reset', times: 2 });
+    const out = collector();
+    const retried: string[] = [];
+    try {
+      await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        request: { stallMs: 200 },
+        onSegment: out.onSegment,
+        onRetry: (e) => retried.push(`${e.key}:${(e.error as CastkitError).code}`),
+      });
+      assert.ok(out.joined().equals(Buffer.concat(so.bodies)));
+      const hits = so.hits();
+      assert.deepEqual(
+        [2, 4, 6, 8, 10].map((i) => hits.get(so.path(i))),
+        [3, 2, 2, 2, 3],
+      );
+      assert.deepEqual(retried.sort(), [
+        'seg-10:E_NETWORK',
+        'seg-10:E_NETWORK',
+        'seg-2:E_HTTP_STATUS',
+        'seg-2:E_HTTP_STATUS',
+        'seg-4:E_NETWORK',
+        'seg-6:E_SHORT_BODY',
+        'seg-8:E_STALL',
+      ]);
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('honours Retry-After of a 429, holding back new requests to that origin meanwhile', async () => {
+    const so = await startSegmentOrigin(10);
+    so.origin.fault(so.path(3), { kind: 'status', status: 429, headers: { 'retry-after': '1' }, times: 1 });
+    const out = collector();
+    const delays: number[] = [];
+    try {
+      await downloadSegments(so.segments, {
+        concurrency: 2,
+        retry,
+        onSegment: out.onSegment,
+        onRetry: (e) => delays.push(e.delayMs),
+      });
+      assert.ok(out.joined().equals(Buffer.concat(so.bodies)));
+      const log = so.origin.log.filter((r) => r.path === so.path(3));
+      assert.equal(log.length, 2);
+      const t429 = log[0]?.at ?? 0;
+      const waited = (log[1]?.at ?? 0) - t429;
+      assert.ok(waited >= 990, `waited ${waited} ms`);
+      assert.ok((delays[0] ?? 0) >= 1000);
+      const meanwhile = so.origin.log.filter((r) => r.at > t429 + 100 && r.at < t429 + 900);
+      assert.deepEqual(
+        meanwhile.map((r) => r.path),
+        [],
+        'nothing new sent while the server asked to wait',
+      );
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('a segment that stays 404 fails the run with a network error listing it', async () => {
+    const so = await startSegmentOrigin(20);
+    so.origin.fault(so.path(7), { kind: 'status', status: 404 });
+    const out = collector();
+    try {
+      const err = await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        onSegment: out.onSegment,
+      }).catch((e: unknown) => e);
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.equal(err.code, 'E_SEGMENTS_MISSING');
+      assert.equal(err.category, 'network');
+      assert.match(
+        err.message,
+        /1 of 20 segments could not be downloaded: #7 seg-7: HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/seg\/00007\.ts/,
+      );
+      assert.match(err.hint ?? '', /--allow-gaps/);
+      assert.deepEqual(
+        out.keys,
+        so.segments.slice(0, 7).map((s) => s.key),
+        'committed up to the gap',
+      );
+      assert.equal(so.hits().get(so.path(7)), 1, '404 is not retried');
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('with allowGaps, returns the missing segment and commits the rest in order', async () => {
+    const so = await startSegmentOrigin(20);
+    so.origin.fault(so.path(7), { kind: 'status', status: 404 });
+    so.origin.fault(so.path(15), { kind: 'status', status: 500 });
+    const seen: string[] = [];
+    try {
+      const res = await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry: { ...retry, maxAttempts: 3 },
+        allowGaps: true,
+        onSegment: (key) => void seen.push(key),
+        onMissing: (m: MissingSegment) => void seen.push(`GAP ${m.key}`),
+      });
+      const expected = so.segments.map((s, i) => (i === 7 || i === 15 ? `GAP ${s.key}` : s.key));
+      assert.deepEqual(seen, expected);
+      assert.deepEqual(
+        res.missing.map((m) => [m.index, m.key, m.error.code, m.error.details.status]),
+        [
+          [7, 'seg-7', 'E_HTTP_STATUS', 404],
+          [15, 'seg-15', 'E_HTTP_STATUS', 500],
+        ],
+      );
+      assert.equal(res.completed, 18);
+      assert.equal(so.hits().get(so.path(15)), 3, '500 retried up to maxAttempts');
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('holds out-of-order completions within the window while the head is slow', async () => {
+    const so = await startSegmentOrigin(40);
+    so.origin.latency((p) => (p === so.path(0) ? 300 : 0));
+    let requestsWhenHeadCommitted = -1;
+    try {
+      await downloadSegments(so.segments, {
+        concurrency: 4,
+        maxHeldSegments: 8,
+        retry,
+        onSegment: (key) => {
+          if (key === 'seg-0') requestsWhenHeadCommitted = so.origin.requests.length;
+        },
+      });
+      assert.ok(
+        requestsWhenHeadCommitted >= 4 && requestsWhenHeadCommitted <= 8,
+        `${requestsWhenHeadCommitted} requests before the head committed (window 8)`,
+      );
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('after an abort, a new run with the same journal fetches only what was not completed', async () => {
+    const so = await startSegmentOrigin(50);
+    so.origin.latency(() => 5);
+    const dir = journalDir();
+    const ac = new AbortController();
+    const first = collector();
+    try {
+      const j1 = await SegmentJournal.open(dir, { identity: 'test' });
+      const err = await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        journal: j1,
+        signal: ac.signal,
+        onSegment: (key, bytes) => {
+          first.onSegment(key, bytes);
+          if (first.keys.length === 20) ac.abort();
+        },
+      }).catch((e: unknown) => e);
+      assert.ok(err instanceof InterruptedError, String(err));
+      const done = new Set(j1.keys());
+      await j1.close();
+      assert.ok(done.size >= 20 && done.size < 50, `${done.size} journaled`);
+
+      const before = so.origin.requests.length;
+      const j2 = await SegmentJournal.open(dir, { identity: 'test' });
+      const second = collector();
+      const res = await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        journal: j2,
+        onSegment: second.onSegment,
+      });
+      await j2.remove();
+      const again = so.origin.requests.slice(before).map((r) => r.path);
+      for (const [i, s] of so.segments.entries()) {
+        assert.equal(
+          again.includes(so.path(i)),
+          !done.has(s.key),
+          `${s.key} fetched again: ${!done.has(s.key)}`,
+        );
+      }
+      assert.equal(res.fromJournal, done.size);
+      assert.equal(res.fetched, 50 - done.size);
+      assert.ok(second.joined().equals(Buffer.concat(so.bodies)), 'same bytes as an uninterrupted run');
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('refetches a segment whose journaled bytes were damaged', async () => {
+    const so = await startSegmentOrigin(6);
+    const dir = journalDir();
+    try {
+      const j1 = await SegmentJournal.open(dir);
+      await downloadSegments(so.segments, { retry, journal: j1, onSegment: () => undefined });
+      await j1.close();
+      const bin = join(dir, 'segments.bin');
+      const bytes = readFileSync(bin);
+      bytes[so.bodies[0]!.length + 10]! ^= 0xff; // inside segment 1 (completion order may vary: any one)
+      writeFileSync(bin, bytes);
+      const before = so.origin.requests.length;
+      const j2 = await SegmentJournal.open(dir);
+      const out = collector();
+      const res = await downloadSegments(so.segments, { retry, journal: j2, onSegment: out.onSegment });
+      await j2.close();
+      assert.ok(out.joined().equals(Buffer.concat(so.bodies)));
+      assert.equal(so.origin.requests.length - before, 1, 'only the damaged one');
+      assert.equal(res.fromJournal, 5);
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('an error in onSegment stops the run and is what it throws', async () => {
+    const so = await startSegmentOrigin(30);
+    try {
+      const boom = new Error('disk full');
+      const err = await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        onSegment: (key) => {
+          if (key === 'seg-5') throw boom;
+        },
+      }).catch((e: unknown) => e);
+      assert.equal(err, boom);
+      assert.ok(so.origin.requests.length < 30, 'stopped early');
+    } finally {
+      await so.close();
+    }
+  });
+});
