@@ -2,7 +2,7 @@ import { closeSync, readSync } from 'node:fs';
 import { CastkitError, InputError, InterruptedError } from '../core/errors.js';
 import type { Demuxer, DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
 import type { DemuxedInput } from '../formats/timeline.js';
-import { openInputSync } from './remux-inputs.js';
+import { openInputSync } from '../sources/file-source.js';
 import type { RemuxWarning } from './remux-types.js';
 
 /** Called with the bytes just read; now and then it yields to the event loop, for signals and timers. */

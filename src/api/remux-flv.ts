@@ -2,7 +2,7 @@ import { InterruptedError } from '../core/errors.js';
 import { FlvJoiner, type FlvJoinResult, type FlvPiece } from '../formats/flv/flv-joiner.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
-import { readInputSync, statInput } from './remux-inputs.js';
+import { readInputSync, statInput } from '../sources/file-source.js';
 import { rewriteWithHead } from './remux-output.js';
 import { progressReporter } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxTrackSummary, RemuxWarning } from './remux-types.js';

@@ -1,10 +1,9 @@
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { CastkitError, InputError, systemErrorCode } from '../core/errors.js';
+import { closeSync, readSync } from 'node:fs';
+import { InputError } from '../core/errors.js';
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
-import { openInput } from '../sources/file-source.js';
+import { openInputSync, statInput } from '../sources/file-source.js';
 
-// Remux's inputs on disk: what they are, and their bytes. Reads are synchronous where inputs are often
-// thousands of small chunks, for which a round of async calls each costs more than the reading.
+// What remux's inputs are, from their first bytes (the file access itself is in sources/file-source.ts).
 
 export type KnownFormat = Exclude<ContainerFormat, 'unknown'>;
 
@@ -38,69 +37,5 @@ export function sniffFile(path: string): SniffedInput {
     return { format, segment: format === 'mp4' && isMediaSegment(head) };
   } finally {
     closeSync(fd);
-  }
-}
-
-/** The size of an input file, with errors that name the path. */
-export function statInput(path: string): number {
-  try {
-    const st = statSync(path);
-    if (st.isDirectory()) {
-      throw new InputError(`${path} is a directory, not a media file`, {
-        code: 'E_INPUT_IS_DIRECTORY',
-        details: { path },
-      });
-    }
-    return st.size;
-  } catch (err) {
-    if (err instanceof CastkitError) throw err;
-    throw new InputError(`no such file: ${path}`, {
-      code: 'E_INPUT_NOT_FOUND',
-      hint: 'check the path',
-      details: { path },
-      cause: err,
-    });
-  }
-}
-
-function unreadable(path: string, err: unknown): InputError {
-  return new InputError(`cannot read ${path}: ${systemErrorCode(err) ?? String(err)}`, {
-    code: 'E_INPUT_UNREADABLE',
-    details: { path },
-    cause: err,
-  });
-}
-
-export function openInputSync(path: string): number {
-  try {
-    return openSync(path, 'r');
-  } catch (err) {
-    throw unreadable(path, err);
-  }
-}
-
-export function readInputSync(path: string): Uint8Array {
-  try {
-    const b = readFileSync(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.length);
-  } catch (err) {
-    throw unreadable(path, err);
-  }
-}
-
-/** The first `size` bytes of a file (fewer if it is shorter now). */
-export async function readWhole(path: string, size: number): Promise<Uint8Array> {
-  const { handle } = await openInput(path);
-  try {
-    const buf = new Uint8Array(size);
-    let got = 0;
-    while (got < size) {
-      const { bytesRead } = await handle.read(buf, got, size - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    await handle.close();
   }
 }

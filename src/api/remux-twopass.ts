@@ -13,7 +13,8 @@ import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
 import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
 import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
-import { readWhole, statInput, type SniffedInput } from './remux-inputs.js';
+import { readInputSync, statInput } from '../sources/file-source.js';
+import type { SniffedInput } from './remux-inputs.js';
 import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
 
@@ -114,7 +115,7 @@ async function demuxAll(
     });
     bytesIn += bytes;
     if (inFormat === 'mp4' && !segment && tracks.length > 0 && samples.length === 0 && size <= 64 << 20) {
-      init = await readWhole(input, size); // an init segment: it describes the segments after it
+      init = readInputSync(input); // an init segment: it describes the segments after it
       continue;
     }
     demuxed.push(demuxedInput(input, tracks, samples));

@@ -1,17 +1,30 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { CastkitError, InputError, InterruptedError, systemErrorCode } from '../core/errors.js';
+import { openSync, readFileSync, statSync } from 'node:fs';
+import { CastkitError, InputError, systemErrorCode } from '../core/errors.js';
 
-/** Open an input file for reading, with errors that name the path. */
-export async function openInput(path: string): Promise<{ handle: FileHandle; size: number }> {
+// Local input files, read synchronously: inputs are often thousands of small chunks, for which a round
+// of async calls each costs more than the reading itself. Errors name the path and say what to do.
+
+function unreadable(path: string, err: unknown): InputError {
+  return new InputError(`cannot read ${path}: ${systemErrorCode(err) ?? String(err)}`, {
+    code: 'E_INPUT_UNREADABLE',
+    hint: 'check the file permissions',
+    details: { path },
+    cause: err,
+  });
+}
+
+/** The size of an input file. */
+export function statInput(path: string): number {
   try {
-    const st = await stat(path);
+    const st = statSync(path);
     if (st.isDirectory()) {
       throw new InputError(`${path} is a directory, not a media file`, {
         code: 'E_INPUT_IS_DIRECTORY',
+        hint: 'name a file inside it',
         details: { path },
       });
     }
-    return { handle: await open(path, 'r'), size: st.size };
+    return st.size;
   } catch (err) {
     if (err instanceof CastkitError) throw err;
     const code = systemErrorCode(err);
@@ -20,31 +33,28 @@ export async function openInput(path: string): Promise<{ handle: FileHandle; siz
         code: 'E_INPUT_NOT_FOUND',
         hint: 'check the path and the current directory',
         details: { path },
+        cause: err,
       });
     }
-    throw new InputError(`cannot read ${path}: ${code ?? String(err)}`, {
-      code: 'E_INPUT_UNREADABLE',
-      details: { path },
-      cause: err,
-    });
+    throw unreadable(path, err);
   }
 }
 
-/**
- * The bytes of an open file in order, in fresh chunks (demuxers may keep views of them in samples).
- */
-export async function* readChunks(
-  handle: FileHandle,
-  options: { chunkSize?: number; signal?: AbortSignal | undefined } = {},
-): AsyncGenerator<Uint8Array> {
-  const size = options.chunkSize ?? 4 << 20;
-  let position = 0;
-  for (;;) {
-    if (options.signal?.aborted) throw new InterruptedError();
-    const buf = new Uint8Array(size);
-    const { bytesRead } = await handle.read(buf, 0, size, position);
-    if (bytesRead === 0) return;
-    position += bytesRead;
-    yield bytesRead === size ? buf : buf.subarray(0, bytesRead);
+/** A file descriptor for reading an input (the caller closes it). */
+export function openInputSync(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    throw unreadable(path, err);
+  }
+}
+
+/** All the bytes of an input (for small ones: chunks, init segments). */
+export function readInputSync(path: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  } catch (err) {
+    throw unreadable(path, err);
   }
 }
