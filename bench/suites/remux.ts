@@ -6,27 +6,14 @@
  * Targets (issue): castkit/ffmpeg <= 1.0 for every case (aim 0.8), join <= 1.5x cat, and peak RSS <= 200 MB
  * for a 2 GB input (measured here on the inputs below, which are smaller; see summarize).
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import { locateTools } from '../../src/ffmpeg/locate.js';
-import { FIXTURE_DIR, clipSpec, makeMedia, type MediaSpec } from '../../test/helpers/fixtures.js';
+import { clipSpec, flvChunks, makeMedia, type MediaSpec } from '../../test/helpers/fixtures.js';
 import { ffmpegTools, which } from '../lib/requirements.js';
 import type { Argv, BenchCase, CaseResult, Suite } from '../lib/types.js';
-
-const run = promisify(execFile);
 
 /** Targets from the issue. */
 export const REMUX_RATIO_TARGET = 1.0;
@@ -108,48 +95,6 @@ function derived(name: string, ext: string, extra: string[] = []): MediaSpec {
 }
 
 /**
- * Cuts `clip` into FLV chunks of `seconds` at keyframes, timestamps restarting at 0 in each chunk, into a
- * folder under the fixture dir keyed by the clip (whose name already carries the ffmpeg version) and the
- * arguments; made once, in a work folder renamed into place when complete.
- */
-async function flvChunks(ffmpeg: string, clip: string, seconds: number): Promise<string[]> {
-  const args = ['-c', 'copy', '-map', '0', '-f', 'segment', '-segment_time', String(seconds)];
-  args.push('-segment_format', 'flv', '-reset_timestamps', '1');
-  const key = createHash('sha256')
-    .update(JSON.stringify([clip, args]))
-    .digest('hex')
-    .slice(0, 12);
-  const dir = join(FIXTURE_DIR, `remux-bench-chunks-${key}`);
-  if (!existsSync(dir)) {
-    mkdirSync(FIXTURE_DIR, { recursive: true });
-    const work = mkdtempSync(join(FIXTURE_DIR, `.work-${key}-`));
-    try {
-      await run(ffmpeg, [
-        '-hide_banner',
-        '-v',
-        'error',
-        '-y',
-        '-i',
-        clip,
-        ...args,
-        join(work, 'chunk_%05d.flv'),
-      ]);
-      try {
-        renameSync(work, dir);
-      } catch (e) {
-        if (!existsSync(dir)) throw e; // made by someone else meanwhile: use theirs
-      }
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }
-  return readdirSync(dir)
-    .filter((f) => /^chunk_\d+\.flv$/.test(f))
-    .sort()
-    .map((f) => join(dir, f));
-}
-
-/**
  * Packets per stream, as ffprobe counts them by reading the whole file: "audio:N video:M". JSON, because
  * the CSV form also lists a TS file's streams again under its program.
  */
@@ -221,7 +166,7 @@ export const remuxSuite: Suite = {
     );
     const [video, audio] = await Promise.all([makeMedia(JOIN_VIDEO), makeMedia(JOIN_AUDIO)]);
     const joinClip = await makeMedia(JOIN_CLIP, async (d) => (d === 'video' ? video : audio));
-    const chunks = await flvChunks(ffmpeg, joinClip, JOIN_CHUNK_SEC);
+    const chunks = await flvChunks(joinClip, JOIN_CHUNK_SEC, true);
     if (chunks.length !== JOIN_CHUNKS) {
       throw new Error(`${joinClip} was cut into ${chunks.length} chunks, not ${JOIN_CHUNKS}`);
     }

@@ -7,14 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
-import { FIXTURE_DIR, makeMedia, tools, type MediaSpec } from '../helpers/fixtures.js';
+import { flvChunks, makeMedia, tools, type MediaSpec } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
 
 const run = promisify(execFile);
@@ -71,47 +70,6 @@ const CLIP: MediaSpec = {
   deps: ['video', 'audio'],
   args: ['-i', '{dep:video}', '-i', '{dep:audio}', '-map', '0:v', '-map', '1:a', '-c', 'copy'],
 };
-
-/**
- * Cuts `clip` into `seconds`-long FLV chunks at keyframes, into a folder under the fixture dir keyed by the
- * clip (its name carries the ffmpeg version key) and the arguments; made once, renamed into place whole.
- */
-async function flvChunks(clip: string, seconds: number, resetTimestamps: boolean): Promise<string[]> {
-  const args = ['-map', '0', '-c', 'copy', '-f', 'segment', '-segment_time', String(seconds)];
-  args.push('-segment_format', 'flv', '-reset_timestamps', resetTimestamps ? '1' : '0');
-  const key = createHash('sha256')
-    .update(JSON.stringify([clip, args]))
-    .digest('hex')
-    .slice(0, 12);
-  const dir = join(FIXTURE_DIR, `join-chunks-${key}`);
-  if (!existsSync(dir)) {
-    mkdirSync(FIXTURE_DIR, { recursive: true });
-    const work = mkdtempSync(join(FIXTURE_DIR, `.work-${key}-`));
-    try {
-      await run(tools().ffmpeg.path, [
-        '-hide_banner',
-        '-v',
-        'error',
-        '-y',
-        '-i',
-        clip,
-        ...args,
-        join(work, 'chunk_%05d.flv'),
-      ]);
-      try {
-        renameSync(work, dir);
-      } catch (e) {
-        if (!existsSync(dir)) throw e; // another run made it meanwhile
-      }
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }
-  return readdirSync(dir)
-    .filter((f) => /^chunk_\d+\.flv$/.test(f))
-    .sort()
-    .map((f) => join(dir, f));
-}
 
 interface FlvWalk {
   tags: number;

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -202,4 +202,47 @@ export function clipSpec(seconds: number, size = '1280x720', rate = 30, videoBit
       '+faststart',
     ],
   };
+}
+
+/**
+ * Cuts `clip` into `seconds`-long FLV chunks at keyframes (timestamps restarting at 0 in every chunk, or
+ * running on), into a folder under the fixture dir keyed by the clip (its name carries the ffmpeg version
+ * key) and the arguments; made once, in a work folder renamed into place whole. Returns the chunk paths
+ * in order.
+ */
+export async function flvChunks(clip: string, seconds: number, resetTimestamps: boolean): Promise<string[]> {
+  const args = ['-map', '0', '-c', 'copy', '-f', 'segment', '-segment_time', String(seconds)];
+  args.push('-segment_format', 'flv', '-reset_timestamps', resetTimestamps ? '1' : '0');
+  const key = createHash('sha256')
+    .update(JSON.stringify([clip, args]))
+    .digest('hex')
+    .slice(0, 12);
+  const dir = join(FIXTURE_DIR, `flv-chunks-${key}`);
+  if (!existsSync(dir)) {
+    mkdirSync(FIXTURE_DIR, { recursive: true });
+    const work = mkdtempSync(join(FIXTURE_DIR, `.work-${key}-`));
+    try {
+      await run(tools().ffmpeg.path, [
+        '-hide_banner',
+        '-v',
+        'error',
+        '-y',
+        '-i',
+        clip,
+        ...args,
+        join(work, 'chunk_%05d.flv'),
+      ]);
+      try {
+        renameSync(work, dir);
+      } catch (e) {
+        if (!existsSync(dir)) throw e; // another run made it meanwhile: use theirs
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  return readdirSync(dir)
+    .filter((f) => /^chunk_\d+\.flv$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
 }
