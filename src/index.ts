@@ -15,6 +15,22 @@ export {
   type ToolReport,
 } from './api/doctor.js';
 export {
+  remux,
+  type RemuxFormat,
+  type RemuxOptions,
+  type RemuxResult,
+  type RemuxTrackSummary,
+} from './api/remux.js';
+export {
+  record,
+  listRenditions,
+  type RecordGap,
+  type RecordListing,
+  type RecordOptions,
+  type RecordProgress,
+  type RecordResult,
+} from './api/record.js';
+export {
   CastkitError,
   UsageError,
   InputError,

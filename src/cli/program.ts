@@ -3,6 +3,7 @@ import { isCastkitError, type CastkitError } from '../core/errors.js';
 import { castkitVersion } from '../version.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerProbe } from './commands/probe.js';
+import { registerRecord } from './commands/record.js';
 import { registerRemux } from './commands/remux.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -13,6 +14,7 @@ Examples:
   $ castkit probe talk.mp4              container, duration and streams
   $ castkit probe talk.mp4 --json       the same as JSON, for scripts
   $ castkit remux chunks/*.flv -o a.mp4 join and convert without re-encoding
+  $ castkit record URL.m3u8 -o a.mp4    record HLS or DASH (VOD or live), resumable
 Run \`castkit <command> --help\` for a command's options and examples.
 Exit codes: 0 ok, 2 usage, 3 bad input, 4 network, 5 ffmpeg, 6 output, 130 interrupted, 1 bug.`;
 
@@ -79,6 +81,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 
   registerProbe(program, run);
   registerRemux(program, run);
+  registerRecord(program, run);
   registerDoctor(program, run);
 
   try {

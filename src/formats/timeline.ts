@@ -6,6 +6,11 @@ export interface DemuxedInput {
   name: string;
   tracks: TrackInfo[];
   samples: Sample[];
+  /**
+   * joinInputs: seconds known to be missing between the previous input and this one (a segment that could
+   * not be fetched). The timeline keeps them as a gap instead of closing it.
+   */
+  gapBeforeSec?: number;
 }
 
 /** A sample of the joined timeline, with the input its payload lives in. */
@@ -113,11 +118,14 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     if (!Number.isFinite(startSec)) return;
     // An input whose own timestamps run on from the previous one (segments of one stream) keeps them
     // exactly; one that restarts or jumps is moved to continue where the previous one ended.
+    // A known gap before the input moves where it is expected to start, and is kept if it has to be moved.
+    const gapSec = index > 0 ? Math.max(0, input.gapBeforeSec ?? 0) : 0;
+    const expectedSec = prevOrigEndSec + gapSec;
     const runsOn =
       index > 0 &&
-      startSec >= prevOrigEndSec - RUN_ON_TOLERANCE_SEC &&
-      startSec <= prevOrigEndSec + RUN_ON_TOLERANCE_SEC;
-    const shiftSec = runsOn ? prevShiftSec : endSec - startSec;
+      startSec >= expectedSec - RUN_ON_TOLERANCE_SEC &&
+      startSec <= expectedSec + RUN_ON_TOLERANCE_SEC;
+    const shiftSec = runsOn ? prevShiftSec : endSec + gapSec - startSec;
     prevShiftSec = shiftSec;
 
     // Per input track id: its output track and its own timescale (ids are small integers).

@@ -1,0 +1,106 @@
+import { InputError } from '../core/errors.js';
+import type { ByteRange } from '../download/byte-range.js';
+import { loadCookiesFile } from '../download/cookies.js';
+import { createHttpClient, type FetchResult, type HttpClient } from '../download/http-client.js';
+import { createRetryPolicy, withRetry, type RetryPolicy } from '../download/retry-policy.js';
+import { openDashSource } from '../sources/dash/dash-source.js';
+import { openHlsSource } from '../sources/hls/hls-source.js';
+import type { RecordSource, SourceContext } from '../sources/record-source.js';
+import type { RecordOptions } from './record-types.js';
+
+/** Largest manifest accepted (a long VOD playlist is a few MB). */
+const MAX_MANIFEST_BYTES = 64 << 20;
+
+export interface OpenedSource {
+  source: RecordSource;
+  client: HttpClient;
+  retry: RetryPolicy;
+  ctx: SourceContext;
+}
+
+/** The shared client, the retried manifest fetcher, and the source the URL names (HLS or DASH). */
+export async function openRecordSource(
+  url: string,
+  options: Omit<RecordOptions, 'output'>,
+): Promise<OpenedSource> {
+  const cookies = options.cookiesFile ? await loadCookiesFile(options.cookiesFile) : undefined;
+  const concurrency = Math.max(1, options.concurrency ?? 16);
+  const client = createHttpClient({
+    headers: options.headers,
+    userAgent: options.userAgent,
+    referer: options.referer,
+    cookies,
+    allowLocal: options.allowLocal,
+    connections: concurrency + 2,
+    timeoutMs: options.timeoutMs,
+    stallMs: options.stallMs,
+  });
+  const retry = createRetryPolicy(options.retry);
+  const fetchManifest = (
+    u: string,
+    fo: { signal?: AbortSignal; range?: ByteRange } = {},
+  ): Promise<FetchResult> =>
+    withRetry(
+      () => client.fetch(u, { signal: fo.signal, range: fo.range, maxBytes: MAX_MANIFEST_BYTES }),
+      retry,
+      { signal: fo.signal },
+    );
+  const ctx: SourceContext = {
+    allowLocal: options.allowLocal === true,
+    signal: options.signal,
+    fetchManifest,
+  };
+  try {
+    const first = await fetchManifest(url, { signal: options.signal });
+    const kind = detectKind(first, url);
+    const text = first.body.toString('utf8');
+    const source =
+      kind === 'hls'
+        ? await openHlsSource(text, first.url, ctx, options)
+        : await openDashSource(text, first.url, ctx, options);
+    return { source, client, retry, ctx };
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** HLS or DASH, from the content type, then the first bytes, then the extension. */
+export function detectKind(res: FetchResult, url: string): 'hls' | 'dash' {
+  const type = String(res.headers['content-type'] ?? '').toLowerCase();
+  const head = res.body
+    .subarray(0, 1024)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .trimStart();
+  if (head.startsWith('#EXTM3U')) return 'hls';
+  if (head.startsWith('<') && /<MPD[\s>]/.test(res.body.subarray(0, 64 * 1024).toString('utf8')))
+    return 'dash';
+  if (/mpegurl/.test(type)) return 'hls';
+  if (/dash\+xml/.test(type)) return 'dash';
+  const path = safePath(res.url) || safePath(url);
+  if (path.endsWith('.m3u8') || path.endsWith('.m3u')) return 'hls';
+  if (path.endsWith('.mpd')) return 'dash';
+  if (/^(<!doctype html|<html)/i.test(head)) {
+    throw new InputError(`${url} is a web page, not an HLS playlist or a DASH manifest`, {
+      code: 'E_NOT_A_STREAM',
+      hint: "give the .m3u8 or .mpd URL (the browser's network tab shows it)",
+    });
+  }
+  throw new InputError(
+    `${url} is not an HLS playlist or a DASH manifest (content type "${type || 'none'}")`,
+    {
+      code: 'E_NOT_A_STREAM',
+      hint: 'castkit record takes the URL of an .m3u8 playlist or an .mpd manifest',
+      details: { contentType: type, head: head.slice(0, 40) },
+    },
+  );
+}
+
+function safePath(u: string): string {
+  try {
+    return new URL(u).pathname.toLowerCase();
+  } catch {
+    return '';
+  }
+}

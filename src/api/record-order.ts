@@ -1,0 +1,62 @@
+import { appendFile, readFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemErrorCode } from '../core/errors.js';
+import type { StreamName } from '../sources/record-source.js';
+
+/**
+ * The order in which a recording's segments were committed to the output, kept in the resume journal's
+ * directory (`order.jsonl`). A rerun replays these first, from the journal, so that a live recording
+ * resumes into the same output even after its old segments left the playlist.
+ */
+export interface CommittedItem {
+  key: string;
+  stream: StreamName;
+  kind: 'init' | 'media' | 'gap';
+  /** Seconds (media and gap). */
+  duration?: number;
+  discontinuity?: boolean;
+  name?: string;
+}
+
+export class CommitLog {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly path: string) {}
+
+  static in(dir: string): CommitLog {
+    return new CommitLog(join(dir, 'order.jsonl'));
+  }
+
+  /** The items of earlier runs; a line cut by a kill is dropped. */
+  async read(): Promise<CommittedItem[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if (systemErrorCode(err) === 'ENOENT') return [];
+      throw err;
+    }
+    const whole = text.slice(0, text.lastIndexOf('\n') + 1);
+    // A line cut by a kill would glue itself to the next one appended: cut it off.
+    if (whole.length < text.length) await truncate(this.path, Buffer.byteLength(whole));
+    const out: CommittedItem[] = [];
+    for (const line of whole.split('\n')) {
+      if (line === '') continue;
+      try {
+        const v = JSON.parse(line) as CommittedItem;
+        if (typeof v.key === 'string' && typeof v.stream === 'string' && typeof v.kind === 'string')
+          out.push(v);
+      } catch {
+        // torn by a kill: ignore
+      }
+    }
+    return out;
+  }
+
+  /** Append one item (lines are written one at a time, in call order). */
+  add(item: CommittedItem): Promise<void> {
+    const line = JSON.stringify(item) + '\n';
+    this.pending = this.pending.then(() => appendFile(this.path, line));
+    return this.pending;
+  }
+}

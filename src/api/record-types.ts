@@ -1,0 +1,102 @@
+import type { ProgressEvent } from '../core/progress.js';
+import type { RetryPolicyOptions } from '../download/retry-policy.js';
+import type { FormatWarning } from '../formats/media.js';
+import type { RenditionRow } from '../sources/record-source.js';
+import type { RemuxTrackSummary } from './remux-types.js';
+
+// The types of record(), apart so that the modules behind it can use them without a cycle.
+
+export type RecordFormat = 'mp4' | 'fmp4' | 'ts' | 'mkv';
+
+export interface RecordOptions {
+  /** Output path; '-' writes the stream to `stdout` (MPEG-TS or fragmented MP4, as the segments are). */
+  output: string;
+  /**
+   * mp4 (default): one progressive MP4, moov first. fmp4: fragmented MP4. ts: the MPEG-TS segments back to
+   * back. mkv: an MP4 made first, then copied into Matroska by ffmpeg.
+   */
+  format?: RecordFormat;
+  /** Where `output: '-'` writes (default process.stdout). */
+  stdout?: NodeJS.WritableStream;
+  /** 'best' (default), 'worst', '720p' or a bandwidth in bits/s. */
+  quality?: 'best' | 'worst' | `${number}p` | number;
+  /** Audio rendition language (default: the default rendition). */
+  audioLang?: string;
+  /** Segments in flight (default 16). */
+  concurrency?: number;
+  headers?: Record<string, string>;
+  userAgent?: string;
+  referer?: string;
+  /** Netscape cookies.txt. */
+  cookiesFile?: string;
+  /** Write the output even when segments are missing, with a gap report beside it. */
+  allowGaps?: boolean;
+  /** Accept file: and data: URIs in playlists. */
+  allowLocal?: boolean;
+  /** Live: start at the beginning of the DVR window. */
+  fromStart?: boolean;
+  /** Stop after this many seconds of media. */
+  durationSec?: number;
+  timeoutMs?: number;
+  stallMs?: number;
+  retry?: RetryPolicyOptions;
+  signal?: AbortSignal;
+  onProgress?: (event: RecordProgress) => void;
+  /** Things a user should know as they happen (a retry, a missed live window, a reload failure). */
+  onNotice?: (message: string) => void;
+}
+
+export interface RecordProgress extends ProgressEvent {
+  phase: 'record';
+  unit: 'segments';
+  /** Network bytes this run. */
+  bytes: number;
+  bytesPerSec?: number;
+  fromJournal: number;
+  missing: number;
+  retries: number;
+  /** Seconds of media recorded so far. */
+  recordedSec: number;
+  live: boolean;
+  /** Live: seconds behind the live edge. */
+  edgeLagSec?: number;
+}
+
+export interface RecordGap {
+  stream: string;
+  /** The segment key, or "live window" for segments that left the playlist before a reload. */
+  key: string;
+  url?: string;
+  reason: string;
+  seconds: number;
+}
+
+export interface RecordResult {
+  output: string;
+  format: RecordFormat;
+  kind: 'hls' | 'dash';
+  live: boolean;
+  chosen: string;
+  segments: number;
+  /** Of which fetched in this run / replayed from the resume journal. */
+  fetched: number;
+  fromJournal: number;
+  bytesFetched: number;
+  bytesOut: number;
+  durationSec: number;
+  tracks: RemuxTrackSummary[];
+  gaps: RecordGap[];
+  gapReport?: string;
+  /** Why the recording stopped. */
+  stoppedBy: 'end' | 'duration' | 'interrupt';
+  warnings: FormatWarning[];
+}
+
+export interface RecordListing {
+  url: string;
+  kind: 'hls' | 'dash';
+  live: boolean;
+  chosen: string;
+  durationSec?: number;
+  renditions: RenditionRow[];
+}

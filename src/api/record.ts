@@ -1,0 +1,524 @@
+import { readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
+import { buildGapReport, gapReportPathFor, writeGapReport } from '../download/gap-report.js';
+import { SegmentJournal, journalPathFor } from '../download/journal.js';
+import { downloadSegments, type Segment } from '../download/scheduler.js';
+import { sleep } from '../download/retry-policy.js';
+import { AesKeyCache, decryptAes128 } from '../sources/hls/hls-aes.js';
+import type { RecordSegment, StreamName } from '../sources/record-source.js';
+import { CommitLog, type CommittedItem } from './record-order.js';
+import { openRecordSource, type OpenedSource } from './record-open.js';
+import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
+import { Mp4RecordSink } from './record-sink.js';
+import type {
+  RecordFormat,
+  RecordGap,
+  RecordListing,
+  RecordOptions,
+  RecordProgress,
+  RecordResult,
+} from './record-types.js';
+
+export type {
+  RecordFormat,
+  RecordGap,
+  RecordListing,
+  RecordOptions,
+  RecordProgress,
+  RecordResult,
+} from './record-types.js';
+
+/** Bytes of fetched segments waiting for their turn at most (RSS stays bounded whatever the segment size). */
+const MAX_HELD_BYTES = 48 << 20;
+
+/** One item of the download list: an init section or a media segment. */
+interface Item extends Segment {
+  kind: 'init' | 'media';
+  stream: StreamName;
+  seg?: RecordSegment;
+  /** Seconds declared missing right before it (HLS EXT-X-GAP segments). */
+  gapBeforeSec?: number;
+}
+
+/**
+ * The variants and renditions of an HLS or DASH URL, and which castkit would choose.
+ * @example
+ *   const { renditions } = await listRenditions('https://example.com/master.m3u8');
+ */
+export async function listRenditions(
+  url: string,
+  options: Omit<RecordOptions, 'output'> = {},
+): Promise<RecordListing> {
+  const { source, client } = await openRecordSource(url, options);
+  await client.close().catch(() => undefined);
+  const listing: RecordListing = {
+    url,
+    kind: source.kind,
+    live: source.live,
+    chosen: source.chosen,
+    renditions: source.renditions,
+  };
+  if (source.totalSec !== undefined) listing.durationSec = source.totalSec;
+  return listing;
+}
+
+/**
+ * Record an HLS or DASH stream (VOD or live) into one MP4: segments fetched in parallel and committed in
+ * order, each journaled so that a rerun of the same command resumes without fetching any twice; separate
+ * audio muxed natively; gaps never silent (exit with the missing list, or --allow-gaps and a report).
+ * @example
+ *   await record('https://example.com/master.m3u8', { output: 'show.mp4', quality: '720p' });
+ */
+export async function record(url: string, options: RecordOptions): Promise<RecordResult> {
+  const format = options.format ?? (options.output === '-' ? undefined : formatOfName(options.output));
+  if (options.output === '-' && (format === 'mp4' || format === 'mkv')) {
+    throw new UsageError(`${format} cannot be written to a pipe (its index comes at the end)`, {
+      code: 'E_OUTPUT_FORMAT',
+      hint: 'use -o - with --format ts or fmp4, or give a file name',
+    });
+  }
+  const opened = await openRecordSource(url, options);
+  try {
+    if (options.output === '-') return await recordFrom(url, opened, options, format ?? 'ts');
+    const f = format ?? 'mp4';
+    if (f === 'mp4' || rawCapable(opened, f)) return await recordFrom(url, opened, options, f);
+    // fmp4 from separate streams or TS segments, and mkv: an MP4 first, then converted.
+    const temp = join(dirname(options.output), `.${basename(options.output)}.record.mp4`);
+    const result = await recordFrom(url, opened, { ...options, output: temp }, 'mp4', options.output);
+    await convertRecording(temp, options, f);
+    return { ...result, output: options.output, format: f };
+  } finally {
+    await opened.client.close().catch(() => undefined);
+  }
+}
+
+/** The output format its name implies: .ts, .mkv, else MP4 (fragmented only when asked for). */
+function formatOfName(name: string): RecordFormat {
+  const n = name.toLowerCase();
+  if (n.endsWith('.ts') || n.endsWith('.m2ts')) return 'ts';
+  if (n.endsWith('.mkv')) return 'mkv';
+  return 'mp4';
+}
+
+/** Whether the segments can be written as they come: one muxed stream, TS for ts, fMP4 for fmp4. */
+function rawCapable(opened: OpenedSource, format: RecordFormat): boolean {
+  if (format === 'ts') {
+    if (opened.source.streams.length > 1) {
+      throw new UsageError(
+        'this stream has separate video and audio renditions: it cannot be written as TS',
+        {
+          code: 'E_OUTPUT_FORMAT',
+          hint: 'use --format mp4 (default), fmp4 or mkv',
+        },
+      );
+    }
+    return true;
+  }
+  return (
+    format === 'fmp4' &&
+    opened.source.streams.length === 1 &&
+    opened.source.kind === 'hls' &&
+    opened.source.segmentsHaveInit === true
+  );
+}
+
+async function convertRecording(temp: string, options: RecordOptions, format: RecordFormat): Promise<void> {
+  try {
+    if (format === 'fmp4') {
+      const { remux } = await import('./remux.js');
+      await remux([temp], { output: options.output, format: 'fmp4', signal: options.signal });
+    } else {
+      const { locateTools } = await import('../ffmpeg/locate.js');
+      const { runFfmpeg } = await import('../ffmpeg/run.js');
+      const part = join(dirname(options.output), `.${basename(options.output)}.ffmpeg.mkv`);
+      await runFfmpeg({
+        bin: locateTools({}).ffmpeg.path,
+        args: ['-y', '-v', 'error', '-i', temp, '-map', '0', '-c', 'copy', '-f', 'matroska', part],
+        signal: options.signal,
+      });
+      await rename(part, options.output);
+    }
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+async function recordFrom(
+  url: string,
+  opened: OpenedSource,
+  options: RecordOptions,
+  format: RecordFormat,
+  /** The path the user named, when `options.output` is a temporary MP4 converted afterwards. */
+  finalOutput = options.output,
+): Promise<RecordResult> {
+  const { source, client } = opened;
+  const output = options.output;
+  const toPipe = output === '-';
+  const identity = JSON.stringify({
+    url,
+    quality: options.quality ?? 'best',
+    audio: options.audioLang ?? null,
+  });
+  // A pipe cannot be resumed: no journal then.
+  const journal = toPipe
+    ? undefined
+    : await SegmentJournal.open(journalPathFor(finalOutput), { identity: `${identity} ${format}` });
+  if (!toPipe) await removeStaleParts(output);
+  const order = journal ? CommitLog.in(journal.dir) : undefined;
+  const expectedSec = options.durationSec ?? source.totalSec;
+  let sink: RecordSink;
+  try {
+    sink = toPipe
+      ? RawRecordSink.toStream(
+          (options.stdout ?? process.stdout) as Writable,
+          format === 'fmp4' ? 'fmp4' : 'ts',
+        )
+      : format === 'ts' || format === 'fmp4'
+        ? await RawRecordSink.toFile(output, format)
+        : await Mp4RecordSink.create(output, {
+            ...(expectedSec !== undefined ? { expectedSec } : {}),
+            streams: source.streams,
+          });
+  } catch (err) {
+    await journal?.close();
+    throw err;
+  }
+  const keys = new AesKeyCache((u, signal) => client.fetchBytes(u, { signal, maxBytes: 4096 }));
+  const gaps: RecordGap[] = [];
+  const done = new Set<string>();
+  const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0 };
+  const stop = new AbortController();
+  const onCallerAbort = (): void => stop.abort();
+  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (options.signal?.aborted) stop.abort();
+  const state: { stoppedBy: RecordResult['stoppedBy'] } = { stoppedBy: 'end' };
+  let edgeLagSec: number | undefined;
+  let total = 0;
+
+  const reachedDuration = (): boolean =>
+    options.durationSec !== undefined && sink.recordedSec() >= options.durationSec - 1e-6;
+
+  const commitItem = async (item: CommittedItem, bytes: Uint8Array | undefined): Promise<void> => {
+    if (item.kind === 'init' && bytes) await sink.setInit(item.stream, bytes);
+    else if (item.kind === 'gap') await sink.addGap(item.stream, item.duration ?? 0);
+    else if (bytes) {
+      await sink.addSegment(item.stream, bytes, {
+        name: item.name ?? item.key,
+        duration: item.duration ?? 0,
+        discontinuity: item.discontinuity === true,
+      });
+      stats.committed++;
+    }
+    done.add(item.key);
+  };
+
+  try {
+    // What earlier runs committed, in their order, from the journal.
+    for (const item of (await order?.read()) ?? []) {
+      if (item.kind === 'gap') {
+        await commitItem(item, undefined);
+        gaps.push({
+          stream: item.stream,
+          key: item.key,
+          reason: 'missing in an earlier run',
+          seconds: item.duration ?? 0,
+        });
+        continue;
+      }
+      const bytes = await journal?.read(item.key);
+      if (!bytes) break; // damaged on disk: from here on, fetch again
+      await commitItem(item, bytes);
+      if (item.kind === 'media') stats.fromJournal++;
+      if (reachedDuration()) break;
+    }
+
+    const progress = (p: {
+      fetched: number;
+      bytes: number;
+      bytesPerSec?: number;
+      retries: number;
+      rate?: number;
+      etaSec?: number;
+    }): void => {
+      if (!options.onProgress) return;
+      const ev: RecordProgress = {
+        phase: 'record',
+        unit: 'segments',
+        done: stats.committed,
+        total: source.live ? (undefined as unknown as number) : total,
+        bytes: stats.bytes + p.bytes,
+        fromJournal: stats.fromJournal,
+        missing: gaps.length,
+        retries: stats.retries + p.retries,
+        recordedSec: sink.recordedSec(),
+        live: source.live,
+      };
+      if (source.live) delete ev.total;
+      if (p.bytesPerSec !== undefined) ev.bytesPerSec = p.bytesPerSec;
+      if (p.rate !== undefined) ev.rate = p.rate;
+      if (!source.live && p.etaSec !== undefined) ev.etaSec = p.etaSec;
+      if (edgeLagSec !== undefined) ev.edgeLagSec = edgeLagSec;
+      options.onProgress(ev);
+    };
+
+    while (!stop.signal.aborted && !reachedDuration()) {
+      const started = Date.now();
+      const batch = await source.next(stop.signal);
+      if (batch.edgeLagSec !== undefined) edgeLagSec = batch.edgeLagSec;
+      for (const m of batch.missed) {
+        const item: CommittedItem = {
+          key: `gap:${m.stream}:${Date.now()}`,
+          stream: m.stream,
+          kind: 'gap',
+          duration: m.seconds,
+        };
+        await commitItem(item, undefined);
+        await order?.add(item);
+        gaps.push({
+          stream: m.stream,
+          key: 'live window',
+          reason: `${m.count} segments left the live playlist before they could be fetched`,
+          seconds: m.seconds,
+        });
+        options.onNotice?.(
+          `${m.count} ${m.stream} segments (${m.seconds.toFixed(1)} s) left the live window before they could be fetched; the output has a gap there`,
+        );
+      }
+      const items = itemsOf(batch.segments, done);
+      total = stats.committed + items.filter((i) => i.kind === 'media').length;
+      if (items.length > 0) {
+        const byIndex = items;
+        const result = await downloadSegments(items, {
+          concurrency: options.concurrency ?? 16,
+          ...(journal ? { journal } : {}),
+          client,
+          retry: opened.retry,
+          allowGaps: options.allowGaps === true,
+          maxHeldBytes: MAX_HELD_BYTES,
+          signal: stop.signal,
+          fetchSegment: async (s, signal) => {
+            const item = s as Item;
+            const body = await client.fetchBytes(item.url, { range: item.range, signal });
+            const aes = item.seg?.aes;
+            if (!aes || item.kind === 'init') return body;
+            const key = await keys.get(aes.keyUrl, signal);
+            return decryptAes128(body, key, aes.iv, item.url);
+          },
+          onSegment: async (key, bytes, i) => {
+            const item = byIndex[i] as Item;
+            if (item.gapBeforeSec) {
+              const g: CommittedItem = {
+                key: `gap:${key}`,
+                stream: item.stream,
+                kind: 'gap',
+                duration: item.gapBeforeSec,
+              };
+              await commitItem(g, undefined);
+              await order?.add(g);
+              gaps.push({
+                stream: item.stream,
+                key: item.key,
+                reason: 'EXT-X-GAP: the server has no media here',
+                seconds: item.gapBeforeSec,
+              });
+            }
+            const c: CommittedItem = { key, stream: item.stream, kind: item.kind, name: item.url };
+            if (item.seg) {
+              c.duration = item.seg.duration;
+              if (item.seg.discontinuity) c.discontinuity = true;
+            }
+            await commitItem(c, bytes);
+            await order?.add(c);
+            if (item.kind === 'media' && reachedDuration()) {
+              state.stoppedBy = 'duration';
+              stop.abort();
+            }
+          },
+          onMissing: async (m) => {
+            const item = byIndex[m.index] as Item;
+            const seconds = item.seg?.duration ?? 0;
+            const g: CommittedItem = {
+              key: `gap:${m.key}`,
+              stream: item.stream,
+              kind: 'gap',
+              duration: seconds,
+            };
+            await commitItem(g, undefined);
+            await order?.add(g);
+            gaps.push({
+              stream: item.stream,
+              key: m.key,
+              url: m.url,
+              reason: `${m.error.code}: ${m.error.message}`,
+              seconds,
+            });
+            options.onNotice?.(`giving up on ${item.stream} segment ${m.key}: ${m.error.message}`);
+          },
+          onRetry: (e) => {
+            stats.retries++;
+            if (e.attempt >= 2)
+              options.onNotice?.(`retrying ${e.key} (attempt ${e.attempt + 1}): ${describe(e.error)}`);
+          },
+          onProgress: (p) => progress(p),
+        }).catch((err: unknown) => {
+          if (err instanceof InterruptedError && state.stoppedBy === 'duration') return undefined;
+          throw err;
+        });
+        if (result) {
+          stats.fetched += result.fetched;
+          stats.fromJournal += result.fromJournal;
+          stats.bytes += result.bytes;
+        }
+      }
+      if (state.stoppedBy === 'duration' || reachedDuration()) {
+        state.stoppedBy = 'duration';
+        break;
+      }
+      if (batch.ended) break;
+      const wait = (batch.refreshMs ?? 2000) - (Date.now() - started);
+      if (wait > 0) await sleep(wait, stop.signal).catch(() => undefined);
+    }
+    if (stop.signal.aborted && state.stoppedBy !== 'duration') state.stoppedBy = 'interrupt';
+  } catch (err) {
+    if (!(err instanceof InterruptedError)) {
+      await sink.abort();
+      await journal?.close();
+      throw err;
+    }
+    if (state.stoppedBy !== 'duration') state.stoppedBy = 'interrupt';
+  } finally {
+    options.signal?.removeEventListener('abort', onCallerAbort);
+  }
+
+  // Whatever stopped it, what was committed becomes a valid file.
+  let written;
+  try {
+    written = await sink.finish();
+  } catch (err) {
+    await sink.abort();
+    await journal?.close();
+    throw err;
+  }
+  let gapReport: string | undefined;
+  if (gaps.length > 0 && !toPipe) {
+    gapReport = gapReportPathFor(finalOutput);
+    const report = buildGapReport(
+      finalOutput,
+      stats.committed + gaps.length,
+      gaps.map((g, index) => ({
+        index,
+        key: g.key,
+        url: g.url ?? '',
+        error: new NetworkError(g.reason, { code: 'E_SEGMENT_MISSING' }),
+      })),
+      (m) => ({ startSec: 0, durationSec: gaps[m.index]?.seconds ?? 0 }),
+    );
+    await writeGapReport(gapReport, report);
+  }
+  const complete = state.stoppedBy !== 'interrupt';
+  if (complete && (gaps.length === 0 || options.allowGaps)) await journal?.remove();
+  else await journal?.close();
+
+  const result: RecordResult = {
+    output,
+    format,
+    kind: source.kind,
+    live: source.live,
+    chosen: source.chosen,
+    segments: stats.committed,
+    fetched: stats.fetched,
+    fromJournal: stats.fromJournal,
+    bytesFetched: stats.bytes,
+    bytesOut: written.bytesOut,
+    durationSec: written.durationSec,
+    tracks: written.tracks,
+    gaps,
+    stoppedBy: state.stoppedBy,
+    warnings: written.warnings,
+  };
+  if (gapReport) result.gapReport = gapReport;
+  if (state.stoppedBy === 'interrupt') {
+    throw new InterruptedError(
+      `recording stopped: ${stats.committed} segments (${written.durationSec.toFixed(1)} s) written to ${output}`,
+      {
+        hint: journal ? `run the same command again to resume (kept in ${journal.dir})` : undefined,
+        details: { result },
+      },
+    );
+  }
+  if (gaps.length > 0 && !options.allowGaps) {
+    throw new NetworkError(
+      `${gaps.length} parts of the stream are missing from ${output} (${gaps
+        .map((g) => g.key)
+        .slice(0, 5)
+        .join(', ')}); see ${gapReport}`,
+      {
+        code: 'E_SEGMENTS_MISSING',
+        retryable: false,
+        hint: 'pass --allow-gaps to accept a recording with gaps',
+        details: { result },
+      },
+    );
+  }
+  return result;
+}
+
+/** The download list of a batch: each media segment, preceded by its init section when that changes. */
+function itemsOf(segments: readonly RecordSegment[], done: ReadonlySet<string>): Item[] {
+  const items: Item[] = [];
+  const lastInit = new Map<StreamName, string>();
+  const pendingGap = new Map<StreamName, number>();
+  const inList = new Set<string>();
+  for (const seg of segments) {
+    if (seg.gap) {
+      pendingGap.set(seg.stream, (pendingGap.get(seg.stream) ?? 0) + seg.duration);
+      continue;
+    }
+    if (done.has(seg.key) || inList.has(seg.key)) {
+      if (seg.init) lastInit.set(seg.stream, seg.init.key);
+      continue;
+    }
+    if (seg.init && lastInit.get(seg.stream) !== seg.init.key) {
+      lastInit.set(seg.stream, seg.init.key);
+      if (!inList.has(seg.init.key) && !done.has(seg.init.key)) {
+        const init: Item = { key: seg.init.key, url: seg.init.url, kind: 'init', stream: seg.stream };
+        if (seg.init.range) init.range = seg.init.range;
+        items.push(init);
+        inList.add(init.key);
+      }
+    }
+    const item: Item = { key: seg.key, url: seg.url, kind: 'media', stream: seg.stream, seg };
+    if (seg.range) item.range = seg.range;
+    const gap = pendingGap.get(seg.stream);
+    if (gap) {
+      item.gapBeforeSec = gap;
+      pendingGap.delete(seg.stream);
+    }
+    items.push(item);
+    inList.add(item.key);
+  }
+  return items;
+}
+
+function describe(err: unknown): string {
+  return isCastkitError(err) ? `${err.code} ${err.message}` : String(err);
+}
+
+/** Temporary outputs left by a run that was killed (the journal's lock says no run is using them now). */
+async function removeStaleParts(output: string): Promise<void> {
+  const dir = dirname(output);
+  const prefix = `.${basename(output)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n.startsWith(prefix) && (n.endsWith('.part') || n.endsWith('.part.spill'))) {
+      await rm(join(dir, n), { force: true }).catch(() => undefined);
+    }
+  }
+}

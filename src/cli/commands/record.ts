@@ -1,0 +1,207 @@
+import { Option, type Command } from 'commander';
+import type { RecordListing, RecordOptions, RecordProgress, RecordResult } from '../../api/record-types.js';
+import { UsageError } from '../../core/errors.js';
+import { formatClock, parseClock } from '../../core/time.js';
+import { formatBytes } from '../../core/units.js';
+import { parseHeaderArgs } from '../../download/request-headers.js';
+import type { CliContext } from '../context.js';
+import { createProgressRenderer } from '../progress.js';
+import { renderTable } from '../table.js';
+
+const EXAMPLES = `
+Examples:
+  $ castkit record https://example.com/live/master.m3u8 -o show.mp4
+  $ castkit record https://example.com/manifest.mpd -o talk.mp4 --quality 720p --audio-lang de
+  $ castkit record URL --list                          # variants and renditions, and which would be chosen
+  $ castkit record URL -o live.mp4 --duration 10:00    # live: stop after ten minutes of media
+  $ castkit record URL -o live.mp4 --from-start        # live: start at the beginning of the DVR window
+  $ castkit record URL -o show.mp4 -N 32 --header 'Authorization: Bearer ...' --cookies cookies.txt
+  $ castkit record URL -o - --format ts | mpv -        # the stream on stdout while it records
+Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: completed segments are kept in
+<output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
+A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
+lists the holes in <output>.gaps.json.`;
+
+interface RecordCliOptions {
+  output?: string;
+  format?: 'mp4' | 'fmp4' | 'ts' | 'mkv';
+  list?: boolean;
+  quality?: string;
+  audioLang?: string;
+  concurrency?: string;
+  header: string[];
+  userAgent?: string;
+  referer?: string;
+  cookies?: string;
+  allowGaps?: boolean;
+  allowLocal?: boolean;
+  fromStart?: boolean;
+  duration?: string;
+}
+
+export function registerRecord(
+  program: Command,
+  run: (fn: (ctx: CliContext) => Promise<void>) => Promise<void>,
+): void {
+  program
+    .command('record')
+    .alias('download')
+    .description('record an HLS or DASH stream (VOD or live) into one MP4, in parallel and resumable')
+    .argument('<url>', 'the .m3u8 playlist or .mpd manifest URL')
+    .option('-o, --output <file>', 'output file (.mp4 by default), or - for a TS/fMP4 stream on stdout')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'mp4 (default), fmp4, ts (the TS segments back to back) or mkv (via ffmpeg)',
+      ).choices(['mp4', 'fmp4', 'ts', 'mkv']),
+    )
+    .option('--list', 'list the variants and renditions and which would be chosen, then exit')
+    .option(
+      '--quality <q>',
+      'video: best, worst, a height such as 720p, or a bandwidth in bits/s (default best)',
+    )
+    .option('--audio-lang <lang>', 'audio rendition language, e.g. en or de (default: the default rendition)')
+    .option('-N, --concurrency <n>', 'segments downloaded at once (default 16)')
+    .option('-H, --header <line>', "extra request header 'Name: value' (repeatable)", collect, [])
+    .option('--user-agent <ua>', 'User-Agent header')
+    .option('--referer <url>', 'Referer header')
+    .option('--cookies <file>', 'cookies from a Netscape cookies.txt file')
+    .option('--allow-gaps', 'write the output even if segments are missing, with a gap report beside it')
+    .option('--allow-local', 'let the playlist name file: URIs (local files)')
+    .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
+    .option('--duration <time>', 'stop after this much media: seconds or [hh:]mm:ss')
+    .addHelpText('after', EXAMPLES)
+    .action((url: string, opts: RecordCliOptions) => run((ctx) => recordCommand(url, opts, ctx)));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseQuality(q: string | undefined): RecordOptions['quality'] {
+  if (q === undefined) return undefined;
+  const t = q.trim().toLowerCase();
+  if (t === 'best' || t === 'worst') return t;
+  if (/^\d+p$/.test(t)) return t as `${number}p`;
+  if (/^\d+(\.\d+)?[km]?$/.test(t)) {
+    const n = parseFloat(t) * (t.endsWith('m') ? 1e6 : t.endsWith('k') ? 1e3 : 1);
+    if (n > 0) return n;
+  }
+  throw new UsageError(`--quality "${q}" is not best, worst, a height such as 720p, or a bandwidth`, {
+    hint: 'for example --quality 720p or --quality 2500000 (or 2.5m)',
+  });
+}
+
+export function recordOptionsFrom(opts: RecordCliOptions, ctx: CliContext): Omit<RecordOptions, 'output'> {
+  const o: Omit<RecordOptions, 'output'> = { signal: ctx.signal };
+  if (opts.format !== undefined) o.format = opts.format;
+  const quality = parseQuality(opts.quality);
+  if (quality !== undefined) o.quality = quality;
+  if (opts.audioLang !== undefined) o.audioLang = opts.audioLang;
+  if (opts.concurrency !== undefined) {
+    const n = Number(opts.concurrency);
+    if (!Number.isInteger(n) || n < 1 || n > 256) {
+      throw new UsageError(`-N must be a whole number from 1 to 256, not "${opts.concurrency}"`);
+    }
+    o.concurrency = n;
+  }
+  if (opts.header.length > 0) o.headers = parseHeaderArgs(opts.header);
+  if (opts.userAgent !== undefined) o.userAgent = opts.userAgent;
+  if (opts.referer !== undefined) o.referer = opts.referer;
+  if (opts.cookies !== undefined) o.cookiesFile = opts.cookies;
+  if (opts.allowGaps) o.allowGaps = true;
+  if (opts.allowLocal) o.allowLocal = true;
+  if (opts.fromStart) o.fromStart = true;
+  if (opts.duration !== undefined) {
+    const d = /^\d+(\.\d+)?$/.test(opts.duration.trim()) ? Number(opts.duration) : parseClock(opts.duration);
+    if (d === undefined || !(d > 0)) {
+      throw new UsageError(`--duration "${opts.duration}" is not a time`, {
+        hint: 'write 90, 1:30 or 0:01:30',
+      });
+    }
+    o.durationSec = d;
+  }
+  return o;
+}
+
+function renderListing(l: RecordListing): string {
+  const head = `${l.url}\n${l.kind.toUpperCase()} ${l.live ? 'live' : 'VOD'}${l.durationSec !== undefined ? `, ${formatClock(l.durationSec)}` : ''}; castkit would record: ${l.chosen}`;
+  const rows = [['', 'type', 'id', 'resolution', 'bandwidth', 'codecs', 'language', 'name']];
+  for (const r of l.renditions) {
+    rows.push([
+      r.chosen ? '*' : '',
+      r.type,
+      r.id,
+      r.resolution ?? '',
+      r.bandwidth !== undefined ? `${(r.bandwidth / 1e6).toFixed(2)} Mbit/s` : '',
+      r.codecs ?? '',
+      r.language ?? '',
+      (r.name ?? '') + (r.default ? ' (default)' : ''),
+    ]);
+  }
+  return `${head}\n${renderTable(rows)}`;
+}
+
+function renderResult(r: RecordResult): string {
+  const lines = [
+    `${r.output}: ${formatClock(r.durationSec)}, ${formatBytes(r.bytesOut)}; ${r.kind.toUpperCase()} ${r.live ? 'live' : 'VOD'}, ${r.chosen}`,
+    `  ${r.segments} segments (${r.fetched} fetched, ${r.fromJournal} from the resume journal), ${formatBytes(r.bytesFetched)} downloaded`,
+  ];
+  for (const t of r.tracks) {
+    const what = [t.codecString ?? t.codec];
+    if (t.width && t.height) what.push(`${t.width}x${t.height}`);
+    if (t.sampleRate) what.push(`${t.sampleRate} Hz`);
+    if (t.samples !== undefined) what.push(`${t.samples} samples`);
+    lines.push(`  ${t.kind}  ${what.join(', ')}`);
+  }
+  if (r.gaps.length > 0) {
+    const secs = r.gaps.reduce((n, g) => n + g.seconds, 0);
+    lines.push(`  gaps: ${r.gaps.length} (${secs.toFixed(1)} s), listed in ${r.gapReport}`);
+  }
+  return lines.join('\n');
+}
+
+function progressEvent(p: RecordProgress): RecordProgress {
+  // Live: no total; show recorded media time instead of a segment count.
+  if (!p.live) return p;
+  return { ...p, unit: 'seconds' as never, done: p.recordedSec, phase: 'record' };
+}
+
+async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
+  const options = recordOptionsFrom(opts, ctx);
+  const api = await import('../../api/record.js');
+  if (opts.list) {
+    const listing = await api.listRenditions(url, options);
+    ctx.out(ctx.json ? JSON.stringify(listing, null, 2) : renderListing(listing));
+    return;
+  }
+  if (!opts.output) {
+    throw new UsageError('record needs an output file: -o <file>.mp4', {
+      hint: 'or pass --list to see the variants and renditions',
+    });
+  }
+  const progress = createProgressRenderer({
+    write: (s) => process.stderr.write(s),
+    interactive: ctx.interactive,
+    json: false,
+    quiet: ctx.quiet || ctx.json,
+  });
+  let result: RecordResult;
+  try {
+    result = await api.record(url, {
+      ...options,
+      output: opts.output,
+      onProgress: (p) => progress.update(progressEvent(p)),
+      onNotice: (m) => ctx.logger.warn(m),
+    });
+  } finally {
+    progress.finish();
+  }
+  const shown = result.warnings.slice(0, 10);
+  for (const w of shown) ctx.logger.warn(w.message);
+  if (opts.output === '-') {
+    if (!ctx.quiet) process.stderr.write(renderResult(result) + '\n');
+    return;
+  }
+  ctx.out(ctx.json ? JSON.stringify(result, null, 2) : renderResult(result));
+}

@@ -1,0 +1,100 @@
+/**
+ * What the HLS and DASH sources hand the recorder: segments of one or two streams (a muxed stream, or a
+ * video stream and an audio stream to be muxed side by side), with their init sections and keys, in
+ * batches: the first window, then what each manifest reload added, with what was missed in between.
+ */
+import type { ByteRange } from '../download/byte-range.js';
+import type { FetchResult } from '../download/http-client.js';
+
+/** 'main' carries everything (muxed); 'video' and 'audio' are separate renditions muxed by castkit. */
+export type StreamName = 'main' | 'video' | 'audio';
+
+/** An initialization section (HLS EXT-X-MAP, DASH Initialization): fetched once, journaled like a segment. */
+export interface RecordInit {
+  key: string;
+  url: string;
+  range?: ByteRange;
+}
+
+export interface RecordSegment {
+  /** Unique across the streams of a recording and stable across runs: the resume journal's key. */
+  key: string;
+  stream: StreamName;
+  url: string;
+  range?: ByteRange;
+  /** Seconds. */
+  duration: number;
+  /** Seconds, in the manifest's own timeline. */
+  start: number;
+  /** Timestamps may restart here. */
+  discontinuity: boolean;
+  init?: RecordInit;
+  /** HLS AES-128: the key's URL and the IV (RFC 8216 4.3.2.4, 5.2). */
+  aes?: { keyUrl: string; iv: Uint8Array };
+  /** HLS EXT-X-GAP: known missing, not to be fetched. */
+  gap?: boolean;
+  /** ms since the epoch (EXT-X-PROGRAM-DATE-TIME), when known. */
+  programDateTime?: number;
+}
+
+export interface MissedSpan {
+  stream: StreamName;
+  /** Segments that left the live window before they could be fetched. */
+  count: number;
+  /** Their length, seconds (estimated from the target/segment duration). */
+  seconds: number;
+}
+
+export interface SourceBatch {
+  segments: RecordSegment[];
+  missed: MissedSpan[];
+  /** No more segments will come (VOD, EXT-X-ENDLIST, a static MPD). */
+  ended: boolean;
+  /** Live: wait this long before asking for the next batch. */
+  refreshMs?: number;
+  /** Live: seconds between the end of the newest segment of this batch and the live edge. */
+  edgeLagSec?: number;
+}
+
+/** One row of `--list`. */
+export interface RenditionRow {
+  type: 'video' | 'audio' | 'subtitles' | 'variant';
+  id: string;
+  resolution?: string;
+  bandwidth?: number;
+  codecs?: string;
+  language?: string;
+  name?: string;
+  default?: boolean;
+  chosen: boolean;
+}
+
+export interface RecordSource {
+  kind: 'hls' | 'dash';
+  live: boolean;
+  streams: StreamName[];
+  /** VOD: the length of the chosen presentation, seconds. */
+  totalSec?: number;
+  /** The segments need an init section (fMP4): known from the first playlist. */
+  segmentsHaveInit?: boolean;
+  /** What was chosen, for people: "1280x720 2.1 Mbit/s avc1.64001f + audio en (aac)". */
+  chosen: string;
+  renditions: RenditionRow[];
+  /** The first call gives the initial window; each later call reloads the manifest(s). */
+  next(signal?: AbortSignal): Promise<SourceBatch>;
+}
+
+export interface SourceContext {
+  /** file: and data: URIs allowed (the user asked for it). */
+  allowLocal: boolean;
+  signal?: AbortSignal;
+  /** Manifest (and sidx) fetches go through this, retried. */
+  fetchManifest: (url: string, options?: { signal?: AbortSignal; range?: ByteRange }) => Promise<FetchResult>;
+}
+
+export interface SourceOptions {
+  quality?: 'best' | 'worst' | `${number}p` | number;
+  audioLang?: string;
+  /** Live: start at the beginning of the DVR window instead of near the live edge. */
+  fromStart?: boolean;
+}
