@@ -381,6 +381,8 @@ export async function recordWebSocket(
     }
     if (signal?.aborted && stopReason !== 'duration') stopReason = 'aborted';
   } catch (err) {
+    // Framing errors name a byte offset of the connection's stream: say which stream too.
+    if (isCastkitError(err) && err.details.url === undefined) Object.assign(err.details, { url: shown });
     fatal = err;
   } finally {
     await closeSpool();
