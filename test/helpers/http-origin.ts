@@ -3,6 +3,10 @@
  * injects faults per path (status codes, a reset connection, a truncated body, a reset or a stall in the
  * middle of a body) and, optionally, latency. It only ever listens on loopback and is closed by the test
  * that starts it.
+ *
+ * Routes can also be live: `available` makes a file or body route answer 404 until (and unless) it says
+ * yes, and a `dynamic` route computes its body per request (a live playlist or MPD); faults, Range and
+ * HEAD apply to them as to any other route.
  */
 import { createReadStream, statSync } from 'node:fs';
 import {
@@ -33,11 +37,25 @@ export interface LoggedRequest {
   at: number;
 }
 
-export type Route = { file: string; type?: string } | { body: string | Buffer; type?: string };
+/** What a dynamic route answers for one request; undefined means 404. */
+export interface DynamicBody {
+  body: string | Buffer;
+  type?: string;
+  headers?: Record<string, string>;
+}
+
+export type Route =
+  /** `available` (checked per request): 404 while it returns false, e.g. a live segment not yet published. */
+  | { file: string; type?: string; available?: () => boolean; headers?: Record<string, string> }
+  | { body: string | Buffer; type?: string; available?: () => boolean; headers?: Record<string, string> }
+  /** The body is computed for every request (after latency and faults); undefined answers 404. */
+  | { dynamic: (req: IncomingMessage) => DynamicBody | undefined };
 
 export interface Origin {
   url(path: string): string;
   route(path: string, route: Route): void;
+  /** Forget a route: the path answers 404 from now on. True if there was one. */
+  remove(path: string): boolean;
   fault(path: string, fault: Fault): void;
   requests: { method: string; path: string; range?: string }[];
   /** The same requests with their headers and arrival time (Date.now()). */
@@ -94,8 +112,9 @@ export async function startOrigin(): Promise<Origin> {
       }
       if (fault.kind === 'stall') return;
     }
-    const route = routes.get(path);
-    if (!route) {
+    const found = routes.get(path);
+    const route = found && 'dynamic' in found ? found.dynamic(req) : found;
+    if (!route || ('available' in route && route.available && !route.available())) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');
       return;
@@ -104,6 +123,7 @@ export async function startOrigin(): Promise<Origin> {
     const range = parseRange(req.headers.range, size);
     const [start, end] = range ?? [0, size - 1];
     const headers: Record<string, string | number> = {
+      ...route.headers,
       'content-type': route.type ?? 'application/octet-stream',
       'accept-ranges': 'bytes',
       'content-length': end - start + 1,
@@ -141,6 +161,7 @@ export async function startOrigin(): Promise<Origin> {
   return {
     url: (path) => `http://127.0.0.1:${port}${path}`,
     route: (path, route) => routes.set(path, route),
+    remove: (path) => routes.delete(path),
     fault: (path, fault) => faults.set(path, fault),
     requests,
     log,

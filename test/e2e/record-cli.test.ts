@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { seededRandom } from '../../src/download/retry-policy.js';
+import { CLI, castkit } from '../helpers/cli.js';
+import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { serveFixture } from '../helpers/live-origin.js';
+import { decodeMessages } from '../helpers/media-check.js';
+import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'castkit-record-cli-'));
+
+/** The best variant's media playlist: its path and, by journal key, each segment's path. */
+function bestVariant(fx: StreamFixture, prefix: string): { playlist: string; byKey: Map<string, string> } {
+  const master = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
+  let best = -1;
+  let rel = '';
+  master.forEach((l, i) => {
+    const bw = Number(/BANDWIDTH=(\d+)/.exec(l)?.[1] ?? -1);
+    if (l.startsWith('#EXT-X-STREAM-INF') && bw > best) {
+      best = bw;
+      rel = (master[i + 1] ?? '').trim();
+    }
+  });
+  const base = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : '';
+  const lines = readFileSync(join(fx.dir, rel), 'utf8').split('\n');
+  let seq = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(lines.join('\n'))?.[1] ?? 0);
+  const byKey = new Map<string, string>();
+  for (const l of lines) {
+    if (l.trim() === '' || l.startsWith('#')) continue;
+    byKey.set(`main:d0:m${seq++}`, `${prefix}/${base}${l.trim()}`);
+  }
+  return { playlist: `${prefix}/${rel}`, byKey };
+}
+
+function journalKeys(output: string): Set<string> {
+  const path = join(`${output}.castkit-journal`, 'journal.jsonl');
+  if (!existsSync(path)) return new Set();
+  const keys = new Set<string>();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    try {
+      const v = JSON.parse(line) as { k?: string };
+      if (v.k) keys.add(v.k);
+    } catch {
+      // the header line, or a torn tail
+    }
+  }
+  return keys;
+}
+
+describe('castkit record (CLI)', () => {
+  let origin: Origin;
+  let fx: StreamFixture;
+  before(async () => {
+    origin = await startOrigin();
+    fx = await streamFixture('hls-ts');
+  });
+  after(async () => origin.close());
+
+  it('kill -9 at five points, then the same command: the same file, no completed segment fetched twice', async () => {
+    const url = serveFixture(origin, fx, '/resume');
+    const { byKey } = bestVariant(fx, '/resume');
+    const reference = join(dir, 'reference.mp4');
+    const ref = await castkit(['record', url, '-o', reference, '-q']);
+    assert.equal(ref.code, 0, ref.stderr);
+
+    // Slow segments, two at a time, so that kills land in the middle of the download.
+    origin.latency((p) => (p.endsWith('.ts') ? 150 : 0));
+    const output = join(dir, 'resumed.mp4');
+    const random = seededRandom(7);
+    const kills: { at: number; completed: Set<string> }[] = [];
+    for (let k = 0; k < 5; k++) {
+      const child = spawn(process.execPath, [CLI, 'record', url, '-o', output, '-q', '-N', '2'], {
+        stdio: 'ignore',
+      });
+      await new Promise((r) => setTimeout(r, 250 + Math.floor(random() * 350)));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      kills.push({ at: origin.log.length, completed: journalKeys(output) });
+    }
+    assert.ok(!existsSync(output), 'no finished-looking output after the kills');
+    const last = kills[kills.length - 1];
+    assert.ok(
+      last && last.completed.size > 0 && last.completed.size < byKey.size,
+      `the kills left a partial journal (${last?.completed.size})`,
+    );
+    const done = await castkit(['record', url, '-o', output, '-q', '-N', '2']);
+    origin.latency(undefined);
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(
+      readFileSync(output).equals(readFileSync(reference)),
+      'the resumed file equals the uninterrupted one',
+    );
+    assert.ok(!existsSync(`${output}.castkit-journal`), 'the journal is gone');
+    for (const [i, kill] of kills.entries()) {
+      const later = origin.log.slice(kill.at).map((r) => r.path);
+      for (const key of kill.completed) {
+        const path = byKey.get(key);
+        if (!path) continue;
+        assert.ok(!later.includes(path), `segment ${path}, complete at kill ${i + 1}, was not fetched again`);
+      }
+    }
+    assert.equal(await decodeMessages(output), '');
+  });
+
+  it('a segment that keeps failing exits 4 and names it', async () => {
+    const url = serveFixture(origin, fx, '/fail');
+    const { byKey } = bestVariant(fx, '/fail');
+    const bad = [...byKey.values()][4] as string;
+    origin.fault(bad, { kind: 'status', status: 404, times: 1000 });
+    const output = join(dir, 'fail.mp4');
+    const r = await castkit(['record', url, '-o', output]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr, /error: .*segments? .*missing|could not be downloaded/);
+    assert.ok(r.stderr.includes(bad.split('/').pop() as string) || r.stderr.includes('m4'), r.stderr);
+    assert.match(r.stderr, /--allow-gaps/);
+    assert.ok(!existsSync(output));
+  });
+
+  it('--list shows the variants with the chosen one marked', async () => {
+    const url = serveFixture(origin, fx, '/list');
+    const r = await castkit(['record', url, '--list']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /HLS VOD/);
+    assert.match(r.stdout, /\*\s+variant\s+\d+\s+640x360/);
+    assert.match(r.stdout, /320x180/);
+  });
+
+  it('a URL that is not a stream, and a missing output, are clear errors', async () => {
+    origin.route('/page.html', { body: '<!doctype html><html><body>hi</body></html>', type: 'text/html' });
+    const r = await castkit(['record', origin.url('/page.html'), '-o', join(dir, 'x.mp4')]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /web page, not an HLS playlist/);
+    const u = await castkit(['record', origin.url('/page.html')]);
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /-o <file>/);
+  });
+});

@@ -1,0 +1,290 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { record } from '../../src/api/record.js';
+import { isCastkitError } from '../../src/core/errors.js';
+import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
+import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
+import { streamFixture, type StreamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'castkit-record-'));
+let n = 0;
+const outPath = (ext = '.mp4'): string => join(dir, `rec-${n++}${ext}`);
+const FAST_RETRY = { baseMs: 20, capMs: 200, maxAttempts: 4 };
+
+/** First presentation time of each kind, seconds. */
+async function starts(path: string): Promise<{ video?: number; audio?: number }> {
+  const out: { video?: number; audio?: number } = {};
+  for (const p of await packets(path)) {
+    if (p.type !== 'video' && p.type !== 'audio') continue;
+    out[p.type] = Math.min(out[p.type] ?? Infinity, p.pts);
+  }
+  return out;
+}
+
+/**
+ * The recording decodes cleanly to the source's video frames and audio frames (edit lists ignored: TS
+ * segments carry the encoder's priming frame that the clip's MP4 hides), with audio where it was
+ * relative to the video (within an audio frame and a video frame).
+ */
+async function assertRecordingOf(
+  output: string,
+  video: string,
+  audio: string = video,
+  expect: { videoFrames?: [number, number]; audioEndsWithPresentation?: boolean } = {},
+): Promise<void> {
+  assert.equal(await decodeMessages(output), '', 'ffmpeg decodes the recording without a message');
+  const [got, v, a] = await Promise.all([
+    frameHashes(output, { ignoreEditList: !output.endsWith('.ts') }),
+    frameHashes(video, { ignoreEditList: true }),
+    audio === video ? undefined : frameHashes(audio, { ignoreEditList: true }),
+  ]);
+  const wantVideo = expect.videoFrames ? v.video.slice(...expect.videoFrames) : v.video;
+  assert.equal(got.video.length, wantVideo.length, 'video frame count');
+  assert.deepEqual(got.video, wantVideo, 'decoded video frames equal the source clip');
+  if (!expect.videoFrames) {
+    let wantAudio = (a ?? v).audio;
+    if (expect.audioEndsWithPresentation) {
+      // The MPD's presentation ends with the video: audio frames past it are not part of it.
+      const frameSec = 1024 / 48000;
+      const videoSec = v.video.length / 25;
+      assert.ok(
+        got.audio.length * frameSec >= videoSec - frameSec,
+        'audio lasts as long as the presentation',
+      );
+      wantAudio = wantAudio.slice(0, got.audio.length);
+    }
+    assert.equal(got.audio.length, wantAudio.length, 'audio frame count');
+    assert.deepEqual(got.audio, wantAudio, 'decoded audio frames equal the source');
+    const [s, src] = await Promise.all([starts(output), starts(video)]);
+    const skew = (s.audio ?? 0) - (s.video ?? 0) - ((src.audio ?? 0) - (src.video ?? 0));
+    assert.ok(Math.abs(skew) < 0.065, `audio in sync with video (skew ${skew.toFixed(3)} s)`);
+  } else {
+    assert.ok(got.audio.length > 0, 'the recording has audio');
+  }
+}
+
+describe('record VOD', () => {
+  let origin: Origin;
+  before(async () => {
+    origin = await startOrigin();
+  });
+  after(async () => origin.close());
+
+  const cases: StreamFixtureName[] = [
+    'hls-ts',
+    'hls-fmp4',
+    'hls-aes',
+    'hls-byterange',
+    'hls-alt-audio',
+    'dash-timeline',
+    'dash-number',
+    'dash-list',
+    'dash-base',
+  ];
+  for (const name of cases) {
+    it(`${name} -> mp4 has every frame of the clip, audio in sync`, async () => {
+      const fx = await streamFixture(name);
+      const url = serveFixture(origin, fx, `/${name}`);
+      const out = outPath();
+      const r = await record(url, { output: out, retry: FAST_RETRY });
+      assert.equal(r.kind, fx.kind);
+      assert.equal(r.live, false);
+      assert.equal(r.gaps.length, 0);
+      assert.equal(r.stoppedBy, 'end');
+      assert.ok(!existsSync(`${out}.castkit-journal`), 'the journal is removed after a complete run');
+      await assertRecordingOf(out, fx.clip, fx.audioClip ?? fx.clip, {
+        audioEndsWithPresentation: name === 'dash-number',
+      });
+    });
+  }
+
+  it('hls-alt-audio --audio-lang de takes the German rendition', async () => {
+    const fx = await streamFixture('hls-alt-audio');
+    const url = serveFixture(origin, fx, '/alt-de');
+    const out = outPath();
+    const r = await record(url, { output: out, audioLang: 'de' });
+    assert.match(r.chosen, /audio de/);
+    const de = fx.audioTracks?.de;
+    assert.ok(de, 'the fixture names the de audio file');
+    await assertRecordingOf(out, fx.clip, de);
+  });
+
+  it('hls-ts --quality worst picks the low variant', async () => {
+    const fx = await streamFixture('hls-ts');
+    const url = serveFixture(origin, fx, '/worst');
+    const out = outPath();
+    const r = await record(url, { output: out, quality: 'worst' });
+    const video = r.tracks.find((t) => t.kind === 'video');
+    assert.equal(video?.height, 180);
+  });
+
+  it('ts and fmp4 pass-through outputs hold the same frames', async () => {
+    const ts = await streamFixture('hls-ts');
+    const fm = await streamFixture('hls-fmp4');
+    const u1 = serveFixture(origin, ts, '/pt-ts');
+    const u2 = serveFixture(origin, fm, '/pt-fmp4');
+    const o1 = outPath('.ts');
+    const o2 = outPath('.mp4');
+    await record(u1, { output: o1 });
+    await record(u2, { output: o2, format: 'fmp4' });
+    await assertRecordingOf(o1, ts.clip);
+    await assertRecordingOf(o2, fm.clip);
+  });
+});
+
+describe('record through faults', () => {
+  let origin: Origin;
+  let fx: StreamFixture;
+  before(async () => {
+    origin = await startOrigin();
+    fx = await streamFixture('hls-ts');
+  });
+  after(async () => origin.close());
+
+  const segPaths = (prefix: string): string[] =>
+    readFileSync(join(fx.dir, mediaPlaylistOf(fx)), 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith('.ts'))
+      .map((l) => `${prefix}/${dirnameOf(mediaPlaylistOf(fx))}${l}`);
+
+  it('503, 429 with Retry-After, resets, truncated and stalled bodies are retried: every frame arrives', async () => {
+    const url = serveFixture(origin, fx, '/faults');
+    const segs = segPaths('/faults');
+    assert.ok(segs.length >= 6, `the fixture has segments (${segs.length})`);
+    origin.fault(segs[0] as string, { kind: 'status', status: 503, times: 2 });
+    origin.fault(segs[1] as string, {
+      kind: 'status',
+      status: 429,
+      headers: { 'retry-after': '1' },
+      times: 1,
+    });
+    origin.fault(segs[2] as string, { kind: 'reset', times: 1 });
+    origin.fault(segs[3] as string, { kind: 'truncate', bytes: 1000, times: 1 });
+    origin.fault(segs[4] as string, { kind: 'stall-body', bytes: 5000, times: 1 });
+    origin.fault(segs[5] as string, { kind: 'reset-body', bytes: 3000, times: 1 });
+    const out = outPath();
+    const t0 = Date.now();
+    const r = await record(url, { output: out, retry: FAST_RETRY, stallMs: 500 });
+    assert.equal(r.gaps.length, 0);
+    assert.ok(Date.now() - t0 >= 1000, 'Retry-After: 1 was honoured');
+    const hits = (p: string): number => origin.requests.filter((q) => q.path === p).length;
+    assert.equal(hits(segs[0] as string), 3, '503 twice, then the segment');
+    assert.equal(hits(segs[1] as string), 2, '429 once, then the segment');
+    await assertRecordingOf(out, fx.clip);
+  });
+
+  it('a segment that keeps failing: exit with E_SEGMENTS_MISSING naming it; --allow-gaps writes the file and a gap report', async () => {
+    const url = serveFixture(origin, fx, '/gone');
+    const segs = segPaths('/gone');
+    const bad = segs[3] as string;
+    origin.remove(bad);
+    const out = outPath();
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY }), (err: unknown) => {
+      assert.ok(isCastkitError(err));
+      assert.equal(err.code, 'E_SEGMENTS_MISSING');
+      assert.equal(err.category, 'network');
+      assert.match(err.message, /404|seg/);
+      return true;
+    });
+    assert.ok(!existsSync(out), 'no output that looks finished');
+    assert.ok(existsSync(`${out}.castkit-journal`), 'the journal keeps what was fetched');
+    const fetchedBefore = origin.requests.filter((q) => q.path !== bad && q.path.endsWith('.ts')).length;
+
+    const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
+    assert.equal(r.gaps.length, 1);
+    assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
+    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as { missing: unknown[] };
+    assert.equal(report.missing.length, 1);
+    assert.equal(await decodeMessages(out), '');
+    // Honest timestamps: the hole stays where the missing segment was, the output keeps its full length.
+    const pk = await packets(out);
+    const v = pk
+      .filter((p) => p.type === 'video')
+      .map((p) => p.pts)
+      .sort((a, b) => a - b);
+    const jump = Math.max(...v.slice(1).map((t, i) => t - (v[i] as number)));
+    assert.ok(
+      jump >= fx.segmentSeconds - 0.1,
+      `a ${fx.segmentSeconds} s hole in the video (${jump.toFixed(2)} s)`,
+    );
+    assert.ok((v[v.length - 1] as number) > 18, 'the timeline keeps its length');
+    const refetched =
+      origin.requests.filter((q) => q.path !== bad && q.path.endsWith('.ts')).length - fetchedBefore;
+    assert.equal(refetched, 0, 'segments fetched by the failed run are not fetched again');
+  });
+});
+
+describe('record live', () => {
+  it('HLS live from the start of the window to the end of the stream: every frame', async () => {
+    const fx = await streamFixture('hls-ts', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 6, initial: 3, speed: 4 });
+    try {
+      const out = outPath();
+      const r = await record(live.url, { output: out, fromStart: true, retry: FAST_RETRY });
+      assert.equal(r.live, true);
+      assert.equal(r.stoppedBy, 'end');
+      assert.equal(r.gaps.length, 0);
+      await assertRecordingOf(out, fx.clip);
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('HLS live with separate audio, stopped by --duration: a valid file of that length', async () => {
+    const fx = await streamFixture('hls-alt-audio', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 4, initial: 3, speed: 4 });
+    try {
+      const out = outPath();
+      const r = await record(live.url, { output: out, durationSec: 4, retry: FAST_RETRY });
+      assert.equal(r.stoppedBy, 'duration');
+      assert.equal(await decodeMessages(out), '');
+      assert.ok(r.durationSec >= 3.9 && r.durationSec <= 6.1, `about 4 s recorded (${r.durationSec})`);
+      const s = await starts(out);
+      assert.ok(Math.abs((s.audio ?? 0) - (s.video ?? 0)) < 0.1, 'audio starts with the video');
+    } finally {
+      await live.close();
+    }
+  });
+
+  for (const name of ['dash-number', 'dash-timeline'] as const) {
+    it(`DASH live (${name}) from the start: every frame`, async () => {
+      const fx = await streamFixture(name, { segmentSeconds: 1, seconds: 12 });
+      const live = await startLiveOrigin(fx, { window: 8, initial: 3, speed: 2 });
+      try {
+        const out = outPath();
+        const r = await record(live.url, { output: out, fromStart: true, retry: FAST_RETRY });
+        assert.equal(r.live, true);
+        assert.equal(r.gaps.length, 0, JSON.stringify(r.gaps));
+        await assertRecordingOf(out, fx.clip, fx.clip, { audioEndsWithPresentation: name === 'dash-number' });
+      } finally {
+        await live.close();
+      }
+    });
+  }
+});
+
+function mediaPlaylistOf(fx: StreamFixture): string {
+  const master = readFileSync(join(fx.dir, fx.entry), 'utf8');
+  if (!master.includes('#EXT-X-STREAM-INF')) return fx.entry;
+  // The best variant: the highest BANDWIDTH.
+  const lines = master.split('\n');
+  let best = -1;
+  let rel = '';
+  lines.forEach((l, i) => {
+    const bw = Number(/BANDWIDTH=(\d+)/.exec(l)?.[1] ?? -1);
+    if (l.startsWith('#EXT-X-STREAM-INF') && bw > best) {
+      best = bw;
+      rel = (lines[i + 1] ?? '').trim();
+    }
+  });
+  return join(dirnameOf(fx.entry), rel);
+}
+
+function dirnameOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i + 1);
+}
