@@ -1,4 +1,4 @@
-import { appendFile, readFile, truncate } from 'node:fs/promises';
+import { open, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemErrorCode } from '../core/errors.js';
 import type { StreamName } from '../sources/record-source.js';
@@ -20,6 +20,7 @@ export interface CommittedItem {
 
 export class CommitLog {
   private pending: Promise<void> = Promise.resolve();
+  private handle: Promise<FileHandle> | undefined;
 
   constructor(private readonly path: string) {}
 
@@ -56,7 +57,18 @@ export class CommitLog {
   /** Append one item (lines are written one at a time, in call order). */
   add(item: CommittedItem): Promise<void> {
     const line = JSON.stringify(item) + '\n';
-    this.pending = this.pending.then(() => appendFile(this.path, line));
+    this.handle ??= open(this.path, 'a');
+    const handle = this.handle;
+    this.pending = this.pending.then(async () => {
+      await (await handle).write(line);
+    });
     return this.pending;
+  }
+
+  async close(): Promise<void> {
+    await this.pending.catch(() => undefined);
+    const h = this.handle;
+    this.handle = undefined;
+    if (h) await (await h).close().catch(() => undefined);
   }
 }

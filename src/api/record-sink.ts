@@ -12,6 +12,8 @@ import type { RemuxTrackSummary } from './remux-types.js';
 
 /** Bytes of moov per sample at the most (see remux-onepass.ts). */
 const MOOV_BYTES_PER_SAMPLE = 44;
+/** Memory for the payloads one segment's demuxing makes, reused segment after segment. */
+const ARENA_BYTES = 8 << 20;
 
 export type StreamName = 'main' | 'video' | 'audio';
 
@@ -132,7 +134,7 @@ export class Mp4RecordSink {
     if (!run) {
       const format = this.formatOf(bytes, s, meta);
       run = {
-        demuxer: createDemuxer(format),
+        demuxer: createDemuxer(format, { allocate: (n) => this.allocate(n) }),
         tracks: new Map(),
         samples: [],
         pushed: 0,
@@ -197,6 +199,27 @@ export class Mp4RecordSink {
     else if (!this.writer.tryAdd({ bytes })) await this.writer.add({ bytes });
   }
 
+  /**
+   * Payloads the demuxer makes (MPEG-TS access units) are copied into the output buffer as soon as they
+   * are taken, so one arena serves every push: it is reused from the start at the next push. Before the
+   * moov's room is reserved payloads are held, so they get their own memory.
+   */
+  private arena = new Uint8Array(0);
+  private arenaUsed = 0;
+  /** Arena allocations not yet taken (a demuxer may hold a sample back until the next push). */
+  private arenaOutstanding = 0;
+
+  private allocate(n: number): Uint8Array {
+    if (this.reserved === undefined) return new Uint8Array(n);
+    if (this.arena.length === 0) this.arena = new Uint8Array(ARENA_BYTES);
+    if (this.arenaOutstanding === 0) this.arenaUsed = 0; // all written: start again from the top
+    if (this.arenaUsed + n > this.arena.length) return new Uint8Array(n);
+    const b = this.arena.subarray(this.arenaUsed, this.arenaUsed + n);
+    this.arenaUsed += n;
+    this.arenaOutstanding++;
+    return b;
+  }
+
   private async push(run: Run, bytes: Uint8Array): Promise<void> {
     const at = run.pushed;
     run.recent.push([at, bytes]);
@@ -215,6 +238,7 @@ export class Mp4RecordSink {
       this.payloadPos += sample.size;
       run.samples.push(sample);
       await this.write(payload);
+      if (payload.buffer === this.arena.buffer) this.arenaOutstanding--;
     }
   }
 

@@ -69,6 +69,8 @@ export interface RecordGap {
   url?: string;
   reason: string;
   seconds: number;
+  /** Where it was, seconds in the manifest's timeline, when known. */
+  startSec?: number;
 }
 
 export interface RecordResult {

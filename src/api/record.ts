@@ -234,6 +234,7 @@ async function recordFrom(
       if (reachedDuration()) break;
     }
 
+    let batchBytes = 0;
     const progress = (p: {
       fetched: number;
       bytes: number;
@@ -242,6 +243,7 @@ async function recordFrom(
       rate?: number;
       etaSec?: number;
     }): void => {
+      batchBytes = p.bytes;
       if (!options.onProgress) return;
       const ev: RecordProgress = {
         phase: 'record',
@@ -289,6 +291,7 @@ async function recordFrom(
       const items = itemsOf(batch.segments, done);
       total = stats.committed + items.filter((i) => i.kind === 'media').length;
       if (items.length > 0) {
+        batchBytes = 0;
         const byIndex = items;
         const result = await downloadSegments(items, {
           concurrency: options.concurrency ?? 16,
@@ -349,6 +352,7 @@ async function recordFrom(
             await order?.add(g);
             gaps.push({
               stream: item.stream,
+              ...(item.seg ? { startSec: item.seg.start } : {}),
               key: m.key,
               url: m.url,
               reason: `${m.error.code}: ${m.error.message}`,
@@ -369,7 +373,7 @@ async function recordFrom(
         if (result) {
           stats.fetched += result.fetched;
           stats.fromJournal += result.fromJournal;
-          stats.bytes += result.bytes;
+          stats.bytes += batchBytes;
         }
       }
       if (state.stoppedBy === 'duration' || reachedDuration()) {
@@ -384,6 +388,7 @@ async function recordFrom(
   } catch (err) {
     if (!(err instanceof InterruptedError)) {
       await sink.abort();
+      await order?.close();
       await journal?.close();
       throw err;
     }
@@ -398,6 +403,7 @@ async function recordFrom(
     written = await sink.finish();
   } catch (err) {
     await sink.abort();
+    await order?.close();
     await journal?.close();
     throw err;
   }
@@ -413,11 +419,15 @@ async function recordFrom(
         url: g.url ?? '',
         error: new NetworkError(g.reason, { code: 'E_SEGMENT_MISSING' }),
       })),
-      (m) => ({ startSec: 0, durationSec: gaps[m.index]?.seconds ?? 0 }),
+      (m) => {
+        const g = gaps[m.index];
+        return g?.startSec !== undefined ? { startSec: g.startSec, durationSec: g.seconds } : undefined;
+      },
     );
     await writeGapReport(gapReport, report);
   }
   const complete = state.stoppedBy !== 'interrupt';
+  await order?.close();
   if (complete && (gaps.length === 0 || options.allowGaps)) await journal?.remove();
   else await journal?.close();
 

@@ -44,6 +44,8 @@ export async function readBody(
   }
   const wanted = length !== undefined ? Math.min(keep, length - skip) : keep;
   if (Number.isFinite(wanted) && wanted > maxBytes) throw tooLarge(facts.url, wanted, maxBytes);
+  // A known size: one buffer filled in place, instead of chunks joined at the end (half the peak memory).
+  const into = Number.isFinite(wanted) && wanted > 0 ? Buffer.allocUnsafe(wanted) : undefined;
   const chunks: Buffer[] = [];
   let kept = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -57,7 +59,8 @@ export async function readBody(
     }
     if (c.length > keep - kept) c = c.subarray(0, keep - kept);
     if (c.length > 0) {
-      chunks.push(c);
+      if (into && kept + c.length <= into.length) c.copy(into, kept);
+      else chunks.push(c);
       kept += c.length;
       if (kept > maxBytes) throw tooLarge(facts.url, kept, maxBytes);
     }
@@ -67,6 +70,11 @@ export async function readBody(
   if (length !== undefined && facts.received < length && kept < keep) throw shortBodyError(facts);
   if (Number.isFinite(keep) && kept < keep) {
     throw rangeError(facts.url, range ?? { offset: 0 }, `a body that ended after ${facts.received} bytes`);
+  }
+  if (into) {
+    if (chunks.length === 0 && kept === into.length) return into;
+    // More than announced (cannot happen with a Content-Length undici enforces): join what came.
+    return Buffer.concat([into.subarray(0, Math.min(kept, into.length)), ...chunks], kept);
   }
   return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, kept);
 }
