@@ -31,6 +31,14 @@ export {
   type RecordResult,
 } from './api/record.js';
 export {
+  recordWebSocket,
+  type RecordWebSocketOptions,
+  type RecordWebSocketResult,
+  type RecordWebSocketGap,
+  type RecordWebSocketWarning,
+  type WsFraming,
+} from './api/record-websocket.js';
+export {
   CastkitError,
   UsageError,
   InputError,

@@ -72,27 +72,48 @@ export async function listRenditions(
  *   await record('https://example.com/master.m3u8', { output: 'show.mp4', quality: '720p' });
  */
 export async function record(url: string, options: RecordOptions): Promise<RecordResult> {
-  const format = options.format ?? (options.output === '-' ? undefined : formatOfName(options.output));
+  checkPipeFormat(options);
+  const opened = await openRecordSource(url, options);
+  try {
+    return await recordOpened(url, opened, options);
+  } finally {
+    await opened.client.close().catch(() => undefined);
+  }
+}
+
+function checkPipeFormat(options: RecordOptions): void {
+  const format = options.format;
   if (options.output === '-' && (format === 'mp4' || format === 'mkv')) {
     throw new UsageError(`${format} cannot be written to a pipe (its index comes at the end)`, {
       code: 'E_OUTPUT_FORMAT',
       hint: 'use -o - with --format ts or fmp4, or give a file name',
     });
   }
-  const opened = await openRecordSource(url, options);
-  try {
-    if (options.output === '-') return await recordFrom(url, opened, options, format ?? 'ts');
-    const f = format ?? 'mp4';
-    if (f === 'mp4' || rawCapable(opened, f)) return await recordFrom(url, opened, options, f);
-    // fmp4 from separate streams or TS segments, and mkv: an MP4 first, then converted.
-    const temp = join(dirname(options.output), `.${basename(options.output)}.record.mp4`);
-    const result = await recordFrom(url, opened, { ...options, output: temp }, 'mp4', options.output);
-    await convertRecording(temp, options, f);
-    return { ...result, output: options.output, format: f };
-  } finally {
-    await opened.client.close().catch(() => undefined);
-  }
 }
+
+/**
+ * Record from a source that is already open (HLS, DASH, or another loader that hands out RecordSource
+ * batches, such as ustream's): output format, journal, sink and conversion as for record(). The caller
+ * closes `opened.client`. `url` identifies the recording in the resume journal.
+ */
+export async function recordOpened(
+  url: string,
+  opened: OpenedSource,
+  options: RecordOptions,
+): Promise<RecordResult> {
+  checkPipeFormat(options);
+  const format = options.format ?? (options.output === '-' ? undefined : formatOfName(options.output));
+  if (options.output === '-') return await recordFrom(url, opened, options, format ?? 'ts');
+  const f = format ?? 'mp4';
+  if (f === 'mp4' || rawCapable(opened, f)) return await recordFrom(url, opened, options, f);
+  // fmp4 from separate streams or TS segments, and mkv: an MP4 first, then converted.
+  const temp = join(dirname(options.output), `.${basename(options.output)}.record.mp4`);
+  const result = await recordFrom(url, opened, { ...options, output: temp }, 'mp4', options.output);
+  await convertRecording(temp, options, f);
+  return { ...result, output: options.output, format: f };
+}
+
+export type { OpenedSource } from './record-open.js';
 
 /** The output format its name implies: .ts, .mkv, else MP4 (fragmented only when asked for). */
 function formatOfName(name: string): RecordFormat {

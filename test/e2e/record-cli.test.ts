@@ -10,6 +10,8 @@ import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture } from '../helpers/live-origin.js';
 import { decodeMessages } from '../helpers/media-check.js';
 import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
+import { startStreamEmulator, wsFixtures } from '../helpers/ws-servers.js';
+import { packets } from '../helpers/media-check.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'castkit-record-cli-'));
 
@@ -137,5 +139,24 @@ describe('castkit record (CLI)', () => {
     const u = await castkit(['record', origin.url('/page.html')]);
     assert.equal(u.code, 2);
     assert.match(u.stderr, /-o <file>/);
+  });
+
+  it('record ws:// (EvoStream framing) stops at --duration with a playable MP4', async () => {
+    const fx = await wsFixtures();
+    const emulator = await startStreamEmulator({ framing: 'evo', source: fx.fmp4, speed: 4 });
+    try {
+      const output = join(dir, 'ws.mp4');
+      const r = await castkit(['record', emulator.url, '-o', output, '--duration', '6']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /websocket evo, 1 connection, stopped by duration/);
+      assert.equal(await decodeMessages(output), '');
+      const ps = await packets(output);
+      const video = ps.filter((p) => p.type === 'video');
+      assert.ok(video.length > 0 && ps.some((p) => p.type === 'audio'), 'video and audio');
+      const span = Math.max(...video.map((p) => p.pts)) - Math.min(...video.map((p) => p.pts));
+      assert.ok(span >= 5 && span <= 8, `about 6 s recorded (${span.toFixed(2)} s)`);
+    } finally {
+      await emulator.close();
+    }
   });
 });

@@ -17,6 +17,7 @@ Examples:
   $ castkit record URL -o live.mp4 --from-start        # live: start at the beginning of the DVR window
   $ castkit record URL -o show.mp4 -N 32 --header 'Authorization: Bearer ...' --cookies cookies.txt
   $ castkit record URL -o - --format ts | mpv -        # the stream on stdout while it records
+  $ castkit record wss://host/stream -o cam.mp4 --duration 30   # fMP4 (EvoStream or plain) or FLV over a websocket
 Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: completed segments are kept in
 <output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
@@ -37,6 +38,8 @@ interface RecordCliOptions {
   allowLocal?: boolean;
   fromStart?: boolean;
   duration?: string;
+  origin?: string;
+  reconnect: boolean;
 }
 
 export function registerRecord(
@@ -70,6 +73,8 @@ export function registerRecord(
     .option('--allow-local', 'let the playlist name file: URIs (local files)')
     .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
     .option('--duration <time>', 'stop after this much media: seconds or [hh:]mm:ss')
+    .option('--origin <origin>', 'websocket: the Origin header to send')
+    .option('--no-reconnect', 'websocket: stop when the connection drops instead of reconnecting')
     .addHelpText('after', EXAMPLES)
     .action((url: string, opts: RecordCliOptions) => run((ctx) => recordCommand(url, opts, ctx)));
 }
@@ -168,6 +173,7 @@ function progressEvent(p: RecordProgress): RecordProgress {
 }
 
 async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
+  if (/^wss?:\/\//i.test(url)) return recordWebSocketCommand(url, opts, ctx);
   const options = recordOptionsFrom(opts, ctx);
   const api = await import('../../api/record.js');
   if (opts.list) {
@@ -204,4 +210,46 @@ async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContex
     return;
   }
   ctx.out(ctx.json ? JSON.stringify(result, null, 2) : renderResult(result));
+}
+
+async function recordWebSocketCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
+  if (opts.list) throw new UsageError('--list is for HLS, DASH and ustream URLs, not websockets');
+  if (!opts.output) throw new UsageError('record needs an output file: -o <file>.mp4');
+  const o = recordOptionsFrom(opts, ctx);
+  const progress = createProgressRenderer({
+    write: (s) => process.stderr.write(s),
+    interactive: ctx.interactive,
+    json: false,
+    quiet: ctx.quiet || ctx.json,
+  });
+  const { recordWebSocket } = await import('../../api/record-websocket.js');
+  let result: Awaited<ReturnType<typeof recordWebSocket>>;
+  try {
+    result = await recordWebSocket(url, {
+      output: opts.output,
+      signal: ctx.signal,
+      reconnect: opts.reconnect,
+      onProgress: (ev) => progress.update(ev),
+      onWarning: (m) => ctx.logger.warn(m),
+      ...(o.durationSec !== undefined ? { duration: o.durationSec } : {}),
+      ...(o.headers ? { headers: o.headers } : {}),
+      ...(opts.origin ? { origin: opts.origin } : {}),
+    });
+  } finally {
+    progress.finish();
+  }
+  if (ctx.json) {
+    ctx.out(JSON.stringify(result, null, 2));
+    return;
+  }
+  const lines = [
+    `${result.output}: ${formatClock(result.durationSec)}, ${formatBytes(result.bytesOut)}; websocket ${result.framing}, ${result.connections} connection${result.connections === 1 ? '' : 's'}, stopped by ${result.stopReason}`,
+  ];
+  for (const t of result.tracks)
+    lines.push(
+      `  ${t.kind}  ${t.codecString ?? t.codec}${t.samples !== undefined ? `, ${t.samples} samples` : ''}`,
+    );
+  if (result.gaps.length > 0)
+    lines.push(`  gaps: ${result.gaps.length}, listed in ${result.gapReport ?? 'the result'}`);
+  ctx.out(lines.join('\n'));
 }
