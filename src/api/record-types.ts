@@ -89,6 +89,11 @@ export interface RecordResult {
   tracks: RemuxTrackSummary[];
   gaps: RecordGap[];
   gapReport?: string;
+  /**
+   * Wall-clock time of the first recorded media, ISO 8601, when the stream says
+   * (HLS EXT-X-PROGRAM-DATE-TIME).
+   */
+  programDateTime?: string;
   /** Why the recording stopped. */
   stoppedBy: 'end' | 'duration' | 'interrupt';
   warnings: FormatWarning[];

@@ -31,7 +31,7 @@ export type {
 } from './record-types.js';
 
 /** Bytes of fetched segments waiting for their turn at most (RSS stays bounded whatever the segment size). */
-const MAX_HELD_BYTES = 48 << 20;
+const MAX_HELD_BYTES = 24 << 20;
 
 /** One item of the download list: an init section or a media segment. */
 interface Item extends Segment {
@@ -216,6 +216,7 @@ async function recordFrom(
   if (options.signal?.aborted) stop.abort();
   const state: { stoppedBy: RecordResult['stoppedBy'] } = { stoppedBy: 'end' };
   let edgeLagSec: number | undefined;
+  let firstPdt: number | undefined;
   let total = 0;
 
   const reachedDuration = (): boolean =>
@@ -355,6 +356,9 @@ async function recordFrom(
             }
             await commitItem(c, bytes);
             await order?.add(c);
+            if (item.kind === 'media' && firstPdt === undefined && item.seg?.programDateTime !== undefined) {
+              firstPdt = item.seg.programDateTime;
+            }
             if (item.kind === 'media' && reachedDuration()) {
               state.stoppedBy = 'duration';
               stop.abort();
@@ -470,6 +474,7 @@ async function recordFrom(
     warnings: written.warnings,
   };
   if (gapReport) result.gapReport = gapReport;
+  if (firstPdt !== undefined) result.programDateTime = new Date(firstPdt).toISOString();
   if (state.stoppedBy === 'interrupt') {
     throw new InterruptedError(
       `recording stopped: ${stats.committed} segments (${written.durationSec.toFixed(1)} s) written to ${output}`,

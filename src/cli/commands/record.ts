@@ -159,6 +159,7 @@ function renderResult(r: RecordResult): string {
     if (t.samples !== undefined) what.push(`${t.samples} samples`);
     lines.push(`  ${t.kind}  ${what.join(', ')}`);
   }
+  if (r.programDateTime) lines.push(`  starts at ${r.programDateTime} (EXT-X-PROGRAM-DATE-TIME)`);
   if (r.gaps.length > 0) {
     const secs = r.gaps.reduce((n, g) => n + g.seconds, 0);
     lines.push(`  gaps: ${r.gaps.length} (${secs.toFixed(1)} s), listed in ${r.gapReport}`);
@@ -169,7 +170,8 @@ function renderResult(r: RecordResult): string {
 function progressEvent(p: RecordProgress): RecordProgress {
   // Live: no total; show recorded media time instead of a segment count.
   if (!p.live) return p;
-  return { ...p, unit: 'seconds' as never, done: p.recordedSec, phase: 'record' };
+  const lag = p.edgeLagSec !== undefined ? `, ${p.edgeLagSec.toFixed(0)} s behind live` : '';
+  return { ...p, unit: 'seconds' as never, done: p.recordedSec, phase: `record (live${lag})` as 'record' };
 }
 
 async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
