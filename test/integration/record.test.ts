@@ -295,6 +295,33 @@ describe('record live', () => {
     }
   });
 
+  it('HLS live stopped (Ctrl-C) then run again: a valid file at the stop, then every frame in the same output', async () => {
+    const fx = await streamFixture('hls-ts', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 12, initial: 3, speed: 2 });
+    try {
+      const out = outPath();
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 1500);
+      await assert.rejects(
+        record(live.url, { output: out, fromStart: true, signal: ac.signal }),
+        (err: unknown) => {
+          assert.ok(isCastkitError(err));
+          assert.equal(err.category, 'interrupted');
+          return true;
+        },
+      );
+      assert.equal(await decodeMessages(out), '', 'the output at the stop plays');
+      const partial = (await frameHashes(out)).video.length;
+      assert.ok(partial > 0 && partial < 300, `part of the stream (${partial} frames)`);
+      assert.ok(existsSync(`${out}.castkit-journal`), 'the journal is kept for the next run');
+      const r = await record(live.url, { output: out, fromStart: true });
+      assert.ok(r.fromJournal > 0, 'the second run replayed the segments of the first');
+      await assertRecordingOf(out, fx.clip);
+    } finally {
+      await live.close();
+    }
+  });
+
   for (const name of ['dash-number', 'dash-timeline'] as const) {
     it(`DASH live (${name}) from the start: every frame`, async () => {
       const fx = await streamFixture(name, { segmentSeconds: 1, seconds: 12 });
