@@ -87,7 +87,7 @@ export class Mp4RecordSink {
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {
     const out = await AtomicFile.create(output);
-    return new Mp4RecordSink(output, out, new PieceWriter(out, [], 8 << 20), options);
+    return new Mp4RecordSink(output, out, new PieceWriter(out, [], 4 << 20), options);
   }
 
   private state(stream: StreamName): StreamState {

@@ -6,7 +6,7 @@ import { buildGapReport, gapReportPathFor, writeGapReport } from '../download/ga
 import { SegmentJournal, journalPathFor } from '../download/journal.js';
 import { downloadSegments, type Segment } from '../download/scheduler.js';
 import { sleep } from '../download/retry-policy.js';
-import { AesKeyCache, decryptAes128 } from '../sources/hls/hls-aes.js';
+import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, StreamName } from '../sources/record-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
@@ -323,14 +323,25 @@ async function recordFrom(
           allowGaps: options.allowGaps === true,
           maxHeldBytes: MAX_HELD_BYTES,
           signal: stop.signal,
-          fetchSegment: async (s, signal) => {
-            const item = s as Item;
-            const body = await client.fetchBytes(item.url, { range: item.range, signal });
-            const aes = item.seg?.aes;
-            if (!aes || item.kind === 'init') return body;
-            const key = await keys.get(aes.keyUrl, signal);
-            return decryptAes128(body, key, aes.iv, item.url);
-          },
+          // With a journal, bodies stream into it (decrypted on the way); without one (stdout), in memory.
+          ...(journal
+            ? {
+                transformFor: async (seg: Segment, signal: AbortSignal) => {
+                  const item = seg as Item;
+                  const aes = item.seg?.aes;
+                  if (!aes || item.kind === 'init') return undefined;
+                  return aes128Decipher(await keys.get(aes.keyUrl, signal), aes.iv, item.url);
+                },
+              }
+            : {
+                fetchSegment: async (seg: Segment, signal: AbortSignal) => {
+                  const item = seg as Item;
+                  const body = await client.fetchBytes(item.url, { range: item.range, signal });
+                  const aes = item.seg?.aes;
+                  if (!aes || item.kind === 'init') return body;
+                  return decryptAes128(body, await keys.get(aes.keyUrl, signal), aes.iv, item.url);
+                },
+              }),
           onSegment: async (key, bytes, i) => {
             const item = byIndex[i] as Item;
             if (item.gapBeforeSec) {

@@ -199,10 +199,54 @@ export class SegmentJournal {
   }
 
   /**
-   * The bytes of a completed segment, or undefined (and the entry forgotten, so that the segment is
-   * fetched again) when they do not match their checksum.
+   * A segment written as it arrives (see JournalWriter): its bytes go straight to segments.bin, into room
+   * reserved when its length is known, so a download in flight holds no more than a chunk in memory.
    */
-  async read(key: string): Promise<Buffer | undefined> {
+  writer(key: string): JournalWriter {
+    return new JournalWriter(this, key);
+  }
+
+  /** @internal Room for `n` bytes at the end of segments.bin; returns where it starts. */
+  reserveData(n: number): number {
+    const at = this.dataEnd;
+    this.dataEnd += n;
+    return at;
+  }
+
+  /** @internal Write bytes at a position of segments.bin. */
+  async writeData(bytes: Uint8Array, position: number): Promise<void> {
+    if (this.closed)
+      throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
+    try {
+      let off = 0;
+      while (off < bytes.length) {
+        const { bytesWritten } = await this.data.write(bytes, off, bytes.length - off, position + off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
+    }
+  }
+
+  /** @internal Record a segment whose bytes are in segments.bin already. */
+  async addEntry(entry: JournalEntry): Promise<void> {
+    const line = JSON.stringify({ k: entry.key, o: entry.offset, n: entry.length, c: entry.crc }) + '\n';
+    const written = this.lines.then(() => this.log.write(line).then(() => undefined));
+    this.lines = written.catch(() => undefined);
+    try {
+      await written;
+    } catch (err) {
+      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
+    }
+    this.entries.set(entry.key, entry);
+  }
+
+  /**
+   * The bytes of a completed segment, or undefined (and the entry forgotten, so that the segment is
+   * fetched again) when they do not match their checksum. `verify: false` skips the checksum (for bytes
+   * this run wrote and checksummed as they arrived).
+   */
+  async read(key: string, verify = true): Promise<Buffer | undefined> {
     const e = this.entries.get(key);
     if (!e) return undefined;
     const buf = Buffer.allocUnsafe(e.length);
@@ -213,7 +257,7 @@ export class SegmentJournal {
         if (bytesRead === 0) break;
         got += bytesRead;
       }
-      if (got === e.length && crc32(buf) === e.crc) return buf;
+      if (got === e.length && (!verify || crc32(buf) === e.crc)) return buf;
     } catch (err) {
       throw journalError(`cannot read the resume journal ${this.dir}`, err, this.dir);
     }
@@ -282,4 +326,85 @@ function journalError(what: string, err: unknown, dir: string): CastkitError {
     hint:
       systemErrorCode(err) === 'ENOSPC' ? 'the disk is full; free space and run again to resume' : undefined,
   });
+}
+
+/**
+ * One segment being written into the journal as it arrives. `start(length)` with the length the response
+ * announced reserves room for it; without one, the bytes wait in memory until `done()`. Nothing is listed
+ * in the journal until `done()`: a writer that is dropped (a failed attempt) leaves unlisted bytes, which
+ * a later open cuts off or which stay as an unused hole.
+ */
+/** Bytes of one segment's body waiting for the disk at most, before reading waits for it. */
+const MAX_QUEUED_BYTES = 16 << 20;
+
+export class JournalWriter {
+  private offset = -1;
+  private capacity = 0;
+  private written = 0;
+  private crc = 0;
+  private memory: Buffer[] | undefined;
+  private pending: Promise<void> = Promise.resolve();
+  private queued = 0;
+
+  constructor(
+    private readonly journal: SegmentJournal,
+    readonly key: string,
+  ) {}
+
+  get length(): number {
+    return this.written;
+  }
+
+  start(length: number | undefined): void {
+    if (length === undefined || length === 0) {
+      this.memory = [];
+      return;
+    }
+    this.capacity = length;
+    this.offset = this.journal.reserveData(length);
+  }
+
+  async chunk(bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0) return;
+    if (this.memory) {
+      this.memory.push(Buffer.from(bytes));
+      this.written += bytes.length;
+      return;
+    }
+    if (this.offset < 0) this.start(undefined);
+    if (this.memory) return this.chunk(bytes);
+    if (this.written + bytes.length > this.capacity) {
+      throw new OutputError(`segment ${this.key} is longer than its announced length`, {
+        code: 'E_JOURNAL_OVERFLOW',
+        details: { key: this.key, capacity: this.capacity },
+      });
+    }
+    const at = this.offset + this.written;
+    this.written += bytes.length;
+    this.crc = crc32(bytes, this.crc);
+    // Writes are queued, not awaited one by one: a response body that waits on the disk would pause the
+    // HTTP parser, and undici 7 crashes when a peer closes a connection under a paused parser
+    // (nodejs/undici#5360, fixed only in undici 8, which needs Node 22). The queue is bounded.
+    this.queued += bytes.length;
+    this.pending = this.pending.then(async () => {
+      await this.journal.writeData(bytes, at);
+      this.queued -= bytes.length;
+    });
+    this.pending.catch(() => undefined);
+    if (this.queued > MAX_QUEUED_BYTES) await this.pending;
+  }
+
+  /** List the segment as complete (after its last byte is written). */
+  async done(): Promise<void> {
+    await this.pending;
+    if (this.memory) {
+      await this.journal.put(this.key, Buffer.concat(this.memory, this.written));
+      return;
+    }
+    if (this.offset < 0) {
+      await this.journal.put(this.key, new Uint8Array(0));
+      return;
+    }
+    await this.journal.addEntry({ key: this.key, offset: this.offset, length: this.written, crc: this.crc });
+  }
 }

@@ -13,13 +13,26 @@ export function header(h: Record<string, string | string[] | undefined>, name: s
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The body (or the asked range of it); `tick` is called on every chunk (the stall watchdog). */
+/**
+ * Where a body goes instead of memory: told the size it will have (when the response says), then given
+ * the body in order, piece by piece. Reading waits for each piece to be taken.
+ */
+export interface BodySink {
+  start(length: number | undefined): void | Promise<void>;
+  chunk(bytes: Buffer): void | Promise<void>;
+}
+
+/**
+ * The body (or the asked range of it); `tick` is called on every chunk (the stall watchdog). With a sink,
+ * the body goes there as it arrives (with the same checks) and an empty buffer is returned.
+ */
 export async function readBody(
   res: Dispatcher.ResponseData,
   range: ByteRange | undefined,
   facts: ExchangeFacts,
   maxBytes: number,
   tick: () => void,
+  sink?: BodySink,
 ): Promise<Buffer> {
   const cl = header(res.headers, 'content-length');
   const length = cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
@@ -45,7 +58,8 @@ export async function readBody(
   const wanted = length !== undefined ? Math.min(keep, length - skip) : keep;
   if (Number.isFinite(wanted) && wanted > maxBytes) throw tooLarge(facts.url, wanted, maxBytes);
   // A known size: one buffer filled in place, instead of chunks joined at the end (half the peak memory).
-  const into = Number.isFinite(wanted) && wanted > 0 ? Buffer.allocUnsafe(wanted) : undefined;
+  const into = !sink && Number.isFinite(wanted) && wanted > 0 ? Buffer.allocUnsafe(wanted) : undefined;
+  await sink?.start(Number.isFinite(wanted) ? wanted : undefined);
   const chunks: Buffer[] = [];
   let kept = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -59,7 +73,8 @@ export async function readBody(
     }
     if (c.length > keep - kept) c = c.subarray(0, keep - kept);
     if (c.length > 0) {
-      if (into && kept + c.length <= into.length) c.copy(into, kept);
+      if (sink) await sink.chunk(c);
+      else if (into && kept + c.length <= into.length) c.copy(into, kept);
       else chunks.push(c);
       kept += c.length;
       if (kept > maxBytes) throw tooLarge(facts.url, kept, maxBytes);
@@ -71,6 +86,7 @@ export async function readBody(
   if (Number.isFinite(keep) && kept < keep) {
     throw rangeError(facts.url, range ?? { offset: 0 }, `a body that ended after ${facts.received} bytes`);
   }
+  if (sink) return Buffer.alloc(0);
   if (into) {
     if (chunks.length === 0 && kept === into.length) return into;
     // More than announced (cannot happen with a Content-Length undici enforces): join what came.

@@ -58,10 +58,22 @@ export interface DownloadSegmentsOptions {
   request?: Omit<FetchOptions, 'range' | 'signal'>;
   /** Replaces the HTTP fetch (another protocol, or a test). */
   fetchSegment?: (segment: Segment, signal: AbortSignal) => Promise<Uint8Array>;
+  /**
+   * With a journal and the HTTP fetch: a transform of each segment's bytes as they arrive (AES-128
+   * decryption), made once per attempt; undefined for none. What the transform gives is what is journaled
+   * and committed.
+   */
+  transformFor?: (segment: Segment, signal: AbortSignal) => Promise<ChunkTransform | undefined>;
   /** Out-of-order completions held in memory at most (never below concurrency). Default 64. */
   maxHeldSegments?: number;
   /** Bytes of out-of-order completions held at most. Default 256 MiB. */
   maxHeldBytes?: number;
+}
+
+/** A streaming transform of a body: update() per chunk, final() at the end (may throw on bad input). */
+export interface ChunkTransform {
+  update(chunk: Buffer): Buffer;
+  final(): Buffer;
 }
 
 export interface DownloadSegmentsResult {
@@ -181,11 +193,66 @@ export async function downloadSegments(
     });
   };
 
+  // With a journal and the HTTP fetch, bodies go to the journal as they arrive: segments in flight and
+  // segments waiting for their turn hold no memory; each is read back from the journal when committed.
+  const streaming = journal !== undefined && !o.fetchSegment && client !== undefined;
+  const streamed: boolean[] = [];
+  const streamOne = async (i: number, seg: Segment): Promise<number> => {
+    const origin = originOf(seg.url);
+    const j = journal as SegmentJournal;
+    return withRetry(
+      async () => {
+        const transform = await o.transformFor?.(seg, run.signal);
+        const w = j.writer(seg.key);
+        await (client as HttpClient).fetch(seg.url, {
+          ...o.request,
+          range: seg.range,
+          signal: run.signal,
+          sink: {
+            start: (length) => w.start(length),
+            chunk: async (b) => {
+              const out = transform ? transform.update(b) : b;
+              if (out.length > 0) await w.chunk(out);
+            },
+          },
+        });
+        if (transform) {
+          const tail = transform.final();
+          if (tail.length > 0) await w.chunk(tail);
+        }
+        await w.done();
+        return w.length;
+      },
+      policy,
+      {
+        signal: run.signal,
+        beforeAttempt: async () => {
+          const wait = (pauseUntil.get(origin) ?? 0) - Date.now();
+          if (wait > 0) await sleep(wait, run.signal);
+        },
+        onRetry: (e) => {
+          stats.retries++;
+          if (retryAfterOf(e.error) !== undefined) {
+            pauseUntil.set(origin, Math.max(pauseUntil.get(origin) ?? 0, Date.now() + e.delayMs));
+          }
+          o.onRetry?.({ ...e, index: i, key: seg.key, url: seg.url });
+        },
+      },
+    );
+  };
+
   /** Fetch and journal segment i; undefined when it failed for good (see `failed`) or the run is stopping. */
   const acquire = async (i: number): Promise<Buffer | undefined> => {
     const seg = segments[i] as Segment;
     let bytes: Buffer;
     try {
+      if (streaming) {
+        const length = await streamOne(i, seg);
+        stats.fetched++;
+        stats.fetchedBytes += length;
+        streamed[i] = true;
+        return undefined;
+      }
       bytes = await fetchWithRetry(i, seg);
     } catch (err) {
       if (run.signal.aborted) return undefined; // interrupted: not the segment's fault
@@ -247,6 +314,9 @@ export async function downloadSegments(
       if (bytes) {
         held.delete(i);
         heldBytes -= bytes.length;
+      } else if (streamed[i]) {
+        bytes = await journal?.read(seg.key, false);
+        if (!bytes) throw new Error(`segment ${seg.key} was journaled but cannot be read back`);
       } else if (inJournal[i]) {
         bytes = await journal?.read(seg.key);
         if (bytes) stats.fromJournal++;
@@ -254,6 +324,7 @@ export async function downloadSegments(
           // Damaged on disk (checksum): fetch it again here, at the head of the line.
           inJournal[i] = false;
           bytes = await acquire(i);
+          if (!bytes && streamed[i]) bytes = await journal?.read(seg.key, false);
           if (!bytes && !failed.has(i)) return;
         }
       }

@@ -30,6 +30,35 @@ describe('resume journal', () => {
     assert.throws(() => statSync(dir), /ENOENT/);
   });
 
+  it('takes segments as they arrive, several at once, in pieces; a dropped writer leaves nothing listed', async () => {
+    const dir = fresh();
+    const data = Array.from({ length: 8 }, (_, i) => randomBytes(50_000 + i * 1234));
+    const j = await SegmentJournal.open(dir);
+    const feed = async (key: string, d: Buffer, announce: boolean): Promise<void> => {
+      const w = j.writer(key);
+      w.start(announce ? d.length : undefined);
+      for (let at = 0; at < d.length; at += 4096) {
+        await w.chunk(d.subarray(at, at + 4096));
+        await new Promise((r) => setImmediate(r));
+      }
+      await w.done();
+      assert.equal(w.length, d.length);
+    };
+    const dropped = j.writer('dropped');
+    dropped.start(10_000);
+    await dropped.chunk(randomBytes(5000));
+    await Promise.all(data.map((d, i) => feed(`s${i}`, d, i % 3 !== 0)));
+    assert.equal(j.has('dropped'), false);
+    const over = j.writer('over');
+    over.start(10);
+    await assert.rejects(over.chunk(randomBytes(11)), /longer than its announced length/);
+    await j.close();
+    const k = await SegmentJournal.open(dir);
+    assert.equal(k.size, 8);
+    for (const [i, d] of data.entries()) assert.ok((await k.read(`s${i}`))?.equals(d), `s${i} read back`);
+    await k.close();
+  });
+
   it('drops a torn last line and the bytes of segments that were in flight (kill -9)', async () => {
     const dir = fresh();
     const a = randomBytes(500);

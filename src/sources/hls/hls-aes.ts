@@ -59,3 +59,40 @@ export function decryptAes128(data: Uint8Array, key: Uint8Array, iv: Uint8Array,
     });
   }
 }
+
+/**
+ * The same decryption as a stream (a segment decrypted as it arrives): update() per chunk, final() at the
+ * end, which checks the padding and throws the same typed error as decryptAes128 on a wrong key or IV.
+ */
+export function aes128Decipher(
+  key: Uint8Array,
+  iv: Uint8Array,
+  name: string,
+): { update(chunk: Buffer): Buffer; final(): Buffer } {
+  const d = createDecipheriv('aes-128-cbc', key, iv);
+  let total = 0;
+  return {
+    update: (chunk) => {
+      total += chunk.length;
+      return d.update(chunk);
+    },
+    final: () => {
+      if (total === 0 || total % 16 !== 0) {
+        throw new NetworkError(
+          `segment ${name} is ${total} bytes, not a whole number of AES blocks: it is cut short or not encrypted`,
+          { code: 'E_DECRYPT_SHORT', retryable: true },
+        );
+      }
+      try {
+        return d.final();
+      } catch (err) {
+        throw new FormatError(`segment ${name} could not be decrypted (wrong key or IV?)`, {
+          code: 'E_DECRYPT',
+          offset: 0,
+          cause: err,
+          hint: 'the key served for this segment does not open it; check that the key URL needs no cookies or headers',
+        });
+      }
+    },
+  };
+}
