@@ -4,10 +4,11 @@
  */
 import type { Suite } from '../lib/types.js';
 import { probeSuite } from './probe.js';
+import { recordSuite } from './record.js';
 import { remuxSuite } from './remux.js';
 import { startSuite } from './start.js';
 
-export const SUITES: readonly Suite[] = [startSuite, probeSuite, remuxSuite];
+export const SUITES: readonly Suite[] = [startSuite, probeSuite, remuxSuite, recordSuite];
 
 export function findSuite(name: string): Suite | undefined {
   return SUITES.find((s) => s.name === name);
