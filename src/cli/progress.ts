@@ -44,6 +44,7 @@ export function describe(ev: ProgressEvent): string {
   ];
   if (ev.rate !== undefined && ev.rate > 0) parts.push(rateText(ev.rate, ev.unit));
   if (ev.etaSec !== undefined) parts.push(`ETA ${formatClock(ev.etaSec).replace(/\.\d+$/, '')}`);
+  if (ev.detail) parts.push(ev.detail);
   return parts.join('  ');
 }
 

@@ -168,10 +168,16 @@ function renderResult(r: RecordResult): string {
 }
 
 function progressEvent(p: RecordProgress): RecordProgress {
-  // Live: no total; show recorded media time instead of a segment count.
-  if (!p.live) return p;
-  const lag = p.edgeLagSec !== undefined ? `, ${p.edgeLagSec.toFixed(0)} s behind live` : '';
-  return { ...p, unit: 'seconds' as never, done: p.recordedSec, phase: `record (live${lag})` as 'record' };
+  const detail = [`${formatBytes(p.bytes)}`];
+  if (p.bytesPerSec !== undefined && p.bytesPerSec > 0) detail.push(`${formatBytes(p.bytesPerSec)}/s`);
+  if (p.fromJournal > 0) detail.push(`${p.fromJournal} from the journal`);
+  if (p.retries > 0) detail.push(`${p.retries} retries`);
+  if (p.missing > 0) detail.push(`${p.missing} missing`);
+  // Live: no total; show recorded media time and the lag to the live edge instead of a segment count.
+  if (p.live && p.edgeLagSec !== undefined) detail.push(`${p.edgeLagSec.toFixed(0)} s behind live`);
+  const shown = { ...p, detail: detail.join(', ') };
+  if (!p.live) return shown;
+  return { ...shown, unit: 'seconds' as never, done: p.recordedSec, phase: 'record (live)' as 'record' };
 }
 
 async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
