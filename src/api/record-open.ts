@@ -6,7 +6,7 @@ import { createRetryPolicy, withRetry, type RetryPolicy } from '../download/retr
 import { openDashSource } from '../sources/dash/dash-source.js';
 import { openHlsSource } from '../sources/hls/hls-source.js';
 import type { RecordSource, SourceContext } from '../sources/record-source.js';
-import type { RecordOptions } from './record-types.js';
+import { RECORD_CONCURRENCY, type RecordOptions } from './record-types.js';
 
 /** Largest manifest accepted (a long VOD playlist is a few MB). */
 const MAX_MANIFEST_BYTES = 64 << 20;
@@ -24,7 +24,7 @@ export async function openRecordSource(
   options: Omit<RecordOptions, 'output'>,
 ): Promise<OpenedSource> {
   const cookies = options.cookiesFile ? await loadCookiesFile(options.cookiesFile) : undefined;
-  const concurrency = Math.max(1, options.concurrency ?? 16);
+  const concurrency = Math.max(1, options.concurrency ?? RECORD_CONCURRENCY);
   const client = createHttpClient({
     headers: options.headers,
     userAgent: options.userAgent,

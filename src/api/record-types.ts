@@ -6,6 +6,13 @@ import type { RemuxTrackSummary } from './remux-types.js';
 
 // The types of record(), apart so that the modules behind it can use them without a cycle.
 
+/**
+ * Segments fetched at once by default. Segments stream to the journal, so this costs no memory; CDNs that
+ * cap each connection (4 MB/s is common) are the reason to go wide: 24 connections finish a 30-segment
+ * window in two rounds of which the second is short, so little demuxing is left after the last byte.
+ */
+export const RECORD_CONCURRENCY = 24;
+
 export type RecordFormat = 'mp4' | 'fmp4' | 'ts' | 'mkv';
 
 export interface RecordOptions {
@@ -22,7 +29,7 @@ export interface RecordOptions {
   quality?: 'best' | 'worst' | `${number}p` | number;
   /** Audio rendition language (default: the default rendition). */
   audioLang?: string;
-  /** Segments in flight (default 16). */
+  /** Segments in flight (default RECORD_CONCURRENCY, 24). */
   concurrency?: number;
   headers?: Record<string, string>;
   userAgent?: string;

@@ -20,6 +20,7 @@ import type {
   RecordProgress,
   RecordResult,
 } from './record-types.js';
+import { RECORD_CONCURRENCY } from './record-types.js';
 
 export type {
   RecordFormat,
@@ -316,7 +317,7 @@ async function recordFrom(
         batchBytes = 0;
         const byIndex = items;
         const result = await downloadSegments(items, {
-          concurrency: options.concurrency ?? 16,
+          concurrency: options.concurrency ?? RECORD_CONCURRENCY,
           ...(journal ? { journal } : {}),
           client,
           retry: opened.retry,

@@ -41,6 +41,8 @@ export function journalPathFor(outputPath: string): string {
 
 export class SegmentJournal {
   private readonly entries = new Map<string, JournalEntry>();
+  /** @internal Bytes handed to writers and not yet on disk (bounded; see JournalWriter). */
+  queuedBytes = 0;
   private dataEnd = 0;
   private lines: Promise<void> = Promise.resolve();
   private closed = false;
@@ -335,7 +337,9 @@ function journalError(what: string, err: unknown, dir: string): CastkitError {
  * a later open cuts off or which stay as an unused hole.
  */
 /** Bytes of one segment's body waiting for the disk at most, before reading waits for it. */
-const MAX_QUEUED_BYTES = 16 << 20;
+const MAX_QUEUED_BYTES = 8 << 20;
+/** The same over all the segments in flight. */
+const MAX_QUEUED_TOTAL = 24 << 20;
 
 export class JournalWriter {
   private offset = -1;
@@ -386,12 +390,17 @@ export class JournalWriter {
     // HTTP parser, and undici 7 crashes when a peer closes a connection under a paused parser
     // (nodejs/undici#5360, fixed only in undici 8, which needs Node 22). The queue is bounded.
     this.queued += bytes.length;
+    this.journal.queuedBytes += bytes.length;
     this.pending = this.pending.then(async () => {
-      await this.journal.writeData(bytes, at);
-      this.queued -= bytes.length;
+      try {
+        await this.journal.writeData(bytes, at);
+      } finally {
+        this.queued -= bytes.length;
+        this.journal.queuedBytes -= bytes.length;
+      }
     });
     this.pending.catch(() => undefined);
-    if (this.queued > MAX_QUEUED_BYTES) await this.pending;
+    if (this.queued > MAX_QUEUED_BYTES || this.journal.queuedBytes > MAX_QUEUED_TOTAL) await this.pending;
   }
 
   /** List the segment as complete (after its last byte is written). */
