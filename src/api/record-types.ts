@@ -42,6 +42,8 @@ export interface RecordOptions {
   allowLocal?: boolean;
   /** Live: start at the beginning of the DVR window. */
   fromStart?: boolean;
+  /** HLS: save the subtitles rendition (a language, or true for the default) as <output stem>.<lang>.vtt. */
+  subs?: string | true;
   /** Stop after this many seconds of media. */
   durationSec?: number;
   timeoutMs?: number;
@@ -96,6 +98,8 @@ export interface RecordResult {
   tracks: RemuxTrackSummary[];
   gaps: RecordGap[];
   gapReport?: string;
+  /** The WebVTT file written beside the output (with `subs`). */
+  subtitles?: string;
   /**
    * Wall-clock time of the first recorded media, ISO 8601, when the stream says
    * (HLS EXT-X-PROGRAM-DATE-TIME).

@@ -1,11 +1,13 @@
 import { readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
 import { buildGapReport, gapReportPathFor, writeGapReport } from '../download/gap-report.js';
 import { SegmentJournal, journalPathFor } from '../download/journal.js';
 import { downloadSegments, type Segment } from '../download/scheduler.js';
 import { sleep } from '../download/retry-policy.js';
+import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
+import { AtomicFile } from '../storage/local.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, StreamName } from '../sources/record-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
@@ -464,6 +466,10 @@ async function recordFrom(
     await writeGapReport(gapReport, report);
   }
   const complete = state.stoppedBy !== 'interrupt';
+  let subtitlesPath: string | undefined;
+  if (source.subtitles && !toPipe) {
+    subtitlesPath = await saveSubtitles(opened, source.subtitles, finalOutput, options.signal);
+  }
   await order?.close();
   if (complete && (gaps.length === 0 || options.allowGaps)) await journal?.remove();
   else await journal?.close();
@@ -486,6 +492,7 @@ async function recordFrom(
     warnings: written.warnings,
   };
   if (gapReport) result.gapReport = gapReport;
+  if (subtitlesPath) result.subtitles = subtitlesPath;
   if (firstPdt !== undefined) result.programDateTime = new Date(firstPdt).toISOString();
   if (state.stoppedBy === 'interrupt') {
     throw new InterruptedError(
@@ -511,6 +518,40 @@ async function recordFrom(
     );
   }
   return result;
+}
+
+/**
+ * The subtitles rendition's WebVTT segments, joined into `<output stem>.<language>.vtt` (RFC 8216 3.5).
+ * Small files: fetched one after another, each retried like a manifest.
+ */
+async function saveSubtitles(
+  opened: OpenedSource,
+  subs: NonNullable<OpenedSource['source']['subtitles']>,
+  output: string,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const playlist = await opened.ctx.fetchManifest(subs.url, { signal });
+  const media = parseHlsMedia(playlist.body.toString('utf8'), playlist.url);
+  const files: string[] = [];
+  for (const seg of media.segments) {
+    if (seg.gap) continue;
+    const res = await opened.ctx.fetchManifest(seg.uri, {
+      signal,
+      ...(seg.byteRange ? { range: seg.byteRange } : {}),
+    });
+    files.push(res.body.toString('utf8'));
+  }
+  const tag = (subs.language ?? subs.name).replace(/[^A-Za-z0-9_-]+/g, '_');
+  const path = join(dirname(output), `${basename(output, extname(output))}.${tag}.vtt`);
+  const file = await AtomicFile.create(path);
+  try {
+    await file.write(Buffer.from(joinWebVtt(files), 'utf8'));
+    await file.commit();
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+  return path;
 }
 
 /** The download list of a batch: each media segment, preceded by its init section when that changes. */

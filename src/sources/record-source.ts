@@ -80,6 +80,8 @@ export interface RecordSource {
   /** What was chosen, for people: "1280x720 2.1 Mbit/s avc1.64001f + audio en (aac)". */
   chosen: string;
   renditions: RenditionRow[];
+  /** The subtitles rendition chosen with `subs` (HLS WebVTT). */
+  subtitles?: { url: string; language?: string; name: string };
   /** The first call gives the initial window; each later call reloads the manifest(s). */
   next(signal?: AbortSignal): Promise<SourceBatch>;
 }
@@ -97,4 +99,6 @@ export interface SourceOptions {
   audioLang?: string;
   /** Live: start at the beginning of the DVR window instead of near the live edge. */
   fromStart?: boolean;
+  /** Subtitles to save beside the output: a language, or true for the default rendition. */
+  subs?: string | true;
 }

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { record } from '../../src/api/record.js';
 import { isCastkitError } from '../../src/core/errors.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
+import { tools } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
 import { streamFixture, type StreamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
 
+const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'castkit-record-'));
 let n = 0;
 const outPath = (ext = '.mp4'): string => join(dir, `rec-${n++}${ext}`);
@@ -174,6 +178,69 @@ describe('record EXT-X-DISCONTINUITY', () => {
       assert.ok(
         Math.abs((pts[pts.length - 1] as number) - (pts[0] as number) - 11.96) < 0.05,
         '12 s of video',
+      );
+    } finally {
+      await origin.close();
+    }
+  });
+});
+
+describe('record --subs', () => {
+  it('saves the WebVTT subtitles rendition beside the output', async () => {
+    const origin = await startOrigin();
+    try {
+      const fx = await streamFixture('hls-ts');
+      const pkg = mkdtempSync(join(dir, 'subs-'));
+      const srt = join(pkg, 'in.srt');
+      writeFileSync(
+        srt,
+        '1\n00:00:01.000 --> 00:00:03.000\nfirst cue\n\n2\n00:00:15.000 --> 00:00:16.500\nlast cue\n',
+      );
+      await run(tools().ffmpeg.path, [
+        '-v',
+        'error',
+        '-i',
+        fx.clip,
+        '-i',
+        srt,
+        '-map',
+        '0:v',
+        '-map',
+        '0:a',
+        '-map',
+        '1:s',
+        '-c:v',
+        'copy',
+        '-c:a',
+        'copy',
+        '-c:s',
+        'webvtt',
+        '-f',
+        'hls',
+        '-hls_time',
+        '2',
+        '-hls_playlist_type',
+        'vod',
+        '-var_stream_map',
+        'v:0,a:0,s:0,sgroup:subs,language:en',
+        '-master_pl_name',
+        'master.m3u8',
+        '-hls_segment_filename',
+        join(pkg, 'v%v_%03d.ts'),
+        join(pkg, 'out_%v.m3u8'),
+      ]);
+      for (const f of readdirSync(pkg)) origin.route(`/subs/${f}`, { file: join(pkg, f) });
+      const out = join(pkg, 'show.mp4');
+      const r = await record(origin.url('/subs/master.m3u8'), { output: out, subs: true });
+      assert.ok(r.subtitles, 'the result names the subtitles file');
+      const vtt = readFileSync(r.subtitles, 'utf8');
+      assert.match(vtt, /^WEBVTT\n/);
+      assert.match(vtt, /00:00:01\.\d{3} --> 00:00:03\.\d{3}\nfirst cue/);
+      assert.match(vtt, /00:00:15\.\d{3} --> 00:00:16\.\d{3}\nlast cue/);
+      assert.equal((vtt.match(/-->/g) ?? []).length, 2, 'each cue once');
+      await assert.rejects(
+        record(origin.url('/subs/master.m3u8'), { output: join(pkg, 'x.mp4'), subs: 'fr' }),
+        /no subtitles in language "fr"/,
       );
     } finally {
       await origin.close();

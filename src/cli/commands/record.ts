@@ -40,6 +40,7 @@ interface RecordCliOptions {
   duration?: string;
   origin?: string;
   reconnect: boolean;
+  subs?: string | true;
 }
 
 export function registerRecord(
@@ -71,6 +72,10 @@ export function registerRecord(
     .option('--cookies <file>', 'cookies from a Netscape cookies.txt file')
     .option('--allow-gaps', 'write the output even if segments are missing, with a gap report beside it')
     .option('--allow-local', 'let the playlist name file: URIs (local files)')
+    .option(
+      '--subs [lang]',
+      'HLS: save the subtitles (the default ones, or in this language) as <output>.<lang>.vtt',
+    )
     .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
     .option('--duration <time>', 'stop after this much media: seconds or [hh:]mm:ss')
     .option('--origin <origin>', 'websocket: the Origin header to send')
@@ -117,6 +122,7 @@ export function recordOptionsFrom(opts: RecordCliOptions, ctx: CliContext): Omit
   if (opts.allowGaps) o.allowGaps = true;
   if (opts.allowLocal) o.allowLocal = true;
   if (opts.fromStart) o.fromStart = true;
+  if (opts.subs !== undefined) o.subs = opts.subs;
   if (opts.duration !== undefined) {
     const d = /^\d+(\.\d+)?$/.test(opts.duration.trim()) ? Number(opts.duration) : parseClock(opts.duration);
     if (d === undefined || !(d > 0)) {
@@ -159,6 +165,7 @@ function renderResult(r: RecordResult): string {
     if (t.samples !== undefined) what.push(`${t.samples} samples`);
     lines.push(`  ${t.kind}  ${what.join(', ')}`);
   }
+  if (r.subtitles) lines.push(`  subtitles: ${r.subtitles}`);
   if (r.programDateTime) lines.push(`  starts at ${r.programDateTime} (EXT-X-PROGRAM-DATE-TIME)`);
   if (r.gaps.length > 0) {
     const secs = r.gaps.reduce((n, g) => n + g.seconds, 0);

@@ -2,6 +2,7 @@
 export * from './hls-types.js';
 export * from './hls-playlist.js';
 export * from './hls-select.js';
+export { joinWebVtt } from './webvtt.js';
 export {
   DEFAULT_MANIFEST_LIMITS,
   isHttpUrl,

@@ -71,6 +71,7 @@ export async function openHlsSource(
   let chosen = 'the media playlist as given';
   let renditions: RenditionRow[] = [];
   let imports: Record<string, string> = {};
+  let subtitles: RecordSource['subtitles'];
   if (first.kind === 'master') {
     if (first.variants.length === 0) {
       throw new InputError(`the master playlist ${url} lists no variants`, { code: 'E_HLS_EMPTY' });
@@ -90,6 +91,7 @@ export async function openHlsSource(
     streams.push({ name: separateAudio ? 'video' : 'main', url: variant.uri, ended: false });
     if (separateAudio) streams.push({ name: 'audio', url: audio.uri as string, ended: false });
     chosen = describeChoice(variant, separateAudio ? audio : undefined);
+    if (options.subs !== undefined) subtitles = pickSubtitles(first, variant, options.subs);
     renditions = rows(first, variant, separateAudio ? audio : undefined);
   } else {
     streams.push({ name: 'main', url, ended: false, media: first });
@@ -160,6 +162,13 @@ export async function openHlsSource(
       return batch;
     },
   };
+  if (subtitles) source.subtitles = subtitles;
+  else if (options.subs !== undefined) {
+    throw new UsageError('this stream has no subtitles', {
+      code: 'E_NO_SUBTITLES',
+      hint: 'leave out --subs, or check --list for SUBTITLES renditions',
+    });
+  }
   if (!live) source.totalSec = Math.max(...medias.map((m) => m.duration));
   source.segmentsHaveInit = medias.every((m) => m.segments.some((seg) => seg.init !== undefined));
   return source;
@@ -232,6 +241,41 @@ function toRecordSegment(stream: StreamName, seg: HlsSegment): RecordSegment {
     if (r) init.range = r;
     out.init = init;
   }
+  return out;
+}
+
+/** The SUBTITLES rendition for `want` (a language, or true: the default one) in the variant's group. */
+function pickSubtitles(
+  master: HlsMasterPlaylist,
+  variant: HlsVariant,
+  want: string | true,
+): RecordSource['subtitles'] {
+  const group = master.renditions.filter(
+    (r) =>
+      r.type === 'SUBTITLES' &&
+      r.uri !== undefined &&
+      (!variant.subtitlesGroup || r.groupId === variant.subtitlesGroup),
+  );
+  if (group.length === 0) return undefined;
+  let r: HlsRendition | undefined;
+  if (want === true) r = group.find((x) => x.default) ?? group.find((x) => x.autoselect) ?? group[0];
+  else {
+    const w = want.trim().toLowerCase();
+    r =
+      group.find((x) => x.language?.toLowerCase() === w) ??
+      group.find((x) => x.language?.toLowerCase().split('-')[0] === w.split('-')[0]) ??
+      group.find((x) => x.name.toLowerCase() === w);
+    if (!r) {
+      const have = group.map((x) => x.language ?? x.name).join(', ');
+      throw new UsageError(`no subtitles in language "${want}"; available: ${have}`, {
+        code: 'E_NO_SUBTITLES',
+        hint: `choose one of: ${have}`,
+      });
+    }
+  }
+  if (!r?.uri) return undefined;
+  const out: NonNullable<RecordSource['subtitles']> = { url: r.uri, name: r.name };
+  if (r.language) out.language = r.language;
   return out;
 }
 
