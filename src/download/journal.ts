@@ -230,6 +230,33 @@ export class SegmentJournal {
     }
   }
 
+  /** @internal Write pieces one after another at a position of segments.bin, in one call where it can. */
+  async writeDataV(parts: Uint8Array[], position: number): Promise<void> {
+    if (this.closed)
+      throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
+    try {
+      let list = parts;
+      let at = position;
+      while (list.length > 0) {
+        const { bytesWritten } = await this.data.writev(list, at);
+        at += bytesWritten;
+        // A short write (rare): go on from where it stopped.
+        let skip = bytesWritten;
+        const rest: Uint8Array[] = [];
+        for (const p of list) {
+          if (skip >= p.length) skip -= p.length;
+          else {
+            rest.push(skip > 0 ? p.subarray(skip) : p);
+            skip = 0;
+          }
+        }
+        list = rest;
+      }
+    } catch (err) {
+      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
+    }
+  }
+
   /** @internal Record a segment whose bytes are in segments.bin already. */
   async addEntry(entry: JournalEntry): Promise<void> {
     const line = JSON.stringify({ k: entry.key, o: entry.offset, n: entry.length, c: entry.crc }) + '\n';
@@ -338,6 +365,8 @@ function journalError(what: string, err: unknown, dir: string): CastkitError {
  */
 /** Bytes of one segment's body waiting for the disk at most, before reading waits for it. */
 const MAX_QUEUED_BYTES = 8 << 20;
+/** Chunks gathered into one write. */
+const WRITE_BATCH_BYTES = 1 << 20;
 /** The same over all the segments in flight. */
 const MAX_QUEUED_TOTAL = 24 << 20;
 
@@ -349,6 +378,8 @@ export class JournalWriter {
   private memory: Buffer[] | undefined;
   private pending: Promise<void> = Promise.resolve();
   private queued = 0;
+  private batch: Uint8Array[] = [];
+  private batchBytes = 0;
 
   constructor(
     private readonly journal: SegmentJournal,
@@ -383,28 +414,44 @@ export class JournalWriter {
         details: { key: this.key, capacity: this.capacity },
       });
     }
-    const at = this.offset + this.written;
     this.written += bytes.length;
     this.crc = crc32(bytes, this.crc);
-    // Writes are queued, not awaited one by one: a response body that waits on the disk would pause the
-    // HTTP parser, and undici 7 crashes when a peer closes a connection under a paused parser
-    // (nodejs/undici#5360, fixed only in undici 8, which needs Node 22). The queue is bounded.
+    // Chunks are gathered into writes of about a megabyte (one writev each, not one call per network
+    // chunk), and the writes are queued, not awaited one by one: a response body that waits on the disk
+    // would pause the HTTP parser, and undici 7 crashes when a peer closes a connection under a paused
+    // parser (nodejs/undici#5360, fixed only in undici 8, which needs Node 22). The queue is bounded.
+    this.batch.push(bytes);
+    this.batchBytes += bytes.length;
     this.queued += bytes.length;
     this.journal.queuedBytes += bytes.length;
+    if (this.batchBytes >= WRITE_BATCH_BYTES) this.flushBatch();
+    if (this.queued > MAX_QUEUED_BYTES || this.journal.queuedBytes > MAX_QUEUED_TOTAL) {
+      this.flushBatch();
+      await this.pending;
+    }
+  }
+
+  private flushBatch(): void {
+    if (this.batchBytes === 0) return;
+    const parts = this.batch;
+    const size = this.batchBytes;
+    const at = this.offset + this.written - size;
+    this.batch = [];
+    this.batchBytes = 0;
     this.pending = this.pending.then(async () => {
       try {
-        await this.journal.writeData(bytes, at);
+        await this.journal.writeDataV(parts, at);
       } finally {
-        this.queued -= bytes.length;
-        this.journal.queuedBytes -= bytes.length;
+        this.queued -= size;
+        this.journal.queuedBytes -= size;
       }
     });
     this.pending.catch(() => undefined);
-    if (this.queued > MAX_QUEUED_BYTES || this.journal.queuedBytes > MAX_QUEUED_TOTAL) await this.pending;
   }
 
   /** List the segment as complete (after its last byte is written). */
   async done(): Promise<void> {
+    this.flushBatch();
     await this.pending;
     if (this.memory) {
       await this.journal.put(this.key, Buffer.concat(this.memory, this.written));
