@@ -7,11 +7,12 @@ import type { RemuxTrackSummary } from './remux-types.js';
 // The types of record(), apart so that the modules behind it can use them without a cycle.
 
 /**
- * Segments fetched at once by default. Segments stream to the journal, so this costs no memory; CDNs that
- * cap each connection (4 MB/s is common) are the reason to go wide: 24 connections finish a 30-segment
- * window in two rounds of which the second is short, so little demuxing is left after the last byte.
+ * Segments fetched at once by default. Bodies stream to the journal, so width costs no memory. CDNs often
+ * cap each connection (4 MB/s is common), so total speed grows with the number of connections; and since
+ * segments downloaded side by side finish together, a window fetched in one round leaves less demuxing
+ * after the last byte than two rounds do. Lower it with -N for servers that limit connections.
  */
-export const RECORD_CONCURRENCY = 24;
+export const RECORD_CONCURRENCY = 32;
 
 export type RecordFormat = 'mp4' | 'fmp4' | 'ts' | 'mkv';
 
@@ -29,7 +30,7 @@ export interface RecordOptions {
   quality?: 'best' | 'worst' | `${number}p` | number;
   /** Audio rendition language (default: the default rendition). */
   audioLang?: string;
-  /** Segments in flight (default RECORD_CONCURRENCY, 24). */
+  /** Segments in flight (default RECORD_CONCURRENCY, 32). */
   concurrency?: number;
   headers?: Record<string, string>;
   userAgent?: string;

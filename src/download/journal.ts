@@ -368,7 +368,7 @@ const MAX_QUEUED_BYTES = 8 << 20;
 /** Chunks gathered into one write. */
 const WRITE_BATCH_BYTES = 1 << 20;
 /** The same over all the segments in flight. */
-const MAX_QUEUED_TOTAL = 24 << 20;
+const MAX_QUEUED_TOTAL = 16 << 20;
 
 export class JournalWriter {
   private offset = -1;

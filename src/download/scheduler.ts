@@ -340,9 +340,10 @@ export async function downloadSegments(
         missing.push(m);
         await o.onMissing?.(m);
       } else {
+        const length = bytes.length; // onSegment may transfer the bytes away (to a worker)
         await o.onSegment(seg.key, bytes, i);
         stats.committed++;
-        stats.committedBytes += bytes.length;
+        stats.committedBytes += length;
       }
       nextCommit++;
       notify();

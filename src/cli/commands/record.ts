@@ -65,7 +65,10 @@ export function registerRecord(
       'video: best, worst, a height such as 720p, or a bandwidth in bits/s (default best)',
     )
     .option('--audio-lang <lang>', 'audio rendition language, e.g. en or de (default: the default rendition)')
-    .option('-N, --concurrency <n>', 'segments downloaded at once (default 24)')
+    .option(
+      '-N, --concurrency <n>',
+      'segments downloaded at once (default 32; lower it for servers that limit connections)',
+    )
     .option('-H, --header <line>', "extra request header 'Name: value' (repeatable)", collect, [])
     .option('--user-agent <ua>', 'User-Agent header')
     .option('--referer <url>', 'Referer header')
