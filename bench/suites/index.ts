@@ -7,8 +7,9 @@ import { probeSuite } from './probe.js';
 import { recordSuite } from './record.js';
 import { remuxSuite } from './remux.js';
 import { startSuite } from './start.js';
+import { ustreamSuite } from './ustream.js';
 
-export const SUITES: readonly Suite[] = [startSuite, probeSuite, remuxSuite, recordSuite];
+export const SUITES: readonly Suite[] = [startSuite, probeSuite, remuxSuite, recordSuite, ustreamSuite];
 
 export function findSuite(name: string): Suite | undefined {
   return SUITES.find((s) => s.name === name);

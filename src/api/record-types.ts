@@ -14,7 +14,7 @@ import type { RemuxTrackSummary } from './remux-types.js';
  */
 export const RECORD_CONCURRENCY = 32;
 
-export type RecordFormat = 'mp4' | 'fmp4' | 'ts' | 'mkv';
+export type RecordFormat = 'mp4' | 'fmp4' | 'ts' | 'mkv' | 'flv';
 
 export interface RecordOptions {
   /** Output path; '-' writes the stream to `stdout` (MPEG-TS or fragmented MP4, as the segments are). */
@@ -86,7 +86,7 @@ export interface RecordGap {
 export interface RecordResult {
   output: string;
   format: RecordFormat;
-  kind: 'hls' | 'dash';
+  kind: 'hls' | 'dash' | 'ustream';
   live: boolean;
   chosen: string;
   segments: number;
@@ -113,7 +113,7 @@ export interface RecordResult {
 
 export interface RecordListing {
   url: string;
-  kind: 'hls' | 'dash';
+  kind: 'hls' | 'dash' | 'ustream';
   live: boolean;
   chosen: string;
   durationSec?: number;

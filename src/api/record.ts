@@ -10,9 +10,11 @@ import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
 import { AtomicFile } from '../storage/local.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, StreamName } from '../sources/record-source.js';
+import { USTREAM_KIND } from '../sources/ustream/ustream-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
+import { FlvChunkJoiningSink, FlvRecordSink } from './record-flv-sink.js';
 import { Mp4RecordSink } from './record-sink.js';
 import type {
   RecordFormat,
@@ -108,7 +110,8 @@ export async function recordOpened(
   const format = options.format ?? (options.output === '-' ? undefined : formatOfName(options.output));
   if (options.output === '-') return await recordFrom(url, opened, options, format ?? 'ts');
   const f = format ?? 'mp4';
-  if (f === 'mp4' || rawCapable(opened, f)) return await recordFrom(url, opened, options, f);
+  // flv: FLV chunks (ustream) joined natively, written as they come.
+  if (f === 'mp4' || f === 'flv' || rawCapable(opened, f)) return await recordFrom(url, opened, options, f);
   // fmp4 from separate streams or TS segments, and mkv: an MP4 first, then converted.
   const temp = join(dirname(options.output), `.${basename(options.output)}.record.mp4`);
   const result = await recordFrom(url, opened, { ...options, output: temp }, 'mp4', options.output);
@@ -201,10 +204,14 @@ async function recordFrom(
         )
       : format === 'ts' || format === 'fmp4'
         ? await RawRecordSink.toFile(output, format)
-        : await Mp4RecordSink.create(output, {
-            ...(expectedSec !== undefined ? { expectedSec } : {}),
-            streams: source.streams,
-          });
+        : format === 'flv'
+          ? await FlvRecordSink.create(output, expectedSec !== undefined ? { expectedSec } : {})
+          : await Mp4RecordSink.create(output, {
+              ...(expectedSec !== undefined ? { expectedSec } : {}),
+              streams: source.streams,
+            });
+    // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.
+    if (source.kind === USTREAM_KIND && format === 'mp4') sink = new FlvChunkJoiningSink(sink);
   } catch (err) {
     await journal?.close();
     throw err;

@@ -70,7 +70,7 @@ export interface RenditionRow {
 }
 
 export interface RecordSource {
-  kind: 'hls' | 'dash';
+  kind: 'hls' | 'dash' | 'ustream';
   live: boolean;
   streams: StreamName[];
   /** VOD: the length of the chosen presentation, seconds. */
