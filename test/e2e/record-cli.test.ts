@@ -11,6 +11,7 @@ import { serveFixture } from '../helpers/live-origin.js';
 import { decodeMessages } from '../helpers/media-check.js';
 import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
 import { startStreamEmulator, wsFixtures } from '../helpers/ws-servers.js';
+import { startUstreamEmulator, ustreamFixture } from '../helpers/ustream-emulator.js';
 import { packets } from '../helpers/media-check.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'castkit-record-cli-'));
@@ -157,6 +158,52 @@ describe('castkit record (CLI)', () => {
       assert.ok(span >= 5 && span <= 8, `about 6 s recorded (${span.toFixed(2)} s)`);
     } finally {
       await emulator.close();
+    }
+  });
+});
+
+describe('castkit record (CLI): ustream', () => {
+  it('--list, a recording to FLV, and a rejected session exiting 3', async () => {
+    const fx = await ustreamFixture();
+    const emu = await startUstreamEmulator({ fixture: fx });
+    const geo = await startUstreamEmulator({ fixture: fx, reject: 'geoLock' });
+    try {
+      const common = ['--source', 'ustream', '--ums-url', emu.umsUrl];
+      const list = await castkit(['record', emu.pageUrl, '--list', ...common]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^id\s+title/m);
+      const output = join(dir, 'ustream.flv');
+      const r = await castkit(['record', emu.pageUrl, '-o', output, '-q', ...common]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /ustream\.flv/);
+      assert.equal(await decodeMessages(output), '');
+      const video = (await packets(output)).filter((p) => p.type === 'video');
+      assert.ok(video.length > 0, 'video packets in the FLV');
+      const g = await castkit([
+        'record',
+        geo.pageUrl,
+        '-o',
+        join(dir, 'geo.mp4'),
+        '--source',
+        'ustream',
+        '--ums-url',
+        geo.umsUrl,
+      ]);
+      assert.equal(g.code, 3, g.stderr);
+      assert.match(g.stderr, /error: .*country/);
+      const misuse = await castkit([
+        'record',
+        'http://127.0.0.1:9/x.m3u8',
+        '-o',
+        join(dir, 'x.mp4'),
+        '--video',
+        '1',
+      ]);
+      assert.equal(misuse.code, 2);
+      assert.match(misuse.stderr, /--video is for ustream URLs/);
+    } finally {
+      await emu.close();
+      await geo.close();
     }
   });
 });

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { RecordListing, RecordOptions, RecordProgress, RecordResult } from '../../api/record-types.js';
+import type { UstreamOptions } from '../../api/record-ustream.js';
 import { UsageError } from '../../core/errors.js';
 import { formatClock, parseClock } from '../../core/time.js';
 import { formatBytes } from '../../core/units.js';
@@ -18,6 +19,9 @@ Examples:
   $ castkit record URL -o show.mp4 -N 32 --header 'Authorization: Bearer ...' --cookies cookies.txt
   $ castkit record URL -o - --format ts | mpv -        # the stream on stdout while it records
   $ castkit record wss://host/stream -o cam.mp4 --duration 30   # fMP4 (EvoStream or plain) or FLV over a websocket
+  $ castkit record https://video.ibm.com/channel/123 --list   # ustream: the channel's videos with their ids
+  $ castkit record https://video.ibm.com/recorded/456 -o talk.mp4   # or -o talk.flv for one joined FLV
+  $ castkit record https://video.ibm.com/channel/123 -o show.mp4 --all
 Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: completed segments are kept in
 <output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
@@ -40,6 +44,13 @@ interface RecordCliOptions {
   duration?: string;
   origin?: string;
   reconnect: boolean;
+  source?: 'auto' | 'hls' | 'dash' | 'ustream';
+  umsUrl?: string;
+  register?: string;
+  video?: string;
+  all?: boolean;
+  password?: string;
+  streamFormat?: 'flv' | 'mp4';
   subs?: string | true;
 }
 
@@ -81,6 +92,28 @@ export function registerRecord(
     )
     .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
     .option('--duration <time>', 'stop after this much media: seconds or [hh:]mm:ss')
+    .addOption(
+      new Option('--source <kind>', 'what the URL is (default: from the URL and its first bytes)').choices([
+        'auto',
+        'hls',
+        'dash',
+        'ustream',
+      ]),
+    )
+    .option('--ums-url <url>', 'ustream: the UMS session address, ws(s):// or http(s):// for long-poll')
+    .option(
+      '--register <fields>',
+      'ustream: registration details name=..,email=..,company=..,role=..,phone=..',
+    )
+    .option('--video <id>', 'ustream: record this video of the channel (see --list)')
+    .option('--all', 'ustream: record every video of the channel, each to <output>-<id>.<ext>')
+    .option('--password <password>', 'ustream: the password of a protected video')
+    .addOption(
+      new Option('--stream-format <format>', 'ustream: prefer flv/segmented or mp4/segmented').choices([
+        'flv',
+        'mp4',
+      ]),
+    )
     .option('--origin <origin>', 'websocket: the Origin header to send')
     .option('--no-reconnect', 'websocket: stop when the connection drops instead of reconnecting')
     .addHelpText('after', EXAMPLES)
@@ -192,6 +225,21 @@ function progressEvent(p: RecordProgress): RecordProgress {
 
 async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
   if (/^wss?:\/\//i.test(url)) return recordWebSocketCommand(url, opts, ctx);
+  const { isUstreamUrl } = await import('../../api/record-ustream.js');
+  if (opts.source === 'ustream' || ((opts.source ?? 'auto') === 'auto' && isUstreamUrl(url))) {
+    return recordUstreamCommand(url, opts, ctx);
+  }
+  const onlyUstream = (['umsUrl', 'register', 'video', 'all', 'password', 'streamFormat'] as const).filter(
+    (k) => opts[k] !== undefined,
+  );
+  if (onlyUstream.length > 0) {
+    throw new UsageError(
+      `--${onlyUstream[0]?.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for ustream URLs`,
+      {
+        hint: 'add --source ustream if this URL is a ustream page',
+      },
+    );
+  }
   const options = recordOptionsFrom(opts, ctx);
   const api = await import('../../api/record.js');
   if (opts.list) {
@@ -270,4 +318,75 @@ async function recordWebSocketCommand(url: string, opts: RecordCliOptions, ctx: 
   if (result.gaps.length > 0)
     lines.push(`  gaps: ${result.gaps.length}, listed in ${result.gapReport ?? 'the result'}`);
   ctx.out(lines.join('\n'));
+}
+
+async function recordUstreamCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
+  const api = await import('../../api/record-ustream.js');
+  const base = recordOptionsFrom(opts, ctx);
+  const extra: UstreamOptions = {};
+  if (opts.umsUrl) extra.umsUrl = opts.umsUrl;
+  if (opts.register) extra.register = api.parseRegistration(opts.register);
+  if (opts.video) extra.video = opts.video;
+  if (opts.password) extra.password = opts.password;
+  if (opts.streamFormat) extra.streamFormat = opts.streamFormat;
+  if (opts.list) {
+    const l = await api.listUstream(url, { ...base, ...extra });
+    if (ctx.json) {
+      ctx.out(JSON.stringify(l, null, 2));
+      return;
+    }
+    const lines = [
+      `${l.url}${l.channelId ? ` (channel ${l.channelId})` : ''}${l.channelLive === undefined ? '' : l.channelLive ? ': live now' : ': offline'}`,
+    ];
+    const rows = [['id', 'title', 'duration', 'created']];
+    for (const v of l.videos) {
+      rows.push([
+        v.id,
+        v.title ?? '',
+        v.durationSec !== undefined ? formatClock(v.durationSec) : '',
+        v.createdAt !== undefined ? new Date(v.createdAt * 1000).toISOString().slice(0, 10) : '',
+      ]);
+    }
+    if (l.videos.length > 0) lines.push(renderTable(rows));
+    if (l.media) {
+      lines.push(
+        `castkit would record ${l.media.live ? 'the live broadcast' : `video ${l.media.id}`}: ${l.media.chosen} (${l.media.streamFormat})`,
+      );
+    }
+    ctx.out(lines.join('\n'));
+    return;
+  }
+  if (!opts.output)
+    throw new UsageError('record needs an output file: -o <file>.mp4 (or .flv)', { hint: 'or pass --list' });
+  const progress = createProgressRenderer({
+    write: (s) => process.stderr.write(s),
+    interactive: ctx.interactive,
+    json: false,
+    quiet: ctx.quiet || ctx.json,
+  });
+  const options = {
+    ...base,
+    ...extra,
+    output: opts.output,
+    onProgress: (p: RecordProgress) => progress.update(progressEvent(p)),
+    onNotice: (m: string) => ctx.logger.warn(m),
+  };
+  let results: Awaited<ReturnType<typeof api.recordUstream>>[];
+  try {
+    results = opts.all ? await api.recordUstreamAll(url, options) : [await api.recordUstream(url, options)];
+  } finally {
+    progress.finish();
+  }
+  if (ctx.json) {
+    ctx.out(JSON.stringify(opts.all ? results : results[0], null, 2));
+    return;
+  }
+  for (const r of results) {
+    ctx.out(
+      renderResult({ ...r, kind: r.kind === 'hls' ? 'hls' : 'ustream' }).replace(
+        /; USTREAM /,
+        `; ustream ${r.streamFormat} ${r.media.application} ${r.media.id}, `,
+      ),
+    );
+  }
 }
