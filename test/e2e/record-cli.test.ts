@@ -70,18 +70,26 @@ describe('castkit record (CLI)', () => {
     const ref = await castkit(['record', url, '-o', reference, '-q']);
     assert.equal(ref.code, 0, ref.stderr);
 
-    // Slow segments, two at a time, so that kills land in the middle of the download.
+    // Slow segments, one at a time, so that kills land in the middle of the download.
     origin.latency((p) => (p.endsWith('.ts') ? 150 : 0));
     const output = join(dir, 'resumed.mp4');
     const random = seededRandom(7);
     const kills: { at: number; completed: Set<string> }[] = [];
     for (let k = 0; k < 5; k++) {
-      const child = spawn(process.execPath, [CLI, 'record', url, '-o', output, '-q', '-N', '2'], {
+      const child = spawn(process.execPath, [CLI, 'record', url, '-o', output, '-q', '-N', '1'], {
         stdio: 'ignore',
       });
-      await new Promise((r) => setTimeout(r, 250 + Math.floor(random() * 350)));
+      const closed = new Promise((r) => child.on('close', r));
+      // Kill once the journal holds one more segment than before (the child has made progress, however
+      // slow the machine), plus a random moment in the next segment.
+      const before = journalKeys(output).size;
+      const deadline = Date.now() + 20_000;
+      while (journalKeys(output).size <= before && child.exitCode === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, Math.floor(random() * 120)));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
       kills.push({ at: origin.log.length, completed: journalKeys(output) });
     }
     assert.ok(!existsSync(output), 'no finished-looking output after the kills');
