@@ -368,9 +368,12 @@ describe('record live', () => {
     try {
       const out = outPath();
       const ac = new AbortController();
-      setTimeout(() => ac.abort(), 1500);
+      // Stopped once a few seconds are in (not after a fixed time: a loaded machine may be slow to start).
+      const onProgress = (p: { recordedSec: number }): void => {
+        if (p.recordedSec >= 3) ac.abort();
+      };
       await assert.rejects(
-        record(live.url, { output: out, fromStart: true, signal: ac.signal }),
+        record(live.url, { output: out, fromStart: true, signal: ac.signal, onProgress }),
         (err: unknown) => {
           assert.ok(isCastkitError(err));
           assert.equal(err.category, 'interrupted');
