@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { ByteRange } from '../download/byte-range.js';
-import { loadCookiesFile } from '../download/cookies.js';
+import { loadCookiesFile, type Cookie } from '../download/cookies.js';
 import { createHttpClient, type FetchResult, type HttpClient } from '../download/http-client.js';
 import { createRetryPolicy, withRetry, type RetryPolicy } from '../download/retry-policy.js';
 import { openDashSource } from '../sources/dash/dash-source.js';
@@ -18,11 +18,20 @@ export interface OpenedSource {
   ctx: SourceContext;
 }
 
-/** The shared client, the retried manifest fetcher, and the source the URL names (HLS or DASH). */
-export async function openRecordSource(
-  url: string,
-  options: Omit<RecordOptions, 'output'>,
-): Promise<OpenedSource> {
+/** What every recorder opens first: the shared HTTP client, its retry policy, and the source context. */
+export interface RecordContext {
+  client: HttpClient;
+  retry: RetryPolicy;
+  ctx: SourceContext;
+  /** From --cookies, for requests made outside the client (a websocket handshake). */
+  cookies: Cookie[] | undefined;
+}
+
+/**
+ * The client every recorder shares (headers, cookies, connections for `-N`, timeouts) and the retried
+ * manifest fetcher built on it. The caller closes `client`.
+ */
+export async function createRecordContext(options: Omit<RecordOptions, 'output'>): Promise<RecordContext> {
   const cookies = options.cookiesFile ? await loadCookiesFile(options.cookiesFile) : undefined;
   const concurrency = Math.max(1, options.concurrency ?? RECORD_CONCURRENCY);
   const client = createHttpClient({
@@ -50,6 +59,16 @@ export async function openRecordSource(
     signal: options.signal,
     fetchManifest,
   };
+  return { client, retry, ctx, cookies };
+}
+
+/** The shared client, the retried manifest fetcher, and the source the URL names (HLS or DASH). */
+export async function openRecordSource(
+  url: string,
+  options: Omit<RecordOptions, 'output'>,
+): Promise<OpenedSource> {
+  const { client, retry, ctx } = await createRecordContext(options);
+  const { fetchManifest } = ctx;
   try {
     const first = await fetchManifest(url, { signal: options.signal });
     const kind = detectKind(first, url);

@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { InputError, InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
-import type { ByteRange } from '../download/byte-range.js';
-import { loadCookiesFile, type Cookie } from '../download/cookies.js';
+import type { Cookie } from '../download/cookies.js';
 import { journalPathFor } from '../download/journal.js';
-import { createHttpClient, type FetchResult, type HttpClient } from '../download/http-client.js';
-import { createRetryPolicy, withRetry, type RetryPolicy } from '../download/retry-policy.js';
+import type { HttpClient } from '../download/http-client.js';
+import type { RetryPolicy } from '../download/retry-policy.js';
 import { openHlsSource } from '../sources/hls/hls-source.js';
 import type { RecordSource, RenditionRow, SourceContext } from '../sources/record-source.js';
 import {
@@ -30,21 +29,13 @@ import {
   isUstreamUrl,
   type UmsApplication,
 } from '../sources/ustream/ustream-url.js';
-import type { OpenedSource } from './record-open.js';
+import { createRecordContext, type OpenedSource } from './record-open.js';
 import { recordOpened } from './record.js';
-import {
-  RECORD_CONCURRENCY,
-  type RecordFormat,
-  type RecordOptions,
-  type RecordResult,
-} from './record-types.js';
+import type { RecordFormat, RecordOptions, RecordResult } from './record-types.js';
 
 export { isUstreamUrl } from '../sources/ustream/ustream-url.js';
 export type { UstreamRegistration, UstreamVideo } from '../sources/ustream/ustream-site.js';
 export type { UmsApplication } from '../sources/ustream/ustream-url.js';
-
-/** Largest playlist accepted on the long-poll (HLS) path. */
-const MAX_MANIFEST_BYTES = 64 << 20;
 
 export interface UstreamOptions {
   /**
@@ -333,30 +324,7 @@ async function openContext(pageUrl: string, options: UstreamListOptions): Promis
       hint: 'give the http(s) URL of the channel or video page',
     });
   }
-  const cookies = options.cookiesFile ? await loadCookiesFile(options.cookiesFile) : undefined;
-  const concurrency = Math.max(1, options.concurrency ?? RECORD_CONCURRENCY);
-  const client = createHttpClient({
-    headers: options.headers,
-    userAgent: options.userAgent,
-    referer: options.referer,
-    cookies,
-    allowLocal: options.allowLocal,
-    connections: concurrency + 2,
-    timeoutMs: options.timeoutMs,
-    stallMs: options.stallMs,
-  });
-  const retry = createRetryPolicy(options.retry);
-  const fetchManifest = (
-    u: string,
-    fo: { signal?: AbortSignal; range?: ByteRange } = {},
-  ): Promise<FetchResult> =>
-    withRetry(
-      () => client.fetch(u, { signal: fo.signal, range: fo.range, maxBytes: MAX_MANIFEST_BYTES }),
-      retry,
-      {
-        signal: fo.signal,
-      },
-    );
+  const { client, retry, ctx: sctx, cookies } = await createRecordContext(options);
   const web = new UstreamSite({
     client,
     retry,
@@ -373,7 +341,7 @@ async function openContext(pageUrl: string, options: UstreamListOptions): Promis
     options,
     client,
     retry,
-    sctx: { allowLocal: options.allowLocal === true, signal: options.signal, fetchManifest },
+    sctx,
     web,
     cookies,
     hashes: new Map(),
