@@ -5,6 +5,7 @@
  */
 import type { ByteRange } from '../download/byte-range.js';
 import type { FetchResult } from '../download/http-client.js';
+import type { SegmentRef } from '../formats/hls/hls-types.js';
 
 /** 'main' carries everything (muxed); 'video' and 'audio' are separate renditions muxed by castkit. */
 export type StreamName = 'main' | 'video' | 'audio';
@@ -101,4 +102,30 @@ export interface SourceOptions {
   fromStart?: boolean;
   /** Subtitles to save beside the output: a language, or true for the default rendition. */
   subs?: string | true;
+}
+
+/**
+ * The RecordSegment of a parsed HLS or DASH segment (their shared SegmentRef shape): keys prefixed with the
+ * stream, the init section keyed by its URI and byte range so that a change of init is a new key.
+ */
+export function recordSegmentOf(stream: StreamName, seg: SegmentRef): RecordSegment {
+  const out: RecordSegment = {
+    key: `${stream}:${seg.key}`,
+    stream,
+    url: seg.uri,
+    duration: seg.duration,
+    start: seg.start,
+    discontinuity: seg.discontinuity,
+  };
+  if (seg.byteRange) out.range = seg.byteRange;
+  if (seg.init) {
+    const r = seg.init.byteRange;
+    const init: RecordInit = {
+      key: `${stream}:init:${seg.init.uri}${r ? `@${r.offset}+${r.length}` : ''}`,
+      url: seg.init.uri,
+    };
+    if (r) init.range = r;
+    out.init = init;
+  }
+  return out;
 }

@@ -18,7 +18,6 @@ import {
   segmentsFromSidx,
   type DashManifest,
   type DashRepresentation,
-  type DashSegment,
   type DashSegmentList,
 } from '../../formats/dash/index.js';
 import { assertSafeUris } from '../hls/hls-source.js';
@@ -32,6 +31,7 @@ import type {
   SourceOptions,
   StreamName,
 } from '../record-source.js';
+import { recordSegmentOf } from '../record-source.js';
 
 interface DashStream {
   name: StreamName;
@@ -201,7 +201,7 @@ export async function openDashSource(
         for (const seg of fresh) {
           s.taken.add(seg.key);
           s.lastEnd = seg.start + seg.duration;
-          segments.push(toRecordSegment(s.name, seg));
+          segments.push(recordSegmentOf(s.name, seg));
         }
         const edge = lists[lists.length - 1]?.liveEdge;
         if (edge !== undefined && s.lastEnd !== undefined) edgeLag = Math.max(edgeLag, edge - s.lastEnd);
@@ -224,25 +224,4 @@ export async function openDashSource(
     if (total > 0) source.totalSec = total;
   }
   return source;
-}
-
-function toRecordSegment(stream: StreamName, seg: DashSegment): RecordSegment {
-  const out: RecordSegment = {
-    key: `${stream}:${seg.key}`,
-    stream,
-    url: seg.uri,
-    duration: seg.duration,
-    start: seg.start,
-    discontinuity: seg.discontinuity,
-  };
-  if (seg.byteRange) out.range = seg.byteRange;
-  if (seg.init) {
-    const r = seg.init.byteRange;
-    out.init = {
-      key: `${stream}:init:${seg.init.uri}${r ? `@${r.offset}+${r.length}` : ''}`,
-      url: seg.init.uri,
-    };
-    if (r) out.init.range = r;
-  }
-  return out;
 }

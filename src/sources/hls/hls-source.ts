@@ -21,7 +21,6 @@ import {
 } from '../../formats/hls/index.js';
 import type {
   MissedSpan,
-  RecordInit,
   RecordSegment,
   RecordSource,
   RenditionRow,
@@ -30,6 +29,7 @@ import type {
   SourceOptions,
   StreamName,
 } from '../record-source.js';
+import { recordSegmentOf } from '../record-source.js';
 
 interface HlsStream {
   name: StreamName;
@@ -220,27 +220,10 @@ function toRecordSegment(stream: StreamName, seg: HlsSegment): RecordSegment {
       },
     );
   }
-  const out: RecordSegment = {
-    key: `${stream}:${seg.key}`,
-    stream,
-    url: seg.uri,
-    duration: seg.duration,
-    start: seg.start,
-    discontinuity: seg.discontinuity,
-  };
-  if (seg.byteRange) out.range = seg.byteRange;
+  const out = recordSegmentOf(stream, seg);
   if (seg.gap) out.gap = true;
   if (seg.programDateTime !== undefined) out.programDateTime = seg.programDateTime;
   if (enc) out.aes = { keyUrl: enc.uri, iv: enc.iv };
-  if (seg.init) {
-    const r = seg.init.byteRange;
-    const init: RecordInit = {
-      key: `${stream}:init:${seg.init.uri}${r ? `@${r.offset}+${r.length}` : ''}`,
-      url: seg.init.uri,
-    };
-    if (r) init.range = r;
-    out.init = init;
-  }
   return out;
 }
 
