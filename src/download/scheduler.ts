@@ -23,6 +23,7 @@ import {
   type RetryEvent,
   type RetryPolicy,
   type RetryPolicyOptions,
+  type WithRetryOptions,
 } from './retry-policy.js';
 
 export type { MissingSegment, Segment } from './segment.js';
@@ -175,9 +176,10 @@ export async function downloadSegments(
 
   // After a 429 or 503 with Retry-After, nothing new goes to that origin before the time it asked for.
   const pauseUntil = new Map<string, number>();
-  const fetchWithRetry = (i: number, seg: Segment): Promise<Buffer> => {
+  /** The retry hooks of segment i: wait out its origin's pause, count retries, honour Retry-After. */
+  const retryHooks = (i: number, seg: Segment): WithRetryOptions => {
     const origin = originOf(seg.url);
-    return withRetry(async () => toBuffer(await fetchOne(seg, run.signal)), policy, {
+    return {
       signal: run.signal,
       beforeAttempt: async () => {
         const wait = (pauseUntil.get(origin) ?? 0) - Date.now();
@@ -190,15 +192,16 @@ export async function downloadSegments(
         }
         o.onRetry?.({ ...e, index: i, key: seg.key, url: seg.url });
       },
-    });
+    };
   };
+  const fetchWithRetry = (i: number, seg: Segment): Promise<Buffer> =>
+    withRetry(async () => toBuffer(await fetchOne(seg, run.signal)), policy, retryHooks(i, seg));
 
   // With a journal and the HTTP fetch, bodies go to the journal as they arrive: segments in flight and
   // segments waiting for their turn hold no memory; each is read back from the journal when committed.
   const streaming = journal !== undefined && !o.fetchSegment && client !== undefined;
   const streamed: boolean[] = [];
   const streamOne = async (i: number, seg: Segment): Promise<number> => {
-    const origin = originOf(seg.url);
     const j = journal as SegmentJournal;
     return withRetry(
       async () => {
@@ -224,20 +227,7 @@ export async function downloadSegments(
         return w.length;
       },
       policy,
-      {
-        signal: run.signal,
-        beforeAttempt: async () => {
-          const wait = (pauseUntil.get(origin) ?? 0) - Date.now();
-          if (wait > 0) await sleep(wait, run.signal);
-        },
-        onRetry: (e) => {
-          stats.retries++;
-          if (retryAfterOf(e.error) !== undefined) {
-            pauseUntil.set(origin, Math.max(pauseUntil.get(origin) ?? 0, Date.now() + e.delayMs));
-          }
-          o.onRetry?.({ ...e, index: i, key: seg.key, url: seg.url });
-        },
-      },
+      retryHooks(i, seg),
     );
   };
 
