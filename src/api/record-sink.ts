@@ -3,6 +3,7 @@ import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
+import { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
@@ -45,7 +46,7 @@ export interface RecordSinkResult {
 interface Run {
   demuxer: Demuxer;
   tracks: Map<number, TrackInfo>;
-  samples: Sample[];
+  samples: SampleTable;
   /** Bytes pushed into the demuxer so far (sample offsets count from the run's first byte). */
   pushed: number;
   /** The segments pushed whose bytes samples may still point into: [start offset, bytes]. */
@@ -136,7 +137,7 @@ export class Mp4RecordSink {
       run = {
         demuxer: createDemuxer(format, { allocate: (n) => this.allocate(n) }),
         tracks: new Map(),
-        samples: [],
+        samples: new SampleTable(1024),
         pushed: 0,
         recent: [],
         gapBeforeSec: s.pendingGapSec,
@@ -233,10 +234,8 @@ export class Mp4RecordSink {
     for (const w of o.warnings) this.warnings.push(w);
     for (const sample of o.samples) {
       const payload = sample.data ?? this.payloadOf(run, sample);
-      sample.data = undefined;
-      sample.offset = this.payloadPos;
+      run.samples.addSample(sample, this.payloadPos);
       this.payloadPos += sample.size;
-      run.samples.push(sample);
       await this.write(payload);
       if (payload.buffer === this.arena.buffer) this.arenaOutstanding--;
     }
@@ -261,6 +260,7 @@ export class Mp4RecordSink {
     // end() may complete samples (the last PES of an MPEG-TS).
     await this.take(run, run.demuxer.end());
     if (run.samples.length > 0 && run.tracks.size > 0) {
+      run.samples.trim();
       const input: DemuxedInput = {
         name: `run ${s.runs.length + 1}`,
         tracks: [...run.tracks.values()],
@@ -339,17 +339,20 @@ export class Mp4RecordSink {
   }
 
   /** One stream's runs joined, with the stream's own start time kept (for sync with the other stream). */
-  private joinStream(runs: DemuxedInput[]): { tracks: TrackInfo[]; samples: Sample[] } {
+  private joinStream(runs: DemuxedInput[]): { tracks: TrackInfo[]; samples: SampleTable } {
     const first = runs[0] as DemuxedInput;
     let startSec = Infinity;
     for (const t of first.tracks) {
-      const s = first.samples.find((x) => x.trackId === t.id);
-      if (s) startSec = Math.min(startSec, s.dts / t.timescale);
+      const i = first.samples.firstOf(t.id);
+      if (i >= 0) startSec = Math.min(startSec, (first.samples.dts[i] as number) / t.timescale);
     }
     const joined = joinInputs(runs);
     if (Number.isFinite(startSec) && startSec !== 0) {
-      const scales = new Map(joined.tracks.map((t) => [t.id, t.timescale]));
-      for (const s of joined.samples) s.dts += Math.round(startSec * (scales.get(s.trackId) ?? 1));
+      const shifts: number[] = [];
+      for (const t of joined.tracks) shifts[t.id] = Math.round(startSec * t.timescale);
+      const j = joined.samples;
+      for (let i = 0; i < j.length; i++)
+        j.dts[i] = (j.dts[i] as number) + (shifts[j.trackId[i] as number] ?? 0);
     }
     return { tracks: joined.tracks, samples: joined.samples };
   }

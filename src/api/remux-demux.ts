@@ -1,6 +1,7 @@
 import { closeSync, readSync } from 'node:fs';
 import { CastkitError, InputError, InterruptedError } from '../core/errors.js';
 import type { Demuxer, DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
+import type { SampleTable } from '../formats/sample-table.js';
 import type { DemuxedInput } from '../formats/timeline.js';
 import { openInputSync } from '../sources/file-source.js';
 import type { RemuxWarning } from './remux-types.js';
@@ -18,6 +19,9 @@ export function pacer(every = 64 << 20): Pace {
     }
   };
 }
+
+/** The least a skipping demuxer is read at a time: a moof of a few hundred samples and a box header. */
+const SMALL_READ = 16 << 10;
 
 /** Reads `size` bytes of the input at `at` again (a payload no longer in the chunks at hand). */
 export type ReadAt = (at: number, size: number) => Uint8Array;
@@ -75,7 +79,9 @@ export async function demuxFile(
   fd = openInputSync(input);
   let position = 0;
   try {
-    const chunkSize = demuxer.skippable !== undefined ? 256 << 10 : 4 << 20;
+    // A demuxer that skips (MP4) is read in small pieces around what it skips: a moof and the mdat header
+    // after it fit in SMALL_READ, and a box it is gathering is read whole; the others in large chunks.
+    const chunkSize = 4 << 20;
     while (position < size) {
       if (options.signal?.aborted) throw new InterruptedError();
       const skippable = Math.min(demuxer.skippable?.() ?? 0, size - position);
@@ -84,7 +90,10 @@ export async function demuxFile(
         position += skippable;
         continue;
       }
-      const buf = new Uint8Array(Math.min(chunkSize, size - position));
+      const want = demuxer.skippable
+        ? Math.max(SMALL_READ, (demuxer.wanted?.() ?? 0) + SMALL_READ)
+        : chunkSize;
+      const buf = new Uint8Array(Math.min(chunkSize, want, size - position));
       const n = readSync(fd, buf, 0, buf.length, position);
       if (n === 0) break;
       const chunk = n === buf.length ? buf : buf.subarray(0, n);
@@ -117,7 +126,7 @@ function namingInput(err: unknown, input: string): unknown {
 }
 
 /** A demuxed input for the timeline; an input with nothing castkit can remux is an error. */
-export function demuxedInput(name: string, tracks: TrackInfo[], samples: Sample[]): DemuxedInput {
+export function demuxedInput(name: string, tracks: TrackInfo[], samples: SampleTable): DemuxedInput {
   if (tracks.length === 0 || samples.length === 0) {
     throw new InputError(`${name} has no audio or video samples castkit can remux`, {
       code: 'E_NO_SAMPLES',
@@ -125,5 +134,6 @@ export function demuxedInput(name: string, tracks: TrackInfo[], samples: Sample[
       details: { path: name },
     });
   }
+  samples.trim();
   return { name, tracks, samples };
 }

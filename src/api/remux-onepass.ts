@@ -1,6 +1,7 @@
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { Sample } from '../formats/media.js';
+import { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
@@ -50,7 +51,7 @@ export async function remuxStreaming(
   try {
     for (const [i, input] of inputs.entries()) {
       const demuxer = createDemuxer((sniffed[i] as SniffedInput).format);
-      const samples: Sample[] = [];
+      const samples = new SampleTable(4096);
       const recent = new RecentChunks();
       const { tracks, bytes } = await demuxFile(input, sizes[i] as number, demuxer, {
         signal: options.signal,
@@ -60,10 +61,8 @@ export async function remuxStreaming(
         onSamples: async (got, readAt) => {
           for (const s of got) {
             const payload = recent.payload(s, readAt);
-            s.data = undefined;
-            s.offset = payloadPos;
+            samples.addSample(s, payloadPos);
             payloadPos += s.size;
-            samples.push(s);
             samplesSeen++;
             if (reserved === undefined) held.push(recent.holds(payload) ? payload.slice() : payload);
             else if (!writer.tryAdd({ bytes: payload })) await writer.add({ bytes: payload });

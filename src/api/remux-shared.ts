@@ -1,6 +1,7 @@
 import type { ProgressEvent } from '../core/progress.js';
 import { describeConfig } from '../formats/codecs/describe.js';
-import type { Sample, TrackInfo } from '../formats/media.js';
+import type { TrackInfo } from '../formats/media.js';
+import type { SampleTable } from '../formats/sample-table.js';
 import type { RemuxOptions, RemuxTrackSummary } from './remux-types.js';
 
 /** Progress in bytes of one phase, with rate and ETA, to `options.onProgress` if there is one. */
@@ -40,12 +41,8 @@ export function withDetails(t: TrackInfo): TrackInfo {
 }
 
 /** The result's summary of the tracks written, with the samples written of each. */
-export function trackSummaries(
-  tracks: readonly TrackInfo[],
-  samples: readonly Sample[],
-): RemuxTrackSummary[] {
-  const counts = new Map<number, number>();
-  for (const s of samples) counts.set(s.trackId, (counts.get(s.trackId) ?? 0) + 1);
+export function trackSummaries(tracks: readonly TrackInfo[], samples: SampleTable): RemuxTrackSummary[] {
+  const counts = samples.countByTrack();
   return tracks.map((t) => summary(t, counts.get(t.id) ?? 0));
 }
 

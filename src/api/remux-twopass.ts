@@ -7,8 +7,9 @@ import {
   writeInitSegment,
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
-import type { Sample, TrackInfo } from '../formats/media.js';
-import { joinInputs, mergeInputs, type DemuxedInput, type TimelineSample } from '../formats/timeline.js';
+import type { TrackInfo } from '../formats/media.js';
+import { SampleTable, type TableSample } from '../formats/sample-table.js';
+import { joinInputs, mergeInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
 import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
@@ -18,8 +19,10 @@ import type { SniffedInput } from './remux-inputs.js';
 import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
 
-/** Where a sample's payload is when the demuxer produced it: the payload store's memory or its file. */
-type Stored = Sample & { store?: 'memory' | 'file' };
+/** Where a sample's payload is (its table tag): the input, or the payload store's memory or file. */
+const IN_INPUT = 0;
+const IN_MEMORY = 1;
+const IN_FILE = 2;
 
 /**
  * Any inputs to MP4 or fragmented MP4 in two passes: every input demuxed into tables first (payloads stay
@@ -50,7 +53,7 @@ export async function remuxToMp4(
         throw new InputError('the inputs have no audio for an .m4a output', { code: 'E_NO_AUDIO' });
       }
       const keep = new Set(tracks.map((t) => t.id));
-      samples = samples.filter((s) => keep.has(s.trackId));
+      samples = samples.filter((id) => keep.has(id));
     }
 
     // Pass 2: the output, from the tables.
@@ -101,7 +104,7 @@ async function demuxAll(
       });
     }
     const demuxer = createDemuxer(inFormat, { allocate: (n) => store.allocate(n) });
-    const samples: Stored[] = [];
+    const samples = new SampleTable(4096);
     const { tracks, bytes } = await demuxFile(input, size, demuxer, {
       // A media segment is demuxed after its init segment; its sample offsets stay the segment's own.
       prefix: segment ? init : undefined,
@@ -109,7 +112,16 @@ async function demuxAll(
       pace,
       warnings,
       onSamples: async (got) => {
-        for (const s of got) samples.push(s.data ? await stored(store, s, s.data) : s);
+        for (const s of got) {
+          if (!s.data) {
+            samples.addSample(s, s.offset ?? 0, IN_INPUT);
+            continue;
+          }
+          // A payload the demuxer made goes into the store (its memory if it fits).
+          const at = store.addToMemory(s.data);
+          if (at >= 0) samples.addSample(s, at, IN_MEMORY);
+          else samples.addSample(s, await store.addToFile(s.data), IN_FILE);
+        }
       },
       onRead: (done) => readProgress(bytesIn + done),
     });
@@ -123,51 +135,38 @@ async function demuxAll(
   return { demuxed, bytesIn };
 }
 
-/** A sample whose payload the demuxer made, with the payload put in the store (its memory if it fits). */
-async function stored(store: PayloadStore, s: Sample, data: Uint8Array): Promise<Stored> {
-  let at = store.addToMemory(data);
-  const where = at >= 0 ? 'memory' : 'file';
-  if (at < 0) at = await store.addToFile(data);
-  return {
-    trackId: s.trackId,
-    dts: s.dts,
-    cts: s.cts,
-    duration: s.duration,
-    keyframe: s.keyframe,
-    size: s.size,
-    offset: at,
-    store: where,
-  };
-}
-
 /** Pass 2: the head, then the payloads from the inputs and the store (as fragments for fmp4). */
 async function writeMp4(
   out: AtomicFile,
   store: PayloadStore,
   demuxed: readonly DemuxedInput[],
   tracks: TrackInfo[],
-  samples: TimelineSample[],
+  samples: SampleTable,
   format: RemuxFormat,
   options: RemuxOptions,
 ): Promise<void> {
   // Timeline samples name their input by its place among the demuxed inputs (init segments are not).
   const memoryIndex = demuxed.length;
   const fileIndex = demuxed.length + 1;
-  const sourceOf = (s: Sample): number => {
-    const where = (s as Stored).store;
-    return where === undefined ? (s as TimelineSample).input : where === 'memory' ? memoryIndex : fileIndex;
+  const sourceOf = (i: number): number => {
+    const where = samples.tag[i] as number;
+    return where === IN_INPUT ? (samples.input[i] as number) : where === IN_MEMORY ? memoryIndex : fileIndex;
   };
   const sources: PieceSource[] = demuxed.map((d) => ({ name: d.name, path: d.name }));
   sources.push(store.memorySource(), store.fileSource());
   let payload = 0;
-  for (const s of samples) payload += s.size;
+  for (let i = 0; i < samples.length; i++) payload += samples.size[i] as number;
   // Everything but the payloads is made first, so that progress knows the exact output size.
   let head: Uint8Array;
   let tail: Uint8Array = new Uint8Array(0);
   let fragments: { header: Uint8Array; tracks: ReturnType<typeof fragmentAtKeyframes>[number] }[] = [];
   if (format === 'fmp4') {
     head = writeInitSegment(tracks as Mp4WriterTrack[]);
-    const groups = fragmentAtKeyframes(samples, { tracks, minDuration: options.fragmentDuration ?? 1 });
+    // Fragmented output is written from sample objects (its fragments hold a few seconds each).
+    const groups = fragmentAtKeyframes(samples.toSamples(), {
+      tracks,
+      minDuration: options.fragmentDuration ?? 1,
+    });
     fragments = groups.map((g, i) => ({ header: writeFragment(i + 1, g), tracks: g }));
   } else {
     const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
@@ -184,7 +183,9 @@ async function writeMp4(
         await writer.add({ bytes: fragment.header });
         for (const ft of fragment.tracks) {
           for (const s of ft.samples) {
-            const piece = { source: sourceOf(s), offset: s.offset ?? 0, size: s.size };
+            const t = s as TableSample;
+            const source = t.tag === IN_INPUT ? t.input : t.tag === IN_MEMORY ? memoryIndex : fileIndex;
+            const piece = { source, offset: s.offset ?? 0, size: s.size };
             if (!writer.tryAdd(piece)) await writer.add(piece);
           }
         }
@@ -194,15 +195,16 @@ async function writeMp4(
       // Neighbouring samples stored back to back in one input move as one range.
       let run: { source: number; offset: number; size: number } | undefined;
       let n = 0;
-      for (const s of samples) {
-        const source = sourceOf(s);
-        const offset = s.offset ?? 0;
+      for (let i = 0; i < samples.length; i++) {
+        const source = sourceOf(i);
+        const offset = samples.offset[i] as number;
+        const size = samples.size[i] as number;
         if (run && run.source === source && run.offset + run.size === offset) {
-          run.size += s.size;
+          run.size += size;
           continue;
         }
         if (run && !writer.tryAdd(run)) await writer.add(run);
-        run = { source, offset, size: s.size };
+        run = { source, offset, size };
         if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
       }
       if (run && !writer.tryAdd(run)) await writer.add(run);

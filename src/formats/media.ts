@@ -72,6 +72,11 @@ export interface Demuxer {
   /** Optional: bytes coming next that the demuxer would not read; a seeking reader may `skipAhead` over them. */
   skippable?(): number;
   skipAhead?(n: number): DemuxOutput;
+  /**
+   * Optional, with `skippable`: how many more bytes the demuxer needs before it can go on (the rest of the
+   * box it is gathering), so that a seeking reader reads no more than that before it can skip again.
+   */
+  wanted?(): number;
 }
 
 export function emptyOutput(): DemuxOutput {

@@ -1,11 +1,12 @@
 import { CastkitError } from '../core/errors.js';
-import type { FormatWarning, Sample, TrackInfo } from './media.js';
+import type { FormatWarning, TrackInfo } from './media.js';
+import { SampleTable } from './sample-table.js';
 
 /** One demuxed input: its tracks and its samples in input order. */
 export interface DemuxedInput {
   name: string;
   tracks: TrackInfo[];
-  samples: Sample[];
+  samples: SampleTable;
   /**
    * joinInputs: seconds known to be missing between the previous input and this one (a segment that could
    * not be fetched). The timeline keeps them as a gap instead of closing it.
@@ -13,14 +14,10 @@ export interface DemuxedInput {
   gapBeforeSec?: number;
 }
 
-/** A sample of the joined timeline, with the input its payload lives in. */
-export interface TimelineSample extends Sample {
-  input: number;
-}
-
 export interface Timeline {
   tracks: TrackInfo[];
-  samples: TimelineSample[];
+  /** In output order; `input` is the index of the input each payload lives in. */
+  samples: SampleTable;
   /** Seconds, the longest track. */
   durationSec: number;
   warnings: FormatWarning[];
@@ -36,16 +33,34 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Typical sample duration of a track, ticks: the median of the known durations or dts steps. */
-function typicalDuration(samples: Sample[]): number {
+function typicalDuration(t: SampleTable, trackId: number): number {
   const steps: number[] = [];
-  for (let i = 0; i < samples.length && steps.length < 64; i++) {
-    const s = samples[i] as Sample;
-    const next = samples[i + 1];
-    if (s.duration > 0) steps.push(s.duration);
-    else if (next) steps.push(next.dts - s.dts);
+  let prev = -1;
+  for (let i = 0; i < t.length && steps.length < 64; i++) {
+    if (t.trackId[i] !== trackId) continue;
+    if (prev >= 0 && !((t.duration[prev] as number) > 0))
+      steps.push((t.dts[i] as number) - (t.dts[prev] as number));
+    if ((t.duration[i] as number) > 0) steps.push(t.duration[i] as number);
+    prev = i;
   }
   steps.sort((a, b) => a - b);
   return Math.max(0, steps[steps.length >> 1] ?? 0);
+}
+
+/** Durations of 0 become the step to the track's next sample; a track's last one, its typical duration. */
+function fillDurations(t: SampleTable, trackIds: Iterable<number>): void {
+  const last: number[] = [];
+  for (let i = 0; i < t.length; i++) {
+    const id = t.trackId[i] as number;
+    const prev = last[id];
+    if (prev !== undefined && !((t.duration[prev] as number) > 0))
+      t.duration[prev] = Math.max(0, (t.dts[i] as number) - (t.dts[prev] as number));
+    last[id] = i;
+  }
+  for (const id of trackIds) {
+    const i = last[id];
+    if (i !== undefined && !((t.duration[i] as number) > 0)) t.duration[i] = typicalDuration(t, id);
+  }
 }
 
 /**
@@ -54,15 +69,18 @@ function typicalDuration(samples: Sample[]): number {
  * that the input starts where the previous one's video (or first) track ended (A/V offsets within an input
  * are kept). The first
  * input is moved so that its earliest decode time is 0. Sample durations of 0 are filled from the next
- * sample's dts, so that every sample has a duration. The samples are updated in place (they belong to the
- * caller's demux results, which this consumes).
+ * sample's dts, so that every sample has a duration. The inputs' tables are consumed: one input's is
+ * rewritten in place into the timeline, several are copied into a new table and cleared as they go.
  */
 export function joinInputs(inputs: DemuxedInput[]): Timeline {
   const first = inputs[0];
   if (!first) throw new RangeError('joinInputs: no inputs');
   const tracks = first.tracks.map((t) => ({ ...t }));
   const warnings: FormatWarning[] = [];
-  const out: TimelineSample[] = [];
+  let total = 0;
+  for (const input of inputs) total += input.samples.length;
+  const out = inputs.length === 1 ? first.samples : new SampleTable(total);
+  let n = 0; // samples in `out`
   const lastDts = new Map<number, number>(); // output track id -> last dts
   let endSec = 0;
   let prevShiftSec = 0;
@@ -104,18 +122,30 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       }
     }
 
+    // Per input track id: its output track and its own timescale (ids are small integers).
+    const outOf: (TrackInfo | undefined)[] = [];
+    const inOf: (TrackInfo | undefined)[] = [];
+    for (const t of input.tracks) {
+      outOf[t.id] = map.get(t.id);
+      inOf[t.id] = t;
+    }
+    const t = input.samples;
+    const ids = t.trackId;
+
     // The input's start: its earliest dts over the matched tracks, in seconds (the first input's becomes 0).
     let startSec = Infinity;
     const firstSeen = new Set<number>();
-    for (const s of input.samples) {
-      if (firstSeen.has(s.trackId)) continue;
-      const t = input.tracks.find((x) => x.id === s.trackId);
-      if (!t || !map.has(t.id)) continue;
-      firstSeen.add(s.trackId);
-      startSec = Math.min(startSec, s.dts / t.timescale);
-      if (firstSeen.size === map.size) break;
+    for (let i = 0; i < t.length && firstSeen.size < map.size; i++) {
+      const id = ids[i] as number;
+      const inTrack = inOf[id];
+      if (firstSeen.has(id) || !inTrack || !outOf[id]) continue;
+      firstSeen.add(id);
+      startSec = Math.min(startSec, (t.dts[i] as number) / inTrack.timescale);
     }
-    if (!Number.isFinite(startSec)) return;
+    if (!Number.isFinite(startSec)) {
+      if (t !== out) t.clear();
+      return;
+    }
     // An input whose own timestamps run on from the previous one (segments of one stream) keeps them
     // exactly; one that restarts or jumps is moved to continue where the previous one ended.
     // A known gap before the input moves where it is expected to start, and is kept if it has to be moved.
@@ -128,35 +158,17 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     const shiftSec = runsOn ? prevShiftSec : endSec + gapSec - startSec;
     prevShiftSec = shiftSec;
 
-    // Per input track id: its output track and its own timescale (ids are small integers).
-    const outOf: (TrackInfo | undefined)[] = [];
-    const inOf: (TrackInfo | undefined)[] = [];
-    for (const t of input.tracks) {
-      outOf[t.id] = map.get(t.id);
-      inOf[t.id] = t;
-    }
-    // Durations of 0 become the step to the track's next sample (in place: the samples are ours now);
-    // a track's last one gets the track's typical duration.
-    const lastOfTrack: (Sample | undefined)[] = [];
-    for (const s of input.samples) {
-      if (!outOf[s.trackId]) continue;
-      const prev = lastOfTrack[s.trackId];
-      if (prev && prev.duration <= 0) prev.duration = Math.max(0, s.dts - prev.dts);
-      lastOfTrack[s.trackId] = s;
-    }
-    for (const [id, last] of lastOfTrack.entries()) {
-      if (last && last.duration <= 0) {
-        last.duration = typicalDuration(input.samples.filter((x) => x.trackId === id));
-      }
-    }
+    fillDurations(t, map.keys());
 
     const keptHere: boolean[] = []; // per output track id: kept a sample of this input already
-    for (const s of input.samples) {
-      const o = outOf[s.trackId];
-      const inTrack = inOf[s.trackId];
+    let lastRef = -1; // the last sample of the reference track kept from this input, in `out`
+    for (let i = 0; i < t.length; i++) {
+      const id = ids[i] as number;
+      const o = outOf[id];
+      const inTrack = inOf[id];
       if (!o || !inTrack) continue;
       const scale = o.timescale / inTrack.timescale;
-      let dts = Math.round((s.dts / inTrack.timescale + shiftSec) * o.timescale);
+      let dts = Math.round(((t.dts[i] as number) / inTrack.timescale + shiftSec) * o.timescale);
       const prev = lastDts.get(o.id);
       if (prev !== undefined && dts <= prev) {
         // Before this input has kept a sample of the track, a collision is an overlap with the previous
@@ -169,21 +181,26 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       }
       keptHere[o.id] = true;
       lastDts.set(o.id, dts);
-      const joined = s as TimelineSample;
-      joined.trackId = o.id;
-      joined.dts = dts;
+      const j = n++;
+      if (t !== out) out.copyFrom(t, i);
+      else if (j !== i) copyWithin(out, j, i);
+      out.trackId[j] = o.id;
+      out.dts[j] = dts;
       if (scale !== 1) {
-        joined.cts = Math.round(s.cts * scale);
-        joined.duration = Math.round(s.duration * scale);
+        out.cts[j] = Math.round((t.cts[i] as number) * scale);
+        out.duration[j] = Math.round((t.duration[i] as number) * scale);
       }
-      joined.input = index;
-      out.push(joined);
+      out.input[j] = index;
+      if (o === reference) lastRef = j;
     }
+    if (t !== out) t.clear();
     // The next input continues where this one's reference track (video, else the first) ends: every
     // other track keeps its offset to it, so A/V offsets inside inputs never accumulate into drift.
     const last = lastDts.get(reference.id);
-    if (last !== undefined)
-      endSec = (last + (findLast(out, reference.id)?.duration ?? 0)) / reference.timescale;
+    if (last !== undefined) {
+      const refIndex = lastRef >= 0 ? lastRef : lastIndexOf(out, n, reference.id);
+      endSec = (last + (refIndex >= 0 ? (out.duration[refIndex] as number) : 0)) / reference.timescale;
+    }
     prevOrigEndSec = endSec - shiftSec;
   });
   if (overlapDrops > 0) {
@@ -192,17 +209,34 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       message: `${overlapDrops} samples repeated from the end of the previous input were dropped`,
     });
   }
+  out.length = n;
+  out.trim();
   let durationSec = 0;
   for (const o of tracks) {
-    const lastSample = findLast(out, o.id);
-    if (lastSample) durationSec = Math.max(durationSec, (lastSample.dts + lastSample.duration) / o.timescale);
+    const i = lastIndexOf(out, n, o.id);
+    if (i >= 0)
+      durationSec = Math.max(
+        durationSec,
+        ((out.dts[i] as number) + (out.duration[i] as number)) / o.timescale,
+      );
   }
   return { tracks, samples: out, durationSec, warnings };
 }
 
-function findLast(samples: TimelineSample[], trackId: number): TimelineSample | undefined {
-  for (let i = samples.length - 1; i >= 0; i--) if (samples[i]?.trackId === trackId) return samples[i];
-  return undefined;
+/** The last of the first `n` samples that belongs to a track, or -1. */
+function lastIndexOf(t: SampleTable, n: number, trackId: number): number {
+  for (let i = n - 1; i >= 0; i--) if (t.trackId[i] === trackId) return i;
+  return -1;
+}
+
+/** Move sample `from` of a table to `to` (before it), every column. */
+function copyWithin(t: SampleTable, to: number, from: number): void {
+  t.keyframe[to] = t.keyframe[from] as number;
+  t.tag[to] = t.tag[from] as number;
+  t.cts[to] = t.cts[from] as number;
+  t.duration[to] = t.duration[from] as number;
+  t.size[to] = t.size[from] as number;
+  t.offset[to] = t.offset[from] as number;
 }
 
 /** Seconds of each track put together before the next track's: big enough for few, large copies. */
@@ -216,57 +250,68 @@ const INTERLEAVE_SEC = 0.5;
  */
 export function mergeInputs(inputs: DemuxedInput[]): Timeline {
   const tracks: TrackInfo[] = [];
-  const perTrack: TimelineSample[][] = [];
+  // Per output track: its input's table and the indexes of its samples there.
+  const perTrack: { table: SampleTable; rows: Uint32Array }[] = [];
   let startSec = Infinity;
-  inputs.forEach((input) => {
+  for (const input of inputs) {
     for (const t of input.tracks) {
-      const first = input.samples.find((s) => s.trackId === t.id);
-      if (first) startSec = Math.min(startSec, first.dts / t.timescale);
+      const i = input.samples.firstOf(t.id);
+      if (i >= 0) startSec = Math.min(startSec, (input.samples.dts[i] as number) / t.timescale);
     }
-  });
+  }
   if (!Number.isFinite(startSec)) startSec = 0;
+  let total = 0;
   inputs.forEach((input, index) => {
+    const table = input.samples;
+    const counts = table.countByTrack();
     for (const t of input.tracks) {
+      const count = counts.get(t.id) ?? 0;
+      if (count === 0) continue;
       const id = tracks.length + 1;
       const shift = Math.round(startSec * t.timescale);
-      const list: TimelineSample[] = [];
-      let prev: TimelineSample | undefined;
-      for (const s of input.samples) {
-        if (s.trackId !== t.id) continue;
-        const joined = s as TimelineSample;
-        joined.trackId = id;
-        joined.dts = s.dts - shift;
-        joined.input = index;
-        if (prev && prev.duration <= 0) prev.duration = Math.max(0, joined.dts - prev.dts);
-        list.push(joined);
-        prev = joined;
+      const rows = new Uint32Array(count);
+      let k = 0;
+      for (let i = 0; i < table.length; i++) if (table.trackId[i] === t.id) rows[k++] = i;
+      for (let k2 = 0; k2 < count; k2++) {
+        const i = rows[k2] as number;
+        table.dts[i] = (table.dts[i] as number) - shift;
+        table.input[i] = index;
       }
-      if (list.length === 0) continue;
-      if (prev && prev.duration <= 0) prev.duration = typicalDuration(list);
       tracks.push({ ...t, id });
-      perTrack.push(list);
+      perTrack.push({ table, rows });
+      total += count;
     }
+    fillDurations(
+      table,
+      input.tracks.map((t) => t.id),
+    );
   });
   // Interleave: walk time in steps, taking each track's samples that start before the step's end.
-  const samples: TimelineSample[] = [];
+  const samples = new SampleTable(total);
   const next = perTrack.map(() => 0);
-  let durationSec = 0;
   for (let end = INTERLEAVE_SEC; ; end += INTERLEAVE_SEC) {
     let left = false;
-    perTrack.forEach((list, k) => {
+    perTrack.forEach(({ table, rows }, k) => {
       const ts = (tracks[k] as TrackInfo).timescale;
-      let i = next[k] as number;
-      while (i < list.length && (list[i] as TimelineSample).dts / ts < end)
-        samples.push(list[i++] as TimelineSample);
-      next[k] = i;
-      if (i < list.length) left = true;
+      let r = next[k] as number;
+      while (r < rows.length && (table.dts[rows[r] as number] as number) / ts < end) {
+        const j = samples.copyFrom(table, rows[r++] as number);
+        samples.trackId[j] = k + 1;
+      }
+      next[k] = r;
+      if (r < rows.length) left = true;
     });
     if (!left) break;
   }
-  perTrack.forEach((list, k) => {
-    const last = list[list.length - 1];
-    if (last)
-      durationSec = Math.max(durationSec, (last.dts + last.duration) / (tracks[k] as TrackInfo).timescale);
+  for (const input of inputs) input.samples.clear();
+  let durationSec = 0;
+  tracks.forEach((t) => {
+    const i = lastIndexOf(samples, samples.length, t.id);
+    if (i >= 0)
+      durationSec = Math.max(
+        durationSec,
+        ((samples.dts[i] as number) + (samples.duration[i] as number)) / t.timescale,
+      );
   });
   return { tracks, samples, durationSec, warnings: [] };
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { CastkitError } from '../../src/core/errors.js';
 import type { Sample, TrackInfo } from '../../src/formats/media.js';
 import { sniffContainer } from '../../src/formats/sniff.js';
+import { SampleTable } from '../../src/formats/sample-table.js';
 import { joinInputs, mergeInputs } from '../../src/formats/timeline.js';
 
 const video: TrackInfo = {
@@ -48,12 +49,13 @@ function av(startMs: number, frames: number): Sample[] {
 describe('joinInputs', () => {
   it('starts the first input at 0, continues each next input at the end of the previous one', () => {
     const t = joinInputs([
-      { name: 'a', tracks: [video, audio], samples: av(5000, 25) },
-      { name: 'b', tracks: [video, audio], samples: av(0, 25) }, // restarts at 0
-      { name: 'c', tracks: [video, audio], samples: av(900_000, 25) }, // jumps far ahead
+      { name: 'a', tracks: [video, audio], samples: SampleTable.from(av(5000, 25)) },
+      { name: 'b', tracks: [video, audio], samples: SampleTable.from(av(0, 25)) }, // restarts at 0
+      { name: 'c', tracks: [video, audio], samples: SampleTable.from(av(900_000, 25)) }, // jumps far ahead
     ]);
-    const v = t.samples.filter((s) => s.trackId === 1);
-    const a = t.samples.filter((s) => s.trackId === 2);
+    const all = t.samples.toSamples();
+    const v = all.filter((s) => s.trackId === 1);
+    const a = all.filter((s) => s.trackId === 2);
     assert.equal(v.length, 75);
     assert.deepEqual(
       v.slice(0, 3).map((s) => s.dts),
@@ -67,7 +69,7 @@ describe('joinInputs', () => {
       v.every((s) => s.duration === 40),
       'durations filled in',
     );
-    assert.deepEqual([...new Set(t.samples.map((s) => s.input))], [0, 1, 2]);
+    assert.deepEqual([...new Set(all.map((s) => s.input))], [0, 1, 2]);
     assert.ok(Math.abs(t.durationSec - 3.02) < 0.001, String(t.durationSec)); // audio runs 20 ms past video
     assert.equal(a[25]?.dts, (1000 + 20) * 48, 'audio keeps its offset to video in the next input');
   });
@@ -76,11 +78,11 @@ describe('joinInputs', () => {
     assert.throws(
       () =>
         joinInputs([
-          { name: 'a', tracks: [video], samples: av(0, 2).filter((s) => s.trackId === 1) },
+          { name: 'a', tracks: [video], samples: SampleTable.from(av(0, 2).filter((s) => s.trackId === 1)) },
           {
             name: 'b.flv',
             tracks: [{ ...video, config: new Uint8Array([9]) }],
-            samples: av(0, 2).filter((s) => s.trackId === 1),
+            samples: SampleTable.from(av(0, 2).filter((s) => s.trackId === 1)),
           },
         ]),
       (err: unknown) =>
@@ -93,11 +95,11 @@ describe('mergeInputs', () => {
   it('puts tracks side by side, keeps their sync, and interleaves them in half-second runs', () => {
     const all = av(1000, 50); // video from 1.000 s, audio from 1.020 s, 2 s long
     const t = mergeInputs([
-      { name: 'video.mp4', tracks: [video], samples: all.filter((s) => s.trackId === 1) },
+      { name: 'video.mp4', tracks: [video], samples: SampleTable.from(all.filter((s) => s.trackId === 1)) },
       {
         name: 'audio.m4a',
         tracks: [{ ...audio, id: 1 }],
-        samples: all.filter((s) => s.trackId === 2).map((s) => ({ ...s, trackId: 1 })),
+        samples: SampleTable.from(all.filter((s) => s.trackId === 2).map((s) => ({ ...s, trackId: 1 }))),
       },
     ]);
     assert.deepEqual(
@@ -107,14 +109,15 @@ describe('mergeInputs', () => {
         [2, 'audio'],
       ],
     );
-    const v = t.samples.filter((s) => s.trackId === 1);
-    const a = t.samples.filter((s) => s.trackId === 2);
+    const out = t.samples.toSamples();
+    const v = out.filter((s) => s.trackId === 1);
+    const a = out.filter((s) => s.trackId === 2);
     assert.equal(v[0]?.dts, 0);
     assert.equal(a[0]?.dts, 20 * 48, 'audio keeps its 20 ms offset');
-    assert.deepEqual([...new Set(t.samples.map((s) => s.input))], [0, 1]);
+    assert.deepEqual([...new Set(out.map((s) => s.input))], [0, 1]);
     // Runs: 13 video samples (0..0.48 s), then the audio samples before 0.5 s, then the next run.
     assert.deepEqual(
-      t.samples.slice(0, 14).map((s) => s.trackId),
+      out.slice(0, 14).map((s) => s.trackId),
       [...Array(13).fill(1), 2],
     );
     assert.equal(t.samples.length, 100);

@@ -142,6 +142,14 @@ export class IsobmffDemuxer implements Demuxer {
       : 0;
   }
 
+  /** Bytes still to come of the box being gathered (moov, moof), or of the box header being read. */
+  wanted(): number {
+    if (this.state === 'buffer') return this.remaining === Infinity ? 0 : this.remaining;
+    if (this.state === 'header')
+      return Math.max(0, (this.hdrLen < 8 ? 8 : boxHeaderLength(this.hdr, 0)) - this.hdrLen);
+    return 0;
+  }
+
   /** Account for `n` bytes (at most `skippable()`) that the reader jumped over. */
   skipAhead(n: number): IsobmffDemuxOutput {
     this.guard();

@@ -6,7 +6,8 @@
  */
 import { ByteWriter } from '../../core/bytes.js';
 import { UsageError } from '../../core/errors.js';
-import type { Sample, TrackInfo } from '../media.js';
+import type { TrackInfo } from '../media.js';
+import type { SampleTable } from '../sample-table.js';
 import { fullBox, mdatHeader } from './isobmff-boxes.js';
 import type { Mp4Edit } from './isobmff-moov.js';
 import {
@@ -197,7 +198,7 @@ interface TrackPlan {
  */
 export function planMp4(
   tracks: readonly Mp4WriterTrack[],
-  samples: readonly Sample[],
+  samples: SampleTable,
   options: PlanMp4Options = {},
 ): Mp4Plan {
   if (tracks.length === 0) throw new UsageError('planMp4: no tracks', { code: 'E_MP4_PLAN' });
@@ -206,8 +207,9 @@ export function planMp4(
   const movieTs = options.movieTimescale ?? movieTimescaleOf(tracks);
   const edits = planEdits(plans, movieTs);
   let payloadSize = 0;
-  for (const s of samples) {
-    payloadSize = explicit ? Math.max(payloadSize, (s.offset ?? 0) + s.size) : payloadSize + s.size;
+  for (let i = 0; i < samples.length; i++) {
+    const size = samples.size[i] as number;
+    payloadSize = explicit ? Math.max(payloadSize, (samples.offset[i] as number) + size) : payloadSize + size;
   }
   if (explicit && options.payloadSize !== undefined) payloadSize = Math.max(payloadSize, options.payloadSize);
   const hdr = mdatHeader(payloadSize);
@@ -283,45 +285,45 @@ function defaultBrands(tracks: readonly TrackInfo[]): Brands {
 }
 
 /** Split the samples per track into decode-order tables and chunks. */
-function gather(
-  tracks: readonly Mp4WriterTrack[],
-  samples: readonly Sample[],
-  explicit = false,
-): TrackPlan[] {
-  const index = new Map<number, number>();
+function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explicit = false): TrackPlan[] {
+  const index: number[] = []; // track id -> place in `tracks`
   tracks.forEach((t, k) => {
-    if (index.has(t.id))
+    if (index[t.id] !== undefined)
       throw new UsageError(`planMp4: track id ${t.id} given twice`, { code: 'E_MP4_PLAN' });
-    index.set(t.id, k);
+    index[t.id] = k;
   });
   const counts = new Float64Array(tracks.length);
   const chunkCounts = new Float64Array(tracks.length);
+  const n = samples.length;
+  const ids = samples.trackId;
+  const sizes = samples.size;
+  const offsets = samples.offset;
   let prev = -1;
   let prevEnd = -1;
-  for (const s of samples) {
-    const k = index.get(s.trackId);
+  for (let i = 0; i < n; i++) {
+    const k = index[ids[i] as number];
     if (k === undefined) {
-      throw new UsageError(`planMp4: a sample refers to track ${s.trackId}, which is not in the track list`, {
+      throw new UsageError(`planMp4: a sample refers to track ${ids[i]}, which is not in the track list`, {
         code: 'E_MP4_PLAN',
       });
     }
     counts[k] = (counts[k] as number) + 1;
-    const at = explicit ? (s.offset ?? 0) : prevEnd;
+    const at = explicit ? (offsets[i] as number) : prevEnd;
     if (k !== prev || at !== prevEnd) chunkCounts[k] = (chunkCounts[k] as number) + 1;
     prev = k;
-    prevEnd = at + s.size;
+    prevEnd = at + (sizes[i] as number);
   }
   const plans: TrackPlan[] = tracks.map((track, k) => {
-    const n = counts[k] as number;
+    const count = counts[k] as number;
     const c = chunkCounts[k] as number;
     return {
       track,
       outId: k + 1,
       tables: {
-        durations: new Float64Array(n),
-        cts: new Int32Array(n),
-        sizes: new Float64Array(n),
-        keyframes: new Uint8Array(n),
+        durations: new Float64Array(count),
+        cts: new Int32Array(count),
+        sizes: new Float64Array(count),
+        keyframes: new Uint8Array(count),
         chunkOffsets: new Float64Array(c),
         chunkCounts: new Uint32Array(c),
       },
@@ -340,27 +342,28 @@ function gather(
   const chunkAt = new Array<number>(plans.length).fill(0);
   let offset = 0;
   prev = -1;
-  for (const s of samples) {
-    const k = index.get(s.trackId) as number;
+  for (let j = 0; j < n; j++) {
+    const k = index[ids[j] as number] as number;
     const p = plans[k] as TrackPlan;
     const t = p.tables;
     const i = p.count++;
+    const size = sizes[j] as number;
     let ci = chunkAt[k] as number;
-    const at = explicit ? (s.offset ?? 0) : offset;
+    const at = explicit ? (offsets[j] as number) : offset;
     if (k !== prev || at !== offset) {
       offset = at;
       t.chunkOffsets[ci] = offset;
       chunkAt[k] = ++ci;
     }
     t.chunkCounts[ci - 1] = (t.chunkCounts[ci - 1] as number) + 1;
-    (dts[k] as Float64Array)[i] = s.dts;
-    t.cts[i] = s.cts;
-    t.sizes[i] = s.size;
-    t.keyframes[i] = s.keyframe ? 1 : 0;
-    lastGiven[k] = s.duration;
-    p.bytes += s.size;
-    if (s.size > p.maxSample) p.maxSample = s.size;
-    offset += s.size;
+    (dts[k] as Float64Array)[i] = samples.dts[j] as number;
+    t.cts[i] = samples.cts[j] as number;
+    t.sizes[i] = size;
+    t.keyframes[i] = samples.keyframe[j] as number;
+    lastGiven[k] = samples.duration[j] as number;
+    p.bytes += size;
+    if (size > p.maxSample) p.maxSample = size;
+    offset += size;
     prev = k;
   }
   plans.forEach((p, k) => {

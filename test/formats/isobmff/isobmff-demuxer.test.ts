@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { demuxIsobmff, sniffIsobmff } from '../../../src/formats/isobmff/isobmff-demuxer.js';
+import { demuxIsobmff, IsobmffDemuxer, sniffIsobmff } from '../../../src/formats/isobmff/isobmff-demuxer.js';
 import { fixture } from '../../helpers/fixtures.js';
 import { asPackets, demuxChunked, ffprobePackets } from './isobmff-helpers.js';
 
@@ -61,5 +61,32 @@ describe('IsobmffDemuxer agrees with ffprobe -show_packets', () => {
     const h = demuxIsobmff(readFileSync(await fixture('hevc-aac.mp4')));
     assert.equal(h.tracks[0]?.codec, 'hevc');
     assert.equal(h.tracks[0]?.config[0], 1, 'hvcC configurationVersion');
+  });
+});
+
+describe('IsobmffDemuxer read hints', () => {
+  it('wanted() asks for the rest of a box header or of a moof, and skippable() for mdat bodies', async () => {
+    const data = readFileSync(await fixture('h264-aac.fmp4'));
+    const d = new IsobmffDemuxer();
+    assert.equal(d.wanted(), 8, 'a box header first');
+    // Feed a reader that reads only what it is asked for (at least one byte) and skips what it may.
+    let pos = 0;
+    let read = 0;
+    let samples = 0;
+    while (pos < data.length) {
+      const skip = d.skippable();
+      if (skip > 0) {
+        samples += d.skipAhead(Math.min(skip, data.length - pos)).samples.length;
+        pos += Math.min(skip, data.length - pos);
+        continue;
+      }
+      const n = Math.max(1, d.wanted());
+      samples += d.push(data.subarray(pos, pos + n)).samples.length;
+      pos += n;
+      read += n;
+    }
+    samples += d.end().samples.length;
+    assert.equal(samples, demuxIsobmff(data).samples.length, 'every sample, as from the whole file');
+    assert.ok(read < data.length / 10, `read ${read} of ${data.length} bytes: the mdat bodies were skipped`);
   });
 });

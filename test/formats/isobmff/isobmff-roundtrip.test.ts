@@ -15,6 +15,7 @@ import {
 import { readBoxes } from '../../../src/formats/isobmff/isobmff-boxes.js';
 import { planMp4 } from '../../../src/formats/isobmff/isobmff-mp4-writer.js';
 import type { Sample } from '../../../src/formats/media.js';
+import { SampleTable } from '../../../src/formats/sample-table.js';
 import { fixture } from '../../helpers/fixtures.js';
 import {
   asPackets,
@@ -41,7 +42,7 @@ function toMp4(srcPath: string, out: string, faststart: boolean): Uint8Array {
   const src = readFileSync(srcPath);
   const d = demuxIsobmff(src);
   assert.deepEqual(d.warnings, []);
-  const plan = planMp4(d.tracks, d.samples, { faststart });
+  const plan = planMp4(d.tracks, SampleTable.from(d.samples), { faststart });
   let payload = 0;
   for (const s of d.samples) payload += s.size;
   assert.equal(plan.payloadSize, payload);
@@ -92,7 +93,7 @@ describe('MP4 -> planMp4 -> MP4', () => {
       const track = d.tracks.find((t) => t.kind === kind);
       assert.ok(track);
       const samples = d.samples.filter((s) => s.trackId === track.id);
-      const plan = planMp4([track], samples);
+      const plan = planMp4([track], SampleTable.from(samples));
       const out = tempPath(`only-${kind}.mp4`);
       writeFile(out, [plan.head, samples, plan.tail], src);
       assert.equal(await decodeErrors(out), '');

@@ -7,6 +7,7 @@ import { demuxIsobmff } from '../../../src/formats/isobmff/isobmff-demuxer.js';
 import { writeFragment, writeInitSegment } from '../../../src/formats/isobmff/isobmff-fmp4-writer.js';
 import { planMp4 } from '../../../src/formats/isobmff/isobmff-mp4-writer.js';
 import type { Sample, TrackInfo } from '../../../src/formats/media.js';
+import { SampleTable } from '../../../src/formats/sample-table.js';
 
 const VIDEO: TrackInfo = {
   id: 7,
@@ -69,7 +70,7 @@ describe('planMp4', () => {
 
   for (const faststart of [true, false]) {
     it(`tables, durations, chunks, renumbered ids and edit lists (faststart ${faststart})`, () => {
-      const plan = planMp4([VIDEO, AUDIO], ordered, { faststart });
+      const plan = planMp4([VIDEO, AUDIO], SampleTable.from(ordered), { faststart });
       assert.equal(plan.payloadSize, 100 + 50 + 10 + 11 + 40 + 12 + 30 + 60);
       const bytes = file(plan.head, plan.payloadSize, plan.tail);
       assert.deepEqual(
@@ -129,19 +130,19 @@ describe('planMp4', () => {
   }
 
   it('no edit list when presentation already starts at 0; input edit lists are kept', () => {
-    const plain = planMp4([AUDIO], [a(0, 10), a(1024, 10)]);
+    const plain = planMp4([AUDIO], SampleTable.from([a(0, 10), a(1024, 10)]));
     const d = demuxIsobmff(file(plain.head, plain.payloadSize, plain.tail));
     assert.equal(d.tracks[0]?.edit, undefined);
     const kept = planMp4(
       [{ ...AUDIO, edit: { mediaTime: 1024, delay: 0, duration: 1500 } }],
-      [a(0, 10), a(1024, 10)],
+      SampleTable.from([a(0, 10), a(1024, 10)]),
     );
     const k = demuxIsobmff(file(kept.head, kept.payloadSize, kept.tail));
     assert.deepEqual(k.tracks[0]?.edit, { mediaTime: 1024, delay: 0, duration: 1500 });
   });
 
   it('rejects samples of unknown tracks', () => {
-    assert.throws(() => planMp4([AUDIO], [v(0, 0, true, 1)]), UsageError);
+    assert.throws(() => planMp4([AUDIO], SampleTable.from([v(0, 0, true, 1)])), UsageError);
   });
 });
 
