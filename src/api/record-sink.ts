@@ -1,4 +1,5 @@
 import { InputError } from '../core/errors.js';
+import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
@@ -13,8 +14,6 @@ import type { RemuxTrackSummary } from './remux-types.js';
 
 /** Bytes of moov per sample at the most (see remux-onepass.ts). */
 const MOOV_BYTES_PER_SAMPLE = 44;
-/** Memory for the payloads one segment's demuxing makes, reused segment after segment. */
-const ARENA_BYTES = 8 << 20;
 
 export type StreamName = 'main' | 'video' | 'audio';
 
@@ -192,33 +191,20 @@ export class Mp4RecordSink {
     this.out.reserve(this.reserved);
     const held = this.held;
     this.held = [];
-    for (const b of held) await this.write(b);
+    for (const b of held) if (!this.writer.tryAdd({ bytes: b })) await this.writer.add({ bytes: b });
   }
 
   private async write(bytes: Uint8Array): Promise<void> {
-    if (this.reserved === undefined) this.held.push(bytes);
+    // Held bytes are copied: they may be arena memory or a view of a segment that is going away.
+    if (this.reserved === undefined) this.held.push(bytes.slice());
     else if (!this.writer.tryAdd({ bytes })) await this.writer.add({ bytes });
   }
 
-  /**
-   * Payloads the demuxer makes (MPEG-TS access units) are copied into the output buffer as soon as they
-   * are taken, so one arena serves every push: it is reused from the start at the next push. Before the
-   * moov's room is reserved payloads are held, so they get their own memory.
-   */
-  private arena = new Uint8Array(0);
-  private arenaUsed = 0;
-  /** Arena allocations not yet taken (a demuxer may hold a sample back until the next push). */
-  private arenaOutstanding = 0;
+  /** Memory for the payloads the demuxer makes (MPEG-TS access units) until they are written. */
+  private readonly arena = new SlabArena();
 
   private allocate(n: number): Uint8Array {
-    if (this.reserved === undefined) return new Uint8Array(n);
-    if (this.arena.length === 0) this.arena = new Uint8Array(ARENA_BYTES);
-    if (this.arenaOutstanding === 0) this.arenaUsed = 0; // all written: start again from the top
-    if (this.arenaUsed + n > this.arena.length) return new Uint8Array(n);
-    const b = this.arena.subarray(this.arenaUsed, this.arenaUsed + n);
-    this.arenaUsed += n;
-    this.arenaOutstanding++;
-    return b;
+    return this.arena.allocate(n);
   }
 
   private async push(run: Run, bytes: Uint8Array): Promise<void> {
@@ -237,7 +223,7 @@ export class Mp4RecordSink {
       run.samples.addSample(sample, this.payloadPos);
       this.payloadPos += sample.size;
       await this.write(payload);
-      if (payload.buffer === this.arena.buffer) this.arenaOutstanding--;
+      this.arena.release(payload);
     }
   }
 

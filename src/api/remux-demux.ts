@@ -82,6 +82,7 @@ export async function demuxFile(
     // A demuxer that skips (MP4) is read in small pieces around what it skips: a moof and the mdat header
     // after it fit in SMALL_READ, and a box it is gathering is read whole; the others in large chunks.
     const chunkSize = 4 << 20;
+    let reused = new Uint8Array(0);
     while (position < size) {
       if (options.signal?.aborted) throw new InterruptedError();
       const skippable = Math.min(demuxer.skippable?.() ?? 0, size - position);
@@ -93,7 +94,14 @@ export async function demuxFile(
       const want = demuxer.skippable
         ? Math.max(SMALL_READ, (demuxer.wanted?.() ?? 0) + SMALL_READ)
         : chunkSize;
-      const buf = new Uint8Array(Math.min(chunkSize, want, size - position));
+      const n0 = Math.min(chunkSize, want, size - position);
+      // A demuxer that copies what it keeps gets the same memory every time: no 4 MB allocation (and the
+      // page faults and collections that come with it) per read.
+      let buf: Uint8Array;
+      if (demuxer.copiesInput && !options.onChunk) {
+        if (reused.length < n0) reused = new Uint8Array(chunkSize);
+        buf = reused.subarray(0, n0);
+      } else buf = new Uint8Array(n0);
       const n = readSync(fd, buf, 0, buf.length, position);
       if (n === 0) break;
       const chunk = n === buf.length ? buf : buf.subarray(0, n);

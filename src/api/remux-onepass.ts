@@ -1,3 +1,4 @@
+import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { Sample } from '../formats/media.js';
@@ -40,6 +41,8 @@ export async function remuxStreaming(
   let payloadPos = 0;
   let samplesSeen = 0;
   let bytesIn = 0;
+  // Payloads the demuxer makes (MPEG-TS access units) live only until they are copied into the output.
+  const arena = new SlabArena();
   const reserve = async (bytesRead: number): Promise<void> => {
     const perByte = samplesSeen / Math.max(1, bytesRead);
     const estimate = Math.ceil(perByte * total * 1.2) + 256;
@@ -50,22 +53,28 @@ export async function remuxStreaming(
   };
   try {
     for (const [i, input] of inputs.entries()) {
-      const demuxer = createDemuxer((sniffed[i] as SniffedInput).format);
+      const demuxer = createDemuxer((sniffed[i] as SniffedInput).format, {
+        allocate: (n) => arena.allocate(n),
+      });
       const samples = new SampleTable(4096);
       const recent = new RecentChunks();
       const { tracks, bytes } = await demuxFile(input, sizes[i] as number, demuxer, {
         signal: options.signal,
         pace,
         warnings,
-        onChunk: (chunk, at) => recent.add(chunk, at),
+        // Payloads given as input ranges (FLV) are found in the chunks at hand; a demuxer that copies its
+        // input (MPEG-TS) hands out its own payloads and lets the reader reuse one buffer.
+        ...(demuxer.copiesInput ? {} : { onChunk: (chunk: Uint8Array, at: number) => recent.add(chunk, at) }),
         onSamples: async (got, readAt) => {
           for (const s of got) {
             const payload = recent.payload(s, readAt);
             samples.addSample(s, payloadPos);
             payloadPos += s.size;
             samplesSeen++;
-            if (reserved === undefined) held.push(recent.holds(payload) ? payload.slice() : payload);
+            // Held payloads (before the room is reserved) are copied: the chunks and the arena move on.
+            if (reserved === undefined) held.push(payload.slice());
             else if (!writer.tryAdd({ bytes: payload })) await writer.add({ bytes: payload });
+            arena.release(payload);
           }
         },
         onRead: async (done) => {
@@ -122,11 +131,6 @@ class RecentChunks {
     this.prevAt = this.curAt;
     this.cur = chunk;
     this.curAt = at;
-  }
-
-  /** Whether `bytes` is a view of one of the chunks (to be copied if kept, so the chunks can go). */
-  holds(bytes: Uint8Array): boolean {
-    return bytes.buffer === this.cur.buffer || bytes.buffer === this.prev.buffer;
   }
 
   /** A sample's payload: its data, a view of the chunks, or read again if larger than two chunks. */

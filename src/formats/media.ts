@@ -68,6 +68,11 @@ export interface DemuxOutput {
  */
 export interface Demuxer {
   push(chunk: Uint8Array): DemuxOutput;
+  /**
+   * True when the demuxer keeps no reference to a chunk once push() has returned (what it needs later it
+   * has copied), so the caller may read the next chunk into the same memory.
+   */
+  readonly copiesInput?: boolean;
   end(): DemuxOutput;
   /** Optional: bytes coming next that the demuxer would not read; a seeking reader may `skipAhead` over them. */
   skippable?(): number;

@@ -90,6 +90,8 @@ type State = 'header' | 'buffer' | 'skip';
 const MAX_HEADER = 32;
 
 export class IsobmffDemuxer implements Demuxer {
+  /** moov and moof bytes are copied as they are gathered; mdat bytes are never kept. */
+  readonly copiesInput = true;
   private readonly maxBoxSize: number;
   /** Absolute offset of the next input byte. */
   private pos = 0;

@@ -1,98 +1,87 @@
 /**
- * A byte sequence made of views into the input chunks: how PES payloads are reassembled from TS packets
- * without copying them. The bytes are copied once, straight into the sample that is handed out.
+ * A growable byte queue in one contiguous buffer: how PES payloads, access units and audio frames are
+ * reassembled from 184-byte TS packet payloads. Each payload is copied in once (one native copy per packet,
+ * no object kept per packet), so start codes can be searched natively over a whole access unit and frames
+ * copied out in one piece. The buffer is kept between access units, so steady streams allocate nothing.
  */
 export class ByteChain {
-  /** The pieces, in order; never empty views. */
-  views: Uint8Array[] = [];
-  /** ends[i] = total length of views[0..i]. */
-  ends: number[] = [];
+  private buf = new Uint8Array(0);
+  /** Index in `buf` of the first live byte (bytes before it were dropped). */
+  private head = 0;
+  /** Live bytes. */
   length = 0;
+
+  /** The live bytes, as a view that is valid until the next change. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(this.head, this.head + this.length);
+  }
+
+  /** Make room for n more bytes at the end. */
+  private room(n: number): void {
+    const need = this.length + n;
+    if (this.head + need <= this.buf.length) return;
+    if (need <= this.buf.length && this.head >= this.buf.length >> 1) {
+      this.buf.copyWithin(0, this.head, this.head + this.length);
+      this.head = 0;
+      return;
+    }
+    const next = new Uint8Array(Math.max(need, this.buf.length * 2, 4096));
+    next.set(this.buf.subarray(this.head, this.head + this.length));
+    this.buf = next;
+    this.head = 0;
+  }
 
   push(view: Uint8Array): void {
     if (view.length === 0) return;
-    this.views.push(view);
+    this.room(view.length);
+    this.buf.set(view, this.head + this.length);
     this.length += view.length;
-    this.ends.push(this.length);
   }
 
-  /** Append bytes [start, end) of another chain (as views). */
+  /** Append bytes [start, end) of `src`, without making a view of them first. */
+  pushFrom(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n <= 0) return;
+    this.room(n);
+    this.buf.set(new Uint8Array(src.buffer, src.byteOffset + start, n), this.head + this.length);
+    this.length += n;
+  }
+
+  /** Append bytes [start, end) of another chain. */
   pushRange(src: ByteChain, start: number, end: number): void {
-    if (start >= end) return;
-    let i = src.indexOf(start);
-    let pos = start;
-    while (pos < end && i < src.views.length) {
-      const v = src.views[i] as Uint8Array;
-      const vStart = (src.ends[i] as number) - v.length;
-      const a = pos - vStart;
-      const b = Math.min(v.length, end - vStart);
-      this.push(a === 0 && b === v.length ? v : v.subarray(a, b));
-      pos = vStart + b;
-      i++;
-    }
+    const e = Math.min(end, src.length);
+    if (start >= e) return;
+    this.pushFrom(src.buf, src.head + start, src.head + e);
   }
 
   clear(): void {
-    // New arrays rather than length = 0, so that the old chunks can be collected.
-    this.views = [];
-    this.ends = [];
+    this.head = 0;
     this.length = 0;
-  }
-
-  /** Index of the view holding byte `pos` (binary search); views.length when pos >= length. */
-  indexOf(pos: number): number {
-    const ends = this.ends;
-    let lo = 0;
-    let hi = ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((ends[mid] as number) <= pos) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    // An unusually large access unit must not pin its memory for the rest of the stream.
+    if (this.buf.length > 8 << 20) this.buf = new Uint8Array(0);
   }
 
   byteAt(pos: number): number {
-    const i = this.indexOf(pos);
-    const v = this.views[i];
-    if (!v) return -1;
-    return v[pos - ((this.ends[i] as number) - v.length)] as number;
+    return pos >= 0 && pos < this.length ? (this.buf[this.head + pos] as number) : -1;
   }
 
-  /** Copy bytes [pos, pos + len) into dst at dstOffset. */
+  /** Copy bytes [pos, pos + len) into dst at dstOffset (as many of them as there are). */
   copyTo(pos: number, len: number, dst: Uint8Array, dstOffset: number): void {
-    let i = this.indexOf(pos);
-    let o = dstOffset;
-    let left = len;
-    while (left > 0 && i < this.views.length) {
-      const v = this.views[i] as Uint8Array;
-      const vStart = (this.ends[i] as number) - v.length;
-      const a = pos - vStart;
-      const n = Math.min(v.length - a, left);
-      dst.set(a === 0 && n === v.length ? v : v.subarray(a, a + n), o);
-      o += n;
-      pos += n;
-      left -= n;
-      i++;
-    }
+    const n = Math.min(len, this.length - pos);
+    if (n <= 0 || pos < 0) return;
+    dst.set(new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.head + pos, n), dstOffset);
   }
 
   /** A copy of bytes [start, end). */
   slice(start: number, end: number): Uint8Array {
-    const out = new Uint8Array(Math.max(0, end - start));
+    const out = new Uint8Array(Math.max(0, Math.min(end, this.length) - start));
     this.copyTo(start, out.length, out, 0);
     return out;
   }
 
   /** First position >= from holding `byte`, or -1. */
   find(byte: number, from: number): number {
-    for (let i = this.indexOf(from); i < this.views.length; i++) {
-      const v = this.views[i] as Uint8Array;
-      const vStart = (this.ends[i] as number) - v.length;
-      const j = v.indexOf(byte, Math.max(0, from - vStart));
-      if (j >= 0) return vStart + j;
-    }
-    return -1;
+    return this.bytes().indexOf(byte, Math.max(0, from));
   }
 
   /** Remove the first n bytes. */
@@ -101,18 +90,7 @@ export class ByteChain {
       this.clear();
       return;
     }
-    const i = this.indexOf(n);
-    const v = this.views[i] as Uint8Array;
-    const a = n - ((this.ends[i] as number) - v.length);
-    const rest = this.views.slice(i);
-    if (a > 0) rest[0] = v.subarray(a);
-    this.views = rest;
+    this.head += n;
     this.length -= n;
-    this.ends = [];
-    let total = 0;
-    for (const r of rest) {
-      total += r.length;
-      this.ends.push(total);
-    }
   }
 }

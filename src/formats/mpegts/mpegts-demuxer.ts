@@ -225,6 +225,8 @@ function readTimestamp(b: Uint8Array, at: number): number {
 }
 
 export class MpegtsDemuxer implements Demuxer {
+  /** PES payloads are copied into the stream's buffers; a partial packet is kept as a copy. */
+  readonly copiesInput = true;
   private readonly trim: boolean;
   private out: DemuxOutput = emptyOutput();
   private readonly pids: Array<PsiPid | EsPid | undefined> = new Array<PsiPid | EsPid | undefined>(8192);
@@ -772,12 +774,12 @@ export class MpegtsDemuxer implements Demuxer {
         if (room < end - p) e = p + Math.max(0, room);
       }
       s.pesBytes += end - p;
-      if (e > p) s.au.push(b.subarray(p, e));
+      if (e > p) s.au.pushFrom(b, p, e);
       if (s.pesSize > 0 && s.pesBytes >= s.pesSize) s.pesActive = false;
       if (s.au.length > MAX_ACCESS_UNIT) this.dropOversizedAccessUnit(s);
       return;
     }
-    s.pes.push(b.subarray(p, end));
+    s.pes.pushFrom(b, p, end);
     if (!s.headerParsed) this.parsePesHeader(s);
     if (s.pesActive && s.pesSize > 0 && s.pes.length >= s.pesSize) this.finishPes(s, true);
     else if (s.pes.length > MAX_ACCESS_UNIT) {
@@ -979,36 +981,19 @@ export class MpegtsDemuxer implements Demuxer {
   private scanNalUnits(s: EsPid): void {
     const starts: number[] = [];
     const ends: number[] = [];
-    const views = s.au.views;
-    let base = 0;
-    let p1 = -1; // the byte before the current view
-    let p2 = -1; // and the one before that
-    for (let f = 0; f < views.length; f++) {
-      const v = views[f] as Uint8Array;
-      const len = v.length;
-      for (let j = v.indexOf(1); j >= 0; j = v.indexOf(1, j + 1)) {
-        const z1 = j >= 1 ? (v[j - 1] as number) : p1;
-        const z2 = j >= 2 ? (v[j - 2] as number) : j === 1 ? p1 : p2;
-        if (z1 === 0 && z2 === 0) {
-          if (starts.length > ends.length) ends.push(base + j - 2);
-          starts.push(base + j + 1);
-        }
-      }
-      if (len >= 2) {
-        p2 = v[len - 2] as number;
-        p1 = v[len - 1] as number;
-      } else {
-        p2 = p1;
-        p1 = v[0] as number;
-      }
-      base += len;
+    const au = s.au.bytes();
+    // 00 00 01 never occurs inside a NAL unit (emulation prevention, 14496-10 7.4.1), so every match is a
+    // start code; Buffer's native search finds them many times faster than a byte loop or indexOf(1).
+    for (let j = indexOfBytes(au, START_CODE, 0); j >= 0; j = indexOfBytes(au, START_CODE, j + 3)) {
+      if (starts.length > ends.length) ends.push(j);
+      starts.push(j + 3);
     }
-    if (starts.length > ends.length) ends.push(base);
+    if (starts.length > ends.length) ends.push(au.length);
     // Trailing zero bytes belong to the next start code (Annex B.1), not to the NAL unit.
     for (let k = 0; k < ends.length; k++) {
       let e = ends[k] as number;
       const st = starts[k] as number;
-      while (e > st && s.au.byteAt(e - 1) === 0) e--;
+      while (e > st && au[e - 1] === 0) e--;
       ends[k] = e;
     }
     s.nalStarts = starts;
@@ -1484,6 +1469,15 @@ export class MpegtsDemuxer implements Demuxer {
       }
     }
   }
+}
+
+/** The Annex B start code prefix (14496-10 B.1.1). */
+const START_CODE = new Uint8Array([0, 0, 1]);
+const bufferIndexOf = Buffer.prototype.indexOf;
+
+/** Index of `needle` in `haystack` at or after `from`, or -1 (Node's native search, on any Uint8Array). */
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from: number): number {
+  return bufferIndexOf.call(haystack, needle, from) as number;
 }
 
 function hex(v: number): string {
