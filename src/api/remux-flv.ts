@@ -2,7 +2,7 @@ import { InterruptedError } from '../core/errors.js';
 import { FlvJoiner, type FlvJoinResult, type FlvPiece } from '../formats/flv/flv-joiner.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
-import { readInputSync, statInput } from '../sources/file-source.js';
+import { readInputInto, readInputSync, statInput } from '../sources/file-source.js';
 import { rewriteWithHead } from './remux-output.js';
 import { progressReporter } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxTrackSummary, RemuxWarning } from './remux-types.js';
@@ -12,7 +12,8 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
   const sizes: number[] = [];
   for (const input of inputs) sizes.push(statInput(input));
   const total = sizes.reduce((a, b) => a + b, 0);
-  const joiner = new FlvJoiner();
+  // The chunks are read into our own memory and written out before the next is read: retime in place.
+  const joiner = new FlvJoiner({ rewriteInPlace: true });
   const out = await AtomicFile.create(options.output);
   const readProgress = progressReporter(options, 'join', total);
   const writer = new PieceWriter(out, [], 8 << 20);
@@ -22,6 +23,7 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
   let held: { buf: Uint8Array; pieces: FlvPiece[] }[] = [];
   let heldBytes = 0;
   let bytesIn = 0;
+  let spare: Uint8Array = new Uint8Array(1 << 20);
   const emit = async (buf: Uint8Array, pieces: FlvPiece[]): Promise<void> => {
     for (const p of pieces) {
       const piece = { bytes: 'bytes' in p ? p.bytes : buf.subarray(p.offset, p.offset + p.size) };
@@ -33,7 +35,11 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
     for (const [i, input] of inputs.entries()) {
       if (options.signal?.aborted) throw new InterruptedError();
       // Chunks are small and many: a synchronous read each is far cheaper than a round of async calls.
-      const buf = readInputSync(input);
+      // Once the room for the head is reserved, each chunk is written out before the next is read, so
+      // they all share one buffer (before that, chunks are held and get their own memory).
+      const buf =
+        reserved === undefined ? readInputSync(input) : readInputInto(input, sizes[i] as number, spare);
+      if (buf.buffer !== spare.buffer && reserved !== undefined) spare = new Uint8Array(buf.buffer);
       bytesIn += buf.length;
       const { pieces } = joiner.push(buf);
       if (reserved === undefined) {

@@ -1,4 +1,4 @@
-import { openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { CastkitError, InputError, systemErrorCode } from '../core/errors.js';
 
 // Local input files, read synchronously: inputs are often thousands of small chunks, for which a round
@@ -46,6 +46,29 @@ export function openInputSync(path: string): number {
     return openSync(path, 'r');
   } catch (err) {
     throw unreadable(path, err);
+  }
+}
+
+/**
+ * All the bytes of an input of `size` bytes, read into `into` when it is large enough (a buffer the caller
+ * reuses for input after input), else into new memory. Returns a view of exactly the bytes read.
+ */
+export function readInputInto(path: string, size: number, into: Uint8Array): Uint8Array {
+  const buf = into.length >= size ? into : new Uint8Array(size);
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } catch (err) {
+    throw unreadable(path, err);
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
 }
 

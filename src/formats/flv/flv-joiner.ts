@@ -57,6 +57,12 @@ export interface FlvJoinerOptions {
   maxGapMs?: number;
   /** Shift the first chunk so that the output starts at 0 ms. Default true. */
   startAtZero?: boolean;
+  /**
+   * Write the new timestamps of retimed tags into the chunk's own tag headers (the bytes given to
+   * `push` are changed), so that a chunk whose timestamps restart moves as a few large ranges instead
+   * of three pieces a tag. For callers that own the chunk bytes and write them out right away.
+   */
+  rewriteInPlace?: boolean;
 }
 
 /** Output bytes: either bytes made by the joiner or a range of input chunk number `chunk` (0-based). */
@@ -265,9 +271,8 @@ export class FlvJoiner implements FlvTagSink {
   private audioCodecId: number | undefined;
   private readonly reports: FlvChunkReport[] = [];
 
-  // History of written frames: key (time, track) -> fingerprint, and (fingerprint, track) -> time.
-  private histByTime = new Map<number, number>();
-  private histByPrint = new Map<number, number>();
+  // History of the last written frames, in the order written (so each track's times increase): looked up
+  // from the newest end, only for chunks that step back over written time.
   private histTime: number[] = [];
   private histPrint: number[] = [];
   private histTrack: number[] = [];
@@ -281,6 +286,7 @@ export class FlvJoiner implements FlvTagSink {
   private flags: number[] = [];
   /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
   private tailFrom = 0;
+  private readonly inPlace: boolean;
   /** The chunk being planned (during push() only). */
   private cur: Uint8Array = new Uint8Array(0);
   private report: FlvChunkReport | undefined;
@@ -290,6 +296,7 @@ export class FlvJoiner implements FlvTagSink {
   constructor(options: FlvJoinerOptions = {}) {
     this.maxGap = options.maxGapMs ?? 1000;
     this.startAtZero = options.startAtZero ?? true;
+    this.inPlace = options.rewriteInPlace ?? false;
   }
 
   /** Plans one chunk (a complete FLV file). The chunk's bytes are not kept. */
@@ -673,8 +680,11 @@ export class FlvJoiner implements FlvTagSink {
       if (out > this.lastTagTime) this.lastTagTime = out;
       const start = this.start[i] as number;
       const size = this.size[i] as number;
-      if (out === t && ((this.flags[i] as number) & F_RAW_OK) !== 0) {
-        // The input's own header and PreviousTagSize are already right: move the tag whole.
+      const raw = ((this.flags[i] as number) & F_RAW_OK) !== 0;
+      if (raw && (out === t || this.inPlace)) {
+        // The input's own header and PreviousTagSize are right (once the timestamp is written into the
+        // header, when allowed): move the tag whole, and runs of such tags as one range.
+        if (out !== t) writeTimestamp(this.cur, start, out);
         addRange(e, start, TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE);
       } else {
         const type =
@@ -717,20 +727,30 @@ export class FlvJoiner implements FlvTagSink {
     this.histTime.push(out);
     this.histPrint.push(p);
     this.histTrack.push(tr);
-    this.histByTime.set(out * 2 + tr, p);
-    this.histByPrint.set(p * 2 + tr, out);
     if (this.histTime.length > HISTORY_MAX) {
       this.histTime = this.histTime.slice(-HISTORY_KEEP);
       this.histPrint = this.histPrint.slice(-HISTORY_KEEP);
       this.histTrack = this.histTrack.slice(-HISTORY_KEEP);
-      this.histByTime = new Map();
-      this.histByPrint = new Map();
-      for (let j = 0; j < this.histTime.length; j++) {
-        const t = this.histTrack[j] as number;
-        this.histByTime.set((this.histTime[j] as number) * 2 + t, this.histPrint[j] as number);
-        this.histByPrint.set((this.histPrint[j] as number) * 2 + t, this.histTime[j] as number);
-      }
     }
+  }
+
+  /** The fingerprint of the newest written frame of track `tr` at time `out`, if it is remembered. */
+  private printAt(out: number, tr: number): number | undefined {
+    for (let j = this.histTime.length - 1; j >= 0; j--) {
+      if (this.histTrack[j] !== tr) continue;
+      const t = this.histTime[j] as number;
+      if (t === out) return this.histPrint[j];
+      if (t < out) return undefined;
+    }
+    return undefined;
+  }
+
+  /** The time of the newest written frame of track `tr` with fingerprint `p`, if it is remembered. */
+  private timeOf(p: number, tr: number): number | undefined {
+    for (let j = this.histTime.length - 1; j >= 0; j--) {
+      if (this.histPrint[j] === p && this.histTrack[j] === tr) return this.histTime[j];
+    }
+    return undefined;
   }
 
   /**
@@ -745,7 +765,7 @@ export class FlvJoiner implements FlvTagSink {
       const tr = k === K_VFRAME ? V : A;
       const out = (this.ts[i] as number) + shift;
       if (out > this.lastOut[tr]!) continue;
-      if (this.histByTime.get(out * 2 + tr) !== this.printOf(i)) return false;
+      if (this.printAt(out, tr) !== this.printOf(i)) return false;
       checked++;
     }
     return checked > 0;
@@ -764,15 +784,14 @@ export class FlvJoiner implements FlvTagSink {
     const i0 = idx[0];
     if (i0 === undefined) return undefined;
     const tr0 = this.kind[i0] === K_VFRAME ? V : A;
-    const at = this.histByPrint.get(this.printOf(i0) * 2 + tr0);
+    const at = this.timeOf(this.printOf(i0), tr0);
     if (at === undefined) return undefined;
     const shift = at - (this.ts[i0] as number);
     const i1 = idx[1];
     if (i1 !== undefined) {
       const tr1 = this.kind[i1] === K_VFRAME ? V : A;
       const out1 = (this.ts[i1] as number) + shift;
-      if (out1 <= this.lastOut[tr1]! && this.histByTime.get(out1 * 2 + tr1) !== this.printOf(i1))
-        return undefined;
+      if (out1 <= this.lastOut[tr1]! && this.printAt(out1, tr1) !== this.printOf(i1)) return undefined;
     }
     return shift;
   }
@@ -903,6 +922,15 @@ export class FlvJoiner implements FlvTagSink {
       summary,
     };
   }
+}
+
+/** An FLV tag header's Timestamp and TimestampExtended (E.4.1), written in place. */
+function writeTimestamp(b: Uint8Array, tagStart: number, ts: number): void {
+  const v = ts >>> 0;
+  b[tagStart + 4] = (v >>> 16) & 0xff;
+  b[tagStart + 5] = (v >>> 8) & 0xff;
+  b[tagStart + 6] = v & 0xff;
+  b[tagStart + 7] = v >>> 24;
 }
 
 /** Plans a join of chunks held in memory: the head, then all pieces in order. */

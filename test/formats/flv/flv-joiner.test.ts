@@ -376,6 +376,32 @@ describe('FlvJoiner on ffmpeg segments of a 60 s clip', () => {
   });
 });
 
+/**
+ * Chunks that each bring 400 ms of new content (10 video frames of 40 ms, 20 audio frames of 20 ms) and,
+ * chosen at random from `seed`, continue, restart at 0, jump 5 s ahead or repeat the previous one's tail;
+ * with the kind the joiner should report for each.
+ */
+function mixedChunks(count: number, seed: number): { chunks: Uint8Array[]; expected: string[] } {
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const chunks: Uint8Array[] = [];
+  const expected: string[] = [];
+  let next = 0; // input time at which the next chunk continues
+  for (let i = 0; i < count; i++) {
+    const mode = i === 0 ? 0 : rnd(4);
+    const o = { t0: next, frame0: i * 10, videoFrames: 10, audioFrames: 20 };
+    if (mode === 1) o.t0 = 0;
+    if (mode === 2) o.t0 = next + 5000;
+    const prev = chunks[chunks.length - 1] as Uint8Array;
+    chunks.push(mode === 3 ? withRepeatedTail(synthChunk(o), prev) : synthChunk(o));
+    expected.push(i === 0 ? 'first' : (['continuous', 'restart', 'gap', 'overlap'][mode] as string));
+    next = o.t0 + 400;
+  }
+  return { chunks, expected };
+}
+
 describe('FlvJoiner at scale and on synthetic cases', () => {
   /** Demuxes a joined output and returns its samples per track kind, checking strict monotonic dts. */
   function demuxJoined(bytes: Uint8Array): { video: Sample[]; audio: Sample[]; md: AmfObject } {
@@ -419,25 +445,7 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
   });
 
   it('handles a mix of continuation, restarts, jumps and overlaps', () => {
-    let seed = 7;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    // Each chunk brings 400 ms of new content (10 video frames of 40 ms, 20 audio frames of 20 ms).
-    const chunks: Uint8Array[] = [];
-    const expected: string[] = [];
-    let next = 0; // input time at which the next chunk continues
-    for (let i = 0; i < 300; i++) {
-      const mode = i === 0 ? 0 : rnd(4);
-      const o = { t0: next, frame0: i * 10, videoFrames: 10, audioFrames: 20 };
-      if (mode === 1) o.t0 = 0;
-      if (mode === 2) o.t0 = next + 5000;
-      const prev = chunks[chunks.length - 1] as Uint8Array;
-      chunks.push(mode === 3 ? withRepeatedTail(synthChunk(o), prev) : synthChunk(o));
-      expected.push(i === 0 ? 'first' : (['continuous', 'restart', 'gap', 'overlap'][mode] as string));
-      next = o.t0 + 400;
-    }
+    const { chunks, expected } = mixedChunks(300, 7);
     const { result, pieces } = planFlvJoin(chunks);
     assert.deepEqual(
       result.reports.map((r) => r.kind),
@@ -454,6 +462,26 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
       assert.equal((video[i] as Sample).dts - (video[i - 1] as Sample).dts, 40);
     for (let i = 1; i < audio.length; i++)
       assert.equal((audio[i] as Sample).dts - (audio[i - 1] as Sample).dts, 20);
+  });
+
+  it('rewriteInPlace: the same output bytes, with retimed tags moved as whole ranges', () => {
+    const make = (): Uint8Array[] => mixedChunks(120, 11).chunks;
+    const plain = make();
+    const copied = planFlvJoin(plain);
+    const own = make();
+    const inPlace = planFlvJoin(own, { rewriteInPlace: true });
+    assert.deepEqual(
+      inPlace.result.reports.map((r) => r.kind),
+      copied.result.reports.map((r) => r.kind),
+    );
+    assert.deepEqual(
+      assembleFlv(inPlace.result.head, inPlace.pieces, own),
+      assembleFlv(copied.result.head, copied.pieces, plain),
+    );
+    assert.ok(
+      inPlace.pieces.length * 3 < copied.pieces.length,
+      `${inPlace.pieces.length} pieces in place, ${copied.pieces.length} copied`,
+    );
   });
 
   it('drops a repeated time with different bytes as a duplicate, not as a restart', () => {
