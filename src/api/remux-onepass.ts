@@ -31,7 +31,7 @@ export async function remuxStreaming(
   const sizes = inputs.map((p) => statInput(p));
   const total = sizes.reduce((a, b) => a + b, 0);
   const out = await AtomicFile.create(options.output);
-  const writer = new PieceWriter(out, [], 8 << 20);
+  const writer = new PieceWriter(out, [], 4 << 20);
   const warnings: RemuxWarning[] = [];
   const demuxed: DemuxedInput[] = [];
   const progress = progressReporter(options, 'remux', total);
@@ -62,9 +62,7 @@ export async function remuxStreaming(
         signal: options.signal,
         pace,
         warnings,
-        // Payloads given as input ranges (FLV) are found in the chunks at hand; a demuxer that copies its
-        // input (MPEG-TS) hands out its own payloads and lets the reader reuse one buffer.
-        ...(demuxer.copiesInput ? {} : { onChunk: (chunk: Uint8Array, at: number) => recent.add(chunk, at) }),
+        onChunk: (chunk, at) => recent.add(chunk, at),
         onSamples: async (got, readAt) => {
           for (const s of got) {
             const payload = recent.payload(s, readAt);

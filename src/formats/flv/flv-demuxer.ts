@@ -63,6 +63,8 @@ function num(v: unknown): number | undefined {
 }
 
 export class FlvDemuxer implements Demuxer, FlvTagSink {
+  /** The tag reader copies an incomplete tag; samples are input ranges, configs are copied. */
+  readonly copiesInput = true;
   /** The first onMetaData object found (script data, E.5), or undefined. */
   metadata: AmfObject | undefined;
 

@@ -126,10 +126,26 @@ export class FlvTagReader {
       this.dataEnd += chunk.length;
     }
     // A tag arriving in many small pieces is parsed once, not once per piece.
-    if (this.dataEnd < this.need) return;
-    this.sink = sink;
-    this.run();
-    this.sink = undefined;
+    if (this.dataEnd >= this.need) {
+      this.sink = sink;
+      this.run();
+      this.sink = undefined;
+    }
+    this.ownRetained(chunk);
+  }
+
+  /**
+   * The caller may reuse its chunk once push() returns: what is still needed of it (an incomplete tag) is
+   * kept as a copy. Bytes before the reading position are never looked at again.
+   */
+  private ownRetained(chunk: Uint8Array): void {
+    const k = this.chunks.length - 1;
+    if (k < 0 || this.chunks[k] !== chunk) return;
+    const start = this.starts[k] as number;
+    const lowest = this.state === S_RESYNC ? Math.min(this.pos, this.resyncFrom) : this.pos;
+    const from = Math.min(chunk.length, Math.max(0, lowest - start));
+    this.chunks[k] = chunk.slice(from);
+    this.starts[k] = start + from;
   }
 
   end(sink: FlvTagSink): void {

@@ -162,9 +162,9 @@ function runs(w: ByteWriter, type: string, version: number, n: number, values: A
 }
 
 interface WorkTables {
-  durations: Float64Array;
+  durations: Uint32Array;
   cts: Int32Array;
-  sizes: Float64Array;
+  sizes: Uint32Array;
   keyframes: Uint8Array;
   chunkOffsets: Float64Array;
   chunkCounts: Uint32Array;
@@ -216,19 +216,25 @@ export function planMp4(
   const ftyp = new ByteWriter(64);
   writeFtyp(ftyp, options.brands ?? defaultBrands(tracks));
 
+  // The track durations first (mvhd comes before the traks), then one writer sized for the tables.
+  const tkhdDurations = plans.map((p, k) => {
+    const e = edits[k];
+    return e ? e.delay + e.duration : rescale(p.mediaDuration, p.track.timescale, movieTs);
+  });
+  const duration = Math.max(0, ...tkhdDurations);
+  let capacity = 4096;
+  for (const p of plans) capacity += 1024 + p.count * 25 + p.tables.chunkCounts.length * 20;
   const build = (base: number): Uint8Array => {
-    const w = new ByteWriter(4096);
-    let duration = 0;
-    const traks = new ByteWriter(4096);
+    const w = new ByteWriter(capacity);
+    w.u32(0).ascii('moov');
+    writeMvhd(w, movieTs, duration, plans.length + 1);
     for (let k = 0; k < plans.length; k++) {
       const p = plans[k] as TrackPlan;
       const e = edits[k];
-      const tkhdDuration = e ? e.delay + e.duration : rescale(p.mediaDuration, p.track.timescale, movieTs);
-      duration = Math.max(duration, tkhdDuration);
       const seconds = p.mediaDuration / p.track.timescale;
-      writeTrak(traks, p.track, {
+      writeTrak(w, p.track, {
         trackId: p.outId,
-        duration: tkhdDuration,
+        duration: tkhdDurations[k] as number,
         mediaDuration: p.mediaDuration,
         ...(e ? { edit: e } : {}),
         tables: (st) => writeSampleTables(st, p.tables, base),
@@ -237,12 +243,8 @@ export function planMp4(
         bufferSize: p.maxSample,
       });
     }
-    const at = w.length;
-    w.u32(0).ascii('moov');
-    writeMvhd(w, movieTs, duration, plans.length + 1);
-    w.bytes(traks.view8());
-    w.setU32(at, w.length - at);
-    return w.toBytes();
+    w.setU32(0, w.length);
+    return w.view8();
   };
 
   const faststart = options.faststart ?? true;
@@ -320,9 +322,9 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
       track,
       outId: k + 1,
       tables: {
-        durations: new Float64Array(count),
+        durations: new Uint32Array(count),
         cts: new Int32Array(count),
-        sizes: new Float64Array(count),
+        sizes: new Uint32Array(count),
         keyframes: new Uint8Array(count),
         chunkOffsets: new Float64Array(c),
         chunkCounts: new Uint32Array(c),
@@ -377,7 +379,8 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
     }
     if (n > 0) {
       const given = lastGiven[k] as number;
-      durations[n - 1] = given > 0 ? given : n > 1 ? (durations[n - 2] as number) : 0;
+      durations[n - 1] =
+        given > 0 ? Math.min(given, U32_LIMIT - 1) : n > 1 ? (durations[n - 2] as number) : 0;
       p.firstDts = d[0] as number;
       p.firstCts = p.tables.cts[0] as number;
     }
