@@ -1,6 +1,7 @@
 import { open, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemErrorCode } from '../core/errors.js';
+import { LineLog } from '../storage/line-log.js';
 import type { StreamName } from '../sources/record-source.js';
 
 /**
@@ -19,7 +20,7 @@ export interface CommittedItem {
 }
 
 export class CommitLog {
-  private pending: Promise<void> = Promise.resolve();
+  private lines: LineLog | undefined;
   private handle: Promise<FileHandle> | undefined;
 
   constructor(private readonly path: string) {}
@@ -56,17 +57,15 @@ export class CommitLog {
 
   /** Append one item (lines are written one at a time, in call order). */
   add(item: CommittedItem): Promise<void> {
-    const line = JSON.stringify(item) + '\n';
-    this.handle ??= open(this.path, 'a');
-    const handle = this.handle;
-    this.pending = this.pending.then(async () => {
-      await (await handle).write(line);
-    });
-    return this.pending;
+    if (!this.lines) {
+      this.handle = open(this.path, 'a');
+      this.lines = new LineLog(this.handle);
+    }
+    return this.lines.append(JSON.stringify(item));
   }
 
   async close(): Promise<void> {
-    await this.pending.catch(() => undefined);
+    await this.lines?.settled();
     const h = this.handle;
     this.handle = undefined;
     if (h) await (await h).close().catch(() => undefined);
