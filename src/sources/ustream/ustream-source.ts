@@ -16,6 +16,7 @@
  * `(n - chunkId) * chunkTime` after the `stream` message that carried `chunkId`, and only while a hash covers
  * it; chunks that slid out of the hash window before they were handed out are reported as missed.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { InputError, UsageError, isCastkitError } from '../../core/errors.js';
 import type { HttpClient } from '../../download/http-client.js';
 import { withRetry, type RetryPolicy } from '../../download/retry-policy.js';
@@ -229,6 +230,8 @@ export async function openUstreamSource(o: UstreamSourceOptions): Promise<Ustrea
     for (let start = from; start < limit; start += spacing) {
       const stop = Math.min(limit, start + spacing);
       const ns = Array.from({ length: stop - start }, (_, i) => start + i);
+      // Every probe in flight listens to the caller's signal (the client and the retry each): not a leak.
+      if (o.signal) setMaxListeners(Math.max(getMaxListeners(o.signal), 2 * ns.length + 16), o.signal);
       const found = await Promise.all(ns.map((n) => exists(state, n)));
       const lastFound = found.lastIndexOf(true);
       if (lastFound >= 0) end = start + lastFound + 1;
