@@ -32,7 +32,7 @@ export interface FlvRecordSinkOptions {
  * alone would skip it as an invalid chunk and leave a silent hole.
  */
 export class FlvRecordSink implements RecordSink {
-  private readonly joiner = new FlvJoiner();
+  private readonly joiner = joinerForSink();
   private reserved: number | undefined;
   private held: { bytes: Uint8Array; pieces: FlvPiece[] }[] = [];
   private heldBytes = 0;
@@ -204,6 +204,14 @@ function flvTracks(m: FlvJoinResult['metadata']): RemuxTrackSummary[] {
 }
 
 /**
+ * A joiner that retimes tags in the chunk's own bytes: a sink is handed each committed segment's bytes
+ * to keep or write, and nothing else reads them after it.
+ */
+function joinerForSink(): FlvJoiner {
+  return new FlvJoiner({ rewriteInPlace: true });
+}
+
+/**
  * FLV chunks (each a whole FLV file, as ustream serves them) into another sink, the MP4 one: each stream's
  * FLV chunks go through an FLV joiner first, so that the sink demuxes one continuous FLV stream (one
  * header, sequence headers only when they change, timestamps repaired: restarts moved on, overlaps
@@ -225,7 +233,7 @@ export class FlvChunkJoiningSink implements RecordSink {
     const flv = sniffFlv(bytes.subarray(0, 16));
     if (!j) {
       if (!flv) return this.inner.addSegment(stream, bytes, meta);
-      j = { joiner: new FlvJoiner(), needHeader: true };
+      j = { joiner: joinerForSink(), needHeader: true };
       this.joiners.set(stream, j);
     }
     if (!flv) {
@@ -251,8 +259,10 @@ export class FlvChunkJoiningSink implements RecordSink {
     for (const p of plan.pieces)
       parts.push('bytes' in p ? p.bytes : bytes.subarray(p.offset, p.offset + p.size));
     j.needHeader = false;
+    // Retimed in place, a chunk is usually one range of its own bytes: no copy then.
+    const joined = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
     // A new demuxer run only where a header starts one: after a gap (the inner sink ends its run there).
-    await this.inner.addSegment(stream, Buffer.concat(parts), { ...meta, discontinuity: header });
+    await this.inner.addSegment(stream, joined, { ...meta, discontinuity: header });
   }
 
   /**
@@ -261,7 +271,7 @@ export class FlvChunkJoiningSink implements RecordSink {
    * known gap (its timestamps start again at 0).
    */
   async addGap(stream: StreamName, seconds: number): Promise<void> {
-    if (this.joiners.has(stream)) this.joiners.set(stream, { joiner: new FlvJoiner(), needHeader: true });
+    if (this.joiners.has(stream)) this.joiners.set(stream, { joiner: joinerForSink(), needHeader: true });
     await this.inner.addGap(stream, seconds);
   }
 

@@ -222,7 +222,8 @@ export class Mp4RecordSink {
       const payload = sample.data ?? this.payloadOf(run, sample);
       run.samples.addSample(sample, this.payloadPos);
       this.payloadPos += sample.size;
-      await this.write(payload);
+      // Most payloads fit in the output buffer: no promise for them.
+      if (this.reserved === undefined || !this.writer.tryAddBytes(payload)) await this.write(payload);
       this.arena.release(payload);
     }
   }
@@ -281,12 +282,14 @@ export class Mp4RecordSink {
     const timeline = this.timeline();
     for (const w of timeline.warnings) this.warnings.push(w);
     const tracks = timeline.tracks.map(withDetails);
-    const planOptions = { explicitOffsets: true, payloadSize: this.payloadPos };
-    let plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, planOptions);
     const room = this.reserved;
+    const plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, {
+      explicitOffsets: true,
+      payloadSize: this.payloadPos,
+      ...(room > 0 ? { room } : {}),
+    });
     let bytesOut: number;
-    if (room > 0 && (plan.head.length <= room - 8 || plan.head.length === room)) {
-      plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, { ...planOptions, headSize: room });
+    if (room > 0 && plan.head.length === room) {
       await this.out.writeAt(plan.head, 0);
       await this.writer.close();
       await this.out.commit();
@@ -306,6 +309,9 @@ export class Mp4RecordSink {
   }
 
   private timeline(): Timeline {
+    const recorded = [...this.streams.values()].filter((s) => s.runs.length > 0);
+    // One stream: its runs joined are the timeline (starting at 0), with no second pass over the samples.
+    if (recorded.length === 1) return joinInputs((recorded[0] as StreamState).runs);
     const parts: DemuxedInput[] = [];
     for (const [name, s] of this.streams) {
       if (s.runs.length === 0) continue;
@@ -316,10 +322,6 @@ export class Mp4RecordSink {
         code: 'E_NOTHING_RECORDED',
         hint: 'no segment with audio or video samples arrived; check the URL and the chosen rendition',
       });
-    }
-    if (parts.length === 1) {
-      const only = parts[0] as DemuxedInput;
-      return joinInputs([{ name: only.name, tracks: only.tracks, samples: only.samples }]);
     }
     return mergeInputs(parts);
   }

@@ -90,11 +90,13 @@ export async function remuxStreaming(
     const timeline = joinInputs(demuxed);
     for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
     const tracks = timeline.tracks.map(withDetails);
-    const planOptions = { explicitOffsets: true, payloadSize: payloadPos };
-    let plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, planOptions);
     const room = reserved as number;
-    if (plan.head.length <= room - 8 || plan.head.length === room) {
-      plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, { ...planOptions, headSize: room });
+    const plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, {
+      explicitOffsets: true,
+      payloadSize: payloadPos,
+      room,
+    });
+    if (plan.head.length === room) {
       await out.writeAt(plan.head, 0);
       await out.commit();
     } else {
@@ -106,7 +108,7 @@ export async function remuxStreaming(
       format: 'mp4',
       inputs: inputs.length,
       bytesIn,
-      bytesOut: (plan.head.length <= room ? room : plan.head.length) + payloadPos,
+      bytesOut: plan.head.length + payloadPos,
       durationSec: timeline.durationSec,
       tracks: trackSummaries(tracks, timeline.samples),
       warnings,

@@ -80,6 +80,19 @@ export class ByteWriter {
     for (let i = 0; i < s.length; i++) this.buf[this.length++] = s.charCodeAt(i) & 0xff;
     return this;
   }
+  /**
+   * Room for `n` bytes, skipped over: returns where they start, for a hot loop to fill through
+   * `dataView` (valid until the next write) instead of one call per value.
+   */
+  claim(n: number): number {
+    this.ensure(n);
+    const at = this.length;
+    this.length += n;
+    return at;
+  }
+  get dataView(): DataView {
+    return this.view;
+  }
   /** Overwrite a u32 already written (box sizes). */
   setU32(at: number, v: number): void {
     this.view.setUint32(at, v >>> 0);

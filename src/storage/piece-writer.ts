@@ -92,6 +92,14 @@ export class PieceWriter {
     return true;
   }
 
+  /** `tryAdd({ bytes })` without the object: for callers that add hundreds of thousands of payloads. */
+  tryAddBytes(b: Uint8Array): boolean {
+    if (this.outLength + b.length > this.out.length) return false;
+    this.out.set(b, this.outLength);
+    this.outLength += b.length;
+    return true;
+  }
+
   async add(piece: Piece): Promise<void> {
     if ('bytes' in piece) await this.append(piece.bytes);
     else await this.copyRange(piece.source, piece.offset, piece.size);

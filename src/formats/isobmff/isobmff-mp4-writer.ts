@@ -34,6 +34,12 @@ export interface PlanMp4Options {
    */
   headSize?: number;
   /**
+   * With faststart and no headSize: the room reserved before media data written early. The head is made
+   * exactly this size when the moov fits in it (as headSize), else as small as it can be, and the caller
+   * moves the media behind it (`Mp4Plan.head.length !== room` tells). One plan either way.
+   */
+  room?: number;
+  /**
    * Payloads are where each sample's `offset` says (relative to the payload start), not back to back in
    * the order given: for media data written while demuxing, where some samples were later dropped. A gap
    * or a jump starts a new chunk.
@@ -79,6 +85,12 @@ const U32_LIMIT = 2 ** 32;
  * left out when every sample is a sync sample.
  */
 export function writeSampleTables(w: ByteWriter, t: TrackTables, base: number): void {
+  writeSampleTablesBeforeOffsets(w, t);
+  writeChunkOffsets(w, t, base);
+}
+
+/** stts, ctts, stss, stsz and stsc: everything of the sample tables that does not depend on `base`. */
+export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: TrackTables): void {
   const n = t.sizes.length;
   // stts: runs of equal durations
   runs(w, 'stts', 0, n, t.durations);
@@ -97,7 +109,13 @@ export function writeSampleTables(w: ByteWriter, t: TrackTables, base: number): 
   if (sync < n) {
     fullBox(w, 'stss', 0, 0, (b) => {
       b.u32(sync);
-      for (let i = 0; i < n; i++) if (t.keyframes[i]) b.u32(i + 1);
+      let at = b.claim(4 * sync);
+      const v = b.dataView;
+      for (let i = 0; i < n; i++) {
+        if (!t.keyframes[i]) continue;
+        v.setUint32(at, i + 1);
+        at += 4;
+      }
     });
   }
   // stsz: one size for all when they are all equal
@@ -108,7 +126,9 @@ export function writeSampleTables(w: ByteWriter, t: TrackTables, base: number): 
     if (same) b.u32(first).u32(n);
     else {
       b.u32(0).u32(n);
-      for (let i = 0; i < n; i++) b.u32(t.sizes[i] as number);
+      const at = b.claim(4 * n);
+      const v = b.dataView;
+      for (let i = 0; i < n; i++) v.setUint32(at + 4 * i, t.sizes[i] as number);
     }
   });
   // stsc: a new entry whenever the samples-per-chunk changes
@@ -117,47 +137,57 @@ export function writeSampleTables(w: ByteWriter, t: TrackTables, base: number): 
   for (let c = 0; c < chunks; c++) if (c === 0 || t.chunkCounts[c] !== t.chunkCounts[c - 1]) entries++;
   fullBox(w, 'stsc', 0, 0, (b) => {
     b.u32(entries);
+    let at = b.claim(12 * entries);
+    const v = b.dataView;
     for (let c = 0; c < chunks; c++) {
-      if (c === 0 || t.chunkCounts[c] !== t.chunkCounts[c - 1])
-        b.u32(c + 1)
-          .u32(t.chunkCounts[c] as number)
-          .u32(1);
+      if (c > 0 && t.chunkCounts[c] === t.chunkCounts[c - 1]) continue;
+      v.setUint32(at, c + 1);
+      v.setUint32(at + 4, t.chunkCounts[c] as number);
+      v.setUint32(at + 8, 1);
+      at += 12;
     }
   });
-  // stco / co64
+}
+
+/** stco, or co64 when a chunk starts at or above 2^32: `base + chunkOffsets[i]`. */
+export function writeChunkOffsets(w: ByteWriter, t: TrackTables, base: number): void {
+  const chunks = t.chunkCounts.length;
   let max = 0;
   for (let c = 0; c < chunks; c++) max = Math.max(max, base + (t.chunkOffsets[c] as number));
-  if (max >= U32_LIMIT) {
-    fullBox(w, 'co64', 0, 0, (b) => {
-      b.u32(chunks);
-      for (let c = 0; c < chunks; c++) b.u64(base + (t.chunkOffsets[c] as number));
-    });
-  } else {
-    fullBox(w, 'stco', 0, 0, (b) => {
-      b.u32(chunks);
-      for (let c = 0; c < chunks; c++) b.u32(base + (t.chunkOffsets[c] as number));
-    });
-  }
+  const wide = max >= U32_LIMIT;
+  fullBox(w, wide ? 'co64' : 'stco', 0, 0, (b) => {
+    b.u32(chunks);
+    const at = b.claim((wide ? 8 : 4) * chunks);
+    const v = b.dataView;
+    for (let c = 0; c < chunks; c++) {
+      const o = base + (t.chunkOffsets[c] as number);
+      if (wide) {
+        v.setUint32(at + 8 * c, Math.floor(o / U32_LIMIT));
+        v.setUint32(at + 8 * c + 4, o >>> 0);
+      } else v.setUint32(at + 4 * c, o);
+    }
+  });
 }
 
 /** A run-length table of (count, value) pairs: stts, ctts. */
 function runs(w: ByteWriter, type: string, version: number, n: number, values: ArrayLike<number>): void {
+  let entries = 0;
+  for (let i = 0; i < n; i++) if (i === 0 || values[i] !== values[i - 1]) entries++;
   fullBox(w, type, version, 0, (b) => {
-    const countAt = b.length;
-    b.u32(0);
-    let entries = 0;
+    b.u32(entries);
+    let at = b.claim(8 * entries);
+    const v = b.dataView;
     let i = 0;
     while (i < n) {
-      const v = values[i] as number;
+      const value = values[i] as number;
       let j = i + 1;
-      while (j < n && values[j] === v) j++;
-      b.u32(j - i);
-      if (version === 1) b.i32(v);
-      else b.u32(v);
-      entries++;
+      while (j < n && values[j] === value) j++;
+      v.setUint32(at, j - i);
+      if (version === 1) v.setInt32(at + 4, value);
+      else v.setUint32(at + 4, value >>> 0);
+      at += 8;
       i = j;
     }
-    b.setU32(countAt, entries);
   });
 }
 
@@ -224,6 +254,13 @@ export function planMp4(
   const duration = Math.max(0, ...tkhdDurations);
   let capacity = 4096;
   for (const p of plans) capacity += 1024 + p.count * 25 + p.tables.chunkCounts.length * 20;
+  // Only the chunk offsets depend on where the media data starts: the rest of each track's tables is
+  // written once, however many times the moov is built to find its size.
+  const fixedTables = plans.map((p) => {
+    const t = new ByteWriter(1024 + p.count * 25 + p.tables.chunkCounts.length * 12);
+    writeSampleTablesBeforeOffsets(t, p.tables);
+    return t.view8();
+  });
   const build = (base: number): Uint8Array => {
     const w = new ByteWriter(capacity);
     w.u32(0).ascii('moov');
@@ -237,7 +274,10 @@ export function planMp4(
         duration: tkhdDurations[k] as number,
         mediaDuration: p.mediaDuration,
         ...(e ? { edit: e } : {}),
-        tables: (st) => writeSampleTables(st, p.tables, base),
+        tables: (st) => {
+          st.bytes(fixedTables[k] as Uint8Array);
+          writeChunkOffsets(st, p.tables, base);
+        },
         avgBitrate: seconds > 0 ? (p.bytes * 8) / seconds : 0,
         maxBitrate: p.maxBitrate,
         bufferSize: p.maxSample,
@@ -252,15 +292,21 @@ export function planMp4(
     const base = ftyp.length + hdr.length;
     return { head: concat([ftyp.view8(), hdr]), tail: build(base), payloadSize };
   }
-  if (options.headSize !== undefined) {
-    // The payload starts at headSize whatever the moov's size: one build places every chunk.
-    const moov = build(options.headSize);
-    const pad = options.headSize - ftyp.length - moov.length - hdr.length;
+  const fixed = options.headSize ?? options.room;
+  let moov: Uint8Array | undefined;
+  if (fixed !== undefined) {
+    // The payload starts at `fixed` whatever the moov's size: one build places every chunk.
+    moov = build(fixed);
+    const pad = fixed - ftyp.length - moov.length - hdr.length;
     if (pad < 8 && pad !== 0) {
-      throw new RangeError(
-        `the MP4 head needs ${options.headSize - pad + 8} bytes; ${options.headSize} were reserved`,
-      );
+      if (options.headSize !== undefined) {
+        throw new RangeError(`the MP4 head needs ${fixed - pad + 8} bytes; ${fixed} were reserved`);
+      }
+      moov = undefined; // does not fit the room: the smallest head, below
     }
+  }
+  if (moov && fixed !== undefined) {
+    const pad = fixed - ftyp.length - moov.length - hdr.length;
     const free = new Uint8Array(pad);
     if (pad > 0) {
       new DataView(free.buffer).setUint32(0, pad);
@@ -269,7 +315,7 @@ export function planMp4(
     return { head: concat([ftyp.view8(), moov, free, hdr]), tail: new Uint8Array(0), payloadSize };
   }
   // The moov's size does not depend on the chunk offsets, only on stco vs co64: build until it is stable.
-  let moov = build(0);
+  moov = build(0);
   for (;;) {
     const next = build(ftyp.length + moov.length + hdr.length);
     const stable = next.length === moov.length;
@@ -288,85 +334,96 @@ function defaultBrands(tracks: readonly TrackInfo[]): Brands {
 
 /** Split the samples per track into decode-order tables and chunks. */
 function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explicit = false): TrackPlan[] {
-  const index: number[] = []; // track id -> place in `tracks`
-  tracks.forEach((t, k) => {
-    if (index[t.id] !== undefined)
-      throw new UsageError(`planMp4: track id ${t.id} given twice`, { code: 'E_MP4_PLAN' });
-    index[t.id] = k;
-  });
-  const counts = new Float64Array(tracks.length);
-  const chunkCounts = new Float64Array(tracks.length);
+  const seen = new Set<number>();
+  for (const t of tracks) {
+    if (seen.has(t.id)) throw new UsageError(`planMp4: track id ${t.id} given twice`, { code: 'E_MP4_PLAN' });
+    seen.add(t.id);
+  }
   const n = samples.length;
   const ids = samples.trackId;
   const sizes = samples.size;
   const offsets = samples.offset;
-  let prev = -1;
-  let prevEnd = -1;
-  for (let i = 0; i < n; i++) {
-    const k = index[ids[i] as number];
-    if (k === undefined) {
-      throw new UsageError(`planMp4: a sample refers to track ${ids[i]}, which is not in the track list`, {
-        code: 'E_MP4_PLAN',
-      });
+  // Where each sample's payload starts in the mdat: its own offset, or right after the one before.
+  let starts: Float64Array | undefined;
+  if (!explicit) {
+    starts = new Float64Array(n);
+    let at = 0;
+    for (let j = 0; j < n; j++) {
+      starts[j] = at;
+      at += sizes[j] as number;
     }
-    counts[k] = (counts[k] as number) + 1;
-    const at = explicit ? (offsets[i] as number) : prevEnd;
-    if (k !== prev || at !== prevEnd) chunkCounts[k] = (chunkCounts[k] as number) + 1;
-    prev = k;
-    prevEnd = at + (sizes[i] as number);
   }
-  const plans: TrackPlan[] = tracks.map((track, k) => {
-    const count = counts[k] as number;
-    const c = chunkCounts[k] as number;
+  const startOf = starts ?? offsets;
+  // A sample starts a chunk when the one before it in the mdat is another track's, or does not end
+  // where it starts.
+  const opensChunk = (j: number): boolean =>
+    j === 0 ||
+    ids[j - 1] !== ids[j] ||
+    (explicit && (offsets[j - 1] as number) + (sizes[j - 1] as number) !== (offsets[j] as number));
+
+  // One pass per track over the samples: tight loops over typed arrays, each with one track's arrays.
+  const dts: Float64Array[] = [];
+  const lastGiven: number[] = [];
+  let placed = 0;
+  const plans = tracks.map((track, k): TrackPlan => {
+    const id = track.id;
+    let count = 0;
+    let chunks = 0;
+    for (let j = 0; j < n; j++) {
+      if (ids[j] !== id) continue;
+      count++;
+      if (opensChunk(j)) chunks++;
+    }
+    placed += count;
+    const t: WorkTables = {
+      durations: new Uint32Array(count),
+      cts: new Int32Array(count),
+      sizes: new Uint32Array(count),
+      keyframes: new Uint8Array(count),
+      chunkOffsets: new Float64Array(chunks),
+      chunkCounts: new Uint32Array(chunks),
+    };
+    const d = new Float64Array(count);
+    let i = 0;
+    let ci = -1;
+    let bytes = 0;
+    let maxSample = 0;
+    let given = 0;
+    for (let j = 0; j < n; j++) {
+      if (ids[j] !== id) continue;
+      if (opensChunk(j)) t.chunkOffsets[++ci] = startOf[j] as number;
+      t.chunkCounts[ci] = (t.chunkCounts[ci] as number) + 1;
+      const size = sizes[j] as number;
+      d[i] = samples.dts[j] as number;
+      t.cts[i] = samples.cts[j] as number;
+      t.sizes[i] = size;
+      t.keyframes[i] = samples.keyframe[j] as number;
+      given = samples.duration[j] as number;
+      bytes += size;
+      if (size > maxSample) maxSample = size;
+      i++;
+    }
+    dts.push(d);
+    lastGiven.push(given);
     return {
       track,
       outId: k + 1,
-      tables: {
-        durations: new Uint32Array(count),
-        cts: new Int32Array(count),
-        sizes: new Uint32Array(count),
-        keyframes: new Uint8Array(count),
-        chunkOffsets: new Float64Array(c),
-        chunkCounts: new Uint32Array(c),
-      },
-      count: 0,
+      tables: t,
+      count,
       firstDts: 0,
       firstCts: 0,
       mediaDuration: 0,
       compositionEnd: 0,
-      bytes: 0,
+      bytes,
       maxBitrate: 0,
-      maxSample: 0,
+      maxSample,
     };
   });
-  const dts = plans.map((p) => new Float64Array(p.tables.sizes.length));
-  const lastGiven = new Array<number>(plans.length).fill(0);
-  const chunkAt = new Array<number>(plans.length).fill(0);
-  let offset = 0;
-  prev = -1;
-  for (let j = 0; j < n; j++) {
-    const k = index[ids[j] as number] as number;
-    const p = plans[k] as TrackPlan;
-    const t = p.tables;
-    const i = p.count++;
-    const size = sizes[j] as number;
-    let ci = chunkAt[k] as number;
-    const at = explicit ? (offsets[j] as number) : offset;
-    if (k !== prev || at !== offset) {
-      offset = at;
-      t.chunkOffsets[ci] = offset;
-      chunkAt[k] = ++ci;
-    }
-    t.chunkCounts[ci - 1] = (t.chunkCounts[ci - 1] as number) + 1;
-    (dts[k] as Float64Array)[i] = samples.dts[j] as number;
-    t.cts[i] = samples.cts[j] as number;
-    t.sizes[i] = size;
-    t.keyframes[i] = samples.keyframe[j] as number;
-    lastGiven[k] = samples.duration[j] as number;
-    p.bytes += size;
-    if (size > p.maxSample) p.maxSample = size;
-    offset += size;
-    prev = k;
+  if (placed !== n) {
+    const stray = Array.from(ids.subarray(0, n)).find((id) => !seen.has(id));
+    throw new UsageError(`planMp4: a sample refers to track ${stray}, which is not in the track list`, {
+      code: 'E_MP4_PLAN',
+    });
   }
   plans.forEach((p, k) => {
     const n = p.count;

@@ -141,6 +141,34 @@ describe('planMp4', () => {
     assert.deepEqual(k.tracks[0]?.edit, { mediaTime: 1024, delay: 0, duration: 1500 });
   });
 
+  it('headSize and room: a head of the reserved size with a free box, or the smallest one', () => {
+    const table = SampleTable.from(ordered);
+    const exact = planMp4([VIDEO, AUDIO], SampleTable.from(ordered));
+    const roomy = exact.head.length + 100;
+    for (const plan of [
+      planMp4([VIDEO, AUDIO], table, { headSize: roomy }),
+      planMp4([VIDEO, AUDIO], SampleTable.from(ordered), { room: roomy }),
+    ]) {
+      assert.equal(plan.head.length, roomy);
+      const bytes = file(plan.head, plan.payloadSize, plan.tail);
+      assert.deepEqual(
+        readBoxes(bytes, 0, bytes.length).map((b) => b.type),
+        ['ftyp', 'moov', 'free', 'mdat'],
+      );
+      const d = demuxIsobmff(bytes);
+      assert.deepEqual(d.warnings, []);
+      assert.equal(d.samples[0]?.offset, roomy, 'the payload starts right after the room');
+    }
+    // Too small a room: headSize refuses, room falls back to the smallest head.
+    const tight = exact.head.length - 10;
+    assert.throws(() => planMp4([VIDEO, AUDIO], SampleTable.from(ordered), { headSize: tight }), RangeError);
+    const fallback = planMp4([VIDEO, AUDIO], SampleTable.from(ordered), { room: tight });
+    assert.deepEqual(fallback.head, exact.head);
+    // A room 1..7 bytes larger than the moov needs cannot hold a free box either.
+    const odd = planMp4([VIDEO, AUDIO], SampleTable.from(ordered), { room: exact.head.length + 4 });
+    assert.deepEqual(odd.head, exact.head);
+  });
+
   it('rejects samples of unknown tracks', () => {
     assert.throws(() => planMp4([AUDIO], SampleTable.from([v(0, 0, true, 1)])), UsageError);
   });
