@@ -107,7 +107,8 @@ export interface RecordResult {
    */
   programDateTime?: string;
   /** Why the recording stopped. */
-  stoppedBy: 'end' | 'duration' | 'interrupt';
+  /** lost: a live stream was lost for good before it ended (the recording is kept, the journal too). */
+  stoppedBy: 'end' | 'duration' | 'interrupt' | 'lost';
   warnings: FormatWarning[];
 }
 

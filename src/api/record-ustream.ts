@@ -58,6 +58,8 @@ export interface UstreamOptions {
   password?: string;
   /** flv/segmented (default when offered) or mp4/segmented. FLV output needs flv. */
   streamFormat?: UstreamFormatName;
+  /** Live: reconnections of a lost UMS session in a row before the recording ends (default 5). */
+  maxReconnects?: number;
 }
 
 export type UstreamRecordOptions = RecordOptions & UstreamOptions;
@@ -495,6 +497,7 @@ async function openMedia(
       ? { cookie: c.web.cookieHeader(c.pageUrl) as string }
       : {}),
     headers: { 'user-agent': c.web.baseHeaders(c.pageUrl)['user-agent'] ?? 'castkit' },
+    ...(o.maxReconnects !== undefined ? { maxReconnects: o.maxReconnects } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   });
   try {

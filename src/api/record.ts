@@ -224,7 +224,7 @@ async function recordFrom(
   const onCallerAbort = (): void => stop.abort();
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });
   if (options.signal?.aborted) stop.abort();
-  const state: { stoppedBy: RecordResult['stoppedBy'] } = { stoppedBy: 'end' };
+  const state: { stoppedBy: RecordResult['stoppedBy']; lostReason?: string } = { stoppedBy: 'end' };
   let edgeLagSec: number | undefined;
   let firstPdt: number | undefined;
   let total = 0;
@@ -426,6 +426,10 @@ async function recordFrom(
         state.stoppedBy = 'duration';
         break;
       }
+      if (batch.lost !== undefined) {
+        state.stoppedBy = 'lost';
+        state.lostReason = batch.lost;
+      }
       if (batch.ended) break;
       const wait = (batch.refreshMs ?? 2000) - (Date.now() - started);
       if (wait > 0) await sleep(wait, stop.signal).catch(() => undefined);
@@ -472,7 +476,8 @@ async function recordFrom(
     );
     await writeGapReport(gapReport, report);
   }
-  const complete = state.stoppedBy !== 'interrupt';
+  // Interrupted or lost: the journal stays, so that the same command continues into the same output.
+  const complete = state.stoppedBy !== 'interrupt' && state.stoppedBy !== 'lost';
   let subtitlesPath: string | undefined;
   if (source.subtitles && !toPipe) {
     subtitlesPath = await saveSubtitles(opened, source.subtitles, finalOutput, options.signal);
@@ -506,6 +511,20 @@ async function recordFrom(
       `recording stopped: ${stats.committed} segments (${written.durationSec.toFixed(1)} s) written to ${output}`,
       {
         hint: journal ? `run the same command again to resume (kept in ${journal.dir})` : undefined,
+        details: { result },
+      },
+    );
+  }
+  if (state.stoppedBy === 'lost') {
+    // The file is good, but shorter than asked: a script must not take it for a complete recording.
+    throw new NetworkError(
+      `the live stream was lost (${state.lostReason ?? 'no reason given'}); ${stats.committed} segments (${written.durationSec.toFixed(1)} s) are in ${output}`,
+      {
+        code: 'E_STREAM_LOST',
+        retryable: false,
+        hint: journal
+          ? `run the same command again when the stream is back to continue into the same file (kept in ${journal.dir})`
+          : undefined,
         details: { result },
       },
     );

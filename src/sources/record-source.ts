@@ -51,6 +51,8 @@ export interface SourceBatch {
   missed: MissedSpan[];
   /** No more segments will come (VOD, EXT-X-ENDLIST, a static MPD). */
   ended: boolean;
+  /** Live: it ended because the stream was lost (why), not because the broadcast did. */
+  lost?: string;
   /** Live: wait this long before asking for the next batch. */
   refreshMs?: number;
   /** Live: seconds between the end of the newest segment of this batch and the live edge. */

@@ -304,6 +304,8 @@ export interface UstreamEmulatorOptions {
     formats?: ('flv' | 'mp4')[];
     /** Cut the first channel session this long after it began, without a close frame (a dropped socket). */
     dropFirstSessionAfterMs?: number;
+    /** With dropFirstSessionAfterMs: every later channel session is cut at once (lost for good). */
+    refuseAfterDrop?: boolean;
   };
   /** The long-poll variant answers this HLS playlist URL, after `lpEmptyPolls` polls without a stream. */
   lpHlsUrl?: string;
@@ -743,8 +745,12 @@ export async function startUstreamEmulator(o: UstreamEmulatorOptions): Promise<U
         send(ws, s, streamFrameOffline());
         return;
       }
-      for (const f of ordered([cdnFrame(), liveStream(), ...noise], o.order ?? 0)) send(ws, s, f);
       const channelSessions = sessions.filter((x) => x.connect?.application === 'channel');
+      if (live.refuseAfterDrop && channelSessions.length > 1) {
+        ws.terminate();
+        return;
+      }
+      for (const f of ordered([cdnFrame(), liveStream(), ...noise], o.order ?? 0)) send(ws, s, f);
       if (live.dropFirstSessionAfterMs !== undefined && channelSessions.length === 1) {
         later(() => ws.terminate(), live.dropFirstSessionAfterMs);
       }

@@ -13,7 +13,9 @@ import {
   ustreamOutputPath,
   type UstreamRecordOptions,
 } from '../../src/api/record-ustream.js';
+import type { RecordResult } from '../../src/api/record-types.js';
 import { isCastkitError, type CastkitError } from '../../src/core/errors.js';
+import { journalPathFor } from '../../src/download/journal.js';
 import { chunkUrl, hashFor, joinChunkUrl, keySpacing } from '../../src/sources/ustream/ustream-chunks.js';
 import { parseUmsText, umsEvents, connectMessage } from '../../src/sources/ustream/ums-protocol.js';
 import { channelIdFromPage, idsFromUrl, isUstreamUrl } from '../../src/sources/ustream/ustream-url.js';
@@ -694,6 +696,35 @@ describe('ustream: live channels and the long-poll variant', () => {
       notices.join('\n'),
     );
     await assertFramesOf(o.output, fx.clip, { videoFrames: 90 });
+  });
+
+  it('a UMS session lost for good: the file is kept and playable, the run fails with E_STREAM_LOST', async () => {
+    const e = await live({ live: { chunks: 60, dropFirstSessionAfterMs: 1500, refuseAfterDrop: true } });
+    const notices: string[] = [];
+    const o: UstreamRecordOptions = {
+      output: outPath(),
+      umsUrl: e.umsUrl,
+      retry: FAST_RETRY,
+      maxReconnects: 1,
+      onNotice: (m) => notices.push(m),
+    };
+    const err = await recordUstream(e.pageUrl, o).then(
+      () => assert.fail('a lost session must not look like a complete recording'),
+      (x: unknown) => x,
+    );
+    assert.ok(isCastkitError(err), String(err));
+    assert.equal(err.code, 'E_STREAM_LOST');
+    assert.equal(err.category, 'network');
+    assert.match(err.hint ?? '', /run the same command again/);
+    const result = err.details.result as RecordResult;
+    assert.equal(result.stoppedBy, 'lost');
+    assert.ok(result.segments >= 1 && result.segments < 60, `${result.segments} segments`);
+    assert.ok(
+      notices.some((m) => /lost for good/.test(m)),
+      notices.join('\n'),
+    );
+    assert.equal(await decodeMessages(o.output), '', 'what was recorded plays');
+    assert.ok(existsSync(journalPathFor(o.output)), 'the journal is kept');
   });
 
   it('--duration stops a live recording (mp4/segmented here), Ctrl-C leaves a playable file', async () => {

@@ -287,9 +287,8 @@ export async function openUstreamSource(o: UstreamSourceOptions): Promise<Ustrea
     const failure = o.feed.failure();
     // Lost before anything was recorded: an error. Later: what was recorded is kept, and said to end here.
     if (failure && nextN === undefined) throw failure;
-    if (failure && !finished) {
-      o.onNotice?.(`the UMS session was lost for good (${failure.message}); the recording ends here`);
-    }
+    const lost = failure && !finished ? failure.message : undefined;
+    if (lost) o.onNotice?.(`the UMS session was lost for good (${lost}); the recording ends here`);
     if (finished) return { segments: [], missed: [], ended: true };
     const state = o.feed.state();
     const fmt = fmtOf(state);
@@ -327,6 +326,7 @@ export async function openUstreamSource(o: UstreamSourceOptions): Promise<Ustrea
     if (to > nextN) source.lastChunk = to - 1;
     nextN = to;
     const batch: SourceBatch = { segments, missed, ended };
+    if (lost) batch.lost = lost;
     if (!ended) {
       // Until the next chunk is due (at least a tenth of a chunk, at most one chunk).
       const due = state.streamAt + (to - fmt.chunkId) * fmt.chunkTime + slack - now;
