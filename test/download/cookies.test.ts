@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { InputError } from '../../src/core/errors.js';
 import { cookieHeader, loadCookiesFile, parseCookiesTxt } from '../../src/download/cookies.js';
 import { buildRequestHeaders, parseHeaderArg } from '../../src/download/request-headers.js';
 import { UsageError } from '../../src/core/errors.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const future = Math.floor(Date.now() / 1000) + 3600;
 const past = Math.floor(Date.now() / 1000) - 3600;
@@ -26,7 +26,7 @@ const TXT = [
   `cdn.example.com\tFALSE\t/\tFALSE\t0\twith_tab\ta\tb`,
 ].join('\n');
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-cookies-'));
+const dir = scratchDir('castkit-cookies-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('cookies.txt', () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { NetworkError } from '../../src/core/errors.js';
@@ -10,8 +9,9 @@ import {
   writeGapReport,
   type GapReport,
 } from '../../src/download/gap-report.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-gaps-'));
+const dir = scratchDir('castkit-gaps-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 it('writes a gap report sidecar with times, credentials masked', async () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -12,11 +11,12 @@ import { createHttpClient, type HttpClient } from '../../src/download/http-clien
 import { createRetryPolicy, seededRandom, withRetry } from '../../src/download/retry-policy.js';
 import { assertAllowedUrl } from '../../src/download/url-policy.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const body = randomBytes(64 * 1024);
 let origin: Origin;
 let client: HttpClient;
-const dir = mkdtempSync(join(tmpdir(), 'castkit-http-'));
+const dir = scratchDir('castkit-http-');
 
 /** assert.rejects predicate: a CastkitError with this code (and retryable flag when given). */
 const fails =

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Agent, EnvHttpProxyAgent } from 'undici';
 import { NetworkError } from '../../src/core/errors.js';
 import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
 import { startOrigin } from '../helpers/http-origin.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'castkit-proxy-'));
+const root = scratchDir('castkit-proxy-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 /** A minimal CONNECT proxy on 127.0.0.1 that records the tunnels it opened. */

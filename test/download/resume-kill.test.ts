@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +8,9 @@ import { after, it } from 'node:test';
 import { SegmentJournal } from '../../src/download/journal.js';
 import { downloadSegments } from '../../src/download/scheduler.js';
 import { collector, startSegmentOrigin } from './segment-origin.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'castkit-kill-'));
+const root = scratchDir('castkit-kill-');
 after(() => rmSync(root, { recursive: true, force: true }));
 const CHILD = fileURLToPath(new URL('./resume-child.js', import.meta.url));
 

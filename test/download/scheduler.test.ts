@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { CastkitError } from '../../src/core/errors.js';
@@ -10,8 +9,9 @@ import { SegmentJournal } from '../../src/download/journal.js';
 import { seededRandom } from '../../src/download/retry-policy.js';
 import { downloadSegments, type MissingSegment } from '../../src/download/scheduler.js';
 import { collector, startSegmentOrigin } from './segment-origin.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const root = mkdtempSync(join(tmpdir(), 'castkit-sched-'));
+const root = scratchDir('castkit-sched-');
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const journalDir = (): string => join(root, `j${dirs++}`);

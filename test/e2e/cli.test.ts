@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -10,9 +9,10 @@ import { parseRational } from '../../src/core/time.js';
 import { CLI, REPO, castkit } from '../helpers/cli.js';
 import { FIXTURES, fixture, tools } from '../helpers/fixtures.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
-const scratch = mkdtempSync(join(tmpdir(), 'castkit-e2e-'));
+const scratch = scratchDir('castkit-e2e-');
 
 /** A 127.0.0.1 port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -222,7 +222,7 @@ describe('castkit doctor', () => {
 describe('with no ffmpeg on the PATH', () => {
   it('finds and uses the binaries shipped in the npm packages', async (t) => {
     const env = {
-      PATH: mkdtempSync(join(tmpdir(), 'castkit-nopath-')),
+      PATH: scratchDir('castkit-nopath-'),
       CASTKIT_FFMPEG: '',
       CASTKIT_FFPROBE: '',
     };

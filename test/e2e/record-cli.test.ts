@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { seededRandom } from '../../src/download/retry-policy.js';
@@ -13,8 +12,9 @@ import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js
 import { startStreamEmulator, wsFixtures } from '../helpers/ws-servers.js';
 import { startUstreamEmulator, ustreamFixture } from '../helpers/ustream-emulator.js';
 import { packets } from '../helpers/media-check.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-record-cli-'));
+const dir = scratchDir('castkit-record-cli-');
 
 /** The best variant's media playlist: its path and, by journal key, each segment's path. */
 function bestVariant(fx: StreamFixture, prefix: string): { playlist: string; byKey: Map<string, string> } {

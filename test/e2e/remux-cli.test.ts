@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { castkit } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes } from '../helpers/media-check.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-remux-cli-'));
+const dir = scratchDir('castkit-remux-cli-');
 const leftovers = (): string[] => readdirSync(dir).filter((f) => f.includes('.part'));
 
 describe('castkit remux (CLI)', () => {

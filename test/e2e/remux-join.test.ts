@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
 import { flvChunks, makeMedia, tools, type MediaSpec } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
 
@@ -142,7 +142,7 @@ function sameList(got: readonly string[], want: readonly string[], what: string)
 }
 
 describe('castkit remux: joining 1,400 six-second FLV chunks', { concurrency: true }, () => {
-  const scratch = mkdtempSync(join(tmpdir(), 'castkit-remux-join-'));
+  const scratch = scratchDir('castkit-remux-join-');
   let clip = '';
   let continuing: string[] = [];
   let restarting: string[] = [];

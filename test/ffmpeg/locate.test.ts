@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FfmpegError } from '../../src/core/errors.js';
 import { locateTool, locateTools } from '../../src/ffmpeg/locate.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 /** A directory holding executable files with the given names (content irrelevant to locating). */
 function binDir(...names: string[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'castkit-locate-'));
+  const dir = scratchDir('castkit-locate-');
   for (const n of names) {
     const p = join(dir, n);
     writeFileSync(p, '#!/bin/sh\nexit 0\n');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import childProcess from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { syncBuiltinESMExports } from 'node:module';
 import { after, before, describe, it } from 'node:test';
@@ -30,8 +29,9 @@ import {
   type UstreamEmulatorOptions,
   type UstreamFixture,
 } from '../helpers/ustream-emulator.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-ustream-'));
+const dir = scratchDir('castkit-ustream-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const outPath = (ext = '.mp4'): string => join(dir, `rec-${n++}${ext}`);

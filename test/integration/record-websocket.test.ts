@@ -6,9 +6,8 @@
  * the same way.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { recordWebSocket } from '../../src/api/record-websocket.js';
@@ -29,8 +28,9 @@ import {
   type EmulatorFraming,
   type StreamEmulator,
 } from '../helpers/ws-servers.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-ws-'));
+const dir = scratchDir('castkit-ws-');
 let n = 0;
 const outPath = (ext = '.mp4'): string => join(dir, `out-${n++}${ext}`);
 let fx: { mp4: string; fmp4: string; flv: string };

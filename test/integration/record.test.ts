@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -12,9 +11,10 @@ import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
 import { tools } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
 import { streamFixture, type StreamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), 'castkit-record-'));
+const dir = scratchDir('castkit-record-');
 let n = 0;
 const outPath = (ext = '.mp4'): string => join(dir, `rec-${n++}${ext}`);
 const FAST_RETRY = { baseMs: 20, capMs: 200, maxAttempts: 4 };

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { remux } from '../../src/api/remux.js';
 import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), 'castkit-remux-'));
+const dir = scratchDir('castkit-remux-');
 let n = 0;
 const outPath = (ext: string): string => join(dir, `out-${n++}${ext}`);
 

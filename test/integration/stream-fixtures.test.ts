@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createDecipheriv } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -25,10 +24,11 @@ import {
   type StreamFixture,
   type StreamFixtureName,
 } from '../helpers/stream-fixtures.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
 const BIG = { maxBuffer: 256 << 20 };
-const work = mkdtempSync(join(tmpdir(), 'castkit-stream-fixtures-'));
+const work = scratchDir('castkit-stream-fixtures-');
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function whyNot(): string | undefined {

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError, OutputError } from '../../src/core/errors.js';
 import { AtomicFile } from '../../src/storage/local.js';
 import { PieceWriter, type Piece } from '../../src/storage/piece-writer.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'castkit-storage-'));
+const dir = scratchDir('castkit-storage-');
 
 describe('AtomicFile', () => {
   it('appears under its name only when committed', async () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writevSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -13,6 +12,7 @@ import { PACKET_CONFIG, PACKET_FRAME, TAG_SCRIPT, TAG_VIDEO } from '../../../src
 import type { Sample } from '../../../src/formats/media.js';
 import { makeMedia, tools, type MediaSpec } from '../../helpers/fixtures.js';
 import { aacTag, avcTag, concat, payload, synthChunk } from './flv-synth.js';
+import { scratchDir } from '../../helpers/scratch.js';
 
 const run = promisify(execFile);
 
@@ -172,7 +172,7 @@ describe('FlvJoiner on ffmpeg segments of a 60 s clip', () => {
 
   before(async () => {
     clip = await makeMedia(CLIP);
-    dir = mkdtempSync(join(tmpdir(), 'castkit-flv-join-'));
+    dir = scratchDir('castkit-flv-join-');
     for (const reset of [0, 1]) {
       const sub = join(dir, `reset${reset}`);
       const { mkdirSync } = await import('node:fs');

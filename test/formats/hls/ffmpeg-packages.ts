@@ -3,11 +3,11 @@
  * directory, so manifest tests can compare what the parsers list with the files ffmpeg actually wrote.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { tools } from '../../helpers/fixtures.js';
+import { scratchDir } from '../../helpers/scratch.js';
 
 const run = promisify(execFile);
 
@@ -43,7 +43,7 @@ export async function ffmpegPackage(
   args: (dir: string) => string[],
   before?: (dir: string) => void,
 ): Promise<Package> {
-  const dir = mkdtempSync(join(tmpdir(), `castkit-${name}-`));
+  const dir = scratchDir(`castkit-${name}-`);
   before?.(dir);
   const pre = new Set(readdirSync(dir));
   await run(tools().ffmpeg.path, ['-hide_banner', '-v', 'error', '-y', ...args(dir), join(dir, manifest)], {

@@ -1,14 +1,14 @@
 /** Shared helpers of the ISO-BMFF tests: chunked demuxing, ffprobe packets, framemd5, writing ranges. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FormatWarning, Sample } from '../../../src/formats/media.js';
 import { IsobmffDemuxer } from '../../../src/formats/isobmff/isobmff-demuxer.js';
 import type { Mp4TrackInfo } from '../../../src/formats/isobmff/isobmff-moov.js';
 import { tools } from '../../helpers/fixtures.js';
+import { scratchDir } from '../../helpers/scratch.js';
 
 export const run = promisify(execFile);
 
@@ -116,7 +116,7 @@ export function writeFile(path: string, parts: (Uint8Array | Sample[])[], src: U
 
 let dir: string | undefined;
 export function tempPath(name: string): string {
-  dir ??= mkdtempSync(join(tmpdir(), 'castkit-isobmff-'));
+  dir ??= scratchDir('castkit-isobmff-');
   return join(dir, name);
 }
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FormatError } from '../../../src/core/errors.js';
@@ -21,6 +20,7 @@ import {
   type Demuxed,
 } from './demux-helpers.js';
 import { adtsFrame, concat, TsWriter } from './ts-writer.js';
+import { scratchDir } from '../../helpers/scratch.js';
 
 const read = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
 const codes = (r: Demuxed): string[] => r.warnings.map((w) => w.code);
@@ -392,7 +392,7 @@ async function withTempFile<T>(
   name: string,
   use: (path: string) => Promise<T>,
 ): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'castkit-ts-'));
+  const dir = scratchDir('castkit-ts-');
   try {
     const path = join(dir, name);
     writeFileSync(path, bytes);
