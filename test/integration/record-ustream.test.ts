@@ -699,7 +699,8 @@ describe('ustream: live channels and the long-poll variant', () => {
   });
 
   it('a UMS session lost for good: the file is kept and playable, the run fails with E_STREAM_LOST', async () => {
-    const e = await live({ live: { chunks: 60, dropFirstSessionAfterMs: 1500, refuseAfterDrop: true } });
+    const channel = { chunks: 60, windowChunks: 60, dropFirstSessionAfterMs: 1500, refuseAfterDrop: true };
+    const e = await live({ live: channel });
     const notices: string[] = [];
     const o: UstreamRecordOptions = {
       output: outPath(),
@@ -725,6 +726,20 @@ describe('ustream: live channels and the long-poll variant', () => {
     );
     assert.equal(await decodeMessages(o.output), '', 'what was recorded plays');
     assert.ok(existsSync(journalPathFor(o.output)), 'the journal is kept');
+
+    // The stream is back: the same command goes on into the same file, with nothing lost silently.
+    channel.refuseAfterDrop = false;
+    const again = await recordUstream(e.pageUrl, { ...o, maxReconnects: 5 });
+    assert.equal(again.stoppedBy, 'end');
+    assert.equal(again.output, o.output);
+    assert.ok(again.segments > result.segments, `${again.segments} segments after ${result.segments}`);
+    const lostSec = again.gaps.reduce((n, g) => n + g.seconds, 0);
+    // Every chunk is in the file, or in a reported gap: 60 chunks of 0.1 s.
+    assert.ok(
+      Math.abs(again.durationSec + lostSec - 6) < 0.35,
+      `${again.durationSec} s recorded + ${lostSec} s of gaps`,
+    );
+    assert.equal(await decodeMessages(o.output), '');
   });
 
   it('--duration stops a live recording (mp4/segmented here), Ctrl-C leaves a playable file', async () => {

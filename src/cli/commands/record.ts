@@ -25,7 +25,8 @@ Examples:
 Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: completed segments are kept in
 <output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
-lists the holes in <output>.gaps.json.`;
+lists the holes in <output>.gaps.json. A live stream lost for good (its session cannot be connected again)
+keeps a playable file and exits 4; run the same command when it is back to continue into the same file.`;
 
 interface RecordCliOptions {
   output?: string;
