@@ -20,6 +20,24 @@ export function parseClock(text: string | undefined): number | undefined {
   return m[1] ? -secs : secs;
 }
 
+/**
+ * A length of time as people write it on a command line: seconds ("90", "1.5"), m:ss ("1:30", "30:00")
+ * or h:mm:ss ("1:00:00", "0:01:30.5"). Undefined for anything else, and for a minutes or seconds field
+ * of 60 or more after the first.
+ */
+export function parseDuration(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const m = /^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$/.exec(t);
+  if (!m) return undefined;
+  const hours = m[1] === undefined ? 0 : Number(m[1]);
+  const minutes = Number(m[2]);
+  const seconds = Number(m[3]);
+  if (seconds >= 60 || (m[1] !== undefined && minutes >= 60)) return undefined;
+  return hours * 3600 + minutes * 60 + seconds;
+}
+
 /** Format seconds as H:MM:SS.mmm (hours unpadded), for people. */
 export function formatClock(seconds: number): string {
   const neg = seconds < 0;

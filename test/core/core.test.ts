@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { CastkitError, FfmpegError, InputError, NetworkError, UsageError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 import { formatCommand, redact } from '../../src/core/redact.js';
-import { formatClock, parseClock, parseRational, roundTo } from '../../src/core/time.js';
+import { formatClock, parseClock, parseDuration, parseRational, roundTo } from '../../src/core/time.js';
 import { formatBitRate, formatBytes } from '../../src/core/units.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 
@@ -82,6 +82,19 @@ describe('time and units', () => {
     assert.equal(parseClock('01:02:03.500000'), 3723.5);
     assert.equal(parseClock('00:00:05.000000000'), 5);
     assert.equal(parseClock('nope'), undefined);
+  });
+
+  it('parseDuration takes seconds, m:ss and h:mm:ss, as --duration documents', () => {
+    assert.equal(parseDuration('90'), 90);
+    assert.equal(parseDuration(' 1.5 '), 1.5);
+    assert.equal(parseDuration('1:30'), 90);
+    assert.equal(parseDuration('30:00'), 1800);
+    assert.equal(parseDuration('90:00'), 5400, 'minutes alone may pass 59');
+    assert.equal(parseDuration('1:00:00'), 3600);
+    assert.equal(parseDuration('0:01:30.5'), 90.5);
+    for (const bad of ['', '1:60', '1:61:00', 'ten', '-5', '1:2:3:4', ':30', '1:']) {
+      assert.equal(parseDuration(bad), undefined, bad);
+    }
     assert.equal(formatClock(3723.5), '1:02:03.500');
     assert.equal(formatClock(0.0004), '0:00:00.000');
     assert.equal(roundTo(29.97002997, 3), 29.97);

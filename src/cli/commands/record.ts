@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import type { RecordListing, RecordOptions, RecordProgress, RecordResult } from '../../api/record-types.js';
 import type { UstreamOptions } from '../../api/record-ustream.js';
 import { UsageError } from '../../core/errors.js';
-import { formatClock, parseClock } from '../../core/time.js';
+import { formatClock, parseDuration } from '../../core/time.js';
 import { formatBytes } from '../../core/units.js';
 import { parseHeaderArgs } from '../../download/request-headers.js';
 import type { CliContext } from '../context.js';
@@ -161,7 +161,7 @@ export function recordOptionsFrom(opts: RecordCliOptions, ctx: CliContext): Omit
   if (opts.fromStart) o.fromStart = true;
   if (opts.subs !== undefined) o.subs = opts.subs;
   if (opts.duration !== undefined) {
-    const d = /^\d+(\.\d+)?$/.test(opts.duration.trim()) ? Number(opts.duration) : parseClock(opts.duration);
+    const d = parseDuration(opts.duration);
     if (d === undefined || !(d > 0)) {
       throw new UsageError(`--duration "${opts.duration}" is not a time`, {
         hint: 'write 90, 1:30 or 0:01:30',
