@@ -109,21 +109,17 @@ class Gather {
   }
 }
 
-class Fmp4Splitter implements UnitSplitter {
-  readonly framing = 'fmp4' as const;
-  private pos = 0;
-  private readonly unit = new Gather();
-  private readonly hdr = new Uint8Array(32);
-  private hdrLen = 0;
-  private remaining = 0;
-  private inBox = false;
-  private boxType = '';
-  private boxStart = 0;
-  private moovSeen = false;
-  private moofOpen = false;
-  private failed: unknown;
-
-  constructor(private readonly maxUnitBytes: number) {}
+/**
+ * What the fMP4 and FLV splitters share: the unit being gathered, the input position, a failure that
+ * sticks (after a bad byte nothing more is read), and the copying of a body's bytes into the unit.
+ */
+abstract class GatheringSplitter {
+  protected pos = 0;
+  protected readonly unit = new Gather();
+  /** Bytes of the current body still to come. */
+  protected remaining = 0;
+  /** The first failure: every later push() throws it again. */
+  protected failed: unknown;
 
   push(message: Uint8Array): SplitOutput {
     if (this.failed !== undefined) throw this.failed;
@@ -137,15 +133,37 @@ class Fmp4Splitter implements UnitSplitter {
     return out;
   }
 
-  private consume(m: Uint8Array, out: SplitOutput): void {
+  protected abstract consume(m: Uint8Array, out: SplitOutput): void;
+
+  /** Move up to `remaining` bytes of `m` from `i` into the unit; returns where reading goes on. */
+  protected takeBody(m: Uint8Array, i: number): number {
+    const take = Math.min(this.remaining, m.length - i);
+    this.unit.add(m.subarray(i, i + take));
+    this.pos += take;
+    this.remaining -= take;
+    return i + take;
+  }
+}
+
+class Fmp4Splitter extends GatheringSplitter implements UnitSplitter {
+  readonly framing = 'fmp4' as const;
+  private readonly hdr = new Uint8Array(32);
+  private hdrLen = 0;
+  private inBox = false;
+  private boxType = '';
+  private boxStart = 0;
+  private moovSeen = false;
+  private moofOpen = false;
+
+  constructor(private readonly maxUnitBytes: number) {
+    super();
+  }
+
+  protected consume(m: Uint8Array, out: SplitOutput): void {
     let i = 0;
     while (i < m.length) {
       if (this.inBox) {
-        const take = Math.min(this.remaining, m.length - i);
-        this.unit.add(m.subarray(i, i + take));
-        i += take;
-        this.pos += take;
-        this.remaining -= take;
+        i = this.takeBody(m, i);
         if (this.remaining === 0) {
           this.inBox = false;
           this.boxDone(out);
@@ -254,42 +272,24 @@ class Fmp4Splitter implements UnitSplitter {
 const FLV_TAG_HEADER = 11;
 const FLV_PREVIOUS_TAG_SIZE = 4;
 
-class FlvSplitter implements UnitSplitter {
+class FlvSplitter extends GatheringSplitter implements UnitSplitter {
   readonly framing = 'flv' as const;
-  private pos = 0;
-  private readonly unit = new Gather();
   /** Header bytes being gathered: the FLV header, then each tag header. */
   private readonly hdr = new Uint8Array(FLV_TAG_HEADER);
   private hdrLen = 0;
   private headerDone = false;
-  /** Bytes of the file header's DataOffset gap, or of a tag body plus its PreviousTagSize, still to come. */
-  private remaining = 0;
+  /** `remaining` here: the file header's DataOffset gap, or a tag body plus its PreviousTagSize. */
   private inBody = false;
-  private failed: unknown;
 
-  constructor(private readonly maxUnitBytes: number) {}
-
-  push(message: Uint8Array): SplitOutput {
-    if (this.failed !== undefined) throw this.failed;
-    const out: SplitOutput = { units: [], warnings: [] };
-    try {
-      this.consume(message, out);
-    } catch (err) {
-      this.failed = err;
-      throw err;
-    }
-    return out;
+  constructor(private readonly maxUnitBytes: number) {
+    super();
   }
 
-  private consume(m: Uint8Array, out: SplitOutput): void {
+  protected consume(m: Uint8Array, out: SplitOutput): void {
     let i = 0;
     while (i < m.length) {
       if (this.inBody) {
-        const take = Math.min(this.remaining, m.length - i);
-        this.unit.add(m.subarray(i, i + take));
-        i += take;
-        this.pos += take;
-        this.remaining -= take;
+        i = this.takeBody(m, i);
         if (this.remaining === 0) {
           this.inBody = false;
           out.units.push(this.unit.take(this.headerDone ? 'media' : 'init'));
