@@ -134,7 +134,7 @@ export class Mp4RecordSink {
     if (!run) {
       const format = this.formatOf(bytes, s, meta);
       run = {
-        demuxer: createDemuxer(format, { allocate: (n) => this.allocate(n) }),
+        demuxer: createDemuxer(format, { allocate: (n) => this.arena.allocate(n) }),
         tracks: new Map(),
         samples: new SampleTable(1024),
         pushed: 0,
@@ -202,10 +202,6 @@ export class Mp4RecordSink {
 
   /** Memory for the payloads the demuxer makes (MPEG-TS access units) until they are written. */
   private readonly arena = new SlabArena();
-
-  private allocate(n: number): Uint8Array {
-    return this.arena.allocate(n);
-  }
 
   private async push(run: Run, bytes: Uint8Array): Promise<void> {
     const at = run.pushed;

@@ -102,8 +102,6 @@ export async function demuxFile(
         ? Math.max(SMALL_READ, (demuxer.wanted?.() ?? 0) + SMALL_READ)
         : chunkSize;
       const n0 = Math.min(chunkSize, want, size - position);
-      // A demuxer that copies what it keeps gets the same memory every time: no 4 MB allocation (and the
-      // page faults and collections that come with it) per read.
       let buf: Uint8Array;
       if (demuxer.copiesInput) {
         turn ^= 1;

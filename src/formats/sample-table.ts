@@ -85,19 +85,26 @@ export class SampleTable {
     return this.add(s.trackId, s.dts, s.cts, s.duration, s.keyframe, s.size, offset, tag, input);
   }
 
-  /** Append sample `i` of another table. */
+  /** Append sample `i` of another table (or of this one). */
   copyFrom(from: SampleTable, i: number): number {
-    return this.add(
-      from.trackId[i] as number,
-      from.dts[i] as number,
-      from.cts[i] as number,
-      from.duration[i] as number,
-      from.keyframe[i] === 1,
-      from.size[i] as number,
-      from.offset[i] as number,
-      from.tag[i] as number,
-      from.input[i] as number,
-    );
+    const j = this.length;
+    if (j === this.dts.length) this.resize(Math.max(256, j * 2));
+    this.length = j + 1;
+    this.setFrom(j, from, i);
+    return j;
+  }
+
+  /** Overwrite sample `j` (which must exist) with sample `i` of another table, or of this one. */
+  setFrom(j: number, from: SampleTable, i: number): void {
+    this.trackId[j] = from.trackId[i] as number;
+    this.dts[j] = from.dts[i] as number;
+    this.cts[j] = from.cts[i] as number;
+    this.duration[j] = from.duration[i] as number;
+    this.keyframe[j] = from.keyframe[i] as number;
+    this.size[j] = from.size[i] as number;
+    this.offset[j] = from.offset[i] as number;
+    this.tag[j] = from.tag[i] as number;
+    this.input[j] = from.input[i] as number;
   }
 
   /** Sample `i` as an object (cold paths and tests). */

@@ -183,7 +183,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       lastDts.set(o.id, dts);
       const j = n++;
       if (t !== out) out.copyFrom(t, i);
-      else if (j !== i) copyWithin(out, j, i);
+      else if (j !== i) out.setFrom(j, t, i);
       out.trackId[j] = o.id;
       out.dts[j] = dts;
       if (scale !== 1) {
@@ -227,16 +227,6 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
 function lastIndexOf(t: SampleTable, n: number, trackId: number): number {
   for (let i = n - 1; i >= 0; i--) if (t.trackId[i] === trackId) return i;
   return -1;
-}
-
-/** Move sample `from` of a table to `to` (before it), every column. */
-function copyWithin(t: SampleTable, to: number, from: number): void {
-  t.keyframe[to] = t.keyframe[from] as number;
-  t.tag[to] = t.tag[from] as number;
-  t.cts[to] = t.cts[from] as number;
-  t.duration[to] = t.duration[from] as number;
-  t.size[to] = t.size[from] as number;
-  t.offset[to] = t.offset[from] as number;
 }
 
 /** Seconds of each track put together before the next track's: big enough for few, large copies. */

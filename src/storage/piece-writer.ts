@@ -66,13 +66,7 @@ export class PieceWriter {
    * Muxers emit tens of thousands of small pieces; this keeps them off the promise machinery.
    */
   tryAdd(piece: Piece): boolean {
-    if ('bytes' in piece) {
-      const b = piece.bytes;
-      if (this.outLength + b.length > this.out.length) return false;
-      this.out.set(b, this.outLength);
-      this.outLength += b.length;
-      return true;
-    }
+    if ('bytes' in piece) return this.tryAddBytes(piece.bytes);
     const w = this.windows[piece.source];
     if (!w || this.outLength + piece.size > this.out.length) return false;
     const mem = w.source.memory;

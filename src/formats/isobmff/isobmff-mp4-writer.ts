@@ -293,29 +293,25 @@ export function planMp4(
     return { head: concat([ftyp.view8(), hdr]), tail: build(base), payloadSize };
   }
   const fixed = options.headSize ?? options.room;
-  let moov: Uint8Array | undefined;
   if (fixed !== undefined) {
     // The payload starts at `fixed` whatever the moov's size: one build places every chunk.
-    moov = build(fixed);
+    const moov = build(fixed);
     const pad = fixed - ftyp.length - moov.length - hdr.length;
-    if (pad < 8 && pad !== 0) {
-      if (options.headSize !== undefined) {
-        throw new RangeError(`the MP4 head needs ${fixed - pad + 8} bytes; ${fixed} were reserved`);
+    if (pad === 0 || pad >= 8) {
+      const free = new Uint8Array(pad);
+      if (pad > 0) {
+        new DataView(free.buffer).setUint32(0, pad);
+        free.set([0x66, 0x72, 0x65, 0x65], 4); // 'free'
       }
-      moov = undefined; // does not fit the room: the smallest head, below
+      return { head: concat([ftyp.view8(), moov, free, hdr]), tail: new Uint8Array(0), payloadSize };
     }
-  }
-  if (moov && fixed !== undefined) {
-    const pad = fixed - ftyp.length - moov.length - hdr.length;
-    const free = new Uint8Array(pad);
-    if (pad > 0) {
-      new DataView(free.buffer).setUint32(0, pad);
-      free.set([0x66, 0x72, 0x65, 0x65], 4); // 'free'
+    if (options.headSize !== undefined) {
+      throw new RangeError(`the MP4 head needs ${fixed - pad + 8} bytes; ${fixed} were reserved`);
     }
-    return { head: concat([ftyp.view8(), moov, free, hdr]), tail: new Uint8Array(0), payloadSize };
+    // `room` is too small (or leaves no room for a free box): the smallest head, below.
   }
   // The moov's size does not depend on the chunk offsets, only on stco vs co64: build until it is stable.
-  moov = build(0);
+  let moov = build(0);
   for (;;) {
     const next = build(ftyp.length + moov.length + hdr.length);
     const stable = next.length === moov.length;
