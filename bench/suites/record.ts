@@ -36,7 +36,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { locateTools } from '../../src/ffmpeg/locate.js';
-import { FIXTURE_DIR, makeMedia, type MediaSpec } from '../../test/helpers/fixtures.js';
+import {
+  FIXTURE_DIR,
+  lavfiAv,
+  makeMedia,
+  x264FixedGop,
+  type MediaSpec,
+} from '../../test/helpers/fixtures.js';
 import { ffmpegTools, onPath, which } from '../lib/requirements.js';
 import type { Argv, BenchCase, CaseResult, Requirement, Suite, SuiteContext } from '../lib/types.js';
 
@@ -73,28 +79,8 @@ const SOURCE: MediaSpec = {
   name: `record-bench-source-${SOURCE_SEC}s-${SIZE}-${VIDEO_BITRATE}`,
   ext: '.mp4',
   args: [
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${SIZE}:rate=${FPS}:duration=${SOURCE_SEC}`,
-    '-f',
-    'lavfi',
-    '-i',
-    `sine=frequency=440:sample_rate=48000:duration=${SOURCE_SEC}`,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-bf',
-    '2',
-    '-g',
-    String(FPS * SEGMENT_SEC),
-    '-keyint_min',
-    String(FPS * SEGMENT_SEC),
-    '-sc_threshold',
-    '0',
+    ...lavfiAv(SOURCE_SEC, SIZE, FPS),
+    ...x264FixedGop(FPS * SEGMENT_SEC),
     '-b:v',
     VIDEO_BITRATE,
     '-maxrate',

@@ -42,15 +42,37 @@ castkit fixture
 second cue
 `;
 
-const LAVFI_AV = (seconds: number, size = '320x240', rate = 30): string[] => [
+/** ffmpeg inputs: `source` video (testsrc2 by default) and a 440 Hz sine at 48 kHz, `seconds` long. */
+export const lavfiAv = (seconds: number, size = '320x240', rate = 30, source = 'testsrc2'): string[] => [
   '-f',
   'lavfi',
   '-i',
-  `testsrc2=size=${size}:rate=${rate}:duration=${seconds}`,
+  `${source}=size=${size}:rate=${rate}:duration=${seconds}`,
   '-f',
   'lavfi',
   '-i',
   `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+];
+
+/**
+ * x264 with B-frames and a keyframe every `gop` frames exactly (no shorter GOPs, no scene cuts): the
+ * fixtures that are cut into chunks or segments are cut at those keyframes.
+ */
+export const x264FixedGop = (gop: number): string[] => [
+  '-c:v',
+  'libx264',
+  '-preset',
+  'veryfast',
+  '-pix_fmt',
+  'yuv420p',
+  '-bf',
+  '2',
+  '-g',
+  String(gop),
+  '-keyint_min',
+  String(gop),
+  '-sc_threshold',
+  '0',
 ];
 const X264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-bf', '2', '-g', '30'];
 const AAC = ['-c:a', 'aac', '-b:a', '96k', '-ac', '2'];
@@ -60,7 +82,7 @@ export const FIXTURES: Record<string, MediaSpec> = {
   'h264-aac.mp4': {
     name: 'h264-aac',
     ext: '.mp4',
-    args: [...LAVFI_AV(2), ...X264, ...AAC, '-metadata:s:a:0', 'language=eng', '-shortest'],
+    args: [...lavfiAv(2), ...X264, ...AAC, '-metadata:s:a:0', 'language=eng', '-shortest'],
   },
   'h264-aac.fmp4': {
     name: 'h264-aac-frag',
@@ -91,7 +113,7 @@ export const FIXTURES: Record<string, MediaSpec> = {
     name: 'hevc-aac',
     ext: '.mp4',
     args: [
-      ...LAVFI_AV(2),
+      ...lavfiAv(2),
       '-c:v',
       'libx265',
       '-preset',
@@ -192,7 +214,7 @@ export function clipSpec(seconds: number, size = '1280x720', rate = 30, videoBit
     name: `clip-${seconds}s-${size}-${videoBitrate}`,
     ext: '.mp4',
     args: [
-      ...LAVFI_AV(seconds, size, rate),
+      ...lavfiAv(seconds, size, rate),
       ...X264,
       '-b:v',
       videoBitrate,

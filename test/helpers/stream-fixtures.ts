@@ -28,7 +28,7 @@ import {
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { FIXTURE_DIR, makeMedia, tools, type MediaSpec } from './fixtures.js';
+import { FIXTURE_DIR, makeMedia, tools, x264FixedGop, type MediaSpec } from './fixtures.js';
 
 const run = promisify(execFile);
 
@@ -101,24 +101,7 @@ export const AES_IV1 = Buffer.from('c0ffee00112233445566778899aabbcc', 'hex');
 /** The sine frequency of each audio rendition, by language. */
 export const AUDIO_HZ = { en: 440, de: 660 } as const;
 
-const X264 = (gop: number): string[] => [
-  '-c:v',
-  'libx264',
-  '-preset',
-  'veryfast',
-  '-pix_fmt',
-  'yuv420p',
-  '-bf',
-  '2',
-  '-g',
-  String(gop),
-  '-keyint_min',
-  String(gop),
-  '-sc_threshold',
-  '0',
-  '-x264-params',
-  'scenecut=0:open_gop=0',
-];
+const X264 = (gop: number): string[] => [...x264FixedGop(gop), '-x264-params', 'scenecut=0:open_gop=0'];
 const AAC = ['-c:a', 'aac', '-b:a', '96k', '-ac', '2', '-ar', '48000'];
 
 function gopFrames(segmentSeconds: number): number {

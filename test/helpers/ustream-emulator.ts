@@ -36,7 +36,8 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { flvChunks, makeMedia, type MediaSpec } from './fixtures.js';
+import { seededRandom } from '../../src/download/retry-policy.js';
+import { flvChunks, lavfiAv, makeMedia, x264FixedGop, type MediaSpec } from './fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -61,25 +62,6 @@ export interface UstreamFixture {
   height: number;
 }
 
-const X264 = (gop: number, bitrate: string): string[] => [
-  '-c:v',
-  'libx264',
-  '-preset',
-  'veryfast',
-  '-pix_fmt',
-  'yuv420p',
-  '-bf',
-  '2',
-  '-g',
-  String(gop),
-  '-keyint_min',
-  String(gop),
-  '-sc_threshold',
-  '0',
-  '-b:v',
-  bitrate,
-];
-
 /** A clip with a keyframe every `chunkMs`, so that ffmpeg's segment muxer cuts one chunk per interval. */
 export function ustreamClipSpec(o: {
   seconds: number;
@@ -95,15 +77,10 @@ export function ustreamClipSpec(o: {
     name: `ustream-${src}-${o.seconds}s-${o.size}-${o.rate}fps-${o.chunkMs}ms-${o.bitrate}`,
     ext: '.mp4',
     args: [
-      '-f',
-      'lavfi',
-      '-i',
-      `${src}=size=${o.size}:rate=${o.rate}:duration=${o.seconds}`,
-      '-f',
-      'lavfi',
-      '-i',
-      `sine=frequency=440:sample_rate=48000:duration=${o.seconds}`,
-      ...X264(gop, o.bitrate),
+      ...lavfiAv(o.seconds, o.size, o.rate, src),
+      ...x264FixedGop(gop),
+      '-b:v',
+      o.bitrate,
       '-c:a',
       'aac',
       '-b:a',
@@ -386,18 +363,6 @@ interface Track {
 
 const LIVE_BASE = 1_700_000_000;
 
-/** mulberry32 */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function hex10(...parts: (string | number)[]): string {
   return createHash('sha1').update(parts.join(':')).digest('hex').slice(0, 10);
 }
@@ -617,7 +582,7 @@ export async function startUstreamEmulator(o: UstreamEmulatorOptions): Promise<U
 
   const ordered = (frames: (string | Uint8Array)[], seed: number): (string | Uint8Array)[] => {
     if (seed === 0) return frames;
-    const r = seeded(seed);
+    const r = seededRandom(seed);
     const a = [...frames];
     for (let i = a.length - 1; i > 0; i--) {
       const j = Math.floor(r() * (i + 1));

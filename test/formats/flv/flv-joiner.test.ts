@@ -10,7 +10,7 @@ import { FlvJoiner, planFlvJoin, assembleFlv, type FlvPiece } from '../../../src
 import { FlvTagReader, type FlvTagView } from '../../../src/formats/flv/flv-reader.js';
 import { PACKET_CONFIG, PACKET_FRAME, TAG_SCRIPT, TAG_VIDEO } from '../../../src/formats/flv/flv-tags.js';
 import type { Sample } from '../../../src/formats/media.js';
-import { makeMedia, tools, type MediaSpec } from '../../helpers/fixtures.js';
+import { lavfiAv, makeMedia, tools, x264FixedGop, type MediaSpec } from '../../helpers/fixtures.js';
 import { aacTag, avcTag, concat, payload, synthChunk } from './flv-synth.js';
 import { scratchDir } from '../../helpers/scratch.js';
 
@@ -20,37 +20,7 @@ const run = promisify(execFile);
 const CLIP: MediaSpec = {
   name: 'flv-join-clip',
   ext: '.mp4',
-  args: [
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=320x240:rate=30:duration=60',
-    '-f',
-    'lavfi',
-    '-i',
-    'sine=frequency=440:sample_rate=48000:duration=60',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-bf',
-    '2',
-    '-g',
-    '30',
-    '-keyint_min',
-    '30',
-    '-sc_threshold',
-    '0',
-    '-c:a',
-    'aac',
-    '-b:a',
-    '96k',
-    '-ac',
-    '2',
-    '-shortest',
-  ],
+  args: [...lavfiAv(60), ...x264FixedGop(30), '-c:a', 'aac', '-b:a', '96k', '-ac', '2', '-shortest'],
 };
 
 interface TagInfo {

@@ -5,6 +5,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FormatWarning, Sample } from '../../../src/formats/media.js';
+import { seededRandom } from '../../../src/download/retry-policy.js';
 import { IsobmffDemuxer } from '../../../src/formats/isobmff/isobmff-demuxer.js';
 import type { Mp4TrackInfo } from '../../../src/formats/isobmff/isobmff-moov.js';
 import { tools } from '../../helpers/fixtures.js';
@@ -120,14 +121,5 @@ export function tempPath(name: string): string {
   return join(dir, name);
 }
 
-/** A small deterministic PRNG (mulberry32), so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (mulberry32, the retry policy's), so fuzz failures reproduce. */
+export const prng = seededRandom;
