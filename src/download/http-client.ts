@@ -4,7 +4,8 @@
  * bounded redirects to http(s) only, bounded bodies, Content-Length checked, and a watchdog that tells a
  * server that never answers (E_TIMEOUT) from one that stops sending mid-body (E_STALL).
  */
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, request } from './undici-core.js';
 import { NetworkError } from '../core/errors.js';
 import { rangeHeader, type ByteRange } from './byte-range.js';
 import { classifyError, interrupted, shownUrl, statusError, type ExchangeFacts } from './http-errors.js';
@@ -94,7 +95,7 @@ export function proxyFromEnv(env: Readonly<Record<string, string | undefined>>):
 
 /** An Agent, or an EnvHttpProxyAgent when a proxy is configured; both pool and keep connections alive. */
 export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
-  const base: Agent.Options = {
+  const base: UndiciAgent.Options = {
     connections: Math.max(1, options.connections ?? HTTP_DEFAULTS.connections),
     keepAliveTimeout: 15_000,
     keepAliveMaxTimeout: 60_000,

@@ -226,7 +226,7 @@ function progressEvent(p: RecordProgress): RecordProgress {
 
 async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
   if (/^wss?:\/\//i.test(url)) return recordWebSocketCommand(url, opts, ctx);
-  const { isUstreamUrl } = await import('../../api/record-ustream.js');
+  const { isUstreamUrl } = await import('../../sources/ustream/ustream-url.js');
   if (opts.source === 'ustream' || ((opts.source ?? 'auto') === 'auto' && isUstreamUrl(url))) {
     return recordUstreamCommand(url, opts, ctx);
   }

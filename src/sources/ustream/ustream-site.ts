@@ -7,7 +7,7 @@
  * GETs go through the shared HttpClient; the form POSTs use the same dispatcher (pool, proxies), retried
  * with the same policy.
  */
-import { request } from 'undici';
+import { request } from '../../download/undici-core.js';
 import { InputError, NetworkError, isCastkitError } from '../../core/errors.js';
 import { cookieHeader, type Cookie } from '../../download/cookies.js';
 import type { HttpClient } from '../../download/http-client.js';

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import * as undici from 'undici';
+import { Agent, EnvHttpProxyAgent, request } from '../../src/download/undici-core.js';
+import { startOrigin } from '../helpers/http-origin.js';
+
+describe('undici-core', () => {
+  it("gives undici's own classes, loaded without undici's index", () => {
+    assert.equal(Agent, undici.Agent);
+    assert.equal(EnvHttpProxyAgent, undici.EnvHttpProxyAgent);
+    // In a fresh process, the HTTP client must not pull in the index (fetch, WebSocket, caches, mocks).
+    const client = fileURLToPath(new URL('../../src/download/http-client.js', import.meta.url));
+    const script = `
+      import { createRequire } from 'node:module';
+      await import(${JSON.stringify(client)});
+      const require = createRequire(import.meta.url);
+      const loaded = Object.keys(require.cache).filter((p) => p.includes('/undici/'));
+      console.log(JSON.stringify({ count: loaded.length, index: loaded.some((p) => p.endsWith('/undici/index.js')) }));`;
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+    );
+    assert.ok(out.count > 0, 'the client loads undici modules');
+    assert.equal(out.index, false, "undici's index.js was loaded");
+  });
+
+  it('requests a URL with a path and a query through a given dispatcher', async () => {
+    const origin = await startOrigin();
+    origin.route('/a/b.txt', { dynamic: (req) => ({ body: `you asked for ${req.url ?? ''}` }) });
+    const agent = new Agent();
+    try {
+      const res = await request(origin.url('/a/b.txt?x=1&y=%20'), { dispatcher: agent, method: 'GET' });
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'you asked for /a/b.txt?x=1&y=%20');
+    } finally {
+      await agent.close();
+      await origin.close();
+    }
+  });
+});
