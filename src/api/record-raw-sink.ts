@@ -13,6 +13,8 @@ export interface RecordSink {
   recordedSec(stream?: StreamName): number;
   finish(): Promise<RecordSinkResult>;
   abort(): Promise<void>;
+  /** True when the sink keeps no reference to the bytes it was last given: the caller may reuse them. */
+  releasesSegments?(): boolean;
 }
 
 /**

@@ -50,6 +50,8 @@ interface Run {
   pushed: number;
   /** The segments pushed whose bytes samples may still point into: [start offset, bytes]. */
   recent: [number, Uint8Array][];
+  /** False for MPEG-TS, whose demuxer copies every payload out: no segment is kept in `recent`. */
+  keepsInput: boolean;
   gapBeforeSec: number;
 }
 
@@ -116,7 +118,7 @@ export class Mp4RecordSink {
     const s = this.state(stream);
     if (s.init && sameBytes(s.init, bytes)) return;
     await this.endRun(s);
-    s.init = bytes;
+    s.init = bytes.slice(); // the caller may reuse its memory (releasesSegments)
   }
 
   /** A segment that was given up on: the next run starts after a gap of its duration. */
@@ -139,6 +141,7 @@ export class Mp4RecordSink {
         samples: new SampleTable(1024),
         pushed: 0,
         recent: [],
+        keepsInput: format !== 'mpegts',
         gapBeforeSec: s.pendingGapSec,
       };
       s.pendingGapSec = 0;
@@ -205,8 +208,10 @@ export class Mp4RecordSink {
 
   private async push(run: Run, bytes: Uint8Array): Promise<void> {
     const at = run.pushed;
-    run.recent.push([at, bytes]);
-    if (run.recent.length > 3) run.recent.shift();
+    if (run.keepsInput) {
+      run.recent.push([at, bytes]);
+      if (run.recent.length > 3) run.recent.shift();
+    }
     run.pushed += bytes.length;
     await this.take(run, run.demuxer.push(bytes));
   }
@@ -252,6 +257,12 @@ export class Mp4RecordSink {
       if (run.gapBeforeSec > 0) input.gapBeforeSec = run.gapBeforeSec;
       s.runs.push(input);
     }
+  }
+
+  /** No stream's demuxer run refers back to segment bytes (MPEG-TS payloads are copied as they come). */
+  releasesSegments(): boolean {
+    for (const s of this.streams.values()) if (s.run?.keepsInput) return false;
+    return true;
   }
 
   /** Segments committed so far, all streams. */

@@ -332,6 +332,7 @@ async function recordFrom(
           retry: opened.retry,
           allowGaps: options.allowGaps === true,
           maxHeldBytes: MAX_HELD_BYTES,
+          segmentReleased: () => sink.releasesSegments?.() === true,
           signal: stop.signal,
           // With a journal, bodies stream into it (decrypted on the way); without one (stdout), in memory.
           ...(journal

@@ -274,12 +274,16 @@ export class SegmentJournal {
   /**
    * The bytes of a completed segment, or undefined (and the entry forgotten, so that the segment is
    * fetched again) when they do not match their checksum. `verify: false` skips the checksum (for bytes
-   * this run wrote and checksummed as they arrived).
+   * this run wrote and checksummed as they arrived). With `into` large enough, the bytes are read into it
+   * (the result is a view of it) instead of into new memory.
    */
-  async read(key: string, verify = true): Promise<Buffer | undefined> {
+  async read(key: string, verify = true, into?: Uint8Array): Promise<Buffer | undefined> {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    const buf = Buffer.allocUnsafe(e.length);
+    const buf =
+      into && into.length >= e.length
+        ? Buffer.from(into.buffer, into.byteOffset, e.length)
+        : Buffer.allocUnsafeSlow(e.length); // never a slice of the shared pool: it may be reused whole
     try {
       let got = 0;
       while (got < e.length) {

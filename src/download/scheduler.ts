@@ -69,6 +69,11 @@ export interface DownloadSegmentsOptions {
   maxHeldSegments?: number;
   /** Bytes of out-of-order completions held at most. Default 256 MiB. */
   maxHeldBytes?: number;
+  /**
+   * Asked after each onSegment: true when the bytes it was given are no longer referenced, so that the next
+   * segment read back from the journal may go into the same memory. Without it, each read gets new memory.
+   */
+  segmentReleased?: () => boolean;
 }
 
 /** A streaming transform of a body: update() per chunk, final() at the end (may throw on bad input). */
@@ -296,6 +301,9 @@ export async function downloadSegments(
     }),
   );
 
+  // Journal reads for committing: one buffer, reused while the consumer releases what it was given.
+  let readBack: Uint8Array | undefined;
+  let lent: Buffer | undefined;
   const commit = async (): Promise<void> => {
     while (nextCommit < n && !run.signal.aborted) {
       const i = nextCommit;
@@ -305,8 +313,10 @@ export async function downloadSegments(
         held.delete(i);
         heldBytes -= bytes.length;
       } else if (streamed[i]) {
-        bytes = await journal?.read(seg.key, false);
+        bytes = await journal?.read(seg.key, false, readBack);
         if (!bytes) throw new Error(`segment ${seg.key} was journaled but cannot be read back`);
+        readBack = undefined; // lent to onSegment until it says otherwise
+        lent = bytes;
       } else if (inJournal[i]) {
         bytes = await journal?.read(seg.key);
         if (bytes) stats.fromJournal++;
@@ -332,6 +342,11 @@ export async function downloadSegments(
       } else {
         const length = bytes.length; // onSegment may transfer the bytes away (to a worker)
         await o.onSegment(seg.key, bytes, i);
+        if (lent && o.segmentReleased?.()) {
+          // The whole memory the read went into, for the next read back (the largest so far).
+          readBack = new Uint8Array(lent.buffer, lent.byteOffset, lent.buffer.byteLength - lent.byteOffset);
+        }
+        lent = undefined;
         stats.committed++;
         stats.committedBytes += length;
       }

@@ -275,6 +275,36 @@ describe('downloadSegments', () => {
     }
   });
 
+  it('reads journaled segments back into one buffer while the consumer releases them', async () => {
+    const so = await startSegmentOrigin(20);
+    try {
+      for (const released of [true, false]) {
+        const journal = await SegmentJournal.open(journalDir());
+        const copies: Buffer[] = [];
+        const memory = new Set<ArrayBufferLike>();
+        await downloadSegments(so.segments, {
+          retry,
+          journal,
+          segmentReleased: () => released,
+          onSegment: (_key, bytes) => {
+            copies.push(Buffer.from(bytes)); // what a consumer that releases its input must do
+            memory.add(bytes.buffer);
+          },
+        });
+        await journal.close();
+        assert.ok(Buffer.concat(copies).equals(Buffer.concat(so.bodies)));
+        // Sizes vary: a new buffer only when a segment is larger than every one before it.
+        let grows = 0;
+        let largest = 0;
+        for (const b of so.bodies) if (b.length > largest) [largest, grows] = [b.length, grows + 1];
+        if (released) assert.ok(memory.size <= grows && memory.size < 20, `${memory.size} buffers`);
+        else assert.equal(memory.size, 20);
+      }
+    } finally {
+      await so.close();
+    }
+  });
+
   it('an error in onSegment stops the run and is what it throws', async () => {
     const so = await startSegmentOrigin(30);
     try {
