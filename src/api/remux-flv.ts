@@ -3,6 +3,7 @@ import { FlvJoiner, type FlvJoinResult, type FlvPiece } from '../formats/flv/flv
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
 import { readInputInto, readInputSync, statInput } from '../sources/file-source.js';
+import { requireFlvInput, sniffBytes } from './remux-inputs.js';
 import { rewriteWithHead } from './remux-output.js';
 import { progressReporter } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxTrackSummary, RemuxWarning } from './remux-types.js';
@@ -40,6 +41,7 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
       const buf =
         reserved === undefined ? readInputSync(input) : readInputInto(input, sizes[i] as number, spare);
       if (buf.buffer !== spare.buffer && reserved !== undefined) spare = new Uint8Array(buf.buffer);
+      if (i > 0) requireFlvInput(input, sniffBytes(input, buf));
       bytesIn += buf.length;
       const { pieces } = joiner.push(buf);
       if (reserved === undefined) {

@@ -1,5 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
-import { InputError } from '../core/errors.js';
+import { InputError, UsageError } from '../core/errors.js';
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
 import { openInputSync, statInput } from '../sources/file-source.js';
 
@@ -23,19 +23,36 @@ export function sniffFile(path: string): SniffedInput {
   statInput(path); // names a missing path or a directory
   const fd = openInputSync(path);
   try {
-    const head = new Uint8Array(4096);
     const bytesRead = readSync(fd, head, 0, head.length, 0);
-    const format = sniffContainer(head.subarray(0, bytesRead));
-    if (format === 'unknown') {
-      throw new InputError(`${path} is not FLV, MP4/fMP4 or MPEG-TS`, {
-        code: 'E_NOT_MEDIA',
-        hint:
-          bytesRead === 0 ? 'the file is empty' : 'castkit remux reads FLV, MP4, fragmented MP4 and MPEG-TS',
-        details: { path },
-      });
-    }
-    return { format, segment: format === 'mp4' && isMediaSegment(head) };
+    return sniffBytes(path, head.subarray(0, bytesRead));
   } finally {
     closeSync(fd);
   }
+}
+
+/** Reused by every sniffFile: inputs are sniffed one after the other. */
+const head = new Uint8Array(4096);
+
+/** What an input is, from its first bytes (up to 4 KiB of them; all of them for a smaller file). */
+export function sniffBytes(path: string, first: Uint8Array): SniffedInput {
+  const format = sniffContainer(first.subarray(0, 4096));
+  if (format === 'unknown') {
+    throw new InputError(`${path} is not FLV, MP4/fMP4 or MPEG-TS`, {
+      code: 'E_NOT_MEDIA',
+      hint:
+        first.length === 0 ? 'the file is empty' : 'castkit remux reads FLV, MP4, fragmented MP4 and MPEG-TS',
+      details: { path },
+    });
+  }
+  return { format, segment: format === 'mp4' && isMediaSegment(first) };
+}
+
+/** FLV output is a join of FLV chunks: any other input is refused (before the join, or when it is read). */
+export function requireFlvInput(path: string, sniffed: SniffedInput): void {
+  if (sniffed.format === 'flv') return;
+  throw new UsageError(`FLV output is made from FLV inputs only (for now); ${path} is ${sniffed.format}`, {
+    code: 'E_OUTPUT_FORMAT',
+    hint: 'write .mp4 instead, or remux the inputs to FLV with ffmpeg -c copy',
+    details: { path },
+  });
 }

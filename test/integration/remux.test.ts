@@ -272,3 +272,35 @@ describe('remux several inputs into one', () => {
     await assert.rejects(remux(segs, { output: outPath('.mp4') }), /no init segment before it/);
   });
 });
+
+describe('remux to FLV refuses inputs that are not FLV', () => {
+  it('names a later MP4 or non-media input, and leaves no output behind', async () => {
+    const flv = await fixture('h264-aac.flv');
+    const mp4 = await fixture('h264-aac.mp4');
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'not a video\n');
+    for (const [inputs, code] of [
+      [[mp4, flv], 'E_OUTPUT_FORMAT'],
+      [[flv, flv, mp4], 'E_OUTPUT_FORMAT'],
+      [[flv, text], 'E_NOT_MEDIA'],
+    ] as const) {
+      const out = outPath('.flv');
+      await assert.rejects(
+        remux([...inputs], { output: out }),
+        (err: { code?: string; message?: string }) => {
+          assert.equal(err.code, code);
+          assert.ok(
+            err.message?.includes(inputs.at(-1) === flv ? mp4 : (inputs.at(-1) as string)),
+            err.message,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(
+        readdirSync(dir).filter((f) => f.startsWith(out.split('/').pop() as string)),
+        [],
+        'no output or temporary file',
+      );
+    }
+  });
+});

@@ -61,6 +61,10 @@ export function newMediaHeader(): MediaHeader {
   return { packet: PACKET_FRAME, codec: undefined, codecName: '', keyframe: false, cts: 0, headerSize: 0 };
 }
 
+// Names for messages, made once, so that reading a tag builds no string.
+const CODEC_ID_NAMES = Array.from({ length: 16 }, (_, i) => `CodecID ${i}`);
+const SOUND_FORMAT_NAMES = Array.from({ length: 16 }, (_, i) => `SoundFormat ${i}`);
+
 function si24(b: Uint8Array, at: number): number {
   return ((((b[at] as number) << 16) | ((b[at + 1] as number) << 8) | (b[at + 2] as number)) << 8) >> 8;
 }
@@ -148,7 +152,7 @@ export function parseVideoHeader(
   const frameType = b0 >> 4;
   const codecId = b0 & 0x0f;
   out.keyframe = frameType === 1;
-  out.codecName = `CodecID ${codecId}`;
+  out.codecName = CODEC_ID_NAMES[codecId] as string;
   if (frameType === 5) {
     out.packet = PACKET_COMMAND;
     out.headerSize = 1;
@@ -195,7 +199,7 @@ export function parseAudioHeader(
     return out;
   }
   const format = (b[at] as number) >> 4;
-  out.codecName = `SoundFormat ${format}`;
+  out.codecName = SOUND_FORMAT_NAMES[format] as string;
   if (format === SOUND_FORMAT_AAC) {
     out.codec = 'aac';
     if (dataSize < 2 || avail < 2) {
