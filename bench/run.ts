@@ -98,17 +98,22 @@ async function runCase(
     `${label}: check run, ${warmup} warm-up, ${runs} measured runs each, alternating castkit/${c.peer.name}`,
   );
   for (const p of programs) {
+    c.reset?.();
     const sample = await measure(p.argv, { cwd: root, rss, captureStdout: true });
     const problem = c.validate?.(sample.stdout, p.tool);
     if (problem !== undefined) throw new Error(`${label}: ${p.tool} output is wrong: ${problem}`);
   }
   for (let i = 0; i < warmup; i++) {
-    for (const p of programs) await measure(p.argv, { cwd: root, rss });
+    for (const p of programs) {
+      c.reset?.();
+      await measure(p.argv, { cwd: root, rss });
+    }
   }
   const wall = programs.map(() => [] as number[]);
   const rssKb = programs.map(() => [] as (number | undefined)[]);
   for (let i = 0; i < runs; i++) {
     for (const [k, p] of programs.entries()) {
+      c.reset?.();
       const sample = await measure(p.argv, { cwd: root, rss });
       wall[k]?.push(sample.wallMs);
       rssKb[k]?.push(sample.rssKb);
@@ -207,7 +212,9 @@ async function main(): Promise<number> {
       const report: SuiteReport = { name: suite.name, results: [], notes: [] };
       try {
         for (const c of await suite.prepare(ctx)) {
-          report.results.push(await runCase(suite, c, runs, warmup, root, rss));
+          const caseRuns = runsFlag ?? c.runs ?? runs;
+          const caseWarmup = warmupFlag ?? c.warmup ?? warmup;
+          report.results.push(await runCase(suite, c, caseRuns, caseWarmup, root, rss));
         }
         report.notes.push(...(suite.summarize?.(report.results) ?? []));
       } catch (e) {

@@ -3,8 +3,10 @@
  * MPEG-TS and FLV (each to MP4), and joining 1,400 six-second FLV chunks (>= 100 MB in all) against the
  * ffmpeg concat demuxer and against plain `cat`, the floor for a join.
  *
+ * The same three conversions run again on 2 GB inputs (the clip looped), three runs each.
+ *
  * Targets (issue): castkit/ffmpeg <= 1.0 for every case (aim 0.8), join <= 1.5x cat, and peak RSS <= 200 MB
- * for a 2 GB input (measured here on the inputs below, which are smaller; see summarize).
+ * for a 2 GB input (the 2 GB cases; see summarize).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -122,7 +124,27 @@ function packetCounts(ffprobe: string, path: string): string {
     .join(' ');
 }
 
+/** Each run writes a new output (see BenchCase.reset). */
+const removeAll = (...paths: string[]): void => {
+  for (const p of paths) rmSync(p, { force: true });
+};
+
 const mbOf = (path: string): string => `${(statSync(path).size / 1e6).toFixed(1)} MB`;
+
+/**
+ * The 2 GB inputs: the big clip's fMP4, TS and FLV looped 18 times with -c copy (about 2.1 GB each), made in
+ * the scratch directory (not cached: 6 GB) in about 20 s. The issue's RSS target is for a 2 GB input, and at
+ * this size the ratios show castkit's throughput rather than Node's fixed start (about 0.12 s of each run).
+ */
+const BIG_LOOPS = 18;
+const BIG_RUNS = 3;
+
+/** `input` looped BIG_LOOPS times into `out` with ffmpeg -c copy (timestamps continue across loops). */
+function loopInput(ffmpeg: string, input: string, out: string, extra: string[] = []): string {
+  const argv = ['-v', 'error', '-y', '-stream_loop', String(BIG_LOOPS - 1), '-i', input, '-c', 'copy'];
+  execFileSync(ffmpeg, [...argv, ...extra, out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return out;
+}
 
 /** Input sizes, for the RSS line of the summary (set by prepare). */
 const inputBytes = new Map<string, number>();
@@ -130,7 +152,7 @@ const inputBytes = new Map<string, number>();
 export const remuxSuite: Suite = {
   name: 'remux',
   description:
-    'castkit remux vs ffmpeg -c copy: fMP4/TS/FLV -> MP4 (117 MB 720p clip), 1,400-chunk FLV join (also vs cat)',
+    'castkit remux vs ffmpeg -c copy: fMP4/TS/FLV -> MP4 (117 MB 720p clip, and 2 GB), 1,400-chunk FLV join (also vs cat)',
   defaultRuns: 5,
   defaultWarmup: 1,
   requires: () => [ffmpegTools()],
@@ -141,7 +163,7 @@ export const remuxSuite: Suite = {
     const ffprobe = ffprobeTool.path;
     const cat = which('cat') ?? '/bin/cat';
     const scratch = mkdtempSync(join(tmpdir(), 'castkit-bench-remux-'));
-    // Outputs are large (about 1.3 GB for the whole suite): gone when the bench exits, whatever the reason.
+    // Inputs and outputs are large (about 12 GB at most): gone when the bench exits, whatever the reason.
     process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
     ctx.log(`remux: peers ${ffmpeg}, ${cat}; outputs in ${scratch}`);
 
@@ -184,16 +206,33 @@ export const remuxSuite: Suite = {
         `(${(argBytes / 1024).toFixed(0)} KB of paths on one command line)`,
     );
 
+    ctx.log(`remux: looping the fMP4, TS and FLV ${BIG_LOOPS} times into 2 GB inputs (about 20 s)`);
+    const big = {
+      fmp4: loopInput(ffmpeg, inputs.fmp4, join(scratch, 'big-fmp4.mp4'), [
+        '-movflags',
+        'frag_keyframe+empty_moov+default_base_moof',
+      ]),
+      ts: loopInput(ffmpeg, inputs.ts, join(scratch, 'big.ts')),
+      flv: loopInput(ffmpeg, inputs.flv, join(scratch, 'big.flv')),
+    };
+    ctx.log(`remux: 2 GB inputs: fMP4 ${mbOf(big.fmp4)}, TS ${mbOf(big.ts)}, FLV ${mbOf(big.flv)}`);
+
     ctx.log('remux: counting packets of the inputs (ffprobe -count_packets)');
     const want = {
       fmp4: packetCounts(ffprobe, inputs.fmp4),
       ts: packetCounts(ffprobe, inputs.ts),
       flv: packetCounts(ffprobe, inputs.flv),
       join: packetCounts(ffprobe, joinClip),
+      bigFmp4: packetCounts(ffprobe, big.fmp4),
+      bigTs: packetCounts(ffprobe, big.ts),
+      bigFlv: packetCounts(ffprobe, big.flv),
     };
     inputBytes.set('fmp4-to-mp4', statSync(inputs.fmp4).size);
     inputBytes.set('ts-to-mp4', statSync(inputs.ts).size);
     inputBytes.set('flv-to-mp4', statSync(inputs.flv).size);
+    inputBytes.set('fmp4-to-mp4-2gb', statSync(big.fmp4).size);
+    inputBytes.set('ts-to-mp4-2gb', statSync(big.ts).size);
+    inputBytes.set('flv-to-mp4-2gb', statSync(big.flv).size);
     inputBytes.set('join-1400-flv', chunkBytes);
     inputBytes.set('join-1400-flv-cat', chunkBytes);
 
@@ -209,16 +248,23 @@ export const remuxSuite: Suite = {
 
     // Outputs are overwritten by each run (castkit renames a new file over the old one, ffmpeg -y truncates
     // it): the harness has no hook between runs, so both sides pay for dropping their previous output.
-    const convert = (name: string, input: string, expected: string): BenchCase => {
-      const mine = join(scratch, `${name}-castkit.mp4`);
-      const theirs = join(scratch, `${name}-ffmpeg.mp4`);
+    // The 2 GB cases share their two output names: 4 GB of outputs at a time, not 12.
+    const convert = (name: string, input: string, expected: string, outName = name): BenchCase => {
+      const mine = join(scratch, `${outName}-castkit.mp4`);
+      const theirs = join(scratch, `${outName}-ffmpeg.mp4`);
       return {
         name,
         castkit: [ctx.node, ctx.castkitMain, 'remux', input, '-o', mine, '--quiet'],
         peer: { name: 'ffmpeg', argv: [ffmpeg, '-v', 'error', '-y', '-i', input, '-c', 'copy', theirs] },
         validate: samePackets(expected, { castkit: mine, ffmpeg: theirs }),
+        reset: () => removeAll(mine, theirs),
       };
     };
+    const convertBig = (name: string, input: string, expected: string): BenchCase => ({
+      ...convert(name, input, expected, 'big'),
+      runs: BIG_RUNS,
+      warmup: 0,
+    });
 
     const joinMine = join(scratch, 'join-castkit.flv');
     const joinTheirs = join(scratch, 'join-ffmpeg.flv');
@@ -231,6 +277,9 @@ export const remuxSuite: Suite = {
       convert('fmp4-to-mp4', inputs.fmp4, want.fmp4),
       convert('ts-to-mp4', inputs.ts, want.ts),
       convert('flv-to-mp4', inputs.flv, want.flv),
+      convertBig('fmp4-to-mp4-2gb', big.fmp4, want.bigFmp4),
+      convertBig('ts-to-mp4-2gb', big.ts, want.bigTs),
+      convertBig('flv-to-mp4-2gb', big.flv, want.bigFlv),
       {
         name: 'join-1400-flv',
         castkit: castkitJoin,
@@ -253,11 +302,13 @@ export const remuxSuite: Suite = {
           ],
         },
         validate: samePackets(want.join, { castkit: joinMine, ffmpeg: joinTheirs }),
+        reset: () => removeAll(joinMine, joinTheirs),
       },
       {
         name: 'join-1400-flv-cat',
         castkit: castkitJoin,
         peer: { name: 'cat', argv: catArgv },
+        reset: () => removeAll(joinMine, joinCat),
         // cat's output is not a valid FLV (1,400 headers and restarting timestamps): only its size is checked.
         validate: (_stdout, tool) => {
           if (tool !== 'cat') return undefined;
@@ -282,8 +333,8 @@ export const remuxSuite: Suite = {
       const rss = r.castkit.peakRssMb;
       if (rss === undefined || r.peer.tool === 'cat') continue;
       const inMb = (inputBytes.get(r.case) ?? 0) / 1e6;
-      // Over the target on an input far smaller than 2 GB is a fail; under it is only a hint for 2 GB.
-      const verdict = rss > RSS_TARGET_MB ? 'FAIL' : 'ok here (2 GB not measured)';
+      // Over the target on any input is a fail; under it counts as a pass only on a 2 GB input.
+      const verdict = rss > RSS_TARGET_MB ? 'FAIL' : inMb >= 2000 ? 'PASS' : 'ok here';
       lines.push(
         `remux/${r.case}: castkit peak RSS ${rss.toFixed(1)} MB on ${inMb.toFixed(0)} MB in, ` +
           `target <= ${RSS_TARGET_MB} MB for 2 GB: ${verdict}`,
