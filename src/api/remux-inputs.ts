@@ -47,12 +47,15 @@ export function sniffBytes(path: string, first: Uint8Array): SniffedInput {
   return { format, segment: format === 'mp4' && isMediaSegment(first) };
 }
 
-/** FLV output is a join of FLV chunks: any other input is refused (before the join, or when it is read). */
+/** The code of requireFlvInput's error: remux then makes the FLV the general way (see remux.ts). */
+export const JOIN_NOT_FLV = 'E_JOIN_NOT_FLV';
+
+/** An FLV join (all chunks FLV) stops at an input that is something else. */
 export function requireFlvInput(path: string, sniffed: SniffedInput): void {
   if (sniffed.format === 'flv') return;
-  throw new UsageError(`FLV output is made from FLV inputs only (for now); ${path} is ${sniffed.format}`, {
-    code: 'E_OUTPUT_FORMAT',
-    hint: 'write .mp4 instead, or remux the inputs to FLV with ffmpeg -c copy',
+  throw new UsageError(`${path} is ${sniffed.format}, not FLV: it cannot be joined as an FLV chunk`, {
+    code: JOIN_NOT_FLV,
+    hint: 'castkit remux writes FLV from any inputs; join FLV chunks on their own to keep their tags as they are',
     details: { path },
   });
 }

@@ -88,7 +88,7 @@ export async function remuxStreaming(
     await writer.flush();
 
     const timeline = joinInputs(demuxed);
-    for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
+    for (const w of timeline.warnings) warnings.push({ ...w, input: w.input ?? inputs[0] ?? '' });
     const tracks = timeline.tracks.map(withDetails);
     const room = reserved as number;
     const plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, {

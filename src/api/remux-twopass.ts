@@ -6,6 +6,7 @@ import {
   writeFragment,
   writeInitSegment,
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
+import { planFlv } from '../formats/flv/flv-muxer.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { TrackInfo } from '../formats/media.js';
 import { SampleTable, type TableSample } from '../formats/sample-table.js';
@@ -25,11 +26,11 @@ const IN_MEMORY = 1;
 const IN_FILE = 2;
 
 /**
- * Any inputs to MP4 or fragmented MP4 in two passes: every input demuxed into tables first (payloads stay
+ * Any inputs to MP4, fragmented MP4 or FLV in two passes: every input demuxed into tables first (payloads stay
  * in the inputs, or go to the payload store where the demuxer made them), then the output written from the
  * tables, the payloads copied as large ranges.
  */
-export async function remuxToMp4(
+export async function remuxInTwoPasses(
   inputs: readonly string[],
   sniffed: readonly SniffedInput[],
   format: RemuxFormat,
@@ -44,7 +45,7 @@ export async function remuxToMp4(
     await store.flush();
 
     const timeline = options.merge ? mergeInputs(demuxed) : joinInputs(demuxed);
-    for (const w of timeline.warnings) warnings.push({ ...w, input: inputs[0] ?? '' });
+    for (const w of timeline.warnings) warnings.push({ ...w, input: w.input ?? inputs[0] ?? '' });
     let tracks = timeline.tracks.map(withDetails);
     let samples = timeline.samples;
     if (extname(options.output).toLowerCase() === '.m4a') {
@@ -57,7 +58,8 @@ export async function remuxToMp4(
     }
 
     // Pass 2: the output, from the tables.
-    await writeMp4(out, store, demuxed, tracks, samples, format, options);
+    if (format === 'flv') await writeFlv(out, store, demuxed, tracks, samples, options);
+    else await writeMp4(out, store, demuxed, tracks, samples, format, options);
     await out.commit();
     return {
       output: options.output,
@@ -135,6 +137,60 @@ async function demuxAll(
   return { demuxed, bytesIn };
 }
 
+/**
+ * Where the payloads are: the demuxed inputs, then the store's memory and its file. Timeline samples name
+ * their input by its place among the demuxed inputs (init segments are not).
+ */
+function payloadSources(
+  store: PayloadStore,
+  demuxed: readonly DemuxedInput[],
+  samples: SampleTable,
+): { sources: PieceSource[]; sourceOf: (row: number) => number; memoryIndex: number; fileIndex: number } {
+  const memoryIndex = demuxed.length;
+  const fileIndex = demuxed.length + 1;
+  const sourceOf = (i: number): number => {
+    const where = samples.tag[i] as number;
+    return where === IN_INPUT ? (samples.input[i] as number) : where === IN_MEMORY ? memoryIndex : fileIndex;
+  };
+  const sources: PieceSource[] = demuxed.map((d) => ({ name: d.name, path: d.name }));
+  sources.push(store.memorySource(), store.fileSource());
+  return { sources, sourceOf, memoryIndex, fileIndex };
+}
+
+/** Pass 2 for FLV: onMetaData and the sequence headers, then each tag in time order around its payload. */
+async function writeFlv(
+  out: AtomicFile,
+  store: PayloadStore,
+  demuxed: readonly DemuxedInput[],
+  tracks: TrackInfo[],
+  samples: SampleTable,
+  options: RemuxOptions,
+): Promise<void> {
+  const { sources, sourceOf } = payloadSources(store, demuxed, samples);
+  const plan = planFlv(tracks, samples);
+  const writer = new PieceWriter(out, sources, 8 << 20, progressReporter(options, 'write', plan.size));
+  try {
+    await writer.add({ bytes: plan.head });
+    let n = 0;
+    for (const row of plan.order) {
+      const prefix = plan.prefixOf(row);
+      if (!writer.tryAddBytes(prefix)) await writer.add({ bytes: prefix.slice() });
+      const piece = {
+        source: sourceOf(row),
+        offset: samples.offset[row] as number,
+        size: samples.size[row] as number,
+      };
+      if (!writer.tryAdd(piece)) await writer.add(piece);
+      const trailer = plan.trailerOf(row);
+      if (!writer.tryAddBytes(trailer)) await writer.add({ bytes: trailer.slice() });
+      if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+    }
+    await writer.flush();
+  } finally {
+    await writer.close();
+  }
+}
+
 /** Pass 2: the head, then the payloads from the inputs and the store (as fragments for fmp4). */
 async function writeMp4(
   out: AtomicFile,
@@ -145,15 +201,7 @@ async function writeMp4(
   format: RemuxFormat,
   options: RemuxOptions,
 ): Promise<void> {
-  // Timeline samples name their input by its place among the demuxed inputs (init segments are not).
-  const memoryIndex = demuxed.length;
-  const fileIndex = demuxed.length + 1;
-  const sourceOf = (i: number): number => {
-    const where = samples.tag[i] as number;
-    return where === IN_INPUT ? (samples.input[i] as number) : where === IN_MEMORY ? memoryIndex : fileIndex;
-  };
-  const sources: PieceSource[] = demuxed.map((d) => ({ name: d.name, path: d.name }));
-  sources.push(store.memorySource(), store.fileSource());
+  const { sources, sourceOf, memoryIndex, fileIndex } = payloadSources(store, demuxed, samples);
   let payload = 0;
   for (let i = 0; i < samples.length; i++) payload += samples.size[i] as number;
   // Everything but the payloads is made first, so that progress knows the exact output size.

@@ -1,9 +1,9 @@
 import { extname } from 'node:path';
-import { UsageError } from '../core/errors.js';
+import { UsageError, isCastkitError } from '../core/errors.js';
 import { joinFlv } from './remux-flv.js';
-import { requireFlvInput, sniffFile, type SniffedInput } from './remux-inputs.js';
+import { JOIN_NOT_FLV, sniffFile, type SniffedInput } from './remux-inputs.js';
 import { remuxStreaming } from './remux-onepass.js';
-import { remuxToMp4 } from './remux-twopass.js';
+import { remuxInTwoPasses } from './remux-twopass.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult } from './remux-types.js';
 
 export type { RemuxFormat, RemuxOptions, RemuxResult, RemuxTrackSummary } from './remux-types.js';
@@ -37,17 +37,15 @@ function outputFormat(options: RemuxOptions): RemuxFormat {
 export async function remux(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
   if (inputs.length === 0) throw new UsageError('remux needs at least one input', { code: 'E_USAGE' });
   const format = outputFormat(options);
-  if (format === 'flv') {
-    if (options.merge) {
-      throw new UsageError('--merge writes MP4 (or fMP4) only', {
-        code: 'E_OUTPUT_FORMAT',
-        hint: 'name the output .mp4',
-      });
+  if (format === 'flv' && !options.merge && sniffFile(inputs[0] as string).format === 'flv') {
+    // FLV chunks are joined as FLV (timestamps repaired, tags moved whole). The first input is sniffed
+    // here; the join checks each of the others from the bytes it reads anyway (thousands of chunks: a
+    // separate open and read each cost about 10% of the join). Other inputs among them: the general way.
+    try {
+      return await joinFlv(inputs, options);
+    } catch (err) {
+      if (!isCastkitError(err) || err.code !== JOIN_NOT_FLV) throw err;
     }
-    // The first input is sniffed here; the join checks each of the others from the bytes it reads anyway
-    // (thousands of chunks: a separate open and read each cost about 10% of the join).
-    requireFlvInput(inputs[0] as string, sniffFile(inputs[0] as string));
-    return joinFlv(inputs, options);
   }
   const sniffed: SniffedInput[] = [];
   for (const input of inputs) sniffed.push(sniffFile(input));
@@ -58,5 +56,7 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
     options.faststart !== false &&
     extname(options.output).toLowerCase() !== '.m4a' &&
     sniffed.every((f) => f.format !== 'mp4');
-  return streamable ? remuxStreaming(inputs, sniffed, options) : remuxToMp4(inputs, sniffed, format, options);
+  return streamable
+    ? remuxStreaming(inputs, sniffed, options)
+    : remuxInTwoPasses(inputs, sniffed, format, options);
 }

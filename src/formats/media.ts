@@ -52,6 +52,8 @@ export interface FormatWarning {
   message: string;
   /** Byte offset in the input, when there is one. */
   offset?: number;
+  /** The input it is about, when a warning about several inputs names one (the timeline's). */
+  input?: string;
 }
 
 /** What a push demuxer returns from each push: whatever became complete. */

@@ -97,7 +97,8 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       if (!o) {
         warnings.push({
           code: 'W_EXTRA_TRACK',
-          message: `${input.name}: ${t.kind} track ${t.id} has no match in the first input; dropped`,
+          message: `${t.kind} track ${t.id} has no match in the first input; dropped`,
+          input: input.name,
         });
         continue;
       }
@@ -117,7 +118,8 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       if (![...map.values()].includes(o)) {
         warnings.push({
           code: 'W_MISSING_TRACK',
-          message: `${input.name}: no ${o.kind} track; the output has a gap in it`,
+          message: `no ${o.kind} track; the output has a gap in it`,
+          input: input.name,
         });
       }
     }
@@ -194,6 +196,14 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       if (o === reference) lastRef = j;
     }
     if (t !== out) t.clear();
+    if (overlapDrops > 0) {
+      warnings.push({
+        code: 'W_OVERLAP',
+        message: `${overlapDrops} samples at its start repeated the end of the previous input; dropped`,
+        input: input.name,
+      });
+      overlapDrops = 0;
+    }
     // The next input continues where this one's reference track (video, else the first) ends: every
     // other track keeps its offset to it, so A/V offsets inside inputs never accumulate into drift.
     const last = lastDts.get(reference.id);
@@ -203,12 +213,6 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     }
     prevOrigEndSec = endSec - shiftSec;
   });
-  if (overlapDrops > 0) {
-    warnings.push({
-      code: 'W_OVERLAP',
-      message: `${overlapDrops} samples repeated from the end of the previous input were dropped`,
-    });
-  }
   out.length = n;
   out.trim();
   let durationSec = 0;

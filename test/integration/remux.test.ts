@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { remux } from '../../src/api/remux.js';
 import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
+import { decodeAmf0All, type AmfObject } from '../../src/formats/flv/amf0.js';
 import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -14,14 +15,22 @@ const dir = scratchDir('castkit-remux-');
 let n = 0;
 const outPath = (ext: string): string => join(dir, `out-${n++}${ext}`);
 
-/** The output decodes cleanly, to the same frames as the source, with the same packet counts. */
+/**
+ * The output decodes cleanly, to the same frames as the source, with the same packet counts.
+ * `ignoreSourceEditList`: the source's edit list (an MP4's AAC priming) is not applied, for an output
+ * that has none (FLV).
+ */
 async function assertSameMedia(
   source: string,
   output: string,
-  opts: { ignoreEditList?: boolean } = {},
+  opts: { ignoreEditList?: boolean; ignoreSourceEditList?: boolean } = {},
 ): Promise<void> {
   assert.equal(await decodeMessages(output), '', 'ffmpeg decodes the output without a message');
-  const [a, b] = await Promise.all([frameHashes(source, opts), frameHashes(output, opts)]);
+  const ignoreEditList = opts.ignoreEditList === true;
+  const [a, b] = await Promise.all([
+    frameHashes(source, { ignoreEditList: ignoreEditList || opts.ignoreSourceEditList === true }),
+    frameHashes(output, { ignoreEditList }),
+  ]);
   assert.equal(b.video.length, a.video.length, 'video frame count');
   assert.equal(b.audio.length, a.audio.length, 'audio frame count');
   assert.deepEqual(b.video, a.video, 'decoded video frames equal the source');
@@ -273,34 +282,83 @@ describe('remux several inputs into one', () => {
   });
 });
 
-describe('remux to FLV refuses inputs that are not FLV', () => {
-  it('names a later MP4 or non-media input, and leaves no output behind', async () => {
+describe('remux to FLV from MP4, TS and fMP4', () => {
+  /** onMetaData: filesize, and a keyframe index whose positions are video keyframe tags in time order. */
+  function assertFlvIndex(flv: string, keyframes: number): void {
+    const bytes = new Uint8Array(readFileSync(flv));
+    const size = (bytes[14]! << 16) | (bytes[15]! << 8) | bytes[16]!;
+    const [name, meta] = decodeAmf0All(bytes.subarray(13 + 11, 13 + 11 + size)) as [string, AmfObject];
+    assert.equal(name, 'onMetaData');
+    assert.equal(meta.filesize, bytes.length);
+    const index = meta.keyframes as { times: number[]; filepositions: number[] };
+    assert.equal(index.filepositions.length, keyframes);
+    let prev = -1;
+    for (const [k, pos] of index.filepositions.entries()) {
+      assert.equal(bytes[pos], 9, `keyframe ${k} at ${pos} is a video tag`);
+      assert.equal((bytes[pos + 11]! >> 4) & 7, 1, `keyframe ${k} at ${pos} is a keyframe`);
+      assert.ok(index.times[k]! > prev, 'times increase');
+      prev = index.times[k]!;
+    }
+  }
+
+  const keyframesOf = async (path: string): Promise<number> =>
+    (await packets(path)).filter((p) => p.type === 'video' && p.keyframe).length;
+
+  for (const name of ['h264-aac.mp4', 'h264-aac.ts', 'h264-aac.fmp4', 'audio.m4a']) {
+    it(`${name} -> flv keeps every frame and indexes its keyframes`, async () => {
+      const src = await fixture(name);
+      const out = outPath('.flv');
+      const r = await remux([src], { output: out });
+      assert.equal(r.format, 'flv');
+      await assertSameMedia(src, out, { ignoreSourceEditList: !name.endsWith('.ts') });
+      assertFlvIndex(out, await keyframesOf(src));
+    });
+  }
+
+  it('HEVC goes out as enhanced RTMP hvc1 and comes back to MP4 with the same frames', async () => {
+    // ffmpeg 5.1 reads no enhanced-RTMP FLV: castkit's own FLV demuxer reads it back.
+    const src = await fixture('hevc-aac.mp4');
+    const flv = outPath('.flv');
+    await remux([src], { output: flv });
+    const bytes = readFileSync(flv);
+    assert.ok(bytes.includes(Buffer.from('hvc1')), 'the FourCC is in the file');
+    const back = outPath('.mp4');
+    await remux([flv], { output: back });
+    const [a, b] = await Promise.all([frameHashes(src, { ignoreEditList: true }), frameHashes(back)]);
+    assert.equal(b.video.length, a.video.length);
+    assert.deepEqual(b.video, a.video, 'decoded video frames equal the source');
+    assertFlvIndex(flv, await keyframesOf(src));
+  });
+
+  it('FLV chunks with an MP4 among them are made the general way; non-media is refused', async () => {
     const flv = await fixture('h264-aac.flv');
     const mp4 = await fixture('h264-aac.mp4');
+    const out = outPath('.flv');
+    const r = await remux([flv, mp4], { output: out });
+    assert.equal(r.join, undefined, 'not an FLV chunk join');
+    const [one, both] = await Promise.all([packets(flv), packets(out)]);
+    const count = (ps: { type: string }[], type: string): number => ps.filter((p) => p.type === type).length;
+    assert.equal(count(both, 'video'), 2 * count(one, 'video'), 'the video of both inputs');
+    // The clip's audio runs a little past its video: the second input's first frames repeat that time.
+    const overlap = r.warnings.find((w) => w.code === 'W_OVERLAP');
+    const dropped = Number(/^(\d+) samples/.exec(overlap?.message ?? '')?.[1] ?? 0);
+    assert.equal(overlap?.input ?? mp4, mp4, 'the warning names the second input');
+    assert.equal(count(both, 'audio'), 2 * count(one, 'audio') - dropped, 'the audio of both, less repeats');
+    assert.equal(await decodeMessages(out), '');
+
     const text = join(dir, 'notes.txt');
     writeFileSync(text, 'not a video\n');
-    for (const [inputs, code] of [
-      [[mp4, flv], 'E_OUTPUT_FORMAT'],
-      [[flv, flv, mp4], 'E_OUTPUT_FORMAT'],
-      [[flv, text], 'E_NOT_MEDIA'],
-    ] as const) {
-      const out = outPath('.flv');
-      await assert.rejects(
-        remux([...inputs], { output: out }),
-        (err: { code?: string; message?: string }) => {
-          assert.equal(err.code, code);
-          assert.ok(
-            err.message?.includes(inputs.at(-1) === flv ? mp4 : (inputs.at(-1) as string)),
-            err.message,
-          );
-          return true;
-        },
-      );
-      assert.deepEqual(
-        readdirSync(dir).filter((f) => f.startsWith(out.split('/').pop() as string)),
-        [],
-        'no output or temporary file',
-      );
-    }
+    const bad = outPath('.flv');
+    await assert.rejects(remux([flv, text], { output: bad }), (err: { code?: string; message?: string }) => {
+      assert.equal(err.code, 'E_NOT_MEDIA');
+      assert.ok(err.message?.includes(text), err.message);
+      return true;
+    });
+    const base = bad.split('/').pop() as string;
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes(base)),
+      [],
+      'no output or temporary file',
+    );
   });
 });

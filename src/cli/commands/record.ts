@@ -271,7 +271,7 @@ async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContex
     progress.finish();
   }
   const shown = result.warnings.slice(0, 10);
-  for (const w of shown) ctx.logger.warn(w.message);
+  for (const w of shown) ctx.logger.warn(w.input ? `${w.input}: ${w.message}` : w.message);
   if (opts.output === '-') {
     if (!ctx.quiet) process.stderr.write(renderResult(result) + '\n');
     return;

@@ -14,6 +14,7 @@ Examples:
   $ castkit remux chunks/*.flv -o stream.mp4           # join and convert in one go
   $ castkit remux seg1.m4s seg2.m4s -o out.mp4         # fragmented MP4 segments (init first) -> MP4
   $ castkit remux talk.mp4 -o talk-frag.mp4 --format fmp4
+  $ castkit remux talk.mp4 -o talk.flv                 # MP4 (or TS, fMP4) -> FLV, with a keyframe index
   $ castkit remux talk.mp4 -o talk.m4a                 # audio only
   $ castkit remux --merge video.mp4 audio.m4a -o av.mp4  # separate video and audio streams -> one file
 Inputs are recognised from their bytes (FLV, MP4/fMP4, MPEG-TS); several inputs are joined in order.

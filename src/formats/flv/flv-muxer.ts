@@ -1,0 +1,244 @@
+/**
+ * Muxing demuxed samples into FLV (spec v10.1 Annex E; HEVC as enhanced RTMP v1 'hvc1'): the whole file is
+ * planned before any payload is written, so that onMetaData (duration, filesize, and the keyframe index
+ * with file positions) goes first and the payloads then move as ranges in one sequential pass.
+ *
+ * Tags go in timestamp order (milliseconds) across tracks, video first at equal times. Each tag is its
+ * header bytes (`prefixOf`), the payload unchanged, and the 4-byte PreviousTagSize (`trailerOf`).
+ */
+import { CastkitError } from '../../core/errors.js';
+import type { TrackInfo } from '../media.js';
+import type { SampleTable } from '../sample-table.js';
+import {
+  PREVIOUS_TAG_SIZE,
+  SOUND_FORMAT_AAC,
+  SOUND_FORMAT_MP3,
+  TAG_AUDIO,
+  TAG_HEADER_SIZE,
+  TAG_VIDEO,
+  VIDEO_CODEC_AVC,
+} from './flv-tags.js';
+import { flvHeader, flvTag, onMetaDataTag, writePreviousTagSize, writeTagHeader } from './flv-writer.js';
+import type { FlvMetadataInfo } from './flv-writer.js';
+
+/** The FourCC 'hvc1' as onMetaData's videocodecid for enhanced RTMP. */
+const HVC1 = 0x68766331;
+const FRAME_KEY = 1;
+const FRAME_INTER = 2;
+
+export interface FlvPlan {
+  /** FLV header, onMetaData, and the sequence headers: the first bytes of the file. */
+  head: Uint8Array;
+  /** Sample rows of the table in output order. */
+  order: Uint32Array;
+  /** Output size, bytes. */
+  size: number;
+  durationSec: number;
+  keyframes: number;
+  /** The bytes before sample row `row`'s payload (tag header and codec header), valid until the next call. */
+  prefixOf(row: number): Uint8Array;
+  /** The PreviousTagSize after sample row `row`'s payload, valid until the next call. */
+  trailerOf(row: number): Uint8Array;
+}
+
+interface TrackPlan {
+  track: TrackInfo;
+  video: boolean;
+  /** Codec header bytes before each payload: 5 (AVC), 8 (HEVC), 2 (AAC), 1 (MP3). */
+  headerSize: number;
+  /** Legacy SoundFormat byte (audio) or CodecID (AVC). */
+  first: number;
+}
+
+function trackPlan(track: TrackInfo): TrackPlan {
+  if (track.kind === 'video') {
+    if (track.codec === 'avc') return { track, video: true, headerSize: 5, first: VIDEO_CODEC_AVC };
+    if (track.codec === 'hevc') return { track, video: true, headerSize: 8, first: 0 };
+  } else {
+    // SoundFormat, SoundRate 3 (44 kHz: what FLV says for 48 kHz too; decoders read the stream's own),
+    // SoundSize 1 (16-bit), SoundType from the channels (AAC: always 1, E.4.2.1).
+    const stereo = track.codec === 'aac' || (track.channels ?? 2) > 1 ? 1 : 0;
+    if (track.codec === 'aac')
+      return { track, video: false, headerSize: 2, first: (SOUND_FORMAT_AAC << 4) | 0x0f };
+    if (track.codec === 'mp3') {
+      return { track, video: false, headerSize: 1, first: (SOUND_FORMAT_MP3 << 4) | 0x0e | stereo };
+    }
+  }
+  throw new CastkitError(`${track.kind} codec ${track.codec} cannot be written to FLV`, {
+    code: 'E_FLV_CODEC',
+    category: 'input',
+    hint: 'write .mp4 instead',
+  });
+}
+
+/** The sequence header tag of a track (timestamp 0), or undefined for MP3 (it has none). */
+function sequenceHeader(p: TrackPlan): Uint8Array | undefined {
+  const cfg = p.track.config;
+  if (p.video && p.track.codec === 'avc') {
+    const body = new Uint8Array(5 + cfg.length);
+    body[0] = (FRAME_KEY << 4) | VIDEO_CODEC_AVC;
+    body.set(cfg, 5); // AVCPacketType 0, CompositionTime 0
+    return flvTag(TAG_VIDEO, 0, body);
+  }
+  if (p.video) {
+    const body = new Uint8Array(5 + cfg.length);
+    body[0] = 0x80 | (FRAME_KEY << 4); // IsExHeader, keyframe, PacketTypeSequenceStart
+    body.set([0x68, 0x76, 0x63, 0x31], 1);
+    body.set(cfg, 5);
+    return flvTag(TAG_VIDEO, 0, body);
+  }
+  if (p.track.codec === 'aac') {
+    const body = new Uint8Array(2 + cfg.length);
+    body[0] = p.first;
+    body.set(cfg, 2); // AACPacketType 0
+    return flvTag(TAG_AUDIO, 0, body);
+  }
+  return undefined;
+}
+
+/**
+ * Plans an FLV of `tracks` (at most one video and one audio) from `samples` (decode times from 0; payload
+ * sizes as they will be written).
+ */
+export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): FlvPlan {
+  const video = tracks.find((t) => t.kind === 'video');
+  const audio = tracks.find((t) => t.kind === 'audio');
+  const plans = new Map<number, TrackPlan>();
+  for (const t of [video, audio]) if (t) plans.set(t.id, trackPlan(t));
+  const n = samples.length;
+  // Times in ms (dts, and pts rounded on its own so that the composition offset matches it).
+  const ms = new Float64Array(n);
+  const ctsMs = new Int32Array(n);
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = plans.get(samples.trackId[i] as number);
+    if (!p) continue;
+    const ts = p.track.timescale;
+    const dts = samples.dts[i] as number;
+    ms[i] = Math.round((dts * 1000) / ts);
+    if (p.video) ctsMs[i] = Math.round(((dts + (samples.cts[i] as number)) * 1000) / ts) - (ms[i] as number);
+    rows.push(i);
+  }
+  const videoId = video?.id ?? -1;
+  // Stable: equal times keep the input order, video first.
+  const order = Uint32Array.from(rows);
+  order.sort((a, b) => {
+    const d = (ms[a] as number) - (ms[b] as number);
+    if (d !== 0) return d;
+    const va = samples.trackId[a] === videoId ? 0 : 1;
+    const vb = samples.trackId[b] === videoId ? 0 : 1;
+    return va !== vb ? va - vb : a - b;
+  });
+
+  const seq: Uint8Array[] = [];
+  for (const p of plans.values()) {
+    const s = sequenceHeader(p);
+    if (s) seq.push(s);
+  }
+  // The keyframe index: times and positions of the video keyframe tags.
+  const times: number[] = [];
+  let keyCount = 0;
+  for (const i of order) if (samples.trackId[i] === videoId && samples.keyframe[i]) keyCount++;
+  // Duration: the latest end of any sample (its time plus its duration).
+  let lastMs = 0;
+  let endMs = 0;
+  for (const i of order) {
+    const p = plans.get(samples.trackId[i] as number) as TrackPlan;
+    const t = ms[i] as number;
+    lastMs = Math.max(lastMs, t);
+    endMs = Math.max(endMs, t + Math.round(((samples.duration[i] as number) * 1000) / p.track.timescale));
+  }
+  const durationSec = endMs / 1000;
+
+  const info: FlvMetadataInfo = {
+    duration: durationSec,
+    filesize: 0,
+    hasVideo: video !== undefined,
+    hasAudio: audio !== undefined,
+    lasttimestamp: lastMs / 1000,
+    keyframes: {
+      times: new Array<number>(keyCount).fill(0),
+      filepositions: new Array<number>(keyCount).fill(0),
+    },
+  };
+  if (video) {
+    info.videocodecid = video.codec === 'hevc' ? HVC1 : VIDEO_CODEC_AVC;
+    if (video.width) info.width = video.width;
+    if (video.height) info.height = video.height;
+    const frames = samples.countByTrack().get(video.id) ?? 0;
+    if (durationSec > 0 && frames > 1) info.framerate = Math.round((frames / durationSec) * 1000) / 1000;
+  }
+  if (audio) {
+    info.audiocodecid = audio.codec === 'aac' ? SOUND_FORMAT_AAC : SOUND_FORMAT_MP3;
+    if (audio.sampleRate) info.audiosamplerate = audio.sampleRate;
+    info.audiosamplesize = 16;
+    info.stereo = (audio.channels ?? 2) > 1;
+  }
+  // onMetaData's size depends on its fields and the keyframe count, not on the values: positions first.
+  const header = flvHeader({ audio: audio !== undefined, video: video !== undefined });
+  const metaSize = onMetaDataTag(info).length;
+  let pos = header.length + metaSize;
+  for (const s of seq) pos += s.length;
+  const filepositions: number[] = [];
+  for (const i of order) {
+    const p = plans.get(samples.trackId[i] as number) as TrackPlan;
+    if (p.video && samples.keyframe[i]) {
+      times.push((ms[i] as number) / 1000);
+      filepositions.push(pos);
+    }
+    pos += TAG_HEADER_SIZE + p.headerSize + (samples.size[i] as number) + PREVIOUS_TAG_SIZE;
+  }
+  info.filesize = pos;
+  info.keyframes = { times, filepositions };
+  const meta = onMetaDataTag(info);
+  if (meta.length !== metaSize) throw new RangeError('onMetaData changed size with its values');
+  const head = new Uint8Array(header.length + meta.length + seq.reduce((a, s) => a + s.length, 0));
+  head.set(header, 0);
+  head.set(meta, header.length);
+  let at = header.length + meta.length;
+  for (const s of seq) {
+    head.set(s, at);
+    at += s.length;
+  }
+
+  const prefix = new Uint8Array(TAG_HEADER_SIZE + 8);
+  const trailer = new Uint8Array(PREVIOUS_TAG_SIZE);
+  return {
+    head,
+    order,
+    size: pos,
+    durationSec,
+    keyframes: times.length,
+    prefixOf(row: number): Uint8Array {
+      const p = plans.get(samples.trackId[row] as number) as TrackPlan;
+      const size = samples.size[row] as number;
+      writeTagHeader(prefix, 0, p.video ? TAG_VIDEO : TAG_AUDIO, p.headerSize + size, ms[row] as number);
+      const b = TAG_HEADER_SIZE;
+      if (p.video) {
+        const frame = samples.keyframe[row] ? FRAME_KEY : FRAME_INTER;
+        const cts = ctsMs[row] as number;
+        let c = b + 1;
+        if (p.track.codec === 'avc') {
+          prefix[b] = (frame << 4) | VIDEO_CODEC_AVC;
+          prefix[c++] = 1; // AVCPacketType NALU
+        } else {
+          prefix[b] = 0x80 | (frame << 4) | 1; // IsExHeader, PacketTypeCodedFrames
+          prefix.set([0x68, 0x76, 0x63, 0x31], c);
+          c += 4;
+        }
+        prefix[c] = (cts >> 16) & 0xff;
+        prefix[c + 1] = (cts >> 8) & 0xff;
+        prefix[c + 2] = cts & 0xff;
+      } else {
+        prefix[b] = p.first;
+        if (p.headerSize === 2) prefix[b + 1] = 1; // AACPacketType raw
+      }
+      return prefix.subarray(0, TAG_HEADER_SIZE + p.headerSize);
+    },
+    trailerOf(row: number): Uint8Array {
+      const p = plans.get(samples.trackId[row] as number) as TrackPlan;
+      writePreviousTagSize(trailer, 0, p.headerSize + (samples.size[row] as number));
+      return trailer;
+    },
+  };
+}
