@@ -142,11 +142,14 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
   // Duration: the latest end of any sample (its time plus its duration).
   let lastMs = 0;
   let endMs = 0;
+  let videoEndMs = 0;
   for (const i of order) {
     const p = plans.get(samples.trackId[i] as number) as TrackPlan;
     const t = ms[i] as number;
+    const end = t + Math.round(((samples.duration[i] as number) * 1000) / p.track.timescale);
     lastMs = Math.max(lastMs, t);
-    endMs = Math.max(endMs, t + Math.round(((samples.duration[i] as number) * 1000) / p.track.timescale));
+    endMs = Math.max(endMs, end);
+    if (p.video) videoEndMs = Math.max(videoEndMs, end);
   }
   const durationSec = endMs / 1000;
 
@@ -166,7 +169,9 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
     if (video.width) info.width = video.width;
     if (video.height) info.height = video.height;
     const frames = samples.countByTrack().get(video.id) ?? 0;
-    if (durationSec > 0 && frames > 1) info.framerate = Math.round((frames / durationSec) * 1000) / 1000;
+    // The video's own span: audio running on past the last frame must not lower the rate.
+    if (videoEndMs > 0 && frames > 1)
+      info.framerate = Math.round((frames / (videoEndMs / 1000)) * 1000) / 1000;
   }
   if (audio) {
     info.audiocodecid = audio.codec === 'aac' ? SOUND_FORMAT_AAC : SOUND_FORMAT_MP3;

@@ -41,6 +41,8 @@ describe('planFlv', () => {
 
   it('sizes the file exactly and indexes the keyframes in onMetaData', () => {
     const samples = table();
+    // Audio runs on to 256 ms, past the last video frame (160 ms).
+    for (let k = 4; k < 12; k++) samples.add(2, k * 1024, 0, 1024, true, 10, 2000 + k * 10, 0, 0);
     const plan = planFlv(tracks, samples);
     let size = plan.head.length;
     for (const row of plan.order) {
@@ -51,7 +53,8 @@ describe('planFlv', () => {
       ((plan.head[14] as number) << 16) | ((plan.head[15] as number) << 8) | (plan.head[16] as number);
     const [, meta] = decodeAmf0All(plan.head.subarray(24, 24 + metaSize)) as [string, AmfObject];
     assert.equal(meta.filesize, size);
-    assert.equal(meta.duration, 0.16, 'the last video frame ends at 160 ms');
+    assert.equal(meta.duration, 0.256, 'the last audio frame ends at 256 ms');
+    assert.equal(meta.framerate, 25, "from the video's own span");
     assert.deepEqual(meta.keyframes, { times: [0], filepositions: [plan.head.length] });
     // The sequence headers follow onMetaData: AVC (0x17 0) then AAC (0xaf 0).
     const seq = plan.head.subarray(13 + 11 + metaSize + 4);
