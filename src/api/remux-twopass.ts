@@ -48,13 +48,30 @@ export async function remuxInTwoPasses(
     for (const w of timeline.warnings) warnings.push({ ...w, input: w.input ?? inputs[0] ?? '' });
     let tracks = timeline.tracks.map(withDetails);
     let samples = timeline.samples;
+    let keep: TrackInfo[] | undefined;
     if (extname(options.output).toLowerCase() === '.m4a') {
-      tracks = tracks.filter((t) => t.kind === 'audio');
-      if (tracks.length === 0) {
+      keep = tracks.filter((t) => t.kind === 'audio');
+      if (keep.length === 0) {
         throw new InputError('the inputs have no audio for an .m4a output', { code: 'E_NO_AUDIO' });
       }
-      const keep = new Set(tracks.map((t) => t.id));
-      samples = samples.filter((id) => keep.has(id));
+    } else if (format === 'flv') {
+      // FLV carries one video and one audio track: the first of each.
+      keep = [];
+      for (const kind of ['video', 'audio'] as const) {
+        const [first, ...extra] = tracks.filter((t) => t.kind === kind);
+        if (first) keep.push(first);
+        if (extra.length === 0) continue;
+        warnings.push({
+          code: 'W_FLV_TRACKS',
+          message: `FLV carries one ${kind} track: track ${extra.map((t) => t.id).join(', ')} dropped`,
+          input: inputs[0] ?? '',
+        });
+      }
+    }
+    if (keep && keep.length < tracks.length) {
+      const ids = new Set(keep.map((t) => t.id));
+      tracks = tracks.filter((t) => ids.has(t.id));
+      samples = samples.filter((id) => ids.has(id));
     }
 
     // Pass 2: the output, from the tables.

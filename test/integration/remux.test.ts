@@ -330,6 +330,23 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     assertFlvIndex(flv, await keyframesOf(src));
   });
 
+  it('keeps the first video and audio track, and says which tracks it dropped', async () => {
+    const src = await fixture('h264-aac.mp4');
+    const two = outPath('.mp4');
+    await run(tools().ffmpeg.path, [
+      ...['-v', 'error', '-i', src, '-i', await fixture('audio.m4a')],
+      ...['-map', '0:v', '-map', '0:a', '-map', '1:a', '-c', 'copy', '-shortest', two],
+    ]);
+    const out = outPath('.flv');
+    const r = await remux([two], { output: out });
+    assert.deepEqual(
+      r.tracks.map((t) => t.kind),
+      ['video', 'audio'],
+    );
+    assert.ok(r.warnings.some((w) => w.code === 'W_FLV_TRACKS' && /track 3 dropped/.test(w.message)));
+    await assertSameMedia(src, out, { ignoreSourceEditList: true });
+  });
+
   it('FLV chunks with an MP4 among them are made the general way; non-media is refused', async () => {
     const flv = await fixture('h264-aac.flv');
     const mp4 = await fixture('h264-aac.mp4');
