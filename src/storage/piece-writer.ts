@@ -168,6 +168,19 @@ export class PieceWriter {
         left -= n;
         continue;
       }
+      if (w.length > 0 && at < w.start && w.start - at <= WINDOW / 2) {
+        // A step back to just before the window: a piece that comes later in time order but earlier in
+        // the file (FLV tags in time order from an interleaved MP4). It is read on its own, so that the
+        // window and its read-ahead stay where the next pieces are.
+        const n = Math.min(left, w.start - at);
+        if (this.outLength + n > this.out.length) await this.rotate();
+        const got = await readFull(await this.handleOf(w), this.out, this.outLength, n, at);
+        if (got < n) throw truncated(w.source.name, at + got);
+        this.outLength += n;
+        at += n;
+        left -= n;
+        continue;
+      }
       // Large ranges are read straight into the output buffer; small ones through the window.
       if (left >= Math.min(WINDOW, this.out.length / 2)) {
         await this.rotate();
@@ -185,14 +198,15 @@ export class PieceWriter {
         w.buf = this.freeBuffers.pop() ?? new Uint8Array(Math.min(WINDOW, this.out.length));
       const ahead = w.ahead;
       w.ahead = undefined;
-      if (ahead && ahead.start === at) {
-        // Read ahead while the previous window was being copied: usually already there.
+      if (ahead && at >= ahead.start && at < ahead.start + ahead.buf.length) {
+        // Read ahead while the previous window was being copied: usually already there. The piece may
+        // start a little into it (time order across the tracks of an interleaved file).
         const length = await ahead.done;
         const old = w.buf;
         w.buf = ahead.buf;
-        w.start = at;
+        w.start = ahead.start;
         w.length = length;
-        if (length === w.buf.length) this.readAhead(w, handle, old, at + length);
+        if (length === w.buf.length) this.readAhead(w, handle, old, ahead.start + length);
         else this.freeBuffers.push(old);
       } else {
         let spare: Uint8Array | undefined;
@@ -207,7 +221,7 @@ export class PieceWriter {
             w,
             handle,
             spare ?? this.freeBuffers.pop() ?? new Uint8Array(w.buf.length),
-            at + w.length,
+            w.start + w.length,
           );
         } else if (spare) this.freeBuffers.push(spare);
       }
