@@ -191,7 +191,7 @@ async function writeFlv(
     let n = 0;
     for (const row of plan.order) {
       const prefix = plan.prefixOf(row);
-      if (!writer.tryAddBytes(prefix)) await writer.add({ bytes: prefix.slice() });
+      if (!writer.tryAddBytes(prefix)) await writer.add({ bytes: prefix }); // copied into the buffer
       const piece = {
         source: sourceOf(row),
         offset: samples.offset[row] as number,
@@ -199,7 +199,7 @@ async function writeFlv(
       };
       if (!writer.tryAdd(piece)) await writer.add(piece);
       const trailer = plan.trailerOf(row);
-      if (!writer.tryAddBytes(trailer)) await writer.add({ bytes: trailer.slice() });
+      if (!writer.tryAddBytes(trailer)) await writer.add({ bytes: trailer });
       if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
     }
     await writer.flush();

@@ -18,10 +18,18 @@ import {
   TAG_VIDEO,
   VIDEO_CODEC_AVC,
 } from './flv-tags.js';
-import { flvHeader, flvTag, onMetaDataTag, writePreviousTagSize, writeTagHeader } from './flv-writer.js';
+import {
+  flvHeader,
+  flvTag,
+  onMetaDataTag,
+  onMetaDataTagSize,
+  writePreviousTagSize,
+  writeTagHeader,
+} from './flv-writer.js';
 import type { FlvMetadataInfo } from './flv-writer.js';
 
-/** The FourCC 'hvc1' as onMetaData's videocodecid for enhanced RTMP. */
+/** The FourCC 'hvc1' of enhanced RTMP, and as a number for onMetaData's videocodecid. */
+const HVC1_BYTES = Uint8Array.of(0x68, 0x76, 0x63, 0x31);
 const HVC1 = 0x68766331;
 const FRAME_KEY = 1;
 const FRAME_INTER = 2;
@@ -33,8 +41,6 @@ export interface FlvPlan {
   order: Uint32Array;
   /** Output size, bytes. */
   size: number;
-  durationSec: number;
-  keyframes: number;
   /** The bytes before sample row `row`'s payload (tag header and codec header), valid until the next call. */
   prefixOf(row: number): Uint8Array;
   /** The PreviousTagSize after sample row `row`'s payload, valid until the next call. */
@@ -83,7 +89,7 @@ function sequenceHeader(p: TrackPlan): Uint8Array | undefined {
   if (p.video) {
     const body = new Uint8Array(5 + cfg.length);
     body[0] = 0x80 | (FRAME_KEY << 4); // IsExHeader, keyframe, PacketTypeSequenceStart
-    body.set([0x68, 0x76, 0x63, 0x31], 1);
+    body.set(HVC1_BYTES, 1);
     body.set(cfg, 5);
     return flvTag(TAG_VIDEO, 0, body);
   }
@@ -135,26 +141,26 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
     const s = sequenceHeader(p);
     if (s) seq.push(s);
   }
-  // The keyframe index: times and positions of the video keyframe tags.
-  const times: number[] = [];
-  let keyCount = 0;
-  for (const i of order) if (samples.trackId[i] === videoId && samples.keyframe[i]) keyCount++;
-  // Duration: the latest end of any sample (its time plus its duration).
+  // Duration: the latest end of any sample (its time plus its duration); video frames and keyframes.
   let lastMs = 0;
   let endMs = 0;
   let videoEndMs = 0;
+  let frames = 0;
+  let keyCount = 0;
   for (const i of order) {
     const p = plans.get(samples.trackId[i] as number) as TrackPlan;
     const t = ms[i] as number;
     const end = t + Math.round(((samples.duration[i] as number) * 1000) / p.track.timescale);
     lastMs = Math.max(lastMs, t);
     endMs = Math.max(endMs, end);
-    if (p.video) videoEndMs = Math.max(videoEndMs, end);
+    if (!p.video) continue;
+    videoEndMs = Math.max(videoEndMs, end);
+    frames++;
+    if (samples.keyframe[i]) keyCount++;
   }
-  const durationSec = endMs / 1000;
 
   const info: FlvMetadataInfo = {
-    duration: durationSec,
+    duration: endMs / 1000,
     filesize: 0,
     hasVideo: video !== undefined,
     hasAudio: audio !== undefined,
@@ -168,7 +174,6 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
     info.videocodecid = video.codec === 'hevc' ? HVC1 : VIDEO_CODEC_AVC;
     if (video.width) info.width = video.width;
     if (video.height) info.height = video.height;
-    const frames = samples.countByTrack().get(video.id) ?? 0;
     // The video's own span: audio running on past the last frame must not lower the rate.
     if (videoEndMs > 0 && frames > 1)
       info.framerate = Math.round((frames / (videoEndMs / 1000)) * 1000) / 1000;
@@ -181,9 +186,11 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
   }
   // onMetaData's size depends on its fields and the keyframe count, not on the values: positions first.
   const header = flvHeader({ audio: audio !== undefined, video: video !== undefined });
-  const metaSize = onMetaDataTag(info).length;
+  const metaSize = onMetaDataTagSize(info);
   let pos = header.length + metaSize;
   for (const s of seq) pos += s.length;
+  // The keyframe index: times and positions of the video keyframe tags.
+  const times: number[] = [];
   const filepositions: number[] = [];
   for (const i of order) {
     const p = plans.get(samples.trackId[i] as number) as TrackPlan;
@@ -212,8 +219,6 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
     head,
     order,
     size: pos,
-    durationSec,
-    keyframes: times.length,
     prefixOf(row: number): Uint8Array {
       const p = plans.get(samples.trackId[row] as number) as TrackPlan;
       const size = samples.size[row] as number;
@@ -228,7 +233,7 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
           prefix[c++] = 1; // AVCPacketType NALU
         } else {
           prefix[b] = 0x80 | (frame << 4) | 1; // IsExHeader, PacketTypeCodedFrames
-          prefix.set([0x68, 0x76, 0x63, 0x31], c);
+          prefix.set(HVC1_BYTES, c);
           c += 4;
         }
         prefix[c] = (cts >> 16) & 0xff;
