@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { locateTools } from '../../src/ffmpeg/locate.js';
-import { clipSpec, flvChunks, makeMedia, type MediaSpec } from '../../test/helpers/fixtures.js';
+import { clipSpec, flvChunks, makeMedia, x264FixedGop, type MediaSpec } from '../../test/helpers/fixtures.js';
 import { ffmpegTools, which } from '../lib/requirements.js';
 import type { Argv, BenchCase, CaseResult, Suite } from '../lib/types.js';
 
@@ -47,18 +47,7 @@ const JOIN_VIDEO: MediaSpec = {
     'lavfi',
     '-i',
     `testsrc2=size=320x240:rate=${JOIN_FPS}:duration=${JOIN_SEC}`,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-bf',
-    '2',
-    '-g',
-    String(JOIN_FPS * JOIN_CHUNK_SEC),
-    '-sc_threshold',
-    '0',
+    ...x264FixedGop(JOIN_FPS * JOIN_CHUNK_SEC),
     '-b:v',
     '100k',
   ],

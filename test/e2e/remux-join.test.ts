@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
-import { flvChunks, makeMedia, tools, type MediaSpec } from '../helpers/fixtures.js';
+import { flvChunks, makeMedia, tools, x264FixedGop, type MediaSpec } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -34,18 +34,7 @@ const VIDEO: MediaSpec = {
     'lavfi',
     '-i',
     `testsrc2=size=64x64:rate=${FPS}:duration=${SECONDS}`,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-bf',
-    '2',
-    '-g',
-    String(FPS * CHUNK_SEC),
-    '-sc_threshold',
-    '0',
+    ...x264FixedGop(FPS * CHUNK_SEC),
   ],
 };
 const AUDIO: MediaSpec = {
