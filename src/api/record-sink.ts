@@ -1,13 +1,18 @@
 import { InputError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
-import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
-import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
-import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
-import { SampleTable } from '../formats/sample-table.js';
+import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
+import type { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import {
+  DemuxingSink,
+  type Run,
+  type SegmentMeta,
+  type StreamName,
+  type StreamState,
+} from './record-demux-sink.js';
 import { rewriteWithHead } from './remux-output.js';
 import { trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxTrackSummary } from './remux-types.js';
@@ -15,16 +20,7 @@ import type { RemuxTrackSummary } from './remux-types.js';
 /** Bytes of moov per sample at the most (see remux-onepass.ts). */
 const MOOV_BYTES_PER_SAMPLE = 44;
 
-export type StreamName = 'main' | 'video' | 'audio';
-
-export interface SegmentMeta {
-  /** For messages: the segment's key or URL. */
-  name: string;
-  /** Manifest duration, seconds. */
-  duration: number;
-  /** Timestamps may restart here (HLS EXT-X-DISCONTINUITY, DASH period): a new demuxer run. */
-  discontinuity?: boolean;
-}
+export type { SegmentMeta, StreamName } from './record-demux-sink.js';
 
 export interface RecordSinkOptions {
   /** Seconds the recording is expected to last (VOD length, --duration): sizes the room for the moov. */
@@ -41,30 +37,6 @@ export interface RecordSinkResult {
   warnings: FormatWarning[];
 }
 
-/** One demuxer run over consecutive segments of a stream (until a discontinuity, init change or gap). */
-interface Run {
-  demuxer: Demuxer;
-  tracks: Map<number, TrackInfo>;
-  samples: SampleTable;
-  /** Bytes pushed into the demuxer so far (sample offsets count from the run's first byte). */
-  pushed: number;
-  /** The segments pushed whose bytes samples may still point into: [start offset, bytes]. */
-  recent: [number, Uint8Array][];
-  /** False for MPEG-TS, whose demuxer copies every payload out: no segment is kept in `recent`. */
-  keepsInput: boolean;
-  gapBeforeSec: number;
-}
-
-interface StreamState {
-  init?: Uint8Array;
-  run?: Run;
-  runs: DemuxedInput[];
-  /** Seconds of segments given up on since the last run ended. */
-  pendingGapSec: number;
-  recordedSec: number;
-  segments: number;
-}
-
 /**
  * Writes a recording into one MP4 as its segments arrive, in order: each stream's segments go through one
  * push demuxer per run (so PES packets and GOPs that cross segment boundaries stay whole), payloads are
@@ -72,9 +44,7 @@ interface StreamState {
  * (keeping known gaps as gaps), puts separate video and audio streams side by side in sync, and writes the
  * moov into the room (or, when it does not fit, moves the media behind a head of the right size).
  */
-export class Mp4RecordSink {
-  private readonly streams = new Map<StreamName, StreamState>();
-  private readonly warnings: FormatWarning[] = [];
+export class Mp4RecordSink extends DemuxingSink {
   private reserved: number | undefined;
   private payloadPos = 0;
   /** Payloads that arrived before the room for the moov was reserved, in output order. */
@@ -85,92 +55,24 @@ export class Mp4RecordSink {
     private readonly out: AtomicFile,
     private readonly writer: PieceWriter,
     private readonly options: RecordSinkOptions,
-  ) {}
+  ) {
+    super();
+    this.allocate = (n) => this.arena.allocate(n);
+  }
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {
     const out = await AtomicFile.create(output);
     return new Mp4RecordSink(output, out, new PieceWriter(out, [], 4 << 20), options);
   }
 
-  private state(stream: StreamName): StreamState {
-    let s = this.streams.get(stream);
-    if (!s) {
-      s = { runs: [], pendingGapSec: 0, recordedSec: 0, segments: 0 };
-      this.streams.set(stream, s);
-    }
-    return s;
-  }
-
-  /** Seconds of media committed for a stream (by manifest durations), gaps not counted. */
-  recordedSec(stream?: StreamName): number {
-    if (stream) return this.streams.get(stream)?.recordedSec ?? 0;
-    let max = 0;
-    for (const s of this.streams.values()) max = Math.max(max, s.recordedSec);
-    return max;
-  }
-
   get bytesWritten(): number {
     return this.payloadPos;
   }
 
-  /** The initialization segment for the stream's next media segments (fMP4 EXT-X-MAP, DASH init). */
-  async setInit(stream: StreamName, bytes: Uint8Array): Promise<void> {
-    const s = this.state(stream);
-    if (s.init && sameBytes(s.init, bytes)) return;
-    await this.endRun(s);
-    s.init = bytes.slice(); // the caller may reuse its memory (releasesSegments)
-  }
-
-  /** A segment that was given up on: the next run starts after a gap of its duration. */
-  async addGap(stream: StreamName, seconds: number): Promise<void> {
-    const s = this.state(stream);
-    await this.endRun(s);
-    s.pendingGapSec += Math.max(0, seconds);
-  }
-
   /** The next media segment of a stream, in order. */
-  async addSegment(stream: StreamName, bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
-    const s = this.state(stream);
-    if (meta.discontinuity) await this.endRun(s);
-    let run = s.run;
-    if (!run) {
-      const format = this.formatOf(bytes, s, meta);
-      run = {
-        demuxer: createDemuxer(format, { allocate: (n) => this.arena.allocate(n) }),
-        tracks: new Map(),
-        samples: new SampleTable(1024),
-        pushed: 0,
-        recent: [],
-        keepsInput: format !== 'mpegts',
-        gapBeforeSec: s.pendingGapSec,
-      };
-      s.pendingGapSec = 0;
-      s.run = run;
-      if (format === 'mp4' && s.init && !isInitSegment(bytes)) await this.push(run, s.init);
-    }
-    await this.push(run, bytes);
-    s.recordedSec += meta.duration;
-    s.segments++;
+  override async addSegment(stream: StreamName, bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
+    await super.addSegment(stream, bytes, meta);
     await this.maybeReserve();
-  }
-
-  private formatOf(
-    bytes: Uint8Array,
-    s: StreamState,
-    meta: SegmentMeta,
-  ): Exclude<ContainerFormat, 'unknown'> {
-    const head = bytes.subarray(0, 4096);
-    let format = sniffContainer(head);
-    if (format === 'unknown' && s.init && sniffContainer(s.init.subarray(0, 4096)) === 'mp4') format = 'mp4';
-    if (format === 'unknown' && looksLikeFragment(head)) format = 'mp4';
-    if (format === 'unknown') {
-      throw new InputError(`segment ${meta.name} is not MPEG-TS, fMP4 or FLV`, {
-        code: 'E_SEGMENT_FORMAT',
-        hint: 'the server answered with something else (an error page?); check the URL in a browser',
-        details: { segment: meta.name, head: Buffer.from(bytes.subarray(0, 16)).toString('hex') },
-      });
-    }
-    return format;
   }
 
   /**
@@ -206,17 +108,7 @@ export class Mp4RecordSink {
   /** Memory for the payloads the demuxer makes (MPEG-TS access units) until they are written. */
   private readonly arena = new SlabArena();
 
-  private async push(run: Run, bytes: Uint8Array): Promise<void> {
-    const at = run.pushed;
-    if (run.keepsInput) {
-      run.recent.push([at, bytes]);
-      if (run.recent.length > 3) run.recent.shift();
-    }
-    run.pushed += bytes.length;
-    await this.take(run, run.demuxer.push(bytes));
-  }
-
-  private async take(run: Run, o: DemuxOutput): Promise<void> {
+  protected async take(_s: StreamState, run: Run, o: DemuxOutput): Promise<void> {
     for (const t of o.tracks) if (!run.tracks.has(t.id)) run.tracks.set(t.id, t);
     for (const w of o.warnings) this.warnings.push(w);
     for (const sample of o.samples) {
@@ -227,49 +119,6 @@ export class Mp4RecordSink {
       if (this.reserved === undefined || !this.writer.tryAddBytes(payload)) await this.write(payload);
       this.arena.release(payload);
     }
-  }
-
-  private payloadOf(run: Run, s: Sample): Uint8Array {
-    const at = s.offset ?? 0;
-    for (const [start, bytes] of run.recent) {
-      if (at >= start && at + s.size <= start + bytes.length)
-        return bytes.subarray(at - start, at - start + s.size);
-    }
-    throw new InputError(`a sample's payload lies outside its segment (offset ${at}, ${s.size} bytes)`, {
-      code: 'E_SEGMENT_PAYLOAD',
-      details: { offset: at, size: s.size },
-    });
-  }
-
-  private async endRun(s: StreamState): Promise<void> {
-    const run = s.run;
-    if (!run) return;
-    s.run = undefined;
-    // end() may complete samples (the last PES of an MPEG-TS).
-    await this.take(run, run.demuxer.end());
-    if (run.samples.length > 0 && run.tracks.size > 0) {
-      run.samples.trim();
-      const input: DemuxedInput = {
-        name: `run ${s.runs.length + 1}`,
-        tracks: [...run.tracks.values()],
-        samples: run.samples,
-      };
-      if (run.gapBeforeSec > 0) input.gapBeforeSec = run.gapBeforeSec;
-      s.runs.push(input);
-    }
-  }
-
-  /** No stream's demuxer run refers back to segment bytes (MPEG-TS payloads are copied as they come). */
-  releasesSegments(): boolean {
-    for (const s of this.streams.values()) if (s.run?.keepsInput) return false;
-    return true;
-  }
-
-  /** Segments committed so far, all streams. */
-  get segments(): number {
-    let n = 0;
-    for (const s of this.streams.values()) n += s.segments;
-    return n;
   }
 
   /**
@@ -357,24 +206,4 @@ export class Mp4RecordSink {
     await this.writer.close().catch(() => undefined);
     await this.out.abort();
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function boxType(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes.subarray(4, 8));
-}
-
-/** An fMP4 media segment may start with a box sniffContainer does not list (styp, sidx, moof, emsg, prft). */
-function looksLikeFragment(head: Uint8Array): boolean {
-  return head.length >= 8 && ['styp', 'moof', 'sidx', 'emsg', 'prft'].includes(boxType(head));
-}
-
-/** A segment carrying its own moov (a whole MP4 or an init+media segment) needs no init pushed before it. */
-function isInitSegment(bytes: Uint8Array): boolean {
-  return ['ftyp', 'moov'].includes(boxType(bytes));
 }

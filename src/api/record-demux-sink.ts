@@ -1,0 +1,209 @@
+import { InputError } from '../core/errors.js';
+import { createDemuxer } from '../formats/demux.js';
+import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
+import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
+import { SampleTable } from '../formats/sample-table.js';
+import type { DemuxedInput } from '../formats/timeline.js';
+
+export type StreamName = 'main' | 'video' | 'audio';
+
+export interface SegmentMeta {
+  /** For messages: the segment's key or URL. */
+  name: string;
+  /** Manifest duration, seconds. */
+  duration: number;
+  /** Timestamps may restart here (HLS EXT-X-DISCONTINUITY, DASH period): a new demuxer run. */
+  discontinuity?: boolean;
+}
+
+/** One demuxer run over consecutive segments of a stream (until a discontinuity, init change or gap). */
+export interface Run {
+  demuxer: Demuxer;
+  tracks: Map<number, TrackInfo>;
+  samples: SampleTable;
+  /** Bytes pushed into the demuxer so far (sample offsets count from the run's first byte). */
+  pushed: number;
+  /** The segments pushed whose bytes samples may still point into: [start offset, bytes]. */
+  recent: [number, Uint8Array][];
+  /** False for MPEG-TS, whose demuxer copies every payload out: no segment is kept in `recent`. */
+  keepsInput: boolean;
+  gapBeforeSec: number;
+}
+
+export interface StreamState {
+  name: StreamName;
+  init?: Uint8Array;
+  run?: Run;
+  runs: DemuxedInput[];
+  /** Seconds of segments given up on since the last run ended. */
+  pendingGapSec: number;
+  recordedSec: number;
+  segments: number;
+}
+
+/**
+ * What the sinks that demux their segments share: each stream's segments go through one push demuxer per
+ * run (so PES packets and GOPs that cross segment boundaries stay whole), an init segment goes before the
+ * media segments after it, and a sample's payload is found in the segment bytes it points into. What
+ * becomes of the samples is the subclass's: `take()`.
+ */
+export abstract class DemuxingSink {
+  protected readonly streams = new Map<StreamName, StreamState>();
+  protected readonly warnings: FormatWarning[] = [];
+
+  /** Where a run's demuxer makes payloads (MPEG-TS access units); default: new memory each. */
+  protected allocate: ((n: number) => Uint8Array) | undefined;
+
+  /** What becomes of what a push demuxed: the samples (payloads from `payloadOf` when not in `data`). */
+  protected abstract take(s: StreamState, run: Run, o: DemuxOutput): Promise<void>;
+
+  protected state(stream: StreamName): StreamState {
+    let s = this.streams.get(stream);
+    if (!s) {
+      s = { name: stream, runs: [], pendingGapSec: 0, recordedSec: 0, segments: 0 };
+      this.streams.set(stream, s);
+    }
+    return s;
+  }
+
+  /** Seconds of media committed for a stream (by manifest durations), gaps not counted. */
+  recordedSec(stream?: StreamName): number {
+    if (stream) return this.streams.get(stream)?.recordedSec ?? 0;
+    let max = 0;
+    for (const s of this.streams.values()) max = Math.max(max, s.recordedSec);
+    return max;
+  }
+
+  /** The initialization segment for the stream's next media segments (fMP4 EXT-X-MAP, DASH init). */
+  async setInit(stream: StreamName, bytes: Uint8Array): Promise<void> {
+    const s = this.state(stream);
+    if (s.init && sameBytes(s.init, bytes)) return;
+    await this.endRun(s);
+    s.init = bytes.slice(); // the caller may reuse its memory (releasesSegments)
+  }
+
+  /** A segment that was given up on: the next run starts after a gap of its duration. */
+  async addGap(stream: StreamName, seconds: number): Promise<void> {
+    const s = this.state(stream);
+    await this.endRun(s);
+    s.pendingGapSec += Math.max(0, seconds);
+  }
+
+  /** The next media segment of a stream, in order. */
+  async addSegment(stream: StreamName, bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
+    const s = this.state(stream);
+    if (meta.discontinuity) await this.endRun(s);
+    let run = s.run;
+    if (!run) {
+      const format = this.formatOf(bytes, s, meta);
+      run = {
+        demuxer: createDemuxer(format, this.allocate ? { allocate: this.allocate } : {}),
+        tracks: new Map(),
+        samples: new SampleTable(1024),
+        pushed: 0,
+        recent: [],
+        keepsInput: format !== 'mpegts',
+        gapBeforeSec: s.pendingGapSec,
+      };
+      s.pendingGapSec = 0;
+      s.run = run;
+      if (format === 'mp4' && s.init && !isInitSegment(bytes)) await this.push(s, run, s.init);
+    }
+    await this.push(s, run, bytes);
+    s.recordedSec += meta.duration;
+    s.segments++;
+  }
+
+  private formatOf(
+    bytes: Uint8Array,
+    s: StreamState,
+    meta: SegmentMeta,
+  ): Exclude<ContainerFormat, 'unknown'> {
+    const head = bytes.subarray(0, 4096);
+    let format = sniffContainer(head);
+    if (format === 'unknown' && s.init && sniffContainer(s.init.subarray(0, 4096)) === 'mp4') format = 'mp4';
+    if (format === 'unknown' && looksLikeFragment(head)) format = 'mp4';
+    if (format === 'unknown') {
+      throw new InputError(`segment ${meta.name} is not MPEG-TS, fMP4 or FLV`, {
+        code: 'E_SEGMENT_FORMAT',
+        hint: 'the server answered with something else (an error page?); check the URL in a browser',
+        details: { segment: meta.name, head: Buffer.from(bytes.subarray(0, 16)).toString('hex') },
+      });
+    }
+    return format;
+  }
+
+  private async push(s: StreamState, run: Run, bytes: Uint8Array): Promise<void> {
+    const at = run.pushed;
+    if (run.keepsInput) {
+      run.recent.push([at, bytes]);
+      if (run.recent.length > 3) run.recent.shift();
+    }
+    run.pushed += bytes.length;
+    await this.take(s, run, run.demuxer.push(bytes));
+  }
+
+  protected payloadOf(run: Run, s: Sample): Uint8Array {
+    const at = s.offset ?? 0;
+    for (const [start, bytes] of run.recent) {
+      if (at >= start && at + s.size <= start + bytes.length)
+        return bytes.subarray(at - start, at - start + s.size);
+    }
+    throw new InputError(`a sample's payload lies outside its segment (offset ${at}, ${s.size} bytes)`, {
+      code: 'E_SEGMENT_PAYLOAD',
+      details: { offset: at, size: s.size },
+    });
+  }
+
+  /** Ends the stream's run: the last samples are taken and the run joins `s.runs` (when it had any). */
+  protected async endRun(s: StreamState): Promise<void> {
+    const run = s.run;
+    if (!run) return;
+    s.run = undefined;
+    // end() may complete samples (the last PES of an MPEG-TS).
+    await this.take(s, run, run.demuxer.end());
+    if (run.samples.length > 0 && run.tracks.size > 0) {
+      run.samples.trim();
+      const input: DemuxedInput = {
+        name: `run ${s.runs.length + 1}`,
+        tracks: [...run.tracks.values()],
+        samples: run.samples,
+      };
+      if (run.gapBeforeSec > 0) input.gapBeforeSec = run.gapBeforeSec;
+      s.runs.push(input);
+    }
+  }
+
+  /** No stream's demuxer run refers back to segment bytes (MPEG-TS payloads are copied as they come). */
+  releasesSegments(): boolean {
+    for (const s of this.streams.values()) if (s.run?.keepsInput) return false;
+    return true;
+  }
+
+  /** Segments committed so far, all streams. */
+  get segments(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.segments;
+    return n;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function boxType(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes.subarray(4, 8));
+}
+
+/** An fMP4 media segment may start with a box sniffContainer does not list (styp, sidx, moof, emsg, prft). */
+function looksLikeFragment(head: Uint8Array): boolean {
+  return head.length >= 8 && ['styp', 'moof', 'sidx', 'emsg', 'prft'].includes(boxType(head));
+}
+
+/** A segment carrying its own moov (a whole MP4 or an init+media segment) needs no init pushed before it. */
+function isInitSegment(bytes: Uint8Array): boolean {
+  return ['ftyp', 'moov'].includes(boxType(bytes));
+}
