@@ -8,11 +8,13 @@ import {
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
 import { planFlv } from '../formats/flv/flv-muxer.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import { TsMuxer, type TsMuxerTrackOptions } from '../formats/mpegts/mpegts-muxer.js';
 import type { TrackInfo } from '../formats/media.js';
 import { SampleTable, type TableSample } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
+import { PieceReader } from '../storage/piece-reader.js';
 import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
 import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
 import { readInputSync, statInput } from '../sources/file-source.js';
@@ -76,6 +78,7 @@ export async function remuxInTwoPasses(
 
     // Pass 2: the output, from the tables.
     if (format === 'flv') await writeFlv(out, store, demuxed, tracks, samples, options);
+    else if (format === 'ts') await writeTs(out, store, demuxed, tracks, samples, options);
     else await writeMp4(out, store, demuxed, tracks, samples, format, options);
     await out.commit();
     return {
@@ -206,6 +209,100 @@ async function writeFlv(
   } finally {
     await writer.close();
   }
+}
+
+/**
+ * Pass 2 for MPEG-TS: every sample in decode-time order across the tracks, read into memory and muxed
+ * (Annex B, ADTS, PES, packets). Edit lists are applied to the timestamps, as a player of the input would.
+ */
+async function writeTs(
+  out: AtomicFile,
+  store: PayloadStore,
+  demuxed: readonly DemuxedInput[],
+  tracks: TrackInfo[],
+  samples: SampleTable,
+  options: RemuxOptions,
+): Promise<void> {
+  const { sources, sourceOf } = payloadSources(store, demuxed, samples);
+  const muxer = new TsMuxer(tracks, tsTrackOptions(tracks, samples));
+  const order = decodeOrder(tracks, samples);
+  let payload = 0;
+  for (let i = 0; i < samples.length; i++) payload += samples.size[i] as number;
+  // Progress against an estimate: packet headers and PES headers add about 3%.
+  const reader = new PieceReader(sources);
+  const writer = new PieceWriter(out, [], 8 << 20, progressReporter(options, 'write', payload * 1.03));
+  try {
+    let n = 0;
+    for (const row of order) {
+      const source = sourceOf(row);
+      const offset = samples.offset[row] as number;
+      const size = samples.size[row] as number;
+      const bytes = reader.peek(source, offset, size) ?? (await reader.read(source, offset, size));
+      const packets = muxer.sample(
+        samples.trackId[row] as number,
+        samples.dts[row] as number,
+        samples.cts[row] as number,
+        samples.keyframe[row] === 1,
+        bytes,
+      );
+      if (!writer.tryAddBytes(packets)) await writer.add({ bytes: packets });
+      if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+    }
+    await writer.flush();
+  } finally {
+    await writer.close();
+    await reader.close();
+  }
+}
+
+/** Rows in decode-time order across the tracks (seconds); at equal times, video first, then input order. */
+function decodeOrder(tracks: readonly TrackInfo[], samples: SampleTable): Uint32Array {
+  const scale = new Map(tracks.map((t) => [t.id, 1 / t.timescale]));
+  const video = new Set(tracks.filter((t) => t.kind === 'video').map((t) => t.id));
+  const sec = new Float64Array(samples.length);
+  const rows: number[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    const k = scale.get(samples.trackId[i] as number);
+    if (k === undefined) continue;
+    sec[i] = (samples.dts[i] as number) * k;
+    rows.push(i);
+  }
+  const order = Uint32Array.from(rows);
+  order.sort((a, b) => {
+    const d = (sec[a] as number) - (sec[b] as number);
+    if (d !== 0) return d;
+    const va = video.has(samples.trackId[a] as number) ? 0 : 1;
+    const vb = video.has(samples.trackId[b] as number) ? 0 : 1;
+    return va !== vb ? va - vb : a - b;
+  });
+  return order;
+}
+
+/**
+ * Per track: the input's edit list as a shift of its timestamps (presentation starts where it did), and
+ * the lead of decode over presentation times that negative composition offsets need.
+ */
+function tsTrackOptions(
+  tracks: readonly TrackInfo[],
+  samples: SampleTable,
+): Map<number, TsMuxerTrackOptions> {
+  const firstDts = new Map<number, number>();
+  const minCts = new Map<number, number>();
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples.trackId[i] as number;
+    if (!firstDts.has(id)) firstDts.set(id, samples.dts[i] as number);
+    minCts.set(id, Math.min(minCts.get(id) ?? 0, samples.cts[i] as number));
+  }
+  const out = new Map<number, TsMuxerTrackOptions>();
+  for (const t of tracks as Mp4WriterTrack[]) {
+    const o: TsMuxerTrackOptions = { decodeLead: -(minCts.get(t.id) ?? 0) };
+    const e = t.edit;
+    // Our decode times start where the timeline put them: the media time moves by the first dts.
+    const mediaTime = e ? e.mediaTime - (firstDts.get(t.id) ?? 0) : -1;
+    if (e && mediaTime >= 0) o.shift = e.delay - mediaTime;
+    out.set(t.id, o);
+  }
+  return out;
 }
 
 /** Pass 2: the head, then the payloads from the inputs and the store (as fragments for fmp4). */

@@ -4,10 +4,10 @@ import type { FormatWarning } from '../formats/media.js';
 
 // The types of remux(), apart from remux.ts so that the modules behind it can use them without a cycle.
 
-export type RemuxFormat = 'mp4' | 'fmp4' | 'flv';
+export type RemuxFormat = 'mp4' | 'fmp4' | 'flv' | 'ts';
 
 export interface RemuxOptions {
-  /** Output path; its extension picks the format (.mp4 .m4v .mov .m4a .flv) unless `format` is given. */
+  /** Output path; its extension picks the format (.mp4 .m4v .mov .m4a .flv .ts) unless `format` is given. */
   output: string;
   format?: RemuxFormat;
   /** moov before mdat (default true). */

@@ -14,6 +14,7 @@ const EXTENSIONS: Record<string, RemuxFormat> = {
   '.mov': 'mp4',
   '.m4a': 'mp4',
   '.flv': 'flv',
+  '.ts': 'ts',
 };
 
 function outputFormat(options: RemuxOptions): RemuxFormat {
@@ -22,15 +23,15 @@ function outputFormat(options: RemuxOptions): RemuxFormat {
   if (!f) {
     throw new UsageError(`cannot tell the output format from "${options.output}"`, {
       code: 'E_OUTPUT_FORMAT',
-      hint: 'name the output .mp4, .m4a or .flv, or pass --format mp4|fmp4|flv',
+      hint: 'name the output .mp4, .m4a, .flv or .ts, or pass --format mp4|fmp4|flv|ts',
     });
   }
   return f;
 }
 
 /**
- * Change containers without re-encoding: FLV, MP4, fragmented MP4 and MPEG-TS in; MP4, fragmented MP4 or
- * FLV out. Several inputs are joined in order into one timeline.
+ * Change containers without re-encoding: FLV, MP4, fragmented MP4 and MPEG-TS in; MP4, fragmented MP4,
+ * FLV or MPEG-TS out. Several inputs are joined in order into one timeline.
  * @example
  *   await remux(['part1.ts', 'part2.ts'], { output: 'talk.mp4' });
  */

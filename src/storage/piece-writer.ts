@@ -261,7 +261,8 @@ export class PieceWriter {
   }
 }
 
-async function readFull(
+/** Read until `length` bytes or the end of the file; returns the bytes read. */
+export async function readFull(
   h: FileHandle,
   buf: Uint8Array,
   at: number,
@@ -277,7 +278,7 @@ async function readFull(
   return got;
 }
 
-function truncated(name: string, offset: number): InputError {
+export function truncated(name: string, offset: number): InputError {
   return new InputError(`${name} ended at byte ${offset} while reading a sample`, {
     code: 'E_INPUT_CHANGED',
     hint: 'the input was truncated or changed while castkit was reading it',

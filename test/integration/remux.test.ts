@@ -379,3 +379,64 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     );
   });
 });
+
+describe('remux to MPEG-TS', () => {
+  /** The first presentation time of each kind of track, seconds (ffprobe applies MP4 edit lists). */
+  const starts = async (path: string): Promise<{ video: number; audio: number }> => {
+    const ps = await packets(path);
+    const first = (type: string): number => Math.min(...ps.filter((p) => p.type === type).map((p) => p.pts));
+    return { video: first('video'), audio: first('audio') };
+  };
+
+  const MP3_TS = {
+    name: 'h264-mp3',
+    ext: '.ts',
+    deps: ['h264-aac.mp4'],
+    args: ['-i', '{dep:h264-aac.mp4}', '-c:v', 'copy', '-c:a', 'libmp3lame', '-b:a', '128k'],
+  };
+  for (const name of [
+    'h264-aac.mp4',
+    'hevc-aac.mp4',
+    'h264-aac.flv',
+    'h264-aac.fmp4',
+    'h264-mp3.ts',
+    'audio.m4a',
+  ]) {
+    it(`${name} -> ts keeps every frame, in sync`, async () => {
+      const src = name === 'h264-mp3.ts' ? await makeMedia(MP3_TS) : await fixture(name);
+      const out = outPath('.ts');
+      const r = await remux([src], { output: out });
+      assert.equal(r.format, 'ts');
+      // TS has no edit list: an MP4's AAC priming frame is decoded, as from ffmpeg's own MP4 -> TS.
+      await assertSameMedia(src, out, { ignoreSourceEditList: /\.(mp4|fmp4|m4a)$/.test(name) });
+      if (name === 'audio.m4a') return;
+      // Video and audio keep the distance they had in the source (to within an audio frame).
+      const [a, b] = await Promise.all([starts(src), starts(out)]);
+      assert.ok(
+        Math.abs(b.video - b.audio - (a.video - a.audio)) <= 1024 / 44100 + 0.001,
+        `video - audio start: ${b.video - b.audio} s, source ${a.video - a.audio} s`,
+      );
+    });
+  }
+
+  it('several inputs -> one TS with continuous decode times', async () => {
+    const ts = await fixture('h264-aac.ts');
+    const single = await remux([ts], { output: outPath('.ts') });
+    const out = outPath('.ts');
+    const r = await remux([ts, ts], { output: out });
+    const [one, both] = await Promise.all([packets(ts), packets(out)]);
+    const count = (ps: { type: string }[], type: string): number => ps.filter((p) => p.type === type).length;
+    assert.equal(count(both, 'video'), 2 * count(one, 'video'));
+    assert.equal(await decodeMessages(out), '');
+    const dts = both.filter((p) => p.type === 'video').map((p) => p.dts);
+    assert.ok(
+      dts.every((d, i) => i === 0 || d > dts[i - 1]!),
+      'video decode times rise across the join',
+    );
+    // Twice the clip, less the audio that ran past its video and was repeated by the second input.
+    assert.ok(
+      r.durationSec > 2 * single.durationSec - 0.1 && r.durationSec <= 2 * single.durationSec,
+      `${r.durationSec} s`,
+    );
+  });
+});

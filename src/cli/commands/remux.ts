@@ -15,6 +15,7 @@ Examples:
   $ castkit remux seg1.m4s seg2.m4s -o out.mp4         # fragmented MP4 segments (init first) -> MP4
   $ castkit remux talk.mp4 -o talk-frag.mp4 --format fmp4
   $ castkit remux talk.mp4 -o talk.flv                 # MP4 (or TS, fMP4) -> FLV, with a keyframe index
+  $ castkit remux talk.mp4 -o talk.ts                  # MP4 (or FLV, fMP4) -> MPEG-TS, for players and HLS tools
   $ castkit remux talk.mp4 -o talk.m4a                 # audio only
   $ castkit remux --merge video.mp4 audio.m4a -o av.mp4  # separate video and audio streams -> one file
 Inputs are recognised from their bytes (FLV, MP4/fMP4, MPEG-TS); several inputs are joined in order.
@@ -34,14 +35,17 @@ export function registerRemux(
 ): void {
   program
     .command('remux')
-    .description('change containers without re-encoding (FLV, MP4, fMP4, MPEG-TS in; MP4, fMP4, FLV out)')
+    .description(
+      'change containers without re-encoding (FLV, MP4, fMP4, MPEG-TS in; MP4, fMP4, FLV, MPEG-TS out)',
+    )
     .argument('<input...>', 'input files, joined in order')
-    .requiredOption('-o, --output <file>', 'output file; .mp4, .m4v, .mov, .m4a or .flv')
+    .requiredOption('-o, --output <file>', 'output file; .mp4, .m4v, .mov, .m4a, .flv or .ts')
     .addOption(
       new Option('--format <format>', 'output format instead of the extension').choices([
         'mp4',
         'fmp4',
         'flv',
+        'ts',
       ]),
     )
     .option('--no-faststart', 'put the moov after the media data (MP4)')
