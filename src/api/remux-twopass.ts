@@ -226,11 +226,15 @@ async function writeTs(
   const { sources, sourceOf } = payloadSources(store, demuxed, samples);
   const muxer = new TsMuxer(tracks, tsTrackOptions(tracks, samples));
   const order = decodeOrder(tracks, samples);
-  let payload = 0;
-  for (let i = 0; i < samples.length; i++) payload += samples.size[i] as number;
-  // Progress against an estimate: packet headers and PES headers add about 3%.
+  // Progress against an estimate: each sample's packets with room for its PES header, start codes and
+  // ADTS header, plus a PAT and PMT at each keyframe.
+  let estimate = 0;
+  for (let i = 0; i < samples.length; i++) {
+    estimate += Math.ceil(((samples.size[i] as number) + 40) / 184) * 188;
+    if (samples.keyframe[i]) estimate += 2 * 188;
+  }
   const reader = new PieceReader(sources);
-  const writer = new PieceWriter(out, [], 8 << 20, progressReporter(options, 'write', payload * 1.03));
+  const writer = new PieceWriter(out, [], 8 << 20, progressReporter(options, 'write', estimate));
   try {
     let n = 0;
     for (const row of order) {
@@ -249,6 +253,8 @@ async function writeTs(
       if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
     }
     await writer.flush();
+    // The estimate was an estimate: the last event says the whole was written.
+    progressReporter(options, 'write', writer.written)(writer.written);
   } finally {
     await writer.close();
     await reader.close();
