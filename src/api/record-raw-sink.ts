@@ -88,23 +88,7 @@ export class RawRecordSink implements RecordSink {
   private async write(bytes: Uint8Array): Promise<void> {
     this.written += bytes.length;
     if (this.file) return this.file.write(bytes);
-    const pipe = this.pipe as Writable;
-    if (!pipe.write(bytes)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error): void => {
-          pipe.off('drain', ok);
-          pipe.off('error', done);
-          if (err)
-            reject(
-              new OutputError(`cannot write to ${this.name}: ${err.message}`, { code: 'E_OUTPUT_WRITE' }),
-            );
-          else resolve();
-        };
-        const ok = (): void => done();
-        pipe.once('drain', ok);
-        pipe.once('error', done);
-      });
-    }
+    await writeToPipe(this.pipe as Writable, bytes, this.name);
   }
 
   async finish(): Promise<RecordSinkResult> {
@@ -121,4 +105,20 @@ export class RawRecordSink implements RecordSink {
   async abort(): Promise<void> {
     await this.file?.abort();
   }
+}
+
+/** Write to a pipe, waiting for it to drain when it is full; a pipe error becomes an OutputError. */
+export async function writeToPipe(pipe: Writable, bytes: Uint8Array, name: string): Promise<void> {
+  if (pipe.write(bytes)) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      pipe.off('drain', ok);
+      pipe.off('error', done);
+      if (err) reject(new OutputError(`cannot write to ${name}: ${err.message}`, { code: 'E_OUTPUT_WRITE' }));
+      else resolve();
+    };
+    const ok = (): void => done();
+    pipe.once('drain', ok);
+    pipe.once('error', done);
+  });
 }

@@ -17,11 +17,15 @@ export const RECORD_CONCURRENCY = 32;
 export type RecordFormat = 'mp4' | 'fmp4' | 'ts' | 'mkv' | 'flv';
 
 export interface RecordOptions {
-  /** Output path; '-' writes the stream to `stdout` (MPEG-TS or fragmented MP4, as the segments are). */
+  /**
+   * Output path; '-' writes the stream to `stdout`: MPEG-TS (default; from any source), or fragmented MP4
+   * when the segments are fMP4 of one muxed rendition.
+   */
   output: string;
   /**
-   * mp4 (default): one progressive MP4, moov first. fmp4: fragmented MP4. ts: the MPEG-TS segments back to
-   * back. mkv: an MP4 made first, then copied into Matroska by ffmpeg.
+   * mp4 (default): one progressive MP4, moov first. fmp4: fragmented MP4. ts: MPEG-TS, written as it
+   * records (TS segments of one rendition as they are; other segments demuxed and muxed into TS). mkv: an
+   * MP4 made first, then copied into Matroska by ffmpeg.
    */
   format?: RecordFormat;
   /** Where `output: '-'` writes (default process.stdout). */

@@ -16,6 +16,7 @@ import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
 import { FlvChunkJoiningSink, FlvRecordSink } from './record-flv-sink.js';
 import { Mp4RecordSink } from './record-sink.js';
+import { TsRecordSink } from './record-ts-sink.js';
 import type {
   RecordFormat,
   RecordGap,
@@ -108,10 +109,19 @@ export async function recordOpened(
 ): Promise<RecordResult> {
   checkPipeFormat(options);
   const format = options.format ?? (options.output === '-' ? undefined : formatOfName(options.output));
-  if (options.output === '-') return await recordFrom(url, opened, options, format ?? 'ts');
+  if (options.output === '-') {
+    if (format === 'fmp4' && !rawCapable(opened, 'fmp4')) {
+      throw new UsageError('only a stream of fMP4 segments in one rendition can go to a pipe as fMP4', {
+        code: 'E_OUTPUT_FORMAT',
+        hint: 'use -o - with --format ts (any stream is muxed into TS as it comes), or give a file name',
+      });
+    }
+    return await recordFrom(url, opened, options, format ?? 'ts');
+  }
   const f = format ?? 'mp4';
-  // flv: FLV chunks (ustream) joined natively, written as they come.
-  if (f === 'mp4' || f === 'flv' || rawCapable(opened, f)) return await recordFrom(url, opened, options, f);
+  // flv: FLV chunks (ustream) joined natively, and ts: TS from any segments, written as they come.
+  if (f === 'mp4' || f === 'flv' || f === 'ts' || rawCapable(opened, f))
+    return await recordFrom(url, opened, options, f);
   // fmp4 from separate streams or TS segments, and mkv: an MP4 first, then converted.
   const temp = join(dirname(options.output), `.${basename(options.output)}.record.mp4`);
   const result = await recordFrom(url, opened, { ...options, output: temp }, 'mp4', options.output);
@@ -129,26 +139,33 @@ function formatOfName(name: string): RecordFormat {
   return 'mp4';
 }
 
-/** Whether the segments can be written as they come: one muxed stream, TS for ts, fMP4 for fmp4. */
+/** Whether the segments can be written as they are: one muxed stream, TS for ts, fMP4 for fmp4. */
 function rawCapable(opened: OpenedSource, format: RecordFormat): boolean {
-  if (format === 'ts') {
-    if (opened.source.streams.length > 1) {
-      throw new UsageError(
-        'this stream has separate video and audio renditions: it cannot be written as TS',
-        {
-          code: 'E_OUTPUT_FORMAT',
-          hint: 'use --format mp4 (default), fmp4 or mkv',
-        },
-      );
-    }
-    return true;
+  const { source } = opened;
+  if (source.streams.length !== 1) return false;
+  if (format === 'ts') return source.kind === 'hls' && source.segmentsHaveInit !== true;
+  return format === 'fmp4' && source.kind === 'hls' && source.segmentsHaveInit === true;
+}
+
+/** The sink for a format: a file path, or a stream for `-o -`. */
+async function createSink(
+  opened: OpenedSource,
+  format: RecordFormat,
+  output: string | NodeJS.WritableStream,
+  expectedSec: number | undefined,
+): Promise<RecordSink> {
+  const streams = opened.source.streams;
+  if (typeof output !== 'string') {
+    const pipe = output as Writable;
+    if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toStream(pipe, streams);
+    return RawRecordSink.toStream(pipe, format === 'fmp4' ? 'fmp4' : 'ts');
   }
-  return (
-    format === 'fmp4' &&
-    opened.source.streams.length === 1 &&
-    opened.source.kind === 'hls' &&
-    opened.source.segmentsHaveInit === true
-  );
+  // TS segments of one rendition go out as they are; anything else is demuxed and muxed into TS.
+  if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toFile(output, streams);
+  if (format === 'ts' || format === 'fmp4') return RawRecordSink.toFile(output, format);
+  const expected = expectedSec !== undefined ? { expectedSec } : {};
+  if (format === 'flv') return FlvRecordSink.create(output, expected);
+  return Mp4RecordSink.create(output, { ...expected, streams });
 }
 
 async function convertRecording(temp: string, options: RecordOptions, format: RecordFormat): Promise<void> {
@@ -197,21 +214,15 @@ async function recordFrom(
   const expectedSec = options.durationSec ?? source.totalSec;
   let sink: RecordSink;
   try {
-    sink = toPipe
-      ? RawRecordSink.toStream(
-          (options.stdout ?? process.stdout) as Writable,
-          format === 'fmp4' ? 'fmp4' : 'ts',
-        )
-      : format === 'ts' || format === 'fmp4'
-        ? await RawRecordSink.toFile(output, format)
-        : format === 'flv'
-          ? await FlvRecordSink.create(output, expectedSec !== undefined ? { expectedSec } : {})
-          : await Mp4RecordSink.create(output, {
-              ...(expectedSec !== undefined ? { expectedSec } : {}),
-              streams: source.streams,
-            });
+    sink = await createSink(
+      opened,
+      format,
+      toPipe ? (options.stdout ?? process.stdout) : output,
+      expectedSec,
+    );
     // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.
-    if (source.kind === USTREAM_KIND && format === 'mp4') sink = new FlvChunkJoiningSink(sink);
+    if (source.kind === USTREAM_KIND && (format === 'mp4' || format === 'ts'))
+      sink = new FlvChunkJoiningSink(sink);
   } catch (err) {
     await journal?.close();
     throw err;

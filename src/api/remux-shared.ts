@@ -43,10 +43,11 @@ export function withDetails(t: TrackInfo): TrackInfo {
 /** The result's summary of the tracks written, with the samples written of each. */
 export function trackSummaries(tracks: readonly TrackInfo[], samples: SampleTable): RemuxTrackSummary[] {
   const counts = samples.countByTrack();
-  return tracks.map((t) => summary(t, counts.get(t.id) ?? 0));
+  return tracks.map((t) => trackSummary(t, counts.get(t.id) ?? 0));
 }
 
-function summary(t: TrackInfo, samples: number): RemuxTrackSummary {
+/** The result's summary of one track, with the number of samples written. */
+export function trackSummary(t: TrackInfo, samples: number): RemuxTrackSummary {
   const s: RemuxTrackSummary = { kind: t.kind, codec: t.codec, samples };
   try {
     s.codecString = describeConfig(t.codec, t.config).codecString;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { record } from '../../src/api/record.js';
@@ -137,6 +138,35 @@ describe('record VOD', () => {
     await record(u2, { output: o2, format: 'fmp4' });
     await assertRecordingOf(o1, ts.clip);
     await assertRecordingOf(o2, fm.clip);
+  });
+
+  for (const name of ['hls-fmp4', 'hls-alt-audio', 'dash-timeline', 'dash-base'] as const) {
+    it(`${name} -> ts: the segments demuxed and muxed into one TS with every frame, in sync`, async () => {
+      const fx = await streamFixture(name);
+      const url = serveFixture(origin, fx, `/ts-${name}`);
+      const out = outPath('.ts');
+      const r = await record(url, { output: out, retry: FAST_RETRY });
+      assert.equal(r.format, 'ts');
+      assert.deepEqual(r.tracks.map((t) => t.kind).sort(), ['audio', 'video']);
+      await assertRecordingOf(out, fx.clip, fx.audioClip ?? fx.clip);
+    });
+  }
+
+  it('DASH to a pipe (-o -) comes out as one TS stream with every frame', async () => {
+    const fx = await streamFixture('dash-timeline');
+    const url = serveFixture(origin, fx, '/pipe-dash');
+    const chunks: Buffer[] = [];
+    const stdout = new PassThrough();
+    stdout.on('data', (c: Buffer) => chunks.push(c));
+    const r = await record(url, { output: '-', stdout, retry: FAST_RETRY });
+    assert.equal(r.format, 'ts');
+    const out = outPath('.ts');
+    writeFileSync(out, Buffer.concat(chunks));
+    await assertRecordingOf(out, fx.clip, fx.audioClip ?? fx.clip);
+    // fMP4 to a pipe needs one muxed rendition: DASH has two.
+    await assert.rejects(record(url, { output: '-', format: 'fmp4', stdout: new PassThrough() }), {
+      code: 'E_OUTPUT_FORMAT',
+    });
   });
 });
 

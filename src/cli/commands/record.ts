@@ -17,7 +17,7 @@ Examples:
   $ castkit record URL -o live.mp4 --duration 10:00    # live: stop after ten minutes of media
   $ castkit record URL -o live.mp4 --from-start        # live: start at the beginning of the DVR window
   $ castkit record URL -o show.mp4 -N 32 --header 'Authorization: Bearer ...' --cookies cookies.txt
-  $ castkit record URL -o - --format ts | mpv -        # the stream on stdout while it records
+  $ castkit record URL -o - --format ts | mpv -        # the stream on stdout while it records (HLS or DASH)
   $ castkit record wss://host/stream -o cam.mp4 --duration 30   # fMP4 (EvoStream or plain) or FLV over a websocket
   $ castkit record https://video.ibm.com/channel/123 --list   # ustream: the channel's videos with their ids
   $ castkit record https://video.ibm.com/recorded/456 -o talk.mp4   # or -o talk.flv for one joined FLV
@@ -68,7 +68,7 @@ export function registerRecord(
     .addOption(
       new Option(
         '--format <format>',
-        'mp4 (default), fmp4, ts (the TS segments back to back) or mkv (via ffmpeg)',
+        'mp4 (default), fmp4, ts (MPEG-TS, written as it records; from any source) or mkv (via ffmpeg)',
       ).choices(['mp4', 'fmp4', 'ts', 'mkv']),
     )
     .option('--list', 'list the variants and renditions and which would be chosen, then exit')

@@ -107,15 +107,7 @@ export class TsMuxer {
         lengthSize: 4,
         parameterSets: new Uint8Array(0),
       };
-      if (info.codec === 'avc') {
-        const c = parseAvcC(info.config);
-        t.lengthSize = c.lengthSize;
-        t.parameterSets = annexB([...c.sps, ...c.pps]);
-      } else if (info.codec === 'hevc') {
-        const c = parseHvcC(info.config);
-        t.lengthSize = c.lengthSize;
-        t.parameterSets = annexB([...c.vps, ...c.sps, ...c.pps]);
-      } else if (info.codec === 'aac') t.adts = adtsTemplate(info);
+      configure(t, info.config);
       if (videos > 16 || audios > 32) throw new RangeError('too many tracks for one TS program');
       this.tracks.set(info.id, t);
     }
@@ -124,6 +116,17 @@ export class TsMuxer {
     this.psi = new Uint8Array(2 * TS_PACKET_SIZE);
     this.psi.set(psiPacket(PAT_PID, patSection()), 0);
     this.psi.set(psiPacket(PMT_PID, pmtSection(all, this.pcrTrack.pid)), TS_PACKET_SIZE);
+  }
+
+  /**
+   * A new decoder configuration for a track (a stream whose parameter sets or AAC config changed): the
+   * following keyframes carry the new parameter sets in band, the ADTS headers the new config. The codec
+   * must stay the same (the PMT does not change).
+   */
+  setConfig(trackId: number, config: Uint8Array): void {
+    const t = this.tracks.get(trackId);
+    if (!t) throw new RangeError(`no track ${trackId} in this TS`);
+    configure(t, config);
   }
 
   /**
@@ -340,6 +343,21 @@ export class TsMuxer {
     }
     this.outLength = o;
   }
+}
+
+/** What a track's decoder configuration gives the muxer: NAL length size and parameter sets, or ADTS bits. */
+function configure(t: MuxTrack, config: Uint8Array): void {
+  const info = { ...t.info, config };
+  if (info.codec === 'avc') {
+    const c = parseAvcC(config);
+    t.lengthSize = c.lengthSize;
+    t.parameterSets = annexB([...c.sps, ...c.pps]);
+  } else if (info.codec === 'hevc') {
+    const c = parseHvcC(config);
+    t.lengthSize = c.lengthSize;
+    t.parameterSets = annexB([...c.vps, ...c.sps, ...c.pps]);
+  } else if (info.codec === 'aac') t.adts = adtsTemplate(info);
+  t.info = info;
 }
 
 function streamTypeOf(info: TrackInfo): number {
