@@ -8,6 +8,7 @@ import { CLI, castkit } from '../helpers/cli.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture } from '../helpers/live-origin.js';
 import { decodeMessages } from '../helpers/media-check.js';
+import { tools } from '../helpers/fixtures.js';
 import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
 import { startStreamEmulator, wsFixtures } from '../helpers/ws-servers.js';
 import { startUstreamEmulator, ustreamFixture } from '../helpers/ustream-emulator.js';
@@ -129,6 +130,34 @@ describe('castkit record (CLI)', () => {
     assert.ok(r.stderr.includes(bad.split('/').pop() as string) || r.stderr.includes('m4'), r.stderr);
     assert.match(r.stderr, /--allow-gaps/);
     assert.ok(!existsSync(output));
+  });
+
+  it('record DASH -o - | ffmpeg: one TS stream through a real pipe, every frame decoded', async () => {
+    const dash = await streamFixture('dash-timeline');
+    const url = serveFixture(origin, dash, '/pipe');
+    const rec = spawn(process.execPath, [CLI, 'record', url, '-o', '-', '-q'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const ff = spawn(tools().ffmpeg.path, ['-v', 'error', '-f', 'mpegts', '-i', '-', '-f', 'framemd5', '-'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    rec.stdout.pipe(ff.stdin);
+    let frames = '';
+    let errors = '';
+    let recErr = '';
+    ff.stdout.setEncoding('utf8').on('data', (d: string) => (frames += d));
+    ff.stderr.setEncoding('utf8').on('data', (d: string) => (errors += d));
+    rec.stderr.setEncoding('utf8').on('data', (d: string) => (recErr += d));
+    const exit = (c: ReturnType<typeof spawn>): Promise<number | null> =>
+      new Promise((resolve) => c.on('close', (code) => resolve(code)));
+    const [rc, fc] = await Promise.all([exit(rec), exit(ff)]);
+    assert.equal(rc, 0, recErr);
+    assert.equal(fc, 0, errors);
+    assert.equal(errors, '', 'ffmpeg reads the stream without a message');
+    const count = (stream: number): number =>
+      frames.split('\n').filter((l) => l.startsWith(`${stream},`)).length;
+    const want = await packets(dash.clip);
+    assert.equal(count(0) + count(1), want.length, 'every video and audio frame of the clip');
   });
 
   it('--list shows the variants with the chosen one marked', async () => {
