@@ -1,5 +1,5 @@
 /**
- * Mutation fuzzing of every demuxer and the FLV joiner: 20,000 mutated inputs made from the generated
+ * Mutation fuzzing of every demuxer, the FLV joiner and the TS muxer: 20,000 mutated inputs made from the generated
  * fixtures (bit flips, overwritten bytes, size fields set to extremes, cuts, splices, duplicated runs),
  * each pushed in random chunk sizes. Every run must end with samples or a castkit error (never another
  * exception), and never emit more payload than the input holds.
@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import { isCastkitError } from '../../src/core/errors.js';
 import { createDemuxer } from '../../src/formats/demux.js';
 import { FlvJoiner } from '../../src/formats/flv/flv-joiner.js';
-import type { DemuxOutput } from '../../src/formats/media.js';
+import type { DemuxOutput, TrackInfo } from '../../src/formats/media.js';
+import { TsMuxer } from '../../src/formats/mpegts/mpegts-muxer.js';
 import { fixture } from '../helpers/fixtures.js';
 
 /** xorshift32: the same sequence on every run, so a failure names a reproducible iteration. */
@@ -66,13 +67,30 @@ function mutate(src: Uint8Array, r: () => number): Uint8Array {
   return b;
 }
 
-function run(format: 'flv' | 'mp4' | 'mpegts', input: Uint8Array, r: () => number): void {
+/**
+ * Demux `input` in random chunks; with `mux`, every sample also goes through the TS muxer (whose NAL
+ * length walk and codec configs see the damage too).
+ */
+function run(format: 'flv' | 'mp4' | 'mpegts', input: Uint8Array, r: () => number, mux = false): void {
   const d = createDemuxer(format);
   let payload = 0;
+  const tracks: TrackInfo[] = [];
+  let muxer: TsMuxer | undefined;
+  const muxed = new Set<number>();
   const take = (o: DemuxOutput): void => {
+    for (const t of o.tracks) if (!tracks.some((k) => k.id === t.id)) tracks.push(t);
     for (const s of o.samples) {
       assert.ok(s.size >= 0 && Number.isFinite(s.dts), 'sane sample');
       payload += s.size;
+      if (!mux || !tracks.some((t) => t.id === s.trackId)) continue;
+      if (!muxer) {
+        muxer = new TsMuxer(tracks);
+        for (const t of tracks) muxed.add(t.id);
+      }
+      if (!muxed.has(s.trackId)) continue; // a track found after the PMT was made
+      const bytes = s.data ?? input.subarray(s.offset ?? 0, (s.offset ?? 0) + s.size);
+      const packets = muxer.sample(s.trackId, s.dts, s.cts, s.keyframe, bytes);
+      assert.equal(packets.length % 188, 0, 'whole TS packets');
     }
   };
   let at = 0;
@@ -107,7 +125,7 @@ describe('fuzz', () => {
           j.push(mutate(src.bytes, r));
           j.finish();
         } else {
-          run(src.format, input, r);
+          run(src.format, input, r, i % 3 === 0);
         }
         outcomes.ok++;
       } catch (err) {
