@@ -1,8 +1,9 @@
 import type { Writable } from 'node:stream';
-import { InputError, OutputError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 import { sniffContainer } from '../formats/sniff.js';
 import type { StreamName } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
+import { PipeOutput } from './pipe-output.js';
 import type { RecordSinkResult, SegmentMeta } from './record-sink.js';
 
 /** What the recorder needs of an output: the MP4 sink and the pass-through sink both are one. */
@@ -33,7 +34,7 @@ export class RawRecordSink implements RecordSink {
     private format: 'ts' | 'fmp4' | 'auto',
     private readonly name: string,
     private readonly file: AtomicFile | undefined,
-    private readonly pipe: Writable | undefined,
+    private readonly pipe: PipeOutput | undefined,
   ) {}
 
   static async toFile(path: string, format: 'ts' | 'fmp4' | 'auto'): Promise<RawRecordSink> {
@@ -41,7 +42,7 @@ export class RawRecordSink implements RecordSink {
   }
 
   static toStream(stream: Writable, format: 'ts' | 'fmp4' | 'auto'): RawRecordSink {
-    return new RawRecordSink(format, 'stdout', undefined, stream);
+    return new RawRecordSink(format, 'stdout', undefined, new PipeOutput(stream, 'stdout'));
   }
 
   async setInit(_stream: StreamName, bytes: Uint8Array): Promise<void> {
@@ -88,11 +89,12 @@ export class RawRecordSink implements RecordSink {
   private async write(bytes: Uint8Array): Promise<void> {
     this.written += bytes.length;
     if (this.file) return this.file.write(bytes);
-    await writeToPipe(this.pipe as Writable, bytes, this.name);
+    await (this.pipe as PipeOutput).write(bytes);
   }
 
   async finish(): Promise<RecordSinkResult> {
     await this.file?.commit();
+    this.pipe?.close();
     return {
       output: this.name,
       bytesOut: this.written,
@@ -103,22 +105,7 @@ export class RawRecordSink implements RecordSink {
   }
 
   async abort(): Promise<void> {
+    this.pipe?.close();
     await this.file?.abort();
   }
-}
-
-/** Write to a pipe, waiting for it to drain when it is full; a pipe error becomes an OutputError. */
-export async function writeToPipe(pipe: Writable, bytes: Uint8Array, name: string): Promise<void> {
-  if (pipe.write(bytes)) return;
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error): void => {
-      pipe.off('drain', ok);
-      pipe.off('error', done);
-      if (err) reject(new OutputError(`cannot write to ${name}: ${err.message}`, { code: 'E_OUTPUT_WRITE' }));
-      else resolve();
-    };
-    const ok = (): void => done();
-    pipe.once('drain', ok);
-    pipe.once('error', done);
-  });
 }

@@ -4,7 +4,8 @@ import type { DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
 import { TsMuxer } from '../formats/mpegts/mpegts-muxer.js';
 import { AtomicFile } from '../storage/local.js';
 import { DemuxingSink, sameBytes, type Run, type StreamName, type StreamState } from './record-demux-sink.js';
-import { writeToPipe, type RecordSink } from './record-raw-sink.js';
+import { PipeOutput } from './pipe-output.js';
+import type { RecordSink } from './record-raw-sink.js';
 import type { RecordSinkResult } from './record-sink.js';
 import { trackSummary, withDetails } from './remux-shared.js';
 
@@ -68,7 +69,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   private constructor(
     private readonly name: string,
     private readonly file: AtomicFile | undefined,
-    private readonly pipe: Writable | undefined,
+    private readonly pipe: PipeOutput | undefined,
     private readonly expected: readonly StreamName[],
   ) {
     super();
@@ -79,7 +80,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   }
 
   static toStream(stream: Writable, streams: readonly StreamName[]): TsRecordSink {
-    return new TsRecordSink('stdout', undefined, stream, streams);
+    return new TsRecordSink('stdout', undefined, new PipeOutput(stream, 'stdout'), streams);
   }
 
   protected async take(s: StreamState, run: Run, o: DemuxOutput): Promise<void> {
@@ -261,7 +262,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   private async emit(chunk: Uint8Array): Promise<void> {
     this.written += chunk.length;
     if (this.file) await this.file.write(chunk);
-    else await writeToPipe(this.pipe as Writable, chunk, this.name);
+    else await (this.pipe as PipeOutput).write(chunk);
   }
 
   async finish(): Promise<RecordSinkResult> {
@@ -275,6 +276,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     }
     await this.flush();
     await this.file?.commit();
+    this.pipe?.close();
     return {
       output: this.name,
       bytesOut: this.written,
@@ -285,6 +287,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   }
 
   async abort(): Promise<void> {
+    this.pipe?.close();
     await this.file?.abort();
   }
 }

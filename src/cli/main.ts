@@ -2,6 +2,14 @@
 // The entry point stays tiny: `castkit --version` answers before commander and the commands load.
 import { castkitVersion } from '../version.js';
 
+// `castkit ... | head`: the reader may go away before everything is written. A recording to `-o -` handles
+// that itself (it listens too, and stops with an error); anything else ends quietly, as Unix tools do.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  if (process.stdout.listenerCount('error') > 1) return;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+});
+
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(castkitVersion() + '\n');

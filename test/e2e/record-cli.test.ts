@@ -160,6 +160,40 @@ describe('castkit record (CLI)', () => {
     assert.equal(count(0) + count(1), want.length, 'every video and audio frame of the clip');
   });
 
+  it('a reader that goes away (-o - | head): record stops with exit 6 and one message; help just ends', async () => {
+    const dash = await streamFixture('dash-timeline');
+    const url = serveFixture(origin, dash, '/pipe-gone');
+    const closedEarly = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        child.stdout.once('data', () => child.stdout.destroy()); // the reader had enough
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+    const rec = await closedEarly(['record', url, '-o', '-', '-q', '-N', '1']);
+    assert.equal(rec.code, 6, rec.stderr);
+    assert.match(rec.stderr, /cannot write to stdout: the reader closed it/);
+    assert.doesNotMatch(rec.stderr, /\n\s+at /, 'no stack trace');
+    // Help comes in two writes (the options, then the examples): head has gone before the second.
+    const help = await new Promise<{ out: string; err: string }>((resolve) => {
+      const sh = spawn(
+        'bash',
+        ['-c', 'node "$0" remux --help | head -1 >/dev/null; echo "status ${PIPESTATUS[0]}"', CLI],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      let err = '';
+      sh.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      sh.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      sh.on('close', () => resolve({ out, err }));
+    });
+    assert.equal(help.out.trim(), 'status 0', help.err);
+    assert.equal(help.err, '', 'no EPIPE stack trace');
+  });
+
   it('--list shows the variants with the chosen one marked', async () => {
     const url = serveFixture(origin, fx, '/list');
     const r = await castkit(['record', url, '--list']);
