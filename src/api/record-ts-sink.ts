@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { InputError } from '../core/errors.js';
 import type { DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
+import type { Mp4TrackInfo } from '../formats/isobmff/isobmff-moov.js';
 import { TsMuxer } from '../formats/mpegts/mpegts-muxer.js';
 import { AtomicFile } from '../storage/local.js';
 import { DemuxingSink, sameBytes, type Run, type StreamName, type StreamState } from './record-demux-sink.js';
@@ -102,10 +103,12 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
       clock.run = run;
       clock.runOffset = undefined;
     }
+    const shifts = this.shiftsOf(run);
     for (const sample of o.samples) {
       const t = map.get(sample.trackId);
       if (!t) continue; // a track that came too late for the PMT (warned)
-      const sec = sample.dts / t.info.timescale;
+      // An MP4 edit list (fMP4 init segments: B-frame delay, AAC priming) says where presentation starts.
+      const sec = (sample.dts + (shifts.get(sample.trackId) ?? 0)) / t.info.timescale;
       if (clock.runOffset === undefined) {
         clock.runOffset = clock.started ? clock.endSec + run.gapBeforeSec - sec : 0;
         clock.started = true;
@@ -116,6 +119,16 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
       clock.endSec = Math.max(clock.endSec, at + sample.duration / t.info.timescale);
     }
     await this.drain(false);
+  }
+
+  /** Per track id of a run: ticks its edit list moves its times by (delay minus media time). */
+  private shiftsOf(run: Run): Map<number, number> {
+    const shifts = new Map<number, number>();
+    for (const t of run.tracks.values()) {
+      const e = (t as Mp4TrackInfo).edit;
+      if (e) shifts.set(t.id, e.delay - e.mediaTime);
+    }
+    return shifts;
   }
 
   private clockOf(stream: StreamName): StreamClock {

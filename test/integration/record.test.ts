@@ -39,7 +39,7 @@ async function assertRecordingOf(
   output: string,
   video: string,
   audio: string = video,
-  expect: { videoFrames?: [number, number]; audioEndsWithPresentation?: boolean } = {},
+  expect: { videoFrames?: [number, number]; audioEndsWithPresentation?: boolean; maxSkew?: number } = {},
 ): Promise<void> {
   assert.equal(await decodeMessages(output), '', 'ffmpeg decodes the recording without a message');
   const [got, v, a] = await Promise.all([
@@ -66,7 +66,10 @@ async function assertRecordingOf(
     assert.deepEqual(got.audio, wantAudio, 'decoded audio frames equal the source');
     const [s, src] = await Promise.all([starts(output), starts(video)]);
     const skew = (s.audio ?? 0) - (s.video ?? 0) - ((src.audio ?? 0) - (src.video ?? 0));
-    assert.ok(Math.abs(skew) < 0.065, `audio in sync with video (skew ${skew.toFixed(3)} s)`);
+    assert.ok(
+      Math.abs(skew) < (expect.maxSkew ?? 0.065),
+      `audio in sync with video (skew ${skew.toFixed(3)} s)`,
+    );
   } else {
     assert.ok(got.audio.length > 0, 'the recording has audio');
   }
@@ -148,7 +151,10 @@ describe('record VOD', () => {
       const r = await record(url, { output: out, retry: FAST_RETRY });
       assert.equal(r.format, 'ts');
       assert.deepEqual(r.tracks.map((t) => t.kind).sort(), ['audio', 'video']);
-      await assertRecordingOf(out, fx.clip, fx.audioClip ?? fx.clip);
+      // fMP4 segments: their init segments' edit lists are applied, in sync to within an audio frame. The
+      // TS segments of hls-alt-audio keep the times ffmpeg gave them (video 80 ms after the AAC priming).
+      const maxSkew = name === 'hls-alt-audio' ? 0.065 : 0.022;
+      await assertRecordingOf(out, fx.clip, fx.audioClip ?? fx.clip, { maxSkew });
     });
   }
 
