@@ -428,6 +428,30 @@ describe('record live', () => {
     }
   });
 
+  it('DASH live to .ts stopped (Ctrl-C) then run again: a TS that plays at the stop, then every frame', async () => {
+    const fx = await streamFixture('dash-timeline', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 12, initial: 3, speed: 2 });
+    try {
+      const out = outPath('.ts');
+      const ac = new AbortController();
+      const onProgress = (p: { recordedSec: number }): void => {
+        if (p.recordedSec >= 3) ac.abort();
+      };
+      await assert.rejects(
+        record(live.url, { output: out, fromStart: true, signal: ac.signal, onProgress, retry: FAST_RETRY }),
+        (err: unknown) => isCastkitError(err) && err.category === 'interrupted',
+      );
+      assert.equal(await decodeMessages(out), '', 'the TS at the stop plays');
+      const partial = (await frameHashes(out)).video.length;
+      assert.ok(partial > 0 && partial < 300, `part of the stream (${partial} frames)`);
+      const r = await record(live.url, { output: out, fromStart: true, retry: FAST_RETRY });
+      assert.ok(r.fromJournal > 0, 'the second run replayed the segments of the first');
+      await assertRecordingOf(out, fx.clip, fx.clip, { maxSkew: 0.022 });
+    } finally {
+      await live.close();
+    }
+  });
+
   for (const name of ['dash-number', 'dash-timeline'] as const) {
     it(`DASH live (${name}) from the start: every frame`, async () => {
       const fx = await streamFixture(name, { segmentSeconds: 1, seconds: 12 });
