@@ -1,14 +1,14 @@
 import type { Writable } from 'node:stream';
 import { InputError } from '../core/errors.js';
-import type { DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
+import type { DemuxOutput, TrackInfo } from '../formats/media.js';
 import type { Mp4TrackInfo } from '../formats/isobmff/isobmff-moov.js';
-import { TsMuxer } from '../formats/mpegts/mpegts-muxer.js';
 import { AtomicFile } from '../storage/local.js';
 import { DemuxingSink, sameBytes, type Run, type StreamName, type StreamState } from './record-demux-sink.js';
 import { PipeOutput } from './pipe-output.js';
 import type { RecordSink } from './record-raw-sink.js';
 import type { RecordSinkResult } from './record-sink.js';
-import { trackSummary, withDetails } from './remux-shared.js';
+import { withDetails } from './remux-shared.js';
+import { TsInterleaver, type TsTrack } from './ts-interleaver.js';
 
 /**
  * Seconds one track may run ahead of another that has nothing queued before samples are written anyway:
@@ -17,22 +17,6 @@ import { trackSummary, withDetails } from './remux-shared.js';
 const MAX_LEAD_SEC = 10;
 /** Output gathered into writes of this size. */
 const WRITE_BYTES = 1 << 20;
-
-/** A sample waiting for its turn: time on the recording's clock, seconds, and its payload. */
-interface Queued {
-  sec: number;
-  sample: Sample;
-  payload: Uint8Array;
-}
-
-interface OutTrack {
-  info: TrackInfo;
-  queue: Queued[];
-  /** Index of the next sample to write in `queue` (the queue is compacted now and then). */
-  head: number;
-  samples: number;
-  endSec: number;
-}
 
 /** Per stream: how the current run's times map onto the recording's clock. */
 interface StreamClock {
@@ -54,15 +38,12 @@ interface StreamClock {
  * comes, so it can go to a pipe.
  */
 export class TsRecordSink extends DemuxingSink implements RecordSink {
-  private readonly out: OutTrack[] = [];
+  private readonly ts = new TsInterleaver((packets) => this.write(packets), MAX_LEAD_SEC);
   /** `${stream}/${kind}/${n}` (the n-th track of that kind in the stream) -> output track. */
-  private readonly byKey = new Map<string, OutTrack>();
+  private readonly byKey = new Map<string, TsTrack>();
   /** Output track of a run's track id, per run. */
-  private readonly byRun = new WeakMap<Run, Map<number, OutTrack>>();
+  private readonly byRun = new WeakMap<Run, Map<number, TsTrack>>();
   private readonly clocks = new Map<StreamName, StreamClock>();
-  private muxer: TsMuxer | undefined;
-  /** The recording's clock time that becomes 0 (the earliest first sample of the streams). */
-  private base = 0;
   private buffer = new Uint8Array(WRITE_BYTES);
   private buffered = 0;
   private written = 0;
@@ -114,11 +95,10 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
         clock.started = true;
       }
       const at = sec + clock.runOffset;
-      const payload = sample.data ?? this.payloadOf(run, sample);
-      t.queue.push({ sec: at, sample, payload });
+      this.ts.queue(t, at, sample, sample.data ?? this.payloadOf(run, sample));
       clock.endSec = Math.max(clock.endSec, at + sample.duration / t.info.timescale);
     }
-    await this.drain(false);
+    if (this.ready()) await this.ts.drain(false);
   }
 
   /** Per track id of a run: ticks its edit list moves its times by (delay minus media time). */
@@ -141,7 +121,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   }
 
   /** The output track a demuxed track goes to: the same one for the same place in the same stream. */
-  private mapTrack(stream: StreamName, run: Run, map: Map<number, OutTrack>, t: TrackInfo): void {
+  private mapTrack(stream: StreamName, run: Run, map: Map<number, TsTrack>, t: TrackInfo): void {
     let n = 0;
     for (const other of run.tracks.values()) {
       if (other.id === t.id) break;
@@ -156,28 +136,18 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
           hint: 'a TS program cannot change codecs midway: record to MP4 instead (--format mp4)',
         });
       }
-      if (!sameBytes(known.info.config, t.config)) {
-        known.info = { ...known.info, config: t.config };
-        this.muxer?.setConfig(known.info.id, t.config);
-      }
+      if (!sameBytes(known.info.config, t.config)) this.ts.setConfig(known, t.config);
       map.set(t.id, known);
       return;
     }
-    if (this.muxer) {
+    if (this.ts.started) {
       this.warnings.push({
         code: 'W_TS_LATE_TRACK',
         message: `a ${t.kind} track of ${stream} appeared after the recording started; TS cannot add it, dropped`,
       });
       return;
     }
-    const out: OutTrack = {
-      info: withDetails({ ...t, id: this.out.length + 1 }),
-      queue: [],
-      head: 0,
-      samples: 0,
-      endSec: 0,
-    };
-    this.out.push(out);
+    const out = this.ts.addTrack(withDetails(t));
     this.byKey.set(key, out);
     map.set(t.id, out);
   }
@@ -187,67 +157,17 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
    * waiting for long (all its segments missing so far) is given up on: it has no track in the output.
    */
   private ready(): boolean {
-    if (this.muxer) return true;
+    if (this.ts.started) return true;
     const missing = this.expected.filter((name) => !this.clocks.get(name)?.started);
     if (missing.length > 0) {
-      let span = 0;
-      for (const t of this.out) {
-        const first = t.queue[t.head];
-        const last = t.queue[t.queue.length - 1];
-        if (first && last) span = Math.max(span, last.sec - first.sec);
-      }
+      const span = this.ts.queuedSpan();
       if (span < 3 * MAX_LEAD_SEC) return false;
       this.warnings.push({
         code: 'W_TS_STREAM_MISSING',
         message: `no ${missing.join(' or ')} arrived in the first ${Math.round(span)} s: the output has none`,
       });
     }
-    return this.startMuxer();
-  }
-
-  private startMuxer(): boolean {
-    if (this.out.length === 0) return false;
-    let base = Infinity;
-    for (const t of this.out)
-      if (t.queue.length > t.head) base = Math.min(base, (t.queue[t.head] as Queued).sec);
-    this.base = Number.isFinite(base) ? base : 0;
-    this.muxer = new TsMuxer(this.out.map((t) => t.info));
-    return true;
-  }
-
-  /** Write queued samples in time order, as far as every track has samples (or `all` of them). */
-  private async drain(all: boolean): Promise<void> {
-    if (!(all ? this.muxer || this.startMuxer() : this.ready())) return;
-    const muxer = this.muxer as TsMuxer;
-    for (;;) {
-      let next: OutTrack | undefined;
-      let waiting = false;
-      let latest = -Infinity;
-      for (const t of this.out) {
-        const q = t.queue[t.head];
-        if (!q) {
-          waiting = true;
-          continue;
-        }
-        latest = Math.max(latest, (t.queue[t.queue.length - 1] as Queued).sec);
-        if (!next || q.sec < (next.queue[next.head] as Queued).sec) next = t;
-      }
-      if (!next) break;
-      const q = next.queue[next.head] as Queued;
-      // Another track may still bring something earlier, unless this one is far ahead of it.
-      if (waiting && !all && latest - q.sec < MAX_LEAD_SEC) break;
-      next.queue[next.head] = undefined as unknown as Queued;
-      next.head++;
-      if (next.head > 1024 && next.head * 2 > next.queue.length) {
-        next.queue.splice(0, next.head);
-        next.head = 0;
-      }
-      const ts = next.info.timescale;
-      const dts = Math.round((q.sec - this.base) * ts);
-      await this.write(muxer.sample(next.info.id, dts, q.sample.cts, q.sample.keyframe, q.payload));
-      next.samples++;
-      next.endSec = Math.max(next.endSec, q.sec - this.base + q.sample.duration / ts);
-    }
+    return this.ts.start();
   }
 
   /** Packets are views of the muxer's memory: copied into the write buffer. */
@@ -280,8 +200,8 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
 
   async finish(): Promise<RecordSinkResult> {
     for (const s of this.streams.values()) await this.endRun(s);
-    await this.drain(true);
-    if (!this.muxer || this.out.every((t) => t.samples === 0)) {
+    if (this.ts.start()) await this.ts.drain(true);
+    if (this.ts.tracks.every((t) => t.samples === 0)) {
       throw new InputError('nothing playable was recorded', {
         code: 'E_NOTHING_RECORDED',
         hint: 'no segment with audio or video samples arrived; check the URL and the chosen rendition',
@@ -293,8 +213,8 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     return {
       output: this.name,
       bytesOut: this.written,
-      durationSec: Math.max(...this.out.map((t) => t.endSec)),
-      tracks: this.out.map((t) => trackSummary(t.info, t.samples)),
+      durationSec: this.ts.durationSec,
+      tracks: this.ts.summaries(),
       warnings: this.warnings,
     };
   }

@@ -1,0 +1,145 @@
+import type { Sample, TrackInfo } from '../formats/media.js';
+import { TsMuxer } from '../formats/mpegts/mpegts-muxer.js';
+import { trackSummary } from './remux-shared.js';
+import type { RemuxTrackSummary } from './remux-types.js';
+
+/** A sample waiting for its turn: time on the output's clock (seconds, before `base`), and its payload. */
+interface Queued {
+  sec: number;
+  sample: Sample;
+  payload: Uint8Array;
+}
+
+/** An output track of a TS being written as its samples come: what waits, and what was written. */
+export interface TsTrack {
+  info: TrackInfo;
+  queue: Queued[];
+  /** Index of the next sample to write in `queue` (the queue is compacted now and then). */
+  head: number;
+  samples: number;
+  /** Latest end (time + duration) written, seconds from `base`. */
+  endSec: number;
+  /** Time of the last sample queued, seconds, and the step before it (a duration for the last sample). */
+  lastSec: number;
+  lastStep: number;
+}
+
+/**
+ * Puts the samples of several tracks, each given in its own decode order, into one time order across the
+ * tracks and muxes them into MPEG-TS: a sample is written once every track has something queued at or
+ * after it, or when it is `maxLeadSec` behind the newest sample queued (a track with a hole must not hold
+ * the others in memory). Shared by the recorder's TS sink and remux's one-pass TS writer.
+ */
+export class TsInterleaver {
+  readonly tracks: TsTrack[] = [];
+  private muxer: TsMuxer | undefined;
+  /** The output clock's time that becomes 0 (the earliest sample queued when the muxer started). */
+  private base = 0;
+
+  constructor(
+    private readonly write: (packets: Uint8Array) => Promise<void>,
+    private readonly maxLeadSec = 10,
+  ) {}
+
+  get started(): boolean {
+    return this.muxer !== undefined;
+  }
+
+  /** A new output track (ids are given in order from 1); only before `start()`. */
+  addTrack(info: TrackInfo): TsTrack {
+    if (this.muxer) throw new RangeError('tracks are added before the TS starts');
+    const t: TsTrack = {
+      info: { ...info, id: this.tracks.length + 1 },
+      queue: [],
+      head: 0,
+      samples: 0,
+      endSec: 0,
+      lastSec: -Infinity,
+      lastStep: 0,
+    };
+    this.tracks.push(t);
+    return t;
+  }
+
+  /** A track's new decoder configuration (same codec): later keyframes carry it. */
+  setConfig(t: TsTrack, config: Uint8Array): void {
+    t.info = { ...t.info, config };
+    this.muxer?.setConfig(t.info.id, config);
+  }
+
+  queue(t: TsTrack, sec: number, sample: Sample, payload: Uint8Array): void {
+    if (Number.isFinite(t.lastSec)) t.lastStep = sec - t.lastSec;
+    t.lastSec = sec;
+    t.queue.push({ sec, sample, payload });
+  }
+
+  /** The span of samples waiting in any one track, seconds. */
+  queuedSpan(): number {
+    let span = 0;
+    for (const t of this.tracks) {
+      const first = t.queue[t.head];
+      const last = t.queue[t.queue.length - 1];
+      if (first && last) span = Math.max(span, last.sec - first.sec);
+    }
+    return span;
+  }
+
+  /** Write the PAT/PMT for the tracks added so far; false when there are none. */
+  start(): boolean {
+    if (this.muxer) return true;
+    if (this.tracks.length === 0) return false;
+    let base = Infinity;
+    for (const t of this.tracks) {
+      const q = t.queue[t.head];
+      if (q) base = Math.min(base, q.sec);
+    }
+    this.base = Number.isFinite(base) ? base : 0;
+    this.muxer = new TsMuxer(this.tracks.map((t) => t.info));
+    return true;
+  }
+
+  /** Write queued samples in time order, as far as every track has samples (or all of them). */
+  async drain(all: boolean): Promise<void> {
+    const muxer = this.muxer;
+    if (!muxer) return;
+    for (;;) {
+      let next: TsTrack | undefined;
+      let waiting = false;
+      let latest = -Infinity;
+      for (const t of this.tracks) {
+        const q = t.queue[t.head];
+        if (!q) {
+          waiting = true;
+          continue;
+        }
+        latest = Math.max(latest, (t.queue[t.queue.length - 1] as Queued).sec);
+        if (!next || q.sec < (next.queue[next.head] as Queued).sec) next = t;
+      }
+      if (!next) break;
+      const q = next.queue[next.head] as Queued;
+      // Another track may still bring something earlier, unless this one is far ahead of it.
+      if (waiting && !all && latest - q.sec < this.maxLeadSec) break;
+      next.queue[next.head] = undefined as unknown as Queued;
+      next.head++;
+      if (next.head > 1024 && next.head * 2 > next.queue.length) {
+        next.queue.splice(0, next.head);
+        next.head = 0;
+      }
+      const ts = next.info.timescale;
+      const dts = Math.round((q.sec - this.base) * ts);
+      await this.write(muxer.sample(next.info.id, dts, q.sample.cts, q.sample.keyframe, q.payload));
+      next.samples++;
+      const duration = q.sample.duration > 0 ? q.sample.duration / ts : next.lastStep;
+      next.endSec = Math.max(next.endSec, q.sec - this.base + duration);
+    }
+  }
+
+  /** Seconds from the first sample to the latest end written. */
+  get durationSec(): number {
+    return Math.max(0, ...this.tracks.map((t) => t.endSec));
+  }
+
+  summaries(): RemuxTrackSummary[] {
+    return this.tracks.map((t) => trackSummary(t.info, t.samples));
+  }
+}
