@@ -1,3 +1,4 @@
+import { sameBytes } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
@@ -186,12 +187,6 @@ export abstract class DemuxingSink {
     for (const s of this.streams.values()) n += s.segments;
     return n;
   }
-}
-
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function boxType(bytes: Uint8Array): string {

@@ -38,6 +38,8 @@ export interface DemuxFileOptions {
    * until the chunk after the next one is read.
    */
   onChunk?: (chunk: Uint8Array, at: number) => void;
+  /** The tracks each demuxer output announces (a track may come again with a new config), before its samples. */
+  onTracks?: (tracks: TrackInfo[]) => void;
   /** The samples of each demuxer output, in order. */
   onSamples: (samples: Sample[], readAt: ReadAt) => Promise<void>;
   /** After each chunk read has been demuxed: the bytes of the input read or skipped so far. */
@@ -71,6 +73,7 @@ export async function demuxFile(
   let bias = 0;
   const take = async (o: DemuxOutput): Promise<void> => {
     for (const t of o.tracks) if (!tracks.has(t.id)) tracks.set(t.id, t);
+    if (o.tracks.length > 0) options.onTracks?.(o.tracks);
     for (const w of o.warnings) options.warnings.push({ ...w, input });
     if (bias !== 0) for (const s of o.samples) if (s.offset !== undefined) s.offset -= bias;
     await options.onSamples(o.samples, readAt);
@@ -149,4 +152,39 @@ export function demuxedInput(name: string, tracks: TrackInfo[], samples: SampleT
     });
   }
   return { name, tracks, samples };
+}
+
+/** The current and the previous chunk of an input, to find FLV payloads (input ranges) without re-reading. */
+export class RecentChunks {
+  private cur: Uint8Array = new Uint8Array(0);
+  private curAt = 0;
+  private prev: Uint8Array = new Uint8Array(0);
+  private prevAt = 0;
+
+  add(chunk: Uint8Array, at: number): void {
+    this.prev = this.cur;
+    this.prevAt = this.curAt;
+    this.cur = chunk;
+    this.curAt = at;
+  }
+
+  /** A sample's payload: its data, a view of the chunks, or read again if larger than two chunks. */
+  payload(s: Sample, readAt: ReadAt): Uint8Array {
+    if (s.data) return s.data;
+    const { cur, curAt, prev, prevAt } = this;
+    const at = s.offset ?? 0;
+    if (at >= curAt && at + s.size <= curAt + cur.length)
+      return cur.subarray(at - curAt, at - curAt + s.size);
+    if (at >= prevAt && at + s.size <= prevAt + prev.length) {
+      return prev.subarray(at - prevAt, at - prevAt + s.size);
+    }
+    if (at >= prevAt && at + s.size <= curAt + cur.length && prevAt + prev.length === curAt) {
+      const b = new Uint8Array(s.size);
+      const fromPrev = Math.max(0, prevAt + prev.length - at);
+      b.set(prev.subarray(at - prevAt, at - prevAt + fromPrev), 0);
+      b.set(cur.subarray(0, s.size - fromPrev), fromPrev);
+      return b;
+    }
+    return readAt(at, s.size);
+  }
 }

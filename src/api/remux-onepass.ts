@@ -1,12 +1,11 @@
 import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
-import type { Sample } from '../formats/media.js';
 import { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
-import { demuxedInput, demuxFile, pacer, type ReadAt } from './remux-demux.js';
+import { demuxedInput, demuxFile, pacer, RecentChunks } from './remux-demux.js';
 import { statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';
 import { rewriteWithHead } from './remux-output.js';
@@ -116,40 +115,5 @@ export async function remuxStreaming(
   } catch (err) {
     await out.abort();
     throw err;
-  }
-}
-
-/** The current and the previous chunk of an input, to find FLV payloads (input ranges) without re-reading. */
-class RecentChunks {
-  private cur: Uint8Array = new Uint8Array(0);
-  private curAt = 0;
-  private prev: Uint8Array = new Uint8Array(0);
-  private prevAt = 0;
-
-  add(chunk: Uint8Array, at: number): void {
-    this.prev = this.cur;
-    this.prevAt = this.curAt;
-    this.cur = chunk;
-    this.curAt = at;
-  }
-
-  /** A sample's payload: its data, a view of the chunks, or read again if larger than two chunks. */
-  payload(s: Sample, readAt: ReadAt): Uint8Array {
-    if (s.data) return s.data;
-    const { cur, curAt, prev, prevAt } = this;
-    const at = s.offset ?? 0;
-    if (at >= curAt && at + s.size <= curAt + cur.length)
-      return cur.subarray(at - curAt, at - curAt + s.size);
-    if (at >= prevAt && at + s.size <= prevAt + prev.length) {
-      return prev.subarray(at - prevAt, at - prevAt + s.size);
-    }
-    if (at >= prevAt && at + s.size <= curAt + cur.length && prevAt + prev.length === curAt) {
-      const b = new Uint8Array(s.size);
-      const fromPrev = Math.max(0, prevAt + prev.length - at);
-      b.set(prev.subarray(at - prevAt, at - prevAt + fromPrev), 0);
-      b.set(cur.subarray(0, s.size - fromPrev), fromPrev);
-      return b;
-    }
-    return readAt(at, s.size);
   }
 }

@@ -3,6 +3,7 @@ import { UsageError, isCastkitError } from '../core/errors.js';
 import { joinFlv } from './remux-flv.js';
 import { JOIN_NOT_FLV, sniffFile, type SniffedInput } from './remux-inputs.js';
 import { remuxStreaming } from './remux-onepass.js';
+import { remuxToTsInOnePass } from './remux-ts-onepass.js';
 import { remuxInTwoPasses } from './remux-twopass.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult } from './remux-types.js';
 
@@ -57,7 +58,9 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
     options.faststart !== false &&
     extname(options.output).toLowerCase() !== '.m4a' &&
     sniffed.every((f) => f.format !== 'mp4');
-  return streamable
-    ? remuxStreaming(inputs, sniffed, options)
-    : remuxInTwoPasses(inputs, sniffed, format, options);
+  if (streamable) return remuxStreaming(inputs, sniffed, options);
+  // TS and FLV to TS: one pass as well (the two-pass way would write every payload twice).
+  if (format === 'ts' && !options.merge && sniffed.every((f) => f.format === 'mpegts' || f.format === 'flv'))
+    return remuxToTsInOnePass(inputs, sniffed, options);
+  return remuxInTwoPasses(inputs, sniffed, format, options);
 }

@@ -1,3 +1,4 @@
+import { sameBytes } from '../core/bytes.js';
 import { CastkitError } from '../core/errors.js';
 import type { FormatWarning, TrackInfo } from './media.js';
 import { SampleTable } from './sample-table.js';
@@ -24,13 +25,7 @@ export interface Timeline {
 }
 
 /** How far an input's start may be from the previous input's end and still count as running on. */
-const RUN_ON_TOLERANCE_SEC = 1;
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+export const RUN_ON_TOLERANCE_SEC = 1;
 
 /** Typical sample duration of a track, ticks: the median of the known durations or dts steps. */
 function typicalDuration(t: SampleTable, trackId: number): number {

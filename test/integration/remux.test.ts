@@ -419,6 +419,31 @@ describe('remux to MPEG-TS', () => {
     });
   }
 
+  it('FLV inputs that restart at 0 go in one pass and join as they do to MP4: the same length and packets', async () => {
+    const flv = await fixture('h264-aac.flv');
+    const asTs = outPath('.ts');
+    const asMp4 = outPath('.mp4');
+    const [a, b] = [
+      await remux([flv, flv, flv], { output: asTs }),
+      await remux([flv, flv, flv], { output: asMp4 }),
+    ];
+    assert.equal(await decodeMessages(asTs), '');
+    assert.ok(Math.abs(a.durationSec - b.durationSec) < 0.002, `${a.durationSec} s vs ${b.durationSec} s`);
+    assert.deepEqual(
+      a.warnings.map((w) => [w.code, w.input]),
+      b.warnings.map((w) => [w.code, w.input]),
+      'the same repairs, named against the same inputs',
+    );
+    const [pa, pb] = await Promise.all([packets(asTs), packets(asMp4)]);
+    for (const type of ['video', 'audio']) {
+      assert.equal(
+        pa.filter((p) => p.type === type).length,
+        pb.filter((p) => p.type === type).length,
+        `${type} packets`,
+      );
+    }
+  });
+
   it('several inputs -> one TS with continuous decode times', async () => {
     const ts = await fixture('h264-aac.ts');
     const single = await remux([ts], { output: outPath('.ts') });

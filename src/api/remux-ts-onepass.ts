@@ -1,0 +1,200 @@
+import { sameBytes } from '../core/bytes.js';
+import { CastkitError } from '../core/errors.js';
+import { createDemuxer } from '../formats/demux.js';
+import type { Sample, TrackInfo } from '../formats/media.js';
+import { RUN_ON_TOLERANCE_SEC } from '../formats/timeline.js';
+import { statInput } from '../sources/file-source.js';
+import { AtomicFile } from '../storage/local.js';
+import { PieceWriter } from '../storage/piece-writer.js';
+import { demuxFile, pacer, RecentChunks } from './remux-demux.js';
+import type { SniffedInput } from './remux-inputs.js';
+import { progressReporter, withDetails } from './remux-shared.js';
+import type { RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
+import { TsInterleaver, type TsTrack } from './ts-interleaver.js';
+
+/** Seconds of an input's samples looked at before its start (the earliest of its tracks) is decided. */
+const START_WINDOW_SEC = 2;
+
+interface Pending {
+  t: TsTrack;
+  sec: number;
+  sample: Sample;
+  payload: Uint8Array;
+}
+
+/**
+ * MPEG-TS and FLV inputs to MPEG-TS in one pass, as ffmpeg does: each input is demuxed as it is read and
+ * its samples muxed into the output in time order across the tracks (TsInterleaver), so nothing is held
+ * but a few seconds of samples and nothing is written twice. Inputs are joined as joinInputs does: one
+ * whose times run on from the previous one keeps them, one that restarts or jumps is moved to continue,
+ * and samples that repeat the end of the previous input are dropped (W_OVERLAP).
+ */
+export async function remuxToTsInOnePass(
+  inputs: readonly string[],
+  sniffed: readonly SniffedInput[],
+  options: RemuxOptions,
+): Promise<RemuxResult> {
+  const sizes = inputs.map((p) => statInput(p));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const out = await AtomicFile.create(options.output);
+  const writer = new PieceWriter(out, [], 8 << 20);
+  const ts = new TsInterleaver(async (packets) => {
+    if (!writer.tryAddBytes(packets)) await writer.add({ bytes: packets });
+  });
+  const warnings: RemuxWarning[] = [];
+  const progress = progressReporter(options, 'remux', total);
+  const pace = pacer();
+  let bytesIn = 0;
+  // Where the previous input ended on its own clock, and the shift it was given.
+  let prevOrigEnd = 0;
+  let prevShift = 0;
+  /**
+   * Where the output's reference track (video, else the first) ends: the next input continues from there,
+   * and the other tracks keep their offsets to it, so A/V offsets inside inputs never become drift.
+   */
+  const referenceEnd = (): number => {
+    const ref = ts.tracks.find((t) => t.info.kind === 'video') ?? ts.tracks[0];
+    return ref && Number.isFinite(ref.lastSec) ? ref.lastSec + ref.lastStep : 0;
+  };
+  try {
+    for (const [index, input] of inputs.entries()) {
+      const demuxer = createDemuxer((sniffed[index] as SniffedInput).format);
+      const recent = new RecentChunks();
+      const map = new Map<number, TsTrack | null>();
+      const inScale = new Map<number, number>();
+      const kindCount = new Map<string, number>();
+      const pending: Pending[] = [];
+      const keptHere = new Set<TsTrack>();
+      let shift: number | undefined;
+      let overlaps = 0;
+
+      const trackOf = (t: TrackInfo): TsTrack | null => {
+        const n = kindCount.get(t.kind) ?? 0;
+        kindCount.set(t.kind, n + 1);
+        const same = ts.tracks.filter((o) => o.info.kind === t.kind)[n];
+        if (same) {
+          if (same.info.codec !== t.codec) {
+            throw new CastkitError(
+              `${input}: its ${t.kind} track (${t.codec}) was encoded differently from the first input's (${same.info.codec}); they cannot be joined without re-encoding`,
+              {
+                code: 'E_CONCAT_MISMATCH',
+                category: 'input',
+                hint: 'join only parts of one recording, or re-encode them with ffmpeg first',
+              },
+            );
+          }
+          if (!sameBytes(same.info.config, t.config)) ts.setConfig(same, t.config);
+          return same;
+        }
+        if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
+        warnings.push({
+          code: 'W_EXTRA_TRACK',
+          message: `${t.kind} track ${t.id} has no place in the output (TS tracks are fixed when it starts); dropped`,
+          input,
+        });
+        return null;
+      };
+      const put = (p: Pending): void => {
+        let at = p.sec + (shift as number);
+        if (at <= p.t.lastSec) {
+          // Before this input has kept a sample of the track, it repeats what the previous one wrote.
+          if (!keptHere.has(p.t)) {
+            overlaps++;
+            return;
+          }
+          at = p.t.lastSec + 1 / p.t.info.timescale;
+        }
+        keptHere.add(p.t);
+        ts.queue(p.t, at, p.sample, p.payload);
+      };
+      /** This input's shift, once its start is known: the earliest first time of its tracks. */
+      const decide = (): void => {
+        let start = Infinity;
+        const seen = new Set<TsTrack>();
+        for (const p of pending) {
+          if (seen.has(p.t)) continue;
+          seen.add(p.t);
+          start = Math.min(start, p.sec);
+        }
+        if (index === 0) shift = 0;
+        else {
+          const runsOn = Math.abs(start - prevOrigEnd) <= RUN_ON_TOLERANCE_SEC;
+          shift = runsOn ? prevShift : referenceEnd() - start;
+        }
+        for (const p of pending) put(p);
+        pending.length = 0;
+      };
+
+      const { bytes } = await demuxFile(input, sizes[index] as number, demuxer, {
+        signal: options.signal,
+        pace,
+        warnings,
+        onChunk: (chunk, at) => recent.add(chunk, at),
+        onTracks: (announced) => {
+          for (const t of announced) {
+            inScale.set(t.id, t.timescale);
+            const o = map.get(t.id);
+            if (o === undefined) map.set(t.id, trackOf(t));
+            else if (o && !sameBytes(o.info.config, t.config)) ts.setConfig(o, t.config); // new parameters
+          }
+        },
+        onSamples: async (got, readAt) => {
+          for (const s of got) {
+            const t = map.get(s.trackId);
+            if (!t) continue; // a track with no place in the output
+            // Views of the input's chunks are copied: the chunks are read into again while samples wait.
+            const payload = s.data ?? recent.payload(s, readAt).slice();
+            const scale = inScale.get(s.trackId) ?? t.info.timescale;
+            const sec = s.dts / scale;
+            const p: Pending = { t, sec, sample: rescaled(s, scale, t.info.timescale), payload };
+            if (shift !== undefined) put(p);
+            else {
+              pending.push(p);
+              if (sec - (pending[0] as Pending).sec >= START_WINDOW_SEC) decide();
+            }
+          }
+          if (index === 0 && shift !== undefined && !ts.started && ts.queuedSpan() >= START_WINDOW_SEC)
+            ts.start();
+          if (ts.started) await ts.drain(false);
+        },
+        onRead: (done) => progress(bytesIn + done),
+      });
+      if (shift === undefined) decide();
+      if (overlaps > 0) {
+        warnings.push({
+          code: 'W_OVERLAP',
+          message: `${overlaps} samples at its start repeated the end of the previous input; dropped`,
+          input,
+        });
+      }
+      prevShift = shift as number;
+      prevOrigEnd = referenceEnd() - prevShift;
+      bytesIn += bytes;
+    }
+    if (ts.start()) await ts.drain(true);
+    await writer.flush();
+    await writer.close();
+    await out.commit();
+    return {
+      output: options.output,
+      format: 'ts',
+      inputs: inputs.length,
+      bytesIn,
+      bytesOut: writer.written,
+      durationSec: ts.durationSec,
+      tracks: ts.summaries(),
+      warnings,
+    };
+  } catch (err) {
+    await writer.close().catch(() => undefined);
+    await out.abort();
+    throw err;
+  }
+}
+
+/** A sample in another timescale (a later input's track whose clock differs from the output track's). */
+function rescaled(s: Sample, from: number, to: number): Sample {
+  if (from === to) return s;
+  const k = to / from;
+  return { ...s, cts: Math.round(s.cts * k), duration: Math.round(s.duration * k) };
+}
