@@ -2,9 +2,12 @@ import { extname } from 'node:path';
 import { InputError, InterruptedError } from '../core/errors.js';
 import { createDemuxer } from '../formats/demux.js';
 import {
-  fragmentAtKeyframes,
+  fragmentRowsAtKeyframes,
   writeFragment,
   writeInitSegment,
+  type Fmp4FragmentTrack,
+  type FragmentInput,
+  type FragmentRows,
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
 import { planFlv } from '../formats/flv/flv-muxer.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
@@ -311,6 +314,16 @@ function tsTrackOptions(
   return out;
 }
 
+/** A table's columns as fragmenting reads them. */
+function tableInput(t: SampleTable): FragmentInput {
+  return {
+    length: t.length,
+    trackId: (i) => t.trackId[i] as number,
+    dts: (i) => t.dts[i] as number,
+    keyframe: (i) => t.keyframe[i] === 1,
+  };
+}
+
 /** Pass 2: the head, then the payloads from the inputs and the store (as fragments for fmp4). */
 async function writeMp4(
   out: AtomicFile,
@@ -327,27 +340,37 @@ async function writeMp4(
   // Everything but the payloads is made first, so that progress knows the exact output size.
   let head: Uint8Array;
   let tail: Uint8Array = new Uint8Array(0);
-  let fragments: { header: Uint8Array; tracks: ReturnType<typeof fragmentAtKeyframes>[number] }[] = [];
+  let fragments: FragmentRows[][] = [];
+  // The moof of fragment f (made twice: once to size the output for progress, once to write it, so that
+  // only one fragment's Sample objects exist at a time, not hundreds of thousands).
+  const fragmentOf = (f: number): { header: Uint8Array; tracks: Fmp4FragmentTrack[] } => {
+    const tracks = (fragments[f] as FragmentRows[]).map((t) => {
+      const ft: Fmp4FragmentTrack = { trackId: t.trackId, samples: t.rows.map((i) => samples.get(i)) };
+      if (t.endDts !== undefined) ft.endDts = t.endDts;
+      return ft;
+    });
+    return { header: writeFragment(f + 1, tracks), tracks };
+  };
+  let total = payload;
   if (format === 'fmp4') {
     head = writeInitSegment(tracks as Mp4WriterTrack[]);
-    // Fragmented output is written from sample objects (its fragments hold a few seconds each).
-    const groups = fragmentAtKeyframes(samples.toSamples(), {
+    fragments = fragmentRowsAtKeyframes(tableInput(samples), {
       tracks,
       minDuration: options.fragmentDuration ?? 1,
     });
-    fragments = groups.map((g, i) => ({ header: writeFragment(i + 1, g), tracks: g }));
+    for (let f = 0; f < fragments.length; f++) total += fragmentOf(f).header.length;
   } else {
     const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
     head = plan.head;
     tail = plan.tail;
   }
-  let total = head.length + tail.length + payload;
-  for (const f of fragments) total += f.header.length;
+  total += head.length + tail.length;
   const writer = new PieceWriter(out, sources, 8 << 20, progressReporter(options, 'write', total));
   try {
     await writer.add({ bytes: head });
     if (format === 'fmp4') {
-      for (const fragment of fragments) {
+      for (let f = 0; f < fragments.length; f++) {
+        const fragment = fragmentOf(f);
         await writer.add({ bytes: fragment.header });
         for (const ft of fragment.tracks) {
           for (const s of ft.samples) {

@@ -171,6 +171,21 @@ export interface FragmentOptions {
   minDuration?: number;
 }
 
+/** What fragmenting needs to know of the samples, by index: a Sample[] or a SampleTable's columns. */
+export interface FragmentInput {
+  length: number;
+  trackId(i: number): number;
+  dts(i: number): number;
+  keyframe(i: number): boolean;
+}
+
+/** One track of a planned fragment: its samples by index, and the dts that ends its last one. */
+export interface FragmentRows {
+  trackId: number;
+  rows: number[];
+  endDts?: number;
+}
+
 /**
  * Group samples (any interleaving; each track in decode order) into fragments that start at video keyframes.
  * Other tracks' samples go to the fragment whose time span holds their dts. Each fragment lists its tracks
@@ -181,71 +196,92 @@ export function fragmentAtKeyframes(
   samples: readonly Sample[],
   options: FragmentOptions,
 ): Fmp4FragmentTrack[][] {
+  const input: FragmentInput = {
+    length: samples.length,
+    trackId: (i) => (samples[i] as Sample).trackId,
+    dts: (i) => (samples[i] as Sample).dts,
+    keyframe: (i) => (samples[i] as Sample).keyframe,
+  };
+  return fragmentRowsAtKeyframes(input, options).map((fragment) =>
+    fragment.map((t) => {
+      const ft: Fmp4FragmentTrack = { trackId: t.trackId, samples: t.rows.map((i) => samples[i] as Sample) };
+      if (t.endDts !== undefined) ft.endDts = t.endDts;
+      return ft;
+    }),
+  );
+}
+
+/**
+ * fragmentAtKeyframes by sample index: for a large table, whose samples are then made one fragment at a
+ * time instead of all at once (hundreds of thousands of Sample objects for a long recording).
+ */
+export function fragmentRowsAtKeyframes(samples: FragmentInput, options: FragmentOptions): FragmentRows[][] {
   const tracks = options.tracks;
   const order = new Map<number, number>();
   tracks.forEach((t, k) => order.set(t.id, k));
-  const perTrack: Sample[][] = tracks.map(() => []);
-  for (const s of samples) {
-    const k = order.get(s.trackId);
+  const perTrack: number[][] = tracks.map(() => []);
+  for (let i = 0; i < samples.length; i++) {
+    const k = order.get(samples.trackId(i));
     if (k === undefined) {
       throw new UsageError(
-        `fragmentAtKeyframes: a sample refers to track ${s.trackId}, not in the track list`,
+        `fragmentAtKeyframes: a sample refers to track ${samples.trackId(i)}, not in the track list`,
         {
           code: 'E_MP4_PLAN',
         },
       );
     }
-    (perTrack[k] as Sample[]).push(s);
+    (perTrack[k] as number[]).push(i);
   }
-  let ref = tracks.findIndex((t, k) => t.kind === 'video' && (perTrack[k] as Sample[]).length > 0);
+  let ref = tracks.findIndex((t, k) => t.kind === 'video' && (perTrack[k] as number[]).length > 0);
   const video = ref >= 0;
   if (!video) ref = perTrack.findIndex((p) => p.length > 0);
   if (ref < 0) return [];
   const refTrack = tracks[ref] as TrackInfo;
-  const refSamples = perTrack[ref] as Sample[];
+  const refRows = perTrack[ref] as number[];
   const minDuration = options.minDuration ?? 0;
   const minTicks = (video ? minDuration : minDuration > 0 ? minDuration : 1) * refTrack.timescale;
 
-  // Cut points on the reference track: sample indexes and their dts.
+  // Cut points on the reference track: positions in refRows and their dts.
   const cutIndex: number[] = [0];
-  const cutDts: number[] = [(refSamples[0] as Sample).dts];
-  for (let i = 1; i < refSamples.length; i++) {
-    const s = refSamples[i] as Sample;
-    if (s.keyframe && s.dts - (cutDts[cutDts.length - 1] as number) >= minTicks) {
+  const cutDts: number[] = [samples.dts(refRows[0] as number)];
+  for (let i = 1; i < refRows.length; i++) {
+    const row = refRows[i] as number;
+    if (samples.keyframe(row) && samples.dts(row) - (cutDts[cutDts.length - 1] as number) >= minTicks) {
       cutIndex.push(i);
-      cutDts.push(s.dts);
+      cutDts.push(samples.dts(row));
     }
   }
-  const fragments: Sample[][][] = cutIndex.map(() => tracks.map(() => []));
+  const fragments: number[][][] = cutIndex.map(() => tracks.map(() => []));
   // Reference track: by index.
   for (let f = 0; f < cutIndex.length; f++) {
     const from = cutIndex[f] as number;
-    const to = f + 1 < cutIndex.length ? (cutIndex[f + 1] as number) : refSamples.length;
-    const into = (fragments[f] as Sample[][])[ref] as Sample[];
-    for (let i = from; i < to; i++) into.push(refSamples[i] as Sample);
+    const to = f + 1 < cutIndex.length ? (cutIndex[f + 1] as number) : refRows.length;
+    const into = (fragments[f] as number[][])[ref] as number[];
+    for (let i = from; i < to; i++) into.push(refRows[i] as number);
   }
   // Others: by time, comparing dts * refTimescale with cutDts * timescale (exact in integers).
   tracks.forEach((t, k) => {
     if (k === ref) return;
     let f = 0;
-    for (const s of perTrack[k] as Sample[]) {
-      while (f + 1 < cutDts.length && s.dts * refTrack.timescale >= (cutDts[f + 1] as number) * t.timescale)
+    for (const row of perTrack[k] as number[]) {
+      const dts = samples.dts(row);
+      while (f + 1 < cutDts.length && dts * refTrack.timescale >= (cutDts[f + 1] as number) * t.timescale)
         f++;
-      ((fragments[f] as Sample[][])[k] as Sample[]).push(s);
+      ((fragments[f] as number[][])[k] as number[]).push(row);
     }
   });
   // endDts from the next fragment that has samples of the track.
-  const out: Fmp4FragmentTrack[][] = fragments.map((fr) =>
-    fr.flatMap((s, k) => (s.length > 0 ? [{ trackId: (tracks[k] as TrackInfo).id, samples: s }] : [])),
+  const out: FragmentRows[][] = fragments.map((fr) =>
+    fr.flatMap((rows, k) => (rows.length > 0 ? [{ trackId: (tracks[k] as TrackInfo).id, rows }] : [])),
   );
   tracks.forEach((t, k) => {
     let next: number | undefined;
     for (let f = fragments.length - 1; f >= 0; f--) {
-      const s = (fragments[f] as Sample[][])[k] as Sample[];
-      if (s.length === 0) continue;
-      const ft = (out[f] as Fmp4FragmentTrack[]).find((x) => x.trackId === t.id);
+      const rows = (fragments[f] as number[][])[k] as number[];
+      if (rows.length === 0) continue;
+      const ft = (out[f] as FragmentRows[]).find((x) => x.trackId === t.id);
       if (ft && next !== undefined) ft.endDts = next;
-      next = (s[0] as Sample).dts;
+      next = samples.dts(rows[0] as number);
     }
   });
   return out;
