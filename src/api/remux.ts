@@ -3,7 +3,7 @@ import { UsageError, isCastkitError } from '../core/errors.js';
 import { joinFlv } from './remux-flv.js';
 import { JOIN_NOT_FLV, sniffFile, type SniffedInput } from './remux-inputs.js';
 import { remuxStreaming } from './remux-onepass.js';
-import { remuxToTsInOnePass } from './remux-ts-onepass.js';
+import { remuxStreamInOnePass } from './remux-onepass-stream.js';
 import { remuxInTwoPasses } from './remux-twopass.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult } from './remux-types.js';
 
@@ -59,8 +59,11 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
     extname(options.output).toLowerCase() !== '.m4a' &&
     sniffed.every((f) => f.format !== 'mp4');
   if (streamable) return remuxStreaming(inputs, sniffed, options);
-  // TS and FLV to TS: one pass as well (the two-pass way would write every payload twice).
-  if (format === 'ts' && !options.merge && sniffed.every((f) => f.format === 'mpegts' || f.format === 'flv'))
-    return remuxToTsInOnePass(inputs, sniffed, options);
+  // TS and FLV to TS or fMP4: one pass as well (the two-pass way would write every payload twice).
+  const onePass =
+    (format === 'ts' || format === 'fmp4') &&
+    !options.merge &&
+    sniffed.every((f) => f.format === 'mpegts' || f.format === 'flv');
+  if (onePass) return remuxStreamInOnePass(inputs, sniffed, format, options);
   return remuxInTwoPasses(inputs, sniffed, format, options);
 }

@@ -25,29 +25,36 @@ export interface TsTrack {
 }
 
 /**
- * Puts the samples of several tracks, each given in its own decode order, into one time order across the
- * tracks and muxes them into MPEG-TS: a sample is written once every track has something queued at or
- * after it, or when it is `maxLeadSec` behind the newest sample queued (a track with a hole must not hold
- * the others in memory). Shared by the recorder's TS sink and remux's one-pass TS writer.
+ * Where a one-pass remux puts samples: tracks added until it starts, samples queued per track (each in its
+ * decode order, times in seconds on the output clock), written as far as they can be by drain().
  */
-export class TsInterleaver {
+export interface OnePassSink {
+  readonly tracks: TsTrack[];
+  readonly started: boolean;
+  readonly durationSec: number;
+  addTrack(info: TrackInfo): TsTrack;
+  setConfig(t: TsTrack, config: Uint8Array): void;
+  queue(t: TsTrack, sec: number, sample: Sample, payload: Uint8Array): void;
+  queuedSpan(): number;
+  start(): boolean;
+  drain(all: boolean): Promise<void>;
+  summaries(): RemuxTrackSummary[];
+}
+
+/**
+ * What the one-pass sinks share: output tracks (ids from 1, fixed once the output starts), samples queued
+ * per track, and the output clock's zero (the earliest sample queued when the output started).
+ */
+export abstract class QueuedTracks {
   readonly tracks: TsTrack[] = [];
-  private muxer: TsMuxer | undefined;
-  /** The output clock's time that becomes 0 (the earliest sample queued when the muxer started). */
-  private base = 0;
+  /** The output clock's time that becomes 0. */
+  protected base = 0;
 
-  constructor(
-    private readonly write: (packets: Uint8Array) => Promise<void>,
-    private readonly maxLeadSec = 10,
-  ) {}
+  abstract get started(): boolean;
 
-  get started(): boolean {
-    return this.muxer !== undefined;
-  }
-
-  /** A new output track (ids are given in order from 1); only before `start()`. */
+  /** A new output track (ids are given in order from 1); only before the output starts. */
   addTrack(info: TrackInfo): TsTrack {
-    if (this.muxer) throw new RangeError('tracks are added before the TS starts');
+    if (this.started) throw new RangeError('tracks are added before the output starts');
     const t: TsTrack = {
       info: { ...info, id: this.tracks.length + 1 },
       queue: [],
@@ -59,12 +66,6 @@ export class TsInterleaver {
     };
     this.tracks.push(t);
     return t;
-  }
-
-  /** A track's new decoder configuration (same codec): later keyframes carry it. */
-  setConfig(t: TsTrack, config: Uint8Array): void {
-    t.info = { ...t.info, config };
-    this.muxer?.setConfig(t.info.id, config);
   }
 
   queue(t: TsTrack, sec: number, sample: Sample, payload: Uint8Array): void {
@@ -84,16 +85,65 @@ export class TsInterleaver {
     return span;
   }
 
-  /** Write the PAT/PMT for the tracks added so far; false when there are none. */
-  start(): boolean {
-    if (this.muxer) return true;
-    if (this.tracks.length === 0) return false;
+  /** Sets the clock's zero at the earliest sample queued. */
+  protected setBase(): void {
     let base = Infinity;
     for (const t of this.tracks) {
       const q = t.queue[t.head];
       if (q) base = Math.min(base, q.sec);
     }
     this.base = Number.isFinite(base) ? base : 0;
+  }
+
+  /** Drop what was written from the front of a track's queue now and then. */
+  protected compact(t: TsTrack): void {
+    if (t.head > 1024 && t.head * 2 > t.queue.length) {
+      t.queue.splice(0, t.head);
+      t.head = 0;
+    }
+  }
+
+  /** Seconds from the first sample to the latest end written. */
+  get durationSec(): number {
+    return Math.max(0, ...this.tracks.map((t) => t.endSec));
+  }
+
+  summaries(): RemuxTrackSummary[] {
+    return this.tracks.map((t) => trackSummary(t.info, t.samples));
+  }
+}
+
+/**
+ * Puts the samples of several tracks, each given in its own decode order, into one time order across the
+ * tracks and muxes them into MPEG-TS: a sample is written once every track has something queued at or
+ * after it, or when it is `maxLeadSec` behind the newest sample queued (a track with a hole must not hold
+ * the others in memory). Shared by the recorder's TS sink and remux's one-pass TS writer.
+ */
+export class TsInterleaver extends QueuedTracks implements OnePassSink {
+  private muxer: TsMuxer | undefined;
+
+  constructor(
+    private readonly write: (packets: Uint8Array) => Promise<void>,
+    private readonly maxLeadSec = 10,
+  ) {
+    super();
+  }
+
+  get started(): boolean {
+    return this.muxer !== undefined;
+  }
+
+  /** A track's new decoder configuration (same codec): later keyframes carry it. */
+  setConfig(t: TsTrack, config: Uint8Array): void {
+    t.info = { ...t.info, config };
+    this.muxer?.setConfig(t.info.id, config);
+  }
+
+  /** Write the PAT/PMT for the tracks added so far; false when there are none. */
+  start(): boolean {
+    if (this.muxer) return true;
+    if (this.tracks.length === 0) return false;
+    this.setBase();
     this.muxer = new TsMuxer(this.tracks.map((t) => t.info));
     return true;
   }
@@ -121,10 +171,7 @@ export class TsInterleaver {
       if (waiting && !all && latest - q.sec < this.maxLeadSec) break;
       next.queue[next.head] = undefined as unknown as Queued;
       next.head++;
-      if (next.head > 1024 && next.head * 2 > next.queue.length) {
-        next.queue.splice(0, next.head);
-        next.head = 0;
-      }
+      this.compact(next);
       const ts = next.info.timescale;
       const dts = Math.round((q.sec - this.base) * ts);
       await this.write(muxer.sample(next.info.id, dts, q.sample.cts, q.sample.keyframe, q.payload));
@@ -132,14 +179,5 @@ export class TsInterleaver {
       const duration = q.sample.duration > 0 ? q.sample.duration / ts : next.lastStep;
       next.endSec = Math.max(next.endSec, q.sec - this.base + duration);
     }
-  }
-
-  /** Seconds from the first sample to the latest end written. */
-  get durationSec(): number {
-    return Math.max(0, ...this.tracks.map((t) => t.endSec));
-  }
-
-  summaries(): RemuxTrackSummary[] {
-    return this.tracks.map((t) => trackSummary(t.info, t.samples));
   }
 }

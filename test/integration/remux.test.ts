@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { remux } from '../../src/api/remux.js';
 import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeAmf0All, type AmfObject } from '../../src/formats/flv/amf0.js';
+import { bodyStart, childBoxes, findBox, readBoxes, u32 } from '../../src/formats/isobmff/isobmff-boxes.js';
 import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -187,6 +188,51 @@ describe('remux MP4 -> fragmented MP4', () => {
     ]);
     assert.equal(stdout.trim(), 'iso6');
   });
+});
+
+describe('remux MPEG-TS and FLV -> fragmented MP4 (one pass)', () => {
+  /** Per moof: whether the first sample of its video traf (track 1) is a sync sample. */
+  function fragmentStarts(path: string): boolean[] {
+    const bytes = new Uint8Array(readFileSync(path));
+    const starts: boolean[] = [];
+    for (const moof of readBoxes(bytes, 0, bytes.length).filter((b) => b.type === 'moof')) {
+      for (const traf of childBoxes(bytes, moof).filter((b) => b.type === 'traf')) {
+        const kids = childBoxes(bytes, traf);
+        const tfhd = findBox(kids, 'tfhd');
+        const trun = findBox(kids, 'trun');
+        if (!tfhd || !trun || u32(bytes, bodyStart(tfhd) + 4) !== 1) continue;
+        // trun v1 with data offset, then per sample: duration, size, flags, composition offset.
+        const flags = u32(bytes, bodyStart(trun) + 4 + 4 + 4 + 8);
+        starts.push((flags & 0x00010000) === 0);
+      }
+    }
+    return starts;
+  }
+
+  for (const name of ['h264-aac.ts', 'h264-aac.flv', 'hevc-aac.ts']) {
+    it(`${name} -> fmp4: fragments that start at keyframes, the same frames`, async () => {
+      const src =
+        name === 'hevc-aac.ts'
+          ? await makeMedia({
+              name: 'hevc-aac',
+              ext: '.ts',
+              deps: ['hevc-aac.mp4'],
+              args: ['-i', '{dep:hevc-aac.mp4}', '-c', 'copy'],
+            })
+          : await fixture(name);
+      const out = outPath('.mp4');
+      const r = await remux([src], { output: out, format: 'fmp4', fragmentDuration: 0.5 });
+      assert.equal(r.format, 'fmp4');
+      await assertSameMedia(src, out);
+      const starts = fragmentStarts(out);
+      // The HEVC clip has one keyframe (x265's GOP is longer than the clip): one fragment.
+      assert.ok(starts.length >= (name === 'hevc-aac.ts' ? 1 : 2), `${starts.length} fragments`);
+      assert.ok(
+        starts.every((k) => k),
+        'every fragment starts with a keyframe',
+      );
+    });
+  }
 });
 
 describe('remux several inputs into one', () => {

@@ -10,7 +10,8 @@ import { demuxFile, pacer, RecentChunks } from './remux-demux.js';
 import type { SniffedInput } from './remux-inputs.js';
 import { progressReporter, withDetails } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
-import { TsInterleaver, type TsTrack } from './ts-interleaver.js';
+import { Fmp4Streamer } from './fmp4-streamer.js';
+import { TsInterleaver, type OnePassSink, type TsTrack } from './ts-interleaver.js';
 
 /** Seconds of an input's samples looked at before its start (the earliest of its tracks) is decided. */
 const START_WINDOW_SEC = 2;
@@ -23,24 +24,28 @@ interface Pending {
 }
 
 /**
- * MPEG-TS and FLV inputs to MPEG-TS in one pass, as ffmpeg does: each input is demuxed as it is read and
- * its samples muxed into the output in time order across the tracks (TsInterleaver), so nothing is held
- * but a few seconds of samples and nothing is written twice. Inputs are joined as joinInputs does: one
+ * MPEG-TS and FLV inputs to MPEG-TS or fragmented MP4 in one pass, as ffmpeg does: each input is demuxed
+ * as it is read and its samples muxed into the output as they come (TsInterleaver: in time order across
+ * the tracks; Fmp4Streamer: in fragments at keyframes), so nothing is held but a few seconds of samples
+ * and nothing is written twice. Inputs are joined as joinInputs does: one
  * whose times run on from the previous one keeps them, one that restarts or jumps is moved to continue,
  * and samples that repeat the end of the previous input are dropped (W_OVERLAP).
  */
-export async function remuxToTsInOnePass(
+export async function remuxStreamInOnePass(
   inputs: readonly string[],
   sniffed: readonly SniffedInput[],
+  format: 'ts' | 'fmp4',
   options: RemuxOptions,
 ): Promise<RemuxResult> {
   const sizes = inputs.map((p) => statInput(p));
   const total = sizes.reduce((a, b) => a + b, 0);
   const out = await AtomicFile.create(options.output);
   const writer = new PieceWriter(out, [], 8 << 20);
-  const ts = new TsInterleaver(async (packets) => {
-    if (!writer.tryAddBytes(packets)) await writer.add({ bytes: packets });
-  });
+  const write = async (bytes: Uint8Array): Promise<void> => {
+    if (!writer.tryAddBytes(bytes)) await writer.add({ bytes });
+  };
+  const ts: OnePassSink =
+    format === 'ts' ? new TsInterleaver(write) : new Fmp4Streamer(write, options.fragmentDuration ?? 1);
   const warnings: RemuxWarning[] = [];
   const progress = progressReporter(options, 'remux', total);
   const pace = pacer();
@@ -177,7 +182,7 @@ export async function remuxToTsInOnePass(
     await out.commit();
     return {
       output: options.output,
-      format: 'ts',
+      format,
       inputs: inputs.length,
       bytesIn,
       bytesOut: writer.written,

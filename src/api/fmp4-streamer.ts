@@ -1,0 +1,129 @@
+import { InputError } from '../core/errors.js';
+import {
+  writeFragment,
+  writeInitSegment,
+  type Fmp4FragmentTrack,
+} from '../formats/isobmff/isobmff-fmp4-writer.js';
+import type { Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import type { Sample } from '../formats/media.js';
+import { QueuedTracks, type OnePassSink, type TsTrack } from './ts-interleaver.js';
+
+/**
+ * Writes fragmented MP4 as samples come (the one-pass counterpart of fragmentAtKeyframes): the init segment
+ * when the tracks are known, then a fragment each time the video (else the first track) reaches a keyframe
+ * at least `minDuration` after the fragment's start and every other track has samples past it (or is
+ * `maxLeadSec` behind: a track with a hole must not hold the others in memory). Other tracks' samples go
+ * to the fragment whose span holds their time, as fragmentAtKeyframes puts them.
+ */
+export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
+  private begun = false;
+  private sequence = 0;
+  private pendingInit: Uint8Array | undefined;
+
+  constructor(
+    private readonly write: (bytes: Uint8Array) => Promise<void>,
+    private readonly minDuration = 1,
+    private readonly maxLeadSec = 10,
+  ) {
+    super();
+  }
+
+  get started(): boolean {
+    return this.begun;
+  }
+
+  setConfig(t: TsTrack, config: Uint8Array): void {
+    if (!this.begun) {
+      t.info = { ...t.info, config };
+      return;
+    }
+    throw new InputError(
+      `the ${t.info.kind} decoder configuration changes midway: one fMP4 init segment cannot hold both`,
+      {
+        code: 'E_FMP4_CONFIG_CHANGE',
+        hint: 'write MP4 (a new sample description) or TS (parameters in band) instead',
+      },
+    );
+  }
+
+  start(): boolean {
+    if (this.begun) return true;
+    if (this.tracks.length === 0) return false;
+    this.setBase();
+    this.begun = true;
+    this.pendingInit = writeInitSegment(this.tracks.map((t) => t.info) as Mp4WriterTrack[]);
+    return true;
+  }
+
+  async drain(all: boolean): Promise<void> {
+    if (!this.begun) return;
+    if (this.pendingInit) {
+      await this.write(this.pendingInit);
+      this.pendingInit = undefined;
+    }
+    const ref = this.tracks.find((t) => t.info.kind === 'video') ?? (this.tracks[0] as TsTrack);
+    const video = ref.info.kind === 'video';
+    const minSec = video ? this.minDuration : this.minDuration > 0 ? this.minDuration : 1;
+    for (;;) {
+      const head = ref.queue[ref.head];
+      if (!head) break;
+      let cut = -1;
+      for (let i = ref.head + 1; i < ref.queue.length; i++) {
+        const q = ref.queue[i] as TsTrack['queue'][number];
+        if ((!video || q.sample.keyframe) && q.sec - head.sec >= minSec) {
+          cut = i;
+          break;
+        }
+      }
+      if (cut < 0) {
+        if (all) await this.fragment(Infinity);
+        break;
+      }
+      const cutSec = (ref.queue[cut] as TsTrack['queue'][number]).sec;
+      if (!all) {
+        const latest = ref.lastSec;
+        const behind = this.tracks.some(
+          (t) => t !== ref && t.lastSec < cutSec && latest - t.lastSec < this.maxLeadSec,
+        );
+        if (behind) break;
+      }
+      await this.fragment(cutSec);
+    }
+    if (all) await this.fragment(Infinity);
+  }
+
+  /** One fragment of every queued sample before `cutSec`. */
+  private async fragment(cutSec: number): Promise<void> {
+    const parts: Fmp4FragmentTrack[] = [];
+    const payloads: Uint8Array[] = [];
+    for (const t of this.tracks) {
+      const ts = t.info.timescale;
+      const samples: Sample[] = [];
+      while (t.head < t.queue.length) {
+        const q = t.queue[t.head] as TsTrack['queue'][number];
+        if (q.sec >= cutSec) break;
+        samples.push({
+          ...q.sample,
+          trackId: t.info.id,
+          dts: Math.round((q.sec - this.base) * ts),
+          offset: 0,
+        });
+        payloads.push(q.payload);
+        t.queue[t.head] = undefined as unknown as TsTrack['queue'][number];
+        t.head++;
+        t.samples++;
+        const duration = q.sample.duration > 0 ? q.sample.duration / ts : t.lastStep;
+        t.endSec = Math.max(t.endSec, q.sec - this.base + duration);
+      }
+      this.compact(t);
+      if (samples.length === 0) continue;
+      const part: Fmp4FragmentTrack = { trackId: t.info.id, samples };
+      const next = t.queue[t.head];
+      if (next) part.endDts = Math.round((next.sec - this.base) * ts);
+      parts.push(part);
+    }
+    if (parts.length === 0) return;
+    await this.write(writeFragment(++this.sequence, parts));
+    for (const p of payloads) await this.write(p);
+  }
+}
