@@ -2,7 +2,7 @@ import { sameBytes } from '../core/bytes.js';
 import { CastkitError } from '../core/errors.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { Sample, TrackInfo } from '../formats/media.js';
-import { RUN_ON_TOLERANCE_SEC } from '../formats/timeline.js';
+import { runsOn } from '../formats/timeline.js';
 import { statInput } from '../sources/file-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
@@ -53,6 +53,7 @@ export async function remuxStreamInOnePass(
   // Where the previous input ended on its own clock, and the shift it was given.
   let prevOrigEnd = 0;
   let prevShift = 0;
+  let prevStart = 0;
   /**
    * Where the output's reference track (video, else the first) ends: the next input continues from there,
    * and the other tracks keep their offsets to it, so A/V offsets inside inputs never become drift.
@@ -123,9 +124,9 @@ export async function remuxStreamInOnePass(
         }
         if (index === 0) shift = 0;
         else {
-          const runsOn = Math.abs(start - prevOrigEnd) <= RUN_ON_TOLERANCE_SEC;
-          shift = runsOn ? prevShift : referenceEnd() - start;
+          shift = runsOn(start, prevOrigEnd, prevStart) ? prevShift : referenceEnd() - start;
         }
+        prevStart = start;
         for (const p of pending) put(p);
         pending.length = 0;
       };
@@ -165,6 +166,9 @@ export async function remuxStreamInOnePass(
         onRead: (done) => progress(bytesIn + done),
       });
       if (shift === undefined) decide();
+      // The first input's tracks are all known by its end: a short first input (one chunk of many) must
+      // not keep the output from starting, or every later input would wait in memory.
+      if (index === 0 && ts.start()) await ts.drain(false);
       if (overlaps > 0) {
         warnings.push({
           code: 'W_OVERLAP',

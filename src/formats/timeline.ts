@@ -27,6 +27,17 @@ export interface Timeline {
 /** How far an input's start may be from the previous input's end and still count as running on. */
 export const RUN_ON_TOLERANCE_SEC = 1;
 
+/**
+ * Whether an input starting at `startSec` (its own clock) runs on from the previous input, which started at
+ * `prevStartSec` and ended at `expectedSec`. Within RUN_ON_TOLERANCE_SEC, but never by more than half the
+ * previous input's length before its end: a 1 s segment whose times restart (HLS segments cut with
+ * reset_timestamps) starts exactly 1 s "before" the end of the one before, and is a restart, not an overlap.
+ */
+export function runsOn(startSec: number, expectedSec: number, prevStartSec: number): boolean {
+  const early = Math.min(RUN_ON_TOLERANCE_SEC, Math.max(0, expectedSec - prevStartSec) / 2);
+  return startSec >= expectedSec - early && startSec <= expectedSec + RUN_ON_TOLERANCE_SEC;
+}
+
 /** Typical sample duration of a track, ticks: the median of the known durations or dts steps. */
 function typicalDuration(t: SampleTable, trackId: number): number {
   const steps: number[] = [];
@@ -80,6 +91,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
   let endSec = 0;
   let prevShiftSec = 0;
   let prevOrigEndSec = 0;
+  let prevStartSec = 0;
   let overlapDrops = 0;
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
@@ -148,11 +160,9 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     // A known gap before the input moves where it is expected to start, and is kept if it has to be moved.
     const gapSec = index > 0 ? Math.max(0, input.gapBeforeSec ?? 0) : 0;
     const expectedSec = prevOrigEndSec + gapSec;
-    const runsOn =
-      index > 0 &&
-      startSec >= expectedSec - RUN_ON_TOLERANCE_SEC &&
-      startSec <= expectedSec + RUN_ON_TOLERANCE_SEC;
-    const shiftSec = runsOn ? prevShiftSec : endSec + gapSec - startSec;
+    const continues = index > 0 && runsOn(startSec, expectedSec, prevStartSec);
+    const shiftSec = continues ? prevShiftSec : endSec + gapSec - startSec;
+    prevStartSec = startSec;
     prevShiftSec = shiftSec;
 
     fillDurations(t, map.keys());

@@ -291,6 +291,48 @@ describe('remux several inputs into one', () => {
     await assertSameMedia(whole, out);
   });
 
+  it('half-second TS segments whose timestamps restart -> MP4 and TS with every frame (restarts, not overlaps)', async () => {
+    const src = await makeMedia({
+      name: 'gop15',
+      ext: '.mp4',
+      args: [
+        ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30:duration=6'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=6'],
+        ...['-c:v', 'libx264', '-preset', 'veryfast', '-g', '15', '-keyint_min', '15', '-sc_threshold', '0'],
+        ...['-c:a', 'aac', '-shortest'],
+      ],
+    });
+    const segDir = mkdtempSync(join(dir, 'tsreset-'));
+    await run(tools().ffmpeg.path, [
+      ...['-v', 'error', '-i', src, '-c', 'copy', '-f', 'segment', '-segment_time', '0.5'],
+      ...['-reset_timestamps', '1', '-segment_format', 'mpegts', join(segDir, 'seg%03d.ts')],
+    ]);
+    const segs = readdirSync(segDir)
+      .sort()
+      .map((f) => join(segDir, f));
+    assert.ok(segs.length >= 10, `${segs.length} segments`);
+    // Each segment starts 0.5 s "before" the end of the one before (its own clock restarted): within the
+    // 1 s run-on tolerance, that used to be taken for an overlap and all but one frame of each dropped.
+    const a = await packets(src);
+    for (const ext of ['.mp4', '.ts']) {
+      const out = outPath(ext);
+      const r = await remux(segs, { output: out });
+      assert.deepEqual(
+        r.warnings.filter((w) => w.code === 'W_OVERLAP'),
+        [],
+      );
+      const got = await packets(out);
+      for (const type of ['video', 'audio']) {
+        assert.equal(
+          got.filter((p) => p.type === type).length,
+          a.filter((p) => p.type === type).length,
+          `${ext}: ${type} packets`,
+        );
+      }
+      assert.equal(await decodeMessages(out), '');
+    }
+  });
+
   it('fragmented MP4 segments (init first) -> one MP4', async () => {
     const src = await fixture('h264-aac.mp4');
     const segDir = mkdtempSync(join(dir, 'm4s-'));
