@@ -6,7 +6,7 @@ import {
 } from '../formats/isobmff/isobmff-fmp4-writer.js';
 import type { Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { Sample } from '../formats/media.js';
-import { QueuedTracks, type OnePassSink, type TsTrack } from './ts-interleaver.js';
+import { QueuedTracks, type OnePassSink, type Queued, type TsTrack } from './ts-interleaver.js';
 
 /**
  * Writes fragmented MP4 as samples come (the one-pass counterpart of fragmentAtKeyframes): the init segment
@@ -69,17 +69,14 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
       if (!head) break;
       let cut = -1;
       for (let i = ref.head + 1; i < ref.queue.length; i++) {
-        const q = ref.queue[i] as TsTrack['queue'][number];
+        const q = ref.queue[i] as Queued;
         if ((!video || q.sample.keyframe) && q.sec - head.sec >= minSec) {
           cut = i;
           break;
         }
       }
-      if (cut < 0) {
-        if (all) await this.fragment(Infinity);
-        break;
-      }
-      const cutSec = (ref.queue[cut] as TsTrack['queue'][number]).sec;
+      if (cut < 0) break; // with `all`, the rest is one last fragment (below)
+      const cutSec = (ref.queue[cut] as Queued).sec;
       if (!all) {
         const latest = ref.lastSec;
         const behind = this.tracks.some(
@@ -99,23 +96,11 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
     for (const t of this.tracks) {
       const ts = t.info.timescale;
       const samples: Sample[] = [];
-      while (t.head < t.queue.length) {
-        const q = t.queue[t.head] as TsTrack['queue'][number];
-        if (q.sec >= cutSec) break;
-        samples.push({
-          ...q.sample,
-          trackId: t.info.id,
-          dts: Math.round((q.sec - this.base) * ts),
-          offset: 0,
-        });
+      while (t.head < t.queue.length && (t.queue[t.head] as Queued).sec < cutSec) {
+        const { q, dts } = this.take(t);
+        samples.push({ ...q.sample, trackId: t.info.id, dts, offset: 0 });
         payloads.push(q.payload);
-        t.queue[t.head] = undefined as unknown as TsTrack['queue'][number];
-        t.head++;
-        t.samples++;
-        const duration = q.sample.duration > 0 ? q.sample.duration / ts : t.lastStep;
-        t.endSec = Math.max(t.endSec, q.sec - this.base + duration);
       }
-      this.compact(t);
       if (samples.length === 0) continue;
       const part: Fmp4FragmentTrack = { trackId: t.info.id, samples };
       const next = t.queue[t.head];

@@ -4,7 +4,7 @@ import { trackSummary } from './remux-shared.js';
 import type { RemuxTrackSummary } from './remux-types.js';
 
 /** A sample waiting for its turn: time on the output's clock (seconds, before `base`), and its payload. */
-interface Queued {
+export interface Queued {
   sec: number;
   sample: Sample;
   payload: Uint8Array;
@@ -95,12 +95,24 @@ export abstract class QueuedTracks {
     this.base = Number.isFinite(base) ? base : 0;
   }
 
-  /** Drop what was written from the front of a track's queue now and then. */
-  protected compact(t: TsTrack): void {
+  /**
+   * The next sample of a track, taken off its queue and counted as written (its end extends the track's),
+   * with its decode time in the track's ticks from the clock's zero.
+   */
+  protected take(t: TsTrack): { q: Queued; dts: number } {
+    const q = t.queue[t.head] as Queued;
+    t.queue[t.head] = undefined as unknown as Queued;
+    t.head++;
+    // What was written leaves the front of the queue now and then.
     if (t.head > 1024 && t.head * 2 > t.queue.length) {
       t.queue.splice(0, t.head);
       t.head = 0;
     }
+    const ts = t.info.timescale;
+    t.samples++;
+    const duration = q.sample.duration > 0 ? q.sample.duration / ts : t.lastStep;
+    t.endSec = Math.max(t.endSec, q.sec - this.base + duration);
+    return { q, dts: Math.round((q.sec - this.base) * ts) };
   }
 
   /** Seconds from the first sample to the latest end written. */
@@ -166,18 +178,10 @@ export class TsInterleaver extends QueuedTracks implements OnePassSink {
         if (!next || q.sec < (next.queue[next.head] as Queued).sec) next = t;
       }
       if (!next) break;
-      const q = next.queue[next.head] as Queued;
       // Another track may still bring something earlier, unless this one is far ahead of it.
-      if (waiting && !all && latest - q.sec < this.maxLeadSec) break;
-      next.queue[next.head] = undefined as unknown as Queued;
-      next.head++;
-      this.compact(next);
-      const ts = next.info.timescale;
-      const dts = Math.round((q.sec - this.base) * ts);
+      if (waiting && !all && latest - (next.queue[next.head] as Queued).sec < this.maxLeadSec) break;
+      const { q, dts } = this.take(next);
       await this.write(muxer.sample(next.info.id, dts, q.sample.cts, q.sample.keyframe, q.payload));
-      next.samples++;
-      const duration = q.sample.duration > 0 ? q.sample.duration / ts : next.lastStep;
-      next.endSec = Math.max(next.endSec, q.sec - this.base + duration);
     }
   }
 }
