@@ -276,15 +276,7 @@ function decodeOrder(tracks: readonly TrackInfo[], samples: SampleTable): Uint32
     sec[i] = (samples.dts[i] as number) * k;
     rows.push(i);
   }
-  const order = Uint32Array.from(rows);
-  order.sort((a, b) => {
-    const d = (sec[a] as number) - (sec[b] as number);
-    if (d !== 0) return d;
-    const va = video.has(samples.trackId[a] as number) ? 0 : 1;
-    const vb = video.has(samples.trackId[b] as number) ? 0 : 1;
-    return va !== vb ? va - vb : a - b;
-  });
-  return order;
+  return samples.timeOrder(rows, sec, (id) => video.has(id));
 }
 
 /**

@@ -80,6 +80,22 @@ export class SampleTable {
     return i;
   }
 
+  /**
+   * `rows` ordered by `time` (a clock the caller computed per row), rows of `first` tracks before the others
+   * at equal times, then in table order: the order in which muxers that interleave tracks write samples.
+   */
+  timeOrder(rows: readonly number[], time: Float64Array, first: (trackId: number) => boolean): Uint32Array {
+    const order = Uint32Array.from(rows);
+    order.sort((a, b) => {
+      const d = (time[a] as number) - (time[b] as number);
+      if (d !== 0) return d;
+      const fa = first(this.trackId[a] as number) ? 0 : 1;
+      const fb = first(this.trackId[b] as number) ? 0 : 1;
+      return fa !== fb ? fa - fb : a - b;
+    });
+    return order;
+  }
+
   /** Append a demuxed sample whose payload is at `offset` (of `input`, or of the store `tag` names). */
   addSample(s: Sample, offset: number, tag = 0, input = 0): number {
     return this.add(s.trackId, s.dts, s.cts, s.duration, s.keyframe, s.size, offset, tag, input);

@@ -127,14 +127,7 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
   }
   const videoId = video?.id ?? -1;
   // Stable: equal times keep the input order, video first.
-  const order = Uint32Array.from(rows);
-  order.sort((a, b) => {
-    const d = (ms[a] as number) - (ms[b] as number);
-    if (d !== 0) return d;
-    const va = samples.trackId[a] === videoId ? 0 : 1;
-    const vb = samples.trackId[b] === videoId ? 0 : 1;
-    return va !== vb ? va - vb : a - b;
-  });
+  const order = samples.timeOrder(rows, ms, (id) => id === videoId);
 
   const seq: Uint8Array[] = [];
   for (const p of plans.values()) {
