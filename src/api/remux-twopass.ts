@@ -18,7 +18,8 @@ import { joinInputs, mergeInputs, type DemuxedInput } from '../formats/timeline.
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
 import { PieceReader } from '../storage/piece-reader.js';
-import { PieceWriter, type PieceSource } from '../storage/piece-writer.js';
+import type { PieceSource } from '../storage/input-windows.js';
+import { PieceWriter } from '../storage/piece-writer.js';
 import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
 import { readInputSync, statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';

@@ -1,5 +1,5 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import type { PieceSource } from './piece-writer.js';
+import type { PieceSource } from './input-windows.js';
 
 const SEGMENT = 8 << 20;
 

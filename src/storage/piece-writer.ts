@@ -1,5 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import { InputError } from '../core/errors.js';
+import { InputWindows, memoryView, readFull, truncated, type PieceSource } from './input-windows.js';
 
 /** One piece of an output: bytes made by a muxer, or a byte range of one of the inputs. */
 export type Piece = { bytes: Uint8Array } | { source: number; offset: number; size: number };
@@ -8,28 +7,6 @@ export interface PieceSink {
   write(data: Uint8Array): Promise<void>;
 }
 
-/** An input that pieces refer to: an open handle, or a path opened when first needed. */
-export interface PieceSource {
-  name: string;
-  handle?: FileHandle;
-  path?: string;
-  /** Bytes held in memory, in fixed-size segments (a payload store). */
-  memory?: { segments: Uint8Array[]; segmentSize: number };
-}
-
-interface Window {
-  source: PieceSource;
-  /** Opened by this writer (closed again when too many are open, and at close()). */
-  opened?: FileHandle;
-  buf: Uint8Array;
-  start: number;
-  length: number;
-  /** The next window, being read while the current one is copied from. */
-  ahead?: { start: number; buf: Uint8Array; done: Promise<number> };
-}
-
-/** Joining thousands of chunk files must not run out of file descriptors. */
-const MAX_OPEN = 32;
 /** Input window: small reads are served from it; ranges of half a block or more bypass it. */
 const WINDOW = 2 << 20;
 
@@ -44,9 +21,7 @@ export class PieceWriter {
   private spare: Uint8Array;
   private pending: Promise<void> | undefined;
   private outLength = 0;
-  private readonly windows: Window[];
-  private readonly openOrder: Window[] = [];
-  private readonly freeBuffers: Uint8Array[] = [];
+  private readonly inputs: InputWindows;
   written = 0;
 
   constructor(
@@ -57,7 +32,7 @@ export class PieceWriter {
   ) {
     this.out = new Uint8Array(blockSize);
     this.spare = new Uint8Array(blockSize);
-    this.windows = sources.map((source) => ({ source, buf: new Uint8Array(0), start: 0, length: 0 }));
+    this.inputs = new InputWindows(sources);
   }
 
   /**
@@ -67,15 +42,13 @@ export class PieceWriter {
    */
   tryAdd(piece: Piece): boolean {
     if ('bytes' in piece) return this.tryAddBytes(piece.bytes);
-    const w = this.windows[piece.source];
+    const w = this.inputs.windows[piece.source];
     if (!w || this.outLength + piece.size > this.out.length) return false;
     const mem = w.source.memory;
     if (mem) {
-      const seg = Math.floor(piece.offset / mem.segmentSize);
-      const within = piece.offset - seg * mem.segmentSize;
-      const buf = mem.segments[seg];
-      if (!buf || within + piece.size > mem.segmentSize) return false;
-      this.out.set(buf.subarray(within, within + piece.size), this.outLength);
+      const view = memoryView(mem, piece.offset, piece.size);
+      if (!view) return false;
+      this.out.set(view, this.outLength);
       this.outLength += piece.size;
       return true;
     }
@@ -111,41 +84,13 @@ export class PieceWriter {
     this.outLength += bytes.length;
   }
 
-  private async handleOf(w: Window): Promise<FileHandle> {
-    if (w.source.handle) return w.source.handle;
-    if (w.opened) return w.opened;
-    if (!w.source.path) throw new RangeError(`input ${w.source.name} has neither a handle nor a path`);
-    if (this.openOrder.length >= MAX_OPEN) {
-      const old = this.openOrder.shift();
-      if (old?.opened) {
-        await old.ahead?.done.catch(() => 0);
-        old.ahead = undefined;
-        await old.opened.close();
-        old.opened = undefined;
-        // Its window buffer serves the next input: thousands of chunk files must not mean thousands of
-        // multi-megabyte allocations.
-        if (old.buf.length > 0) this.freeBuffers.push(old.buf);
-        old.buf = new Uint8Array(0);
-        old.length = 0;
-      }
-    }
-    w.opened = await open(w.source.path, 'r');
-    this.openOrder.push(w);
-    return w.opened;
-  }
-
   /** Close the files this writer opened. */
   async close(): Promise<void> {
-    for (const w of this.windows) {
-      await w.ahead?.done.catch(() => 0);
-      w.ahead = undefined;
-    }
-    for (const w of this.openOrder) await w.opened?.close();
-    this.openOrder.length = 0;
+    await this.inputs.close();
   }
 
   private async copyRange(source: number, offset: number, size: number): Promise<void> {
-    const w = this.windows[source];
+    const w = this.inputs.windows[source];
     if (!w) throw new RangeError(`no input #${source}`);
     let at = offset;
     let left = size;
@@ -174,7 +119,7 @@ export class PieceWriter {
         // window and its read-ahead stay where the next pieces are.
         const n = Math.min(left, w.start - at);
         if (this.outLength + n > this.out.length) await this.rotate();
-        const got = await readFull(await this.handleOf(w), this.out, this.outLength, n, at);
+        const got = await readFull(await this.inputs.handleOf(w), this.out, this.outLength, n, at);
         if (got < n) throw truncated(w.source.name, at + got);
         this.outLength += n;
         at += n;
@@ -185,7 +130,7 @@ export class PieceWriter {
       if (left >= Math.min(WINDOW, this.out.length / 2)) {
         await this.rotate();
         const n = Math.min(left, this.out.length);
-        const got = await readFull(await this.handleOf(w), this.out, 0, n, at);
+        const got = await readFull(await this.inputs.handleOf(w), this.out, 0, n, at);
         if (got < n) throw truncated(w.source.name, at + got);
         this.outLength = n;
         await this.rotate();
@@ -193,46 +138,9 @@ export class PieceWriter {
         left -= n;
         continue;
       }
-      const handle = await this.handleOf(w);
-      if (w.buf.length === 0)
-        w.buf = this.freeBuffers.pop() ?? new Uint8Array(Math.min(WINDOW, this.out.length));
-      const ahead = w.ahead;
-      w.ahead = undefined;
-      if (ahead && at >= ahead.start && at < ahead.start + ahead.buf.length) {
-        // Read ahead while the previous window was being copied: usually already there. The piece may
-        // start a little into it (time order across the tracks of an interleaved file).
-        const length = await ahead.done;
-        const old = w.buf;
-        w.buf = ahead.buf;
-        w.start = ahead.start;
-        w.length = length;
-        if (length === w.buf.length) this.readAhead(w, handle, old, ahead.start + length);
-        else this.freeBuffers.push(old);
-      } else {
-        let spare: Uint8Array | undefined;
-        if (ahead) {
-          await ahead.done.catch(() => 0); // a jump: the read-ahead buffer is free once its read is over
-          spare = ahead.buf;
-        }
-        w.start = at;
-        w.length = await readFull(handle, w.buf, 0, w.buf.length, at);
-        if (w.length === w.buf.length) {
-          this.readAhead(
-            w,
-            handle,
-            spare ?? this.freeBuffers.pop() ?? new Uint8Array(w.buf.length),
-            w.start + w.length,
-          );
-        } else if (spare) this.freeBuffers.push(spare);
-      }
+      await this.inputs.moveTo(w, at, 1, Math.min(WINDOW, this.out.length));
       if (w.length === 0) throw truncated(w.source.name, at);
     }
-  }
-
-  private readAhead(w: Window, handle: FileHandle, buf: Uint8Array, start: number): void {
-    const done = readFull(handle, buf, 0, buf.length, start);
-    done.catch(() => undefined); // a failure shows when (if) the window is used
-    w.ahead = { start, buf, done };
   }
 
   private advance(n: number): void {
@@ -259,29 +167,4 @@ export class PieceWriter {
     await this.pending;
     this.pending = undefined;
   }
-}
-
-/** Read until `length` bytes or the end of the file; returns the bytes read. */
-export async function readFull(
-  h: FileHandle,
-  buf: Uint8Array,
-  at: number,
-  length: number,
-  position: number,
-): Promise<number> {
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await h.read(buf, at + got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got;
-}
-
-export function truncated(name: string, offset: number): InputError {
-  return new InputError(`${name} ended at byte ${offset} while reading a sample`, {
-    code: 'E_INPUT_CHANGED',
-    hint: 'the input was truncated or changed while castkit was reading it',
-    details: { path: name, offset },
-  });
 }
