@@ -1,8 +1,7 @@
 import { sameBytes } from '../core/bytes.js';
-import { CastkitError } from '../core/errors.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { Sample, TrackInfo } from '../formats/media.js';
-import { runsOn } from '../formats/timeline.js';
+import { concatMismatch, runsOn } from '../formats/timeline.js';
 import { statInput } from '../sources/file-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
@@ -79,23 +78,14 @@ export async function remuxStreamInOnePass(
         kindCount.set(t.kind, n + 1);
         const same = ts.tracks.filter((o) => o.info.kind === t.kind)[n];
         if (same) {
-          if (same.info.codec !== t.codec) {
-            throw new CastkitError(
-              `${input}: its ${t.kind} track (${t.codec}) was encoded differently from the first input's (${same.info.codec}); they cannot be joined without re-encoding`,
-              {
-                code: 'E_CONCAT_MISMATCH',
-                category: 'input',
-                hint: 'join only parts of one recording, or re-encode them with ffmpeg first',
-              },
-            );
-          }
+          if (same.info.codec !== t.codec) throw concatMismatch(input, t, same.info);
           if (!sameBytes(same.info.config, t.config)) ts.setConfig(same, t.config);
           return same;
         }
         if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
         warnings.push({
           code: 'W_EXTRA_TRACK',
-          message: `${t.kind} track ${t.id} has no place in the output (TS tracks are fixed when it starts); dropped`,
+          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped`,
           input,
         });
         return null;

@@ -27,6 +27,18 @@ export interface Timeline {
 /** How far an input's start may be from the previous input's end and still count as running on. */
 export const RUN_ON_TOLERANCE_SEC = 1;
 
+/** The error for an input whose track was encoded unlike the first input's: it cannot be joined to it. */
+export function concatMismatch(inputName: string, t: TrackInfo, first: TrackInfo): CastkitError {
+  return new CastkitError(
+    `${inputName}: its ${t.kind} track (${t.codec}) was encoded differently from the first input's (${first.codec}); they cannot be joined without re-encoding`,
+    {
+      code: 'E_CONCAT_MISMATCH',
+      category: 'input',
+      hint: 'join only parts of one recording, or re-encode them with ffmpeg first',
+    },
+  );
+}
+
 /**
  * Whether an input starting at `startSec` (its own clock) runs on from the previous input, which started at
  * `prevStartSec` and ended at `expectedSec`. Within RUN_ON_TOLERANCE_SEC, but never by more than half the
@@ -110,14 +122,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
         continue;
       }
       if (o.codec !== t.codec || (index > 0 && !sameBytes(o.config, t.config))) {
-        throw new CastkitError(
-          `${input.name}: its ${t.kind} track (${t.codec}) was encoded differently from the first input's (${o.codec}); they cannot be joined without re-encoding`,
-          {
-            code: 'E_CONCAT_MISMATCH',
-            category: 'input',
-            hint: 'join only parts of one recording, or re-encode them with ffmpeg first',
-          },
-        );
+        throw concatMismatch(input.name, t, o);
       }
       map.set(t.id, o);
     }
