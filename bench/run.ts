@@ -7,14 +7,14 @@
  * progress goes to stderr. Times are wall-clock from spawn to exit; peak RSS comes from GNU time.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { missingRequirements, setupCommand } from './lib/requirements.js';
 import { disposeGnuTime, killActive, measure, probeGnuTime, type RssProbe } from './lib/measure.js';
 import { formatTable, jsonReport, machine, type SuiteReport } from './lib/report.js';
 import { max, median, min } from './lib/stats.js';
-import type { BenchCase, CaseResult, Suite, SuiteContext, ToolResult } from './lib/types.js';
+import type { Argv, BenchCase, CaseResult, Suite, SuiteContext, ToolResult } from './lib/types.js';
 import { SUITES, findSuite } from './suites/index.js';
 
 const DEFAULT_RUNS = 15;
@@ -176,6 +176,10 @@ async function main(): Promise<number> {
   const root = findRoot();
   const castkitMain = join(root, 'dist', 'cli', 'main.js');
   if (!existsSync(castkitMain)) fail(`${castkitMain} is missing; run \`npm run build\` (npm run bench does)`);
+  // castkit runs as users run it: the installed command, bin/castkit, which starts the `node` on PATH;
+  // this bench's own node goes first there, so that castkit and the node peers run on the same one.
+  const castkit: Argv = [join(root, 'bin', 'castkit')];
+  process.env.PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`;
 
   const missing = missingRequirements(suites);
   if (missing.length > 0) {
@@ -202,7 +206,7 @@ async function main(): Promise<number> {
 
   const m = machine();
   log(`bench: node ${String(m.node)}, ${String(m.cpus)} x ${String(m.cpu)}`);
-  const ctx: SuiteContext = { root, node: process.execPath, castkitMain, log };
+  const ctx: SuiteContext = { root, node: process.execPath, castkit, castkitMain, log };
   const reports: SuiteReport[] = [];
   let failed = 0;
   try {

@@ -19,7 +19,9 @@ export interface SuiteContext {
   root: string;
   /** The node binary running the bench; use it for castkit and node peers alike. */
   node: string;
-  /** Absolute path of the built CLI, dist/cli/main.js. */
+  /** The command that runs castkit, as argv: bin/castkit, the command npm installs. */
+  castkit: Argv;
+  /** Absolute path of the built CLI, dist/cli/main.js (castkit's own modules are under dist/). */
   castkitMain: string;
   /** Progress output (stderr), so stdout stays clean for the table or --json. */
   log(message: string): void;

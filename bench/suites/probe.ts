@@ -30,7 +30,7 @@ export const probeSuite: Suite = {
     return [
       {
         name: 'clip-30s-720p',
-        castkit: [ctx.node, ctx.castkitMain, 'probe', '--json', clip],
+        castkit: [...ctx.castkit, 'probe', '--json', clip],
         peer: {
           name: 'ffprobe',
           argv: [ffprobe, '-v', 'error', '-show_format', '-show_streams', '-of', 'json', clip],

@@ -665,7 +665,9 @@ export async function recordCases(ctx: SuiteContext, checkCastkit = true): Promi
     if (checkCastkit) {
       // Fail before any case rather than at castkit's first check run, with what to do about it.
       try {
-        execFileSync(ctx.node, [ctx.castkitMain, 'help', 'record'], { stdio: ['ignore', 'ignore', 'pipe'] });
+        execFileSync(ctx.castkit[0], [...ctx.castkit.slice(1), 'help', 'record'], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
       } catch (e) {
         const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
         throw new Error(
@@ -702,8 +704,7 @@ export async function recordCases(ctx: SuiteContext, checkCastkit = true): Promi
     return {
       name: spec.name,
       castkit: inFreshDir(castkitDir, [
-        ctx.node,
-        ctx.castkitMain,
+        ...ctx.castkit,
         'record',
         url,
         '-o',

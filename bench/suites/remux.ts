@@ -255,7 +255,7 @@ export const remuxSuite: Suite = {
       const theirs = join(scratch, `${outName}-ffmpeg${ext}`);
       return {
         name,
-        castkit: [ctx.node, ctx.castkitMain, 'remux', input, '-o', mine, '--quiet'],
+        castkit: [...ctx.castkit, 'remux', input, '-o', mine, '--quiet'],
         peer: { name: 'ffmpeg', argv: [ffmpeg, '-v', 'error', '-y', '-i', input, '-c', 'copy', theirs] },
         validate: samePackets(expected, { castkit: mine, ffmpeg: theirs }),
         reset: () => removeAll(mine, theirs),
@@ -270,7 +270,7 @@ export const remuxSuite: Suite = {
     const joinMine = join(scratch, 'join-castkit.flv');
     const joinTheirs = join(scratch, 'join-ffmpeg.flv');
     const joinCat = join(scratch, 'join-cat.flv');
-    const castkitJoin: Argv = [ctx.node, ctx.castkitMain, 'remux', ...chunks, '-o', joinMine, '--quiet'];
+    const castkitJoin: Argv = [...ctx.castkit, 'remux', ...chunks, '-o', joinMine, '--quiet'];
     // cat's stdout must go to a file: sh sets up the redirection and execs cat in its place ($0 is cat,
     // $1 the output, the rest the chunks; no path is ever part of the script text).
     const catArgv: Argv = ['/bin/sh', '-c', 'o=$1; shift; exec "$0" -- "$@" > "$o"', cat, joinCat, ...chunks];

@@ -11,7 +11,7 @@ export const startSuite: Suite = {
   prepare: async (ctx) => [
     {
       name: 'version',
-      castkit: [ctx.node, ctx.castkitMain, '--version'],
+      castkit: [...ctx.castkit, '--version'],
       peer: { name: 'node', argv: [ctx.node, '-e', '0'] },
       validate: (stdout, tool) =>
         tool === 'castkit' && !/^\d+\.\d+\.\d+/.test(stdout.trim())

@@ -118,7 +118,9 @@ function inFreshDir(dir: string, argv: Argv): Argv {
 
 function cliHasUstream(ctx: SuiteContext): boolean {
   try {
-    const help = execFileSync(ctx.node, [ctx.castkitMain, 'help', 'record'], { encoding: 'utf8' });
+    const help = execFileSync(ctx.castkit[0], [...ctx.castkit.slice(1), 'help', 'record'], {
+      encoding: 'utf8',
+    });
     return help.includes('--ums-url');
   } catch {
     return false;
@@ -206,8 +208,7 @@ async function prepare(ctx: SuiteContext): Promise<BenchCase[]> {
     const out = join(castkitDir, 'out.mp4');
     const castkit: Argv = viaCli
       ? [
-          ctx.node,
-          ctx.castkitMain,
+          ...ctx.castkit,
           'record',
           emu.pageUrl,
           '--source',

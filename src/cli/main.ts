@@ -10,6 +10,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 });
 
+// bin/castkit took NODE_EXTRA_CA_CERTS over (download/extra-ca.ts): programs castkit starts get it back.
+const extraCa = process.env.CASTKIT_EXTRA_CA_CERTS;
+if (extraCa && !process.env.NODE_EXTRA_CA_CERTS) process.env.NODE_EXTRA_CA_CERTS = extraCa;
+
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(castkitVersion() + '\n');

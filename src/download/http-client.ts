@@ -4,13 +4,14 @@
  * bounded redirects to http(s) only, bounded bodies, Content-Length checked, and a watchdog that tells a
  * server that never answers (E_TIMEOUT) from one that stops sending mid-body (E_STALL).
  */
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
-import { Agent, EnvHttpProxyAgent, request } from './undici-core.js';
+import type { Agent as UndiciAgent, buildConnector as buildConnectorTypes, Dispatcher } from 'undici';
+import { Agent, buildConnector, EnvHttpProxyAgent, request } from './undici-core.js';
 import { NetworkError } from '../core/errors.js';
 import { rangeHeader, type ByteRange } from './byte-range.js';
 import { classifyError, interrupted, shownUrl, statusError, type ExchangeFacts } from './http-errors.js';
 import { fetchLocal } from './local-fetch.js';
 import { decode, header, readBody, type BodySink } from './read-body.js';
+import { EXTRA_CA_ENV, extraCaList } from './extra-ca.js';
 import { buildRequestHeaders, type RequestHeaderOptions } from './request-headers.js';
 import { assertAllowedUrl, isHttpUrl } from './url-policy.js';
 
@@ -95,6 +96,11 @@ export function proxyFromEnv(env: Readonly<Record<string, string | undefined>>):
 
 /** An Agent, or an EnvHttpProxyAgent when a proxy is configured; both pool and keep connections alive. */
 export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
+  const proxy = proxyFromEnv(options.env ?? process.env);
+  const connect = { timeout: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs, ...options.tls };
+  // NODE_EXTRA_CA_CERTS taken over by the launcher (extra-ca.ts), and no CA from the caller: Node's roots
+  // plus those, loaded when the first HTTPS connection is made (through a proxy: at once).
+  const extraCa = options.tls?.ca === undefined && process.env[EXTRA_CA_ENV] ? extraCaList : undefined;
   const base: UndiciAgent.Options = {
     connections: Math.max(1, options.connections ?? HTTP_DEFAULTS.connections),
     keepAliveTimeout: 15_000,
@@ -102,11 +108,28 @@ export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
     // Our watchdog owns timing (per request, one clock for connect and headers); these are backstops.
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect: { timeout: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs, ...options.tls },
+    connect: extraCa ? httpsLater(connect, extraCa) : connect,
   };
-  const proxy = proxyFromEnv(options.env ?? process.env);
   if (!proxy) return new Agent(base);
-  return new EnvHttpProxyAgent({ ...base, ...proxy, requestTls: { ...options.tls } });
+  const ca = extraCa?.();
+  return new EnvHttpProxyAgent({ ...base, ...proxy, requestTls: { ...options.tls, ...(ca ? { ca } : {}) } });
+}
+
+/** undici's connector, with `ca()` asked for only when an HTTPS connection is first made. */
+function httpsLater(
+  options: buildConnectorTypes.BuildOptions,
+  ca: () => string[] | undefined,
+): buildConnectorTypes.connector {
+  const plain = buildConnector(options);
+  let secure: buildConnectorTypes.connector | undefined;
+  return (opts, callback) => {
+    if (opts.protocol !== 'https:') return plain(opts, callback);
+    if (!secure) {
+      const list = ca();
+      secure = list ? buildConnector({ ...options, ca: list }) : plain;
+    }
+    return secure(opts, callback);
+  };
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);

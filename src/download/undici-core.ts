@@ -1,5 +1,6 @@
 /**
- * The parts of undici castkit uses (Agent, EnvHttpProxyAgent, request), loaded from their own modules.
+ * The parts of undici castkit uses (Agent, EnvHttpProxyAgent, request, buildConnector), loaded from their own
+ * modules.
  * undici's index also loads fetch, WebSocket, EventSource, the cache stores and the mock agents: about
  * 80 ms at the start of every `record` on this 2-core machine, against about 30 ms for these three
  * (measured with require() timings, Node 20, undici 7.30). The paths are undici's lib layout; the package
@@ -15,6 +16,8 @@ export const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Age
 export const EnvHttpProxyAgent = load(
   'undici/lib/dispatcher/env-http-proxy-agent.js',
 ) as typeof Undici.EnvHttpProxyAgent;
+
+export const buildConnector = load('undici/lib/core/connect.js') as typeof Undici.buildConnector;
 
 type RequestFn = (
   this: Undici.Dispatcher,

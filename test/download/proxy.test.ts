@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { after, describe, it } from 'node:test';
 import { Agent, EnvHttpProxyAgent } from 'undici';
 import { NetworkError } from '../../src/core/errors.js';
 import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
+import { EXTRA_CA_ENV, extraCaList } from '../../src/download/extra-ca.js';
 import { startOrigin } from '../helpers/http-origin.js';
 import { scratchDir } from '../helpers/scratch.js';
+import { makeCertificate } from '../helpers/tls-cert.js';
 
 const root = scratchDir('castkit-proxy-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -108,20 +110,8 @@ describe('proxies from the environment', () => {
   });
 
   it('tunnels https through HTTPS_PROXY', async (t) => {
-    const key = join(root, 'key.pem');
-    const cert = join(root, 'cert.pem');
-    try {
-      execFileSync(
-        'openssl',
-        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1'].concat([
-          '-subj',
-          '/CN=127.0.0.1',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-        ]),
-        { stdio: 'ignore' },
-      );
-    } catch {
+    const { key, cert } = makeCertificate(root);
+    if (!cert) {
       t.skip('openssl is not available to make a test certificate');
       return;
     }
@@ -152,6 +142,70 @@ describe('proxies from the environment', () => {
       await proxy.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('trusts the CA file bin/castkit took over from NODE_EXTRA_CA_CERTS, direct and through a proxy', async (t) => {
+    const { key, cert } = makeCertificate(root);
+    if (!cert) {
+      t.skip('openssl is not available to make a test certificate');
+      return;
+    }
+    const body = randomBytes(20_000);
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/seg.ts`;
+    const origin = await startOrigin();
+    origin.route('/plain.ts', { body });
+    const proxy = await startConnectProxy();
+    const saved = process.env[EXTRA_CA_ENV];
+    const untrusting = createHttpClient({ env: {} });
+    process.env[EXTRA_CA_ENV] = cert;
+    const direct = createHttpClient({ env: {} });
+    const proxied = createHttpClient({ env: { HTTPS_PROXY: proxy.url } });
+    try {
+      assert.ok((await direct.fetchBytes(origin.url('/plain.ts'))).equals(body), 'plain http still works');
+      assert.ok((await direct.fetchBytes(url)).equals(body));
+      assert.ok((await proxied.fetchBytes(url)).equals(body));
+      assert.equal(proxy.tunnels.length, 1);
+      await assert.rejects(
+        untrusting.fetchBytes(url),
+        (e: unknown) => e instanceof NetworkError && e.code === 'E_TLS',
+        'a client made without the variable does not trust the server',
+      );
+      // Node's own roots are kept beside the extra certificate.
+      const list = extraCaList();
+      assert.equal(list?.length, rootCertificates.length + 1);
+      assert.equal(list?.at(-1), readFileSync(cert, 'utf8'));
+    } finally {
+      if (saved === undefined) delete process.env[EXTRA_CA_ENV];
+      else process.env[EXTRA_CA_ENV] = saved;
+      await direct.close();
+      await proxied.close();
+      await untrusting.close();
+      await proxy.close();
+      await origin.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('ignores an extra CA file that cannot be read, with a warning, as Node does', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): number => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const missing = join(root, 'missing-ca.pem');
+      assert.equal(extraCaList({ [EXTRA_CA_ENV]: missing }), undefined);
+      assert.equal(extraCaList({}), undefined);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] ?? '', /Ignoring extra certs from `.*missing-ca\.pem`/);
+    } finally {
+      process.off('warning', onWarning);
     }
   });
 });

@@ -3,12 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import * as undici from 'undici';
-import { Agent, EnvHttpProxyAgent, request } from '../../src/download/undici-core.js';
+import { Agent, buildConnector, EnvHttpProxyAgent, request } from '../../src/download/undici-core.js';
 import { startOrigin } from '../helpers/http-origin.js';
 
 describe('undici-core', () => {
   it("gives undici's own classes, loaded without undici's index", () => {
     assert.equal(Agent, undici.Agent);
+    assert.equal(buildConnector, undici.buildConnector);
     assert.equal(EnvHttpProxyAgent, undici.EnvHttpProxyAgent);
     // In a fresh process, the HTTP client must not pull in the index (fetch, WebSocket, caches, mocks).
     const client = fileURLToPath(new URL('../../src/download/http-client.js', import.meta.url));

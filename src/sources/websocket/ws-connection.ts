@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import type { CastkitError } from '../../core/errors.js';
 import { InterruptedError, NetworkError, systemErrorCode } from '../../core/errors.js';
 import { redactUrlCredentials } from '../../core/redact.js';
+import { extraCaList } from '../../download/extra-ca.js';
 
 export interface WsConnectOptions {
   /** Extra request headers for the handshake (cookies, user agent, authorization). */
@@ -94,6 +95,8 @@ export class WsConnection {
         return;
       }
       let ws: WebSocket;
+      // NODE_EXTRA_CA_CERTS taken over by the launcher (bin/castkit): Node's roots plus those, for wss:.
+      const extra = extraCaList();
       try {
         ws = new WebSocket(url, o.protocols ?? [], {
           headers: o.headers,
@@ -101,6 +104,7 @@ export class WsConnection {
           handshakeTimeout: o.handshakeTimeoutMs ?? WS_DEFAULTS.handshakeTimeoutMs,
           maxPayload: o.maxMessageBytes ?? WS_DEFAULTS.maxMessageBytes,
           rejectUnauthorized: !o.insecure,
+          ...(extra ? { ca: extra } : {}),
           followRedirects: true,
           maxRedirects: 5,
         });
