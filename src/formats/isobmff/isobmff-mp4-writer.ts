@@ -328,7 +328,11 @@ function defaultBrands(tracks: readonly TrackInfo[]): Brands {
   return { major: 'isom', minor: 512, compatible };
 }
 
-/** Split the samples per track into decode-order tables and chunks. */
+/**
+ * Split the samples per track into decode-order tables and chunks. Two passes over the samples in all
+ * (count, then fill), each touching every sample once whatever the number of tracks: this runs once per
+ * output, mostly before the JIT has optimized it, so the number of passes is what it costs.
+ */
 function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explicit = false): TrackPlan[] {
   const seen = new Set<number>();
   for (const t of tracks) {
@@ -339,69 +343,121 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
   const ids = samples.trackId;
   const sizes = samples.size;
   const offsets = samples.offset;
-  // Where each sample's payload starts in the mdat: its own offset, or right after the one before.
-  let starts: Float64Array | undefined;
-  if (!explicit) {
-    starts = new Float64Array(n);
-    let at = 0;
-    for (let j = 0; j < n; j++) {
-      starts[j] = at;
-      at += sizes[j] as number;
-    }
-  }
-  const startOf = starts ?? offsets;
-  // A sample starts a chunk when the one before it in the mdat is another track's, or does not end
-  // where it starts.
-  const opensChunk = (j: number): boolean =>
-    j === 0 ||
-    ids[j - 1] !== ids[j] ||
-    (explicit && (offsets[j - 1] as number) + (sizes[j - 1] as number) !== (offsets[j] as number));
+  const T = tracks.length;
+  // Track index by id (ids are 16-bit in a sample table); -1 for a track not in the list.
+  const slot = new Int16Array(65536).fill(-1);
+  tracks.forEach((t, k) => {
+    if (t.id >= 0 && t.id < 65536) slot[t.id] = k;
+  });
 
-  // One pass per track over the samples: tight loops over typed arrays, each with one track's arrays.
-  const dts: Float64Array[] = [];
-  const lastGiven: number[] = [];
-  let placed = 0;
-  const plans = tracks.map((track, k): TrackPlan => {
-    const id = track.id;
-    let count = 0;
-    let chunks = 0;
-    for (let j = 0; j < n; j++) {
-      if (ids[j] !== id) continue;
-      count++;
-      if (opensChunk(j)) chunks++;
+  // Pass 1: samples and chunks per track. A sample starts a chunk when the one before it in the mdat is
+  // another track's or (explicit offsets) does not end where it starts.
+  const counts = new Int32Array(T);
+  const chunkCounts = new Int32Array(T);
+  let prevId = -1;
+  let prevEnd = 0;
+  for (let j = 0; j < n; j++) {
+    const id = ids[j] as number;
+    const k = slot[id] as number;
+    if (k < 0) {
+      throw new UsageError(`planMp4: a sample refers to track ${id}, which is not in the track list`, {
+        code: 'E_MP4_PLAN',
+      });
     }
-    placed += count;
-    const t: WorkTables = {
+    counts[k] = (counts[k] as number) + 1;
+    if (id !== prevId || (explicit && offsets[j] !== prevEnd))
+      chunkCounts[k] = (chunkCounts[k] as number) + 1;
+    prevId = id;
+    if (explicit) prevEnd = (offsets[j] as number) + (sizes[j] as number);
+  }
+
+  const work: WorkTables[] = [];
+  for (let k = 0; k < T; k++) {
+    const count = counts[k] as number;
+    const chunks = chunkCounts[k] as number;
+    work.push({
       durations: new Uint32Array(count),
       cts: new Int32Array(count),
       sizes: new Uint32Array(count),
       keyframes: new Uint8Array(count),
       chunkOffsets: new Float64Array(chunks),
       chunkCounts: new Uint32Array(chunks),
-    };
-    const d = new Float64Array(count);
-    let i = 0;
-    let ci = -1;
-    let bytes = 0;
-    let maxSample = 0;
-    let given = 0;
-    for (let j = 0; j < n; j++) {
-      if (ids[j] !== id) continue;
-      if (opensChunk(j)) t.chunkOffsets[++ci] = startOf[j] as number;
-      t.chunkCounts[ci] = (t.chunkCounts[ci] as number) + 1;
-      const size = sizes[j] as number;
-      d[i] = samples.dts[j] as number;
-      t.cts[i] = samples.cts[j] as number;
-      t.sizes[i] = size;
-      t.keyframes[i] = samples.keyframe[j] as number;
-      given = samples.duration[j] as number;
-      bytes += size;
-      if (size > maxSample) maxSample = size;
-      i++;
+    });
+  }
+
+  // Pass 2: fill, and per track as it goes: each sample's duration (the distance to the next dts of its
+  // track), the media duration, the end of presentation and the busiest second's bytes. Without explicit
+  // offsets, payloads are back to back in the order given.
+  const next = new Int32Array(T);
+  const chunk = new Int32Array(T).fill(-1);
+  const bytes = new Float64Array(T);
+  const maxSample = new Float64Array(T);
+  const lastGiven = new Float64Array(T);
+  const firstDts = new Float64Array(T);
+  const prevDts = new Float64Array(T);
+  const total = new Float64Array(T);
+  const end = new Float64Array(T);
+  const second = new Float64Array(T);
+  const secondBytes = new Float64Array(T);
+  const busiest = new Float64Array(T);
+  const timescale = Float64Array.from(tracks, (t) => t.timescale);
+  const sDts = samples.dts;
+  const sCts = samples.cts;
+  const sKey = samples.keyframe;
+  const sDur = samples.duration;
+  let at = 0;
+  prevId = -1;
+  prevEnd = 0;
+  for (let j = 0; j < n; j++) {
+    const id = ids[j] as number;
+    const k = slot[id] as number;
+    const t = work[k] as WorkTables;
+    const size = sizes[j] as number;
+    const start = explicit ? (offsets[j] as number) : at;
+    if (id !== prevId || (explicit && start !== prevEnd)) {
+      const c = (chunk[k] as number) + 1;
+      chunk[k] = c;
+      t.chunkOffsets[c] = start;
     }
-    dts.push(d);
-    lastGiven.push(given);
-    return {
+    const c = chunk[k] as number;
+    t.chunkCounts[c] = (t.chunkCounts[c] as number) + 1;
+    const i = next[k] as number;
+    next[k] = i + 1;
+    const dts = sDts[j] as number;
+    if (i === 0) firstDts[k] = dts;
+    else {
+      // Decode times must not go back (8.6.1.2: sample_delta is unsigned); a step back becomes 0.
+      const delta = dts - (prevDts[k] as number);
+      const du = delta > 0 ? Math.min(delta, U32_LIMIT - 1) : 0;
+      t.durations[i - 1] = du;
+      const e = (total[k] as number) + (t.cts[i - 1] as number) + du;
+      if (e > (end[k] as number)) end[k] = e;
+      total[k] = (total[k] as number) + du;
+    }
+    prevDts[k] = dts;
+    // esds maxBitrate: the most bytes in any one second of decode time.
+    const sec = Math.floor((dts - (firstDts[k] as number)) / (timescale[k] as number));
+    if (i === 0 || sec !== second[k]) {
+      if ((secondBytes[k] as number) > (busiest[k] as number)) busiest[k] = secondBytes[k] as number;
+      second[k] = sec;
+      secondBytes[k] = 0;
+    }
+    secondBytes[k] = (secondBytes[k] as number) + size;
+    t.cts[i] = sCts[j] as number;
+    t.sizes[i] = size;
+    t.keyframes[i] = sKey[j] as number;
+    lastGiven[k] = sDur[j] as number;
+    bytes[k] = (bytes[k] as number) + size;
+    if (size > (maxSample[k] as number)) maxSample[k] = size;
+    prevId = id;
+    prevEnd = start + size;
+    at += size;
+  }
+
+  return tracks.map((track, k): TrackPlan => {
+    const count = counts[k] as number;
+    const t = work[k] as WorkTables;
+    const p: TrackPlan = {
       track,
       outId: k + 1,
       tables: t,
@@ -410,63 +466,22 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
       firstCts: 0,
       mediaDuration: 0,
       compositionEnd: 0,
-      bytes,
-      maxBitrate: 0,
-      maxSample,
+      bytes: bytes[k] as number,
+      maxBitrate: Math.max(busiest[k] as number, secondBytes[k] as number) * 8,
+      maxSample: maxSample[k] as number,
     };
+    if (count === 0) return p;
+    // The last sample's duration: its own, or the one before it's when 0.
+    const given = lastGiven[k] as number;
+    const last =
+      given > 0 ? Math.min(given, U32_LIMIT - 1) : count > 1 ? (t.durations[count - 2] as number) : 0;
+    t.durations[count - 1] = last;
+    p.firstDts = firstDts[k] as number;
+    p.firstCts = t.cts[0] as number;
+    p.mediaDuration = (total[k] as number) + last;
+    p.compositionEnd = Math.max(end[k] as number, (total[k] as number) + (t.cts[count - 1] as number) + last);
+    return p;
   });
-  if (placed !== n) {
-    const stray = Array.from(ids.subarray(0, n)).find((id) => !seen.has(id));
-    throw new UsageError(`planMp4: a sample refers to track ${stray}, which is not in the track list`, {
-      code: 'E_MP4_PLAN',
-    });
-  }
-  plans.forEach((p, k) => {
-    const n = p.count;
-    const d = dts[k] as Float64Array;
-    const durations = p.tables.durations;
-    for (let i = 0; i + 1 < n; i++) {
-      const delta = (d[i + 1] as number) - (d[i] as number);
-      // Decode times must not go back (8.6.1.2: sample_delta is unsigned); a step back becomes 0.
-      durations[i] = delta > 0 ? Math.min(delta, U32_LIMIT - 1) : 0;
-    }
-    if (n > 0) {
-      const given = lastGiven[k] as number;
-      durations[n - 1] =
-        given > 0 ? Math.min(given, U32_LIMIT - 1) : n > 1 ? (durations[n - 2] as number) : 0;
-      p.firstDts = d[0] as number;
-      p.firstCts = p.tables.cts[0] as number;
-    }
-    let total = 0;
-    let end = 0;
-    for (let i = 0; i < n; i++) {
-      const du = durations[i] as number;
-      end = Math.max(end, total + (p.tables.cts[i] as number) + du);
-      total += du;
-    }
-    p.mediaDuration = total;
-    p.compositionEnd = end;
-    p.maxBitrate = maxBitrate(p, d);
-  });
-  return plans;
-}
-
-/** Largest number of bits in any one second of decode time (esds maxBitrate, 14496-1 7.2.6.6). */
-function maxBitrate(p: TrackPlan, dts: Float64Array): number {
-  const ts = p.track.timescale;
-  let best = 0;
-  let second = -1;
-  let bytes = 0;
-  for (let i = 0; i < p.count; i++) {
-    const s = Math.floor(((dts[i] as number) - p.firstDts) / ts);
-    if (s !== second) {
-      best = Math.max(best, bytes);
-      second = s;
-      bytes = 0;
-    }
-    bytes += p.tables.sizes[i] as number;
-  }
-  return Math.max(best, bytes) * 8;
 }
 
 /** Edit lists for each track (undefined: none needed), durations in the movie timescale. */
