@@ -75,6 +75,11 @@ export interface Demuxer {
    * has copied), so the caller may read the next chunk into the same memory.
    */
   readonly copiesInput?: boolean;
+  /**
+   * Optional, with copiesInput: memory to read the next chunk into (up to `size` bytes, maybe fewer)
+   * before pushing it, where the demuxer works fastest on it. Valid until the push after next.
+   */
+  inputBuffer?(size: number): Uint8Array;
   end(): DemuxOutput;
   /** Optional: bytes coming next that the demuxer would not read; a seeking reader may `skipAhead` over them. */
   skippable?(): number;

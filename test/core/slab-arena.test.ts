@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SlabArena } from '../../src/core/slab-arena.js';
-import { ByteChain } from '../../src/formats/mpegts/mpegts-chain.js';
+import { ByteChain, ChainSpace } from '../../src/formats/mpegts/mpegts-chain.js';
 
 describe('SlabArena', () => {
   it('reuses a slab once every payload carved from it is released, in any order', () => {
@@ -67,5 +67,34 @@ describe('ByteChain', () => {
     assert.deepEqual([...other.bytes()], live.slice(10, 30));
     c.clear();
     assert.equal(c.length, 0);
+  });
+
+  it('in a shared space: copies within it, outgrows its region into its own memory, and comes back', () => {
+    const space = new ChainSpace(4096 + 2 * 1000);
+    const input = space.take(4096) as Uint8Array;
+    input.forEach((_, i) => (input[i] = (i * 7) & 0xff));
+    const a = new ByteChain(space, 1000);
+    const b = new ByteChain(space, 1000);
+    const c = new ByteChain(space, 1000); // no room left: its own memory
+    const expected: number[] = [];
+    for (let i = 0; i + 188 <= 4096; i += 188) {
+      a.pushFromSpace(input.byteOffset + i + 4, input.byteOffset + i + 188);
+      c.pushFromSpace(input.byteOffset + i + 4, input.byteOffset + i + 188);
+      for (let k = i + 4; k < i + 188; k++) expected.push(input[k] as number);
+    }
+    // 21 payloads of 184 bytes: past a's 1,000-byte region, so a moved to its own memory on the way.
+    assert.deepEqual([...a.bytes()], expected);
+    assert.deepEqual([...c.bytes()], expected);
+    assert.ok(
+      [...input].every((x, i) => x === ((i * 7) & 0xff)),
+      'the input is untouched',
+    );
+    b.pushRange(a, 100, 900);
+    assert.deepEqual([...b.bytes()], expected.slice(100, 900));
+    a.clear();
+    a.pushFromSpace(input.byteOffset + 10, input.byteOffset + 500); // back in its region
+    b.pushRange(a, 0, 50);
+    assert.deepEqual([...a.bytes()], [...input.subarray(10, 500)]);
+    assert.deepEqual([...b.bytes()], [...expected.slice(100, 900), ...input.subarray(10, 60)]);
   });
 });

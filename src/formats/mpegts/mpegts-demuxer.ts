@@ -23,7 +23,7 @@ import { buildHvcC, HEVC_NAL, parseHevcSps } from '../codecs/hevc.js';
 import { parseMpegAudioHeader } from '../codecs/mp3.js';
 import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../media.js';
 import { emptyOutput } from '../media.js';
-import { ByteChain } from './mpegts-chain.js';
+import { ByteChain, ChainSpace } from './mpegts-chain.js';
 import { parsePat, parsePmt, SectionAssembler, type PmtStream } from './mpegts-psi.js';
 
 const TS_PACKET = 188;
@@ -34,6 +34,17 @@ const CLOCK = 90000;
 const DETECT_LIMIT = 64 * 1024;
 /** Largest video access unit accepted, bytes; a larger one is dropped (a PES without end is corrupt). */
 const MAX_ACCESS_UNIT = 64 * 1024 * 1024;
+
+/**
+ * The shared space (see ChainSpace): two input slots (a caller may read the next chunk while the previous
+ * one is still looked at), then each stream's chains, sized for what they usually hold: a video access
+ * unit, an audio PES and its frames. A chain that outgrows its region continues in its own memory.
+ */
+const INPUT_SLOT = 512 << 10;
+const SPACE_SIZE = 2 * INPUT_SLOT + (2 << 20);
+const REGION = { au: 1 << 20, pes: 128 << 10, audio: 128 << 10 } as const;
+/** Chunks shorter than this are demuxed where they are: copying them into the space would not pay. */
+const STAGE_MIN = 16 << 10;
 /**
  * Seconds of audio held back while waiting for the first video keyframe; past that the video is taken to
  * have no usable keyframe soon, and the audio is let through from its start (longer GOPs are rare).
@@ -244,6 +255,12 @@ export class MpegtsDemuxer implements Demuxer {
   private ended = false;
   private readonly scratch = new Uint8Array(32);
   private readonly allocate: (size: number) => Uint8Array;
+  /** Made when the first stream is (or a caller asks for an input buffer): fuzzed garbage never makes it. */
+  private space: ChainSpace | undefined;
+  private slots: Uint8Array[] = [];
+  private slot = 0;
+  /** Where the buffer being scanned starts in the shared space, or -1 when it is not in it. */
+  private scanBase = -1;
 
   // program
   private programNumber = -1;
@@ -272,8 +289,40 @@ export class MpegtsDemuxer implements Demuxer {
   push(chunk: Uint8Array): DemuxOutput {
     if (this.ended) throw new RangeError('MpegtsDemuxer: push() after end()');
     this.out = emptyOutput();
-    this.input(chunk, false);
+    const space = this.space;
+    if (!space || space.holds(chunk) || chunk.length < STAGE_MIN) this.input(chunk, false);
+    else {
+      // Into the shared space first (one large copy), so that each packet's payload moves with copyWithin.
+      for (let at = 0; at < chunk.length; at += INPUT_SLOT) {
+        const piece = chunk.subarray(at, Math.min(chunk.length, at + INPUT_SLOT));
+        const slot = this.nextSlot().subarray(0, piece.length);
+        slot.set(piece);
+        this.input(slot, false);
+      }
+    }
     return this.out;
+  }
+
+  /**
+   * Memory to read the next chunk into before pushing it (up to `size` bytes; maybe fewer): the caller's
+   * read lands where the packets are demuxed from, with no copy. Valid until the push after next.
+   */
+  inputBuffer(size: number): Uint8Array {
+    return this.nextSlot().subarray(0, Math.min(size, INPUT_SLOT));
+  }
+
+  private chainSpace(): ChainSpace {
+    if (!this.space) {
+      this.space = new ChainSpace(SPACE_SIZE);
+      this.slots = [this.space.take(INPUT_SLOT) as Uint8Array, this.space.take(INPUT_SLOT) as Uint8Array];
+    }
+    return this.space;
+  }
+
+  private nextSlot(): Uint8Array {
+    this.chainSpace();
+    this.slot ^= 1;
+    return this.slots[this.slot] as Uint8Array;
   }
 
   end(): DemuxOutput {
@@ -408,6 +457,8 @@ export class MpegtsDemuxer implements Demuxer {
 
   /** Walk the packets of buf (whose first byte is at input offset base); keep what is left over. */
   private scan(buf: Uint8Array, base: number, final: boolean): void {
+    // Packets of a chunk in the shared space move into the chains with copyWithin (pushFromSpace).
+    this.scanBase = this.space?.holds(buf) ? buf.byteOffset : -1;
     let i = 0;
     const len = buf.length;
     for (;;) {
@@ -667,7 +718,7 @@ export class MpegtsDemuxer implements Demuxer {
       raiPending: false,
       pesRai: false,
       auRai: false,
-      pes: new ByteChain(),
+      pes: new ByteChain(this.chainSpace(), REGION.pes),
       pesActive: false,
       pesOffset: 0,
       pesSize: 0,
@@ -681,7 +732,7 @@ export class MpegtsDemuxer implements Demuxer {
       lastStep: 0,
       offset: this.clockOffset,
       epoch: this.clockEpoch,
-      au: new ByteChain(),
+      au: media === 'video' ? new ByteChain(this.chainSpace(), REGION.au) : new ByteChain(),
       auPts: NaN,
       auDts: NaN,
       auOffset: 0,
@@ -692,7 +743,7 @@ export class MpegtsDemuxer implements Demuxer {
       droppedBeforeKey: 0,
       nalStarts: [],
       nalEnds: [],
-      audio: new ByteChain(),
+      audio: media === 'audio' ? new ByteChain(this.chainSpace(), REGION.audio) : new ByteChain(),
       audioConsumed: 0,
       audioAppended: 0,
       marks: [],
@@ -774,12 +825,16 @@ export class MpegtsDemuxer implements Demuxer {
         if (room < end - p) e = p + Math.max(0, room);
       }
       s.pesBytes += end - p;
-      if (e > p) s.au.pushFrom(b, p, e);
+      if (e > p) {
+        if (this.scanBase >= 0) s.au.pushFromSpace(this.scanBase + p, this.scanBase + e);
+        else s.au.pushFrom(b, p, e);
+      }
       if (s.pesSize > 0 && s.pesBytes >= s.pesSize) s.pesActive = false;
       if (s.au.length > MAX_ACCESS_UNIT) this.dropOversizedAccessUnit(s);
       return;
     }
-    s.pes.pushFrom(b, p, end);
+    if (this.scanBase >= 0) s.pes.pushFromSpace(this.scanBase + p, this.scanBase + end);
+    else s.pes.pushFrom(b, p, end);
     if (!s.headerParsed) this.parsePesHeader(s);
     if (s.pesActive && s.pesSize > 0 && s.pes.length >= s.pesSize) this.finishPes(s, true);
     else if (s.pes.length > MAX_ACCESS_UNIT) {

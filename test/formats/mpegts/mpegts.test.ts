@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { parseAudioSpecificConfig } from '../../../src/formats/codecs/aac.js';
 import { describeConfig } from '../../../src/formats/codecs/describe.js';
 import { buildHvcC, HEVC_NAL, hevcNalType, parseHvcC } from '../../../src/formats/codecs/hevc.js';
-import { sniffMpegts } from '../../../src/formats/mpegts/mpegts-demuxer.js';
+import { MpegtsDemuxer, sniffMpegts } from '../../../src/formats/mpegts/mpegts-demuxer.js';
 import { fixture, makeMedia, type MediaSpec } from '../../helpers/fixtures.js';
 import {
   ffprobePackets,
@@ -124,6 +124,32 @@ async function checkAgainstSource(tsPath: string, mp4Path: string, hevc: boolean
 describe('MPEG-TS demuxer against ffprobe and the source MP4', () => {
   it('h264-aac.ts, fed in odd-sized chunks', async () => {
     await checkAgainstSource(await fixture('h264-aac.ts'), await fixture('h264-aac.mp4'), false);
+  });
+
+  it('gives the same samples from small chunks, large chunks (copied into its space) and its inputBuffer()', async () => {
+    for (const bytes of [read(await fixture('h264-aac.ts')), read(await makeMedia(HEVC_TS))]) {
+      const key = (r: ReturnType<typeof demuxAll>): string[] =>
+        r.samples.map(
+          (x) =>
+            `${x.trackId} ${x.dts} ${x.cts} ${x.keyframe} ${Buffer.from(x.data ?? []).toString('base64')}`,
+        );
+      const small = demuxAll(bytes);
+      // 1.1 MB and 3,000,001-byte pushes: several 512 KB slots per push, packets across slot ends.
+      assert.deepEqual(key(demuxAll(bytes, [1_100_000, 3_000_001])), key(small));
+      // Read straight into the demuxer's memory, as a file remux does, in sizes that cut packets.
+      const d = new MpegtsDemuxer();
+      const direct: ReturnType<typeof demuxAll> = { tracks: [], samples: [], warnings: [] };
+      const sizes = [100_003, 1 << 20, 4093];
+      for (let at = 0, i = 0; at < bytes.length; i++) {
+        const buf = d.inputBuffer(sizes[i % sizes.length] as number);
+        const n = Math.min(buf.length, bytes.length - at);
+        buf.set(bytes.subarray(at, at + n));
+        direct.samples.push(...d.push(buf.subarray(0, n)).samples);
+        at += n;
+      }
+      direct.samples.push(...d.end().samples);
+      assert.deepEqual(key(direct), key(small));
+    }
   });
 
   it('hevc-aac.ts', async () => {
