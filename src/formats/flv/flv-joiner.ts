@@ -277,13 +277,15 @@ export class FlvJoiner implements FlvTagSink {
   private histPrint: number[] = [];
   private histTrack: number[] = [];
 
-  // Per-chunk scratch, reused.
-  private kind: number[] = [];
-  private ts: number[] = [];
-  private start: number[] = [];
-  private size: number[] = [];
-  private cts: number[] = [];
-  private flags: number[] = [];
+  // Per-chunk scratch: one row per tag, kept from chunk to chunk (the 1,400 chunks of a join would
+  // otherwise grow six arrays from nothing each: most of the young garbage of a join).
+  private tagCount = 0;
+  private kind = new Uint8Array(1024);
+  private ts = new Float64Array(1024);
+  private start = new Float64Array(1024);
+  private size = new Uint32Array(1024);
+  private cts = new Int32Array(1024);
+  private flags = new Uint8Array(1024);
   /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
   private tailFrom = 0;
   private readonly inPlace: boolean;
@@ -317,8 +319,7 @@ export class FlvJoiner implements FlvTagSink {
     };
     this.reports.push(report);
     this.report = report;
-    this.kind.length = this.ts.length = this.start.length = this.size.length = 0;
-    this.cts.length = this.flags.length = 0;
+    this.tagCount = 0;
     // Configuration state as of the chunk start, restored if the chunk turns out unusable.
     const savedVideo = this.videoConfig;
     const savedAudio = this.audioConfig;
@@ -337,11 +338,11 @@ export class FlvJoiner implements FlvTagSink {
       return { index, pieces: [], size: 0, report };
     }
     this.report = undefined;
-    report.tags = this.kind.length;
+    report.tags = this.tagCount;
     report.videoConfigChanged = this.chunkVideoConfigChanged;
     report.audioConfigChanged = this.chunkAudioConfigChanged;
     this.cur = chunk;
-    let from = this.kind.length;
+    let from = this.tagCount;
     for (let frames = 0; from > 0 && frames < HISTORY_KEEP;) {
       const k = this.kind[--from] as number;
       if (k === K_VFRAME || k === K_AFRAME) frames++;
@@ -398,12 +399,34 @@ export class FlvJoiner implements FlvTagSink {
     } else {
       k = this.script(t);
     }
-    this.kind.push(k);
-    this.ts.push(t.timestamp);
-    this.start.push(t.tagOffset);
-    this.size.push(t.dataSize);
-    this.cts.push(m.cts);
-    this.flags.push(flags);
+    const i = this.tagCount;
+    if (i === this.kind.length) this.growRows();
+    this.kind[i] = k;
+    this.ts[i] = t.timestamp;
+    this.start[i] = t.tagOffset;
+    this.size[i] = t.dataSize;
+    this.cts[i] = m.cts;
+    this.flags[i] = flags;
+    this.tagCount = i + 1;
+  }
+
+  /** Twice the rows, the tags so far kept. */
+  private growRows(): void {
+    const n = this.kind.length * 2;
+    const grow = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(
+      a: T,
+      make: (n: number) => T,
+    ): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.kind = grow(this.kind, (k) => new Uint8Array(k));
+    this.ts = grow(this.ts, (k) => new Float64Array(k));
+    this.start = grow(this.start, (k) => new Float64Array(k));
+    this.size = grow(this.size, (k) => new Uint32Array(k));
+    this.cts = grow(this.cts, (k) => new Int32Array(k));
+    this.flags = grow(this.flags, (k) => new Uint8Array(k));
   }
 
   private codecIdOf(t: FlvTagView): number {
@@ -475,7 +498,7 @@ export class FlvJoiner implements FlvTagSink {
    * that reconnected mid-chunk, a corrupt timestamp), then places each part like a chunk of its own.
    */
   private plan(index: number, report: FlvChunkReport): FlvChunkPlan {
-    const n = this.kind.length;
+    const n = this.tagCount;
     const bounds = [0];
     const prev = [NaN, NaN];
     for (let i = 0; i < n; i++) {
