@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputError, systemErrorCode } from '../core/errors.js';
+import { writeAllAt } from './write-all.js';
 
 /**
  * A file written under a temporary name beside its destination and renamed into place only when
@@ -42,11 +43,8 @@ export class AtomicFile {
   async writeAt(data: Uint8Array, position: number): Promise<void> {
     if (!this.handle) throw new OutputError(`${this.path} is closed`, { code: 'E_OUTPUT_CLOSED' });
     try {
-      let off = 0;
-      while (off < data.length) {
-        const { bytesWritten } = await this.handle.write(data, off, data.length - off, position + off);
-        off += bytesWritten;
-      }
+      const h = this.handle;
+      await writeAllAt(h, data, position, () => this.handle === h);
     } catch (err) {
       throw outputError(`cannot write ${this.path}`, err, this.path);
     }
@@ -54,13 +52,10 @@ export class AtomicFile {
 
   async write(data: Uint8Array): Promise<void> {
     if (!this.handle) throw new OutputError(`${this.path} is closed`, { code: 'E_OUTPUT_CLOSED' });
-    let off = 0;
     try {
-      while (off < data.length) {
-        const { bytesWritten } = await this.handle.write(data, off, data.length - off, this.position);
-        off += bytesWritten;
-        this.position += bytesWritten;
-      }
+      const h = this.handle;
+      await writeAllAt(h, data, this.position, () => this.handle === h);
+      this.position += data.length;
     } catch (err) {
       throw outputError(`cannot write ${this.path}`, err, this.path);
     }

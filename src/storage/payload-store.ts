@@ -1,5 +1,6 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { PieceSource } from './input-windows.js';
+import { writeAllAt } from './write-all.js';
 
 const SEGMENT = 8 << 20;
 
@@ -76,7 +77,7 @@ export class PayloadStore {
     this.handle ??= await open(this.path, 'w+', 0o600);
     const at = this.fileSize;
     if (this.fileBufUsed + data.length > this.fileBuf.length) await this.flush();
-    if (data.length > this.fileBuf.length) await this.handle.write(data, 0, data.length, at);
+    if (data.length > this.fileBuf.length) await writeAllAt(this.handle, data, at);
     else {
       this.fileBuf.set(data, this.fileBufUsed);
       this.fileBufUsed += data.length;
@@ -87,7 +88,11 @@ export class PayloadStore {
 
   async flush(): Promise<void> {
     if (!this.handle || this.fileBufUsed === 0) return;
-    await this.handle.write(this.fileBuf, 0, this.fileBufUsed, this.fileSize - this.fileBufUsed);
+    await writeAllAt(
+      this.handle,
+      this.fileBuf.subarray(0, this.fileBufUsed),
+      this.fileSize - this.fileBufUsed,
+    );
     this.fileBufUsed = 0;
   }
 
