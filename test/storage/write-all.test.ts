@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WRITE_CALL_MAX, writeAllAt } from '../../src/storage/write-all.js';
@@ -9,24 +9,29 @@ import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-write-all-');
 
+/** `h`, with each write call's length reported to `onCall` first. */
+function spyOnWrite(h: FileHandle, onCall: (n: number) => void): FileHandle {
+  const write = h.write.bind(h) as (
+    b: Uint8Array,
+    o: number,
+    n: number,
+    p: number,
+  ) => ReturnType<FileHandle['write']>;
+  return Object.assign(Object.create(h) as FileHandle, {
+    write: (b: Uint8Array, o: number, n: number, p: number) => {
+      onCall(n);
+      return write(b, o, n, p);
+    },
+  });
+}
+
 describe('writeAllAt', () => {
   it('writes everything at its position in calls of at most WRITE_CALL_MAX bytes', async () => {
     const path = join(dir, 'out.bin');
     const data = randomBytes(WRITE_CALL_MAX * 3 + 12345);
     const h = await open(path, 'w');
     const calls: number[] = [];
-    const write = h.write.bind(h) as (
-      b: Uint8Array,
-      o: number,
-      n: number,
-      p: number,
-    ) => ReturnType<typeof h.write>;
-    const spied = Object.assign(Object.create(h) as typeof h, {
-      write: (b: Uint8Array, o: number, n: number, p: number) => {
-        calls.push(n);
-        return write(b, o, n, p);
-      },
-    });
+    const spied = spyOnWrite(h, (n) => calls.push(n));
     try {
       await writeAllAt(spied, data, 100);
     } finally {
@@ -42,18 +47,7 @@ describe('writeAllAt', () => {
     const path = join(dir, 'closed.bin');
     const h = await open(path, 'w');
     let calls = 0;
-    const write = h.write.bind(h) as (
-      b: Uint8Array,
-      o: number,
-      n: number,
-      p: number,
-    ) => ReturnType<typeof h.write>;
-    const spied = Object.assign(Object.create(h) as typeof h, {
-      write: (b: Uint8Array, o: number, n: number, p: number) => {
-        calls++;
-        return write(b, o, n, p);
-      },
-    });
+    const spied = spyOnWrite(h, () => calls++);
     let open1 = true;
     const data = new Uint8Array(WRITE_CALL_MAX * 4);
     const done = writeAllAt(spied, data, 0, () => open1);
