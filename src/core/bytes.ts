@@ -201,3 +201,14 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** A typed array of the same kind as `a`, `n` long, holding a's first `keep` elements (as many as fit). */
+export function resized<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(
+  a: T,
+  n: number,
+  keep = a.length,
+): T {
+  const b = new (a.constructor as new (length: number) => T)(n);
+  b.set(a.subarray(0, Math.min(keep, n)));
+  return b;
+}

@@ -1,3 +1,4 @@
+import { resized } from '../core/bytes.js';
 import type { Sample } from './media.js';
 
 /** A sample read back from a table, with the columns a timeline adds. */
@@ -198,23 +199,15 @@ export class SampleTable {
   }
 
   private resize(n: number): void {
-    const k = Math.min(n, this.length);
-    const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(
-      a: T,
-      make: (n: number) => T,
-    ): T => {
-      const b = make(n);
-      b.set(a.subarray(0, k));
-      return b;
-    };
-    this.trackId = grow(this.trackId, (x) => new Uint16Array(x));
-    this.keyframe = grow(this.keyframe, (x) => new Uint8Array(x));
-    this.tag = grow(this.tag, (x) => new Uint8Array(x));
-    this.dts = grow(this.dts, (x) => new Float64Array(x));
-    this.cts = grow(this.cts, (x) => new Int32Array(x));
-    this.duration = grow(this.duration, (x) => new Float64Array(x));
-    this.size = grow(this.size, (x) => new Uint32Array(x));
-    this.offset = grow(this.offset, (x) => new Float64Array(x));
-    this.input = grow(this.input, (x) => new Uint32Array(x));
+    const k = this.length;
+    this.trackId = resized(this.trackId, n, k);
+    this.keyframe = resized(this.keyframe, n, k);
+    this.tag = resized(this.tag, n, k);
+    this.dts = resized(this.dts, n, k);
+    this.cts = resized(this.cts, n, k);
+    this.duration = resized(this.duration, n, k);
+    this.size = resized(this.size, n, k);
+    this.offset = resized(this.offset, n, k);
+    this.input = resized(this.input, n, k);
   }
 }

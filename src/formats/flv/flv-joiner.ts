@@ -23,6 +23,7 @@
  * order. onMetaData holds only fixed-size AMF0 values, so its size follows from the keyframe count and
  * the keyframe file positions are computed as (head size + position in the pieces).
  */
+import { resized } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import type { FormatWarning } from '../media.js';
 import { decodeAmf0, decodeAmf0All, isAmfObject, type AmfObject } from './amf0.js';
@@ -413,20 +414,12 @@ export class FlvJoiner implements FlvTagSink {
   /** Twice the rows, the tags so far kept. */
   private growRows(): void {
     const n = this.kind.length * 2;
-    const grow = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(
-      a: T,
-      make: (n: number) => T,
-    ): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.kind = grow(this.kind, (k) => new Uint8Array(k));
-    this.ts = grow(this.ts, (k) => new Float64Array(k));
-    this.start = grow(this.start, (k) => new Float64Array(k));
-    this.size = grow(this.size, (k) => new Uint32Array(k));
-    this.cts = grow(this.cts, (k) => new Int32Array(k));
-    this.flags = grow(this.flags, (k) => new Uint8Array(k));
+    this.kind = resized(this.kind, n);
+    this.ts = resized(this.ts, n);
+    this.start = resized(this.start, n);
+    this.size = resized(this.size, n);
+    this.cts = resized(this.cts, n);
+    this.flags = resized(this.flags, n);
   }
 
   private codecIdOf(t: FlvTagView): number {
