@@ -106,7 +106,7 @@ export async function demuxFile(
         : chunkSize;
       const n0 = Math.min(chunkSize, want, size - position);
       let buf: Uint8Array;
-      if (demuxer.copiesInput && demuxer.inputBuffer) buf = demuxer.inputBuffer(n0);
+      if (demuxer.inputBuffer) buf = demuxer.inputBuffer(n0);
       else if (demuxer.copiesInput) {
         turn ^= 1;
         if ((reused[turn] as Uint8Array).length < n0) reused[turn] = new Uint8Array(chunkSize);

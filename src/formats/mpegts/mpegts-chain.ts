@@ -41,19 +41,16 @@ export class ByteChain {
   /** Live bytes. */
   length = 0;
 
-  /** A chain in its own memory, or in `regionSize` bytes of `space` while it fits there. */
-  /** True while `buf` is `region`. */
-  private inRegion: boolean;
   /** Where the region starts in the space. */
   private readonly regionStart: number;
 
+  /** A chain in its own memory, or in `regionSize` bytes of `space` while it fits there. */
   constructor(
     private readonly space?: ChainSpace,
     regionSize = 0,
   ) {
     this.region = regionSize > 0 ? space?.take(regionSize) : undefined;
     this.buf = this.region ?? new Uint8Array(0);
-    this.inRegion = this.region !== undefined;
     this.regionStart = this.region?.byteOffset ?? 0;
   }
 
@@ -74,7 +71,6 @@ export class ByteChain {
     const next = new Uint8Array(Math.max(need, this.buf.length * 2, 4096));
     next.set(this.buf.subarray(this.head, this.head + this.length));
     this.buf = next;
-    this.inRegion = false;
     this.head = 0;
   }
 
@@ -103,7 +99,8 @@ export class ByteChain {
     if (n <= 0) return;
     this.room(n);
     const space = this.space as ChainSpace;
-    if (this.inRegion) space.whole.copyWithin(this.regionStart + this.head + this.length, start, end);
+    if (this.buf === this.region)
+      space.whole.copyWithin(this.regionStart + this.head + this.length, start, end);
     else this.buf.set(new Uint8Array(space.whole.buffer, start, n), this.head + this.length);
     this.length += n;
   }
@@ -112,7 +109,7 @@ export class ByteChain {
   pushRange(src: ByteChain, start: number, end: number): void {
     const e = Math.min(end, src.length);
     if (start >= e) return;
-    if (src.inRegion && src.space === this.space) {
+    if (src.buf === src.region && src.space === this.space) {
       this.pushFromSpace(src.regionStart + src.head + start, src.regionStart + src.head + e);
     } else this.pushFrom(src.buf, src.head + start, src.head + e);
   }
@@ -122,10 +119,8 @@ export class ByteChain {
     this.length = 0;
     // Back into the shared space once empty; an unusually large access unit must not pin its memory for
     // the rest of the stream.
-    if (this.region) {
-      this.buf = this.region;
-      this.inRegion = true;
-    } else if (this.buf.length > 8 << 20) this.buf = new Uint8Array(0);
+    if (this.region) this.buf = this.region;
+    else if (this.buf.length > 8 << 20) this.buf = new Uint8Array(0);
   }
 
   byteAt(pos: number): number {

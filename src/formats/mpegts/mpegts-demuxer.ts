@@ -825,16 +825,12 @@ export class MpegtsDemuxer implements Demuxer {
         if (room < end - p) e = p + Math.max(0, room);
       }
       s.pesBytes += end - p;
-      if (e > p) {
-        if (this.scanBase >= 0) s.au.pushFromSpace(this.scanBase + p, this.scanBase + e);
-        else s.au.pushFrom(b, p, e);
-      }
+      if (e > p) this.append(s.au, b, p, e);
       if (s.pesSize > 0 && s.pesBytes >= s.pesSize) s.pesActive = false;
       if (s.au.length > MAX_ACCESS_UNIT) this.dropOversizedAccessUnit(s);
       return;
     }
-    if (this.scanBase >= 0) s.pes.pushFromSpace(this.scanBase + p, this.scanBase + end);
-    else s.pes.pushFrom(b, p, end);
+    this.append(s.pes, b, p, end);
     if (!s.headerParsed) this.parsePesHeader(s);
     if (s.pesActive && s.pesSize > 0 && s.pes.length >= s.pesSize) this.finishPes(s, true);
     else if (s.pes.length > MAX_ACCESS_UNIT) {
@@ -846,6 +842,12 @@ export class MpegtsDemuxer implements Demuxer {
       s.pes.clear();
       s.pesActive = false;
     }
+  }
+
+  /** Append bytes [p, end) of the buffer being scanned to a chain: a copyWithin when it is in the space. */
+  private append(chain: ByteChain, b: Uint8Array, p: number, end: number): void {
+    if (this.scanBase >= 0) chain.pushFromSpace(this.scanBase + p, this.scanBase + end);
+    else chain.pushFrom(b, p, end);
   }
 
   /** Parse the PES header once its bytes are there; false when more bytes are needed. */
