@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
+import type { RequestListener } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
@@ -12,10 +12,18 @@ import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/down
 import { EXTRA_CA_ENV, extraCaList } from '../../src/download/extra-ca.js';
 import { startOrigin } from '../helpers/http-origin.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { makeCertificate } from '../helpers/tls-cert.js';
+import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
 
 const root = scratchDir('castkit-proxy-');
 after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A handler that answers every request with `body`. */
+const serve =
+  (body: Buffer): RequestListener =>
+  (_req, res) => {
+    res.writeHead(200, { 'content-length': body.length });
+    res.end(body);
+  };
 
 /** A minimal CONNECT proxy on 127.0.0.1 that records the tunnels it opened. */
 async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
@@ -116,12 +124,8 @@ describe('proxies from the environment', () => {
       return;
     }
     const body = randomBytes(30_000);
-    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
-      res.writeHead(200, { 'content-length': body.length });
-      res.end(body);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const server = await startHttpsServer(key, cert, serve(body));
+    const port = Number(new URL(server.base).port);
     const proxy = await startConnectProxy();
     const client = createHttpClient({ env: { HTTPS_PROXY: proxy.url }, tls: { ca: readFileSync(cert) } });
     const direct = createHttpClient({ env: {}, tls: { ca: readFileSync(cert) } });
@@ -140,8 +144,7 @@ describe('proxies from the environment', () => {
       await direct.close();
       await untrusting.close();
       await proxy.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   });
 
@@ -152,12 +155,8 @@ describe('proxies from the environment', () => {
       return;
     }
     const body = randomBytes(20_000);
-    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
-      res.writeHead(200, { 'content-length': body.length });
-      res.end(body);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/seg.ts`;
+    const server = await startHttpsServer(key, cert, serve(body));
+    const url = `${server.base}/seg.ts`;
     const origin = await startOrigin();
     origin.route('/plain.ts', { body });
     const proxy = await startConnectProxy();
@@ -188,8 +187,7 @@ describe('proxies from the environment', () => {
       await untrusting.close();
       await proxy.close();
       await origin.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   });
 

@@ -6,14 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO, type CliResult } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { makeCertificate } from '../helpers/tls-cert.js';
+import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
 
 const dir = scratchDir('castkit-launcher-');
 const BIN = join(REPO, 'bin', 'castkit');
@@ -47,8 +45,7 @@ function launch(args: string[], env: Record<string, string | undefined>): Promis
 }
 
 describe('bin/castkit (the installed command)', () => {
-  let server: Server;
-  let base = '';
+  let server: Awaited<ReturnType<typeof startHttpsServer>>;
   let cert = '';
   let segment: Buffer;
 
@@ -68,7 +65,7 @@ describe('bin/castkit (the installed command)', () => {
       '#EXT-X-ENDLIST',
       '',
     ].join('\n');
-    server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    server = await startHttpsServer(key, cert, (req, res) => {
       if (req.url === '/v.m3u8') {
         res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl' });
         res.end(playlist);
@@ -80,14 +77,9 @@ describe('bin/castkit (the installed command)', () => {
         res.end();
       }
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
 
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  after(() => server.close());
 
   it('runs the CLI through a symbolic link', async () => {
     const r = await launch(['--version'], {});
@@ -117,7 +109,9 @@ describe('bin/castkit (the installed command)', () => {
 
   it('records over HTTPS from a server whose CA is only in NODE_EXTRA_CA_CERTS', async () => {
     const out = join(dir, 'trusted.ts');
-    const r = await launch(['record', `${base}/v.m3u8`, '-o', out, '-q'], { NODE_EXTRA_CA_CERTS: cert });
+    const r = await launch(['record', `${server.base}/v.m3u8`, '-o', out, '-q'], {
+      NODE_EXTRA_CA_CERTS: cert,
+    });
     assert.equal(r.code, 0, r.stderr);
     // One TS rendition is recorded byte for byte.
     assert.ok(readFileSync(out).equals(segment), 'the recording is the segment');
@@ -125,7 +119,7 @@ describe('bin/castkit (the installed command)', () => {
 
   it('refuses that server without the extra CA (exit 4, a certificate error)', async () => {
     const out = join(dir, 'untrusted.ts');
-    const r = await launch(['record', `${base}/v.m3u8`, '-o', out, '-q'], {
+    const r = await launch(['record', `${server.base}/v.m3u8`, '-o', out, '-q'], {
       NODE_EXTRA_CA_CERTS: undefined,
       CASTKIT_EXTRA_CA_CERTS: undefined,
     });

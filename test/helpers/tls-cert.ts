@@ -1,6 +1,9 @@
-/** A self-signed TLS certificate for 127.0.0.1, for HTTPS servers in tests. */
+/** A self-signed TLS certificate for 127.0.0.1, and HTTPS servers with it, for tests. */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 /** Key and certificate files in `dir` (made once per dir); cert undefined when openssl is missing. */
@@ -23,4 +26,21 @@ export function makeCertificate(dir: string): { key: string; cert: string | unde
     return { key, cert: undefined };
   }
   return { key, cert };
+}
+
+/** An HTTPS server on 127.0.0.1 with that key and certificate: its base URL, and a close that ends it. */
+export async function startHttpsServer(
+  key: string,
+  cert: string,
+  handler: RequestListener,
+): Promise<{ base: string; close(): Promise<void> }> {
+  const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }

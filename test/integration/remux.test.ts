@@ -8,13 +8,24 @@ import { remux } from '../../src/api/remux.js';
 import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeAmf0All, type AmfObject } from '../../src/formats/flv/amf0.js';
 import { bodyStart, childBoxes, findBox, readBoxes, u32 } from '../../src/formats/isobmff/isobmff-boxes.js';
-import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
+import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
 const dir = scratchDir('castkit-remux-');
 let n = 0;
 const outPath = (ext: string): string => join(dir, `out-${n++}${ext}`);
+
+/** As many video packets and as many audio packets in `got` as in `want` (`label` leads the message). */
+function assertSamePackets(got: readonly PacketInfo[], want: readonly PacketInfo[], label: string): void {
+  for (const type of ['video', 'audio']) {
+    assert.equal(
+      got.filter((p) => p.type === type).length,
+      want.filter((p) => p.type === type).length,
+      `${label}${type} packets`,
+    );
+  }
+}
 
 /**
  * The output decodes cleanly, to the same frames as the source, with the same packet counts.
@@ -37,13 +48,7 @@ async function assertSameMedia(
   assert.deepEqual(b.video, a.video, 'decoded video frames equal the source');
   assert.deepEqual(b.audio, a.audio, 'decoded audio frames equal the source');
   const [pa, pb] = await Promise.all([packets(source), packets(output)]);
-  for (const type of ['video', 'audio']) {
-    assert.equal(
-      pb.filter((p) => p.type === type).length,
-      pa.filter((p) => p.type === type).length,
-      `${type} packets`,
-    );
-  }
+  assertSamePackets(pb, pa, '');
 }
 
 async function ffmpegCopy(input: string, ext: string, extra: string[] = []): Promise<string> {
@@ -321,14 +326,7 @@ describe('remux several inputs into one', () => {
         r.warnings.filter((w) => w.code === 'W_OVERLAP'),
         [],
       );
-      const got = await packets(out);
-      for (const type of ['video', 'audio']) {
-        assert.equal(
-          got.filter((p) => p.type === type).length,
-          a.filter((p) => p.type === type).length,
-          `${ext}: ${type} packets`,
-        );
-      }
+      assertSamePackets(await packets(out), a, `${ext}: `);
       assert.equal(await decodeMessages(out), '');
     }
   });
@@ -523,13 +521,7 @@ describe('remux to MPEG-TS', () => {
       'the same repairs, named against the same inputs',
     );
     const [pa, pb] = await Promise.all([packets(asTs), packets(asMp4)]);
-    for (const type of ['video', 'audio']) {
-      assert.equal(
-        pa.filter((p) => p.type === type).length,
-        pb.filter((p) => p.type === type).length,
-        `${type} packets`,
-      );
-    }
+    assertSamePackets(pa, pb, '');
   });
 
   it('several inputs -> one TS with continuous decode times', async () => {
