@@ -4,26 +4,19 @@
  * undici's index also loads fetch, WebSocket, EventSource, the cache stores and the mock agents: about
  * 80 ms at the start of every `record` on this 2-core machine, against about 30 ms for these three
  * (measured with require() timings, Node 20, undici 7.30). The paths are undici's lib layout; the package
- * has no exports map, and the lockfile pins the version. test/unit/undici-core.test.ts checks that the
- * classes are undici's own.
+ * has no exports map, and the lockfile pins the version. test/download/undici-core.test.ts checks that
+ * the classes are undici's own. Static imports (types in undici-lib.d.ts), so that the command line's
+ * bundle (scripts/bundle-cli.mjs) can take these modules in.
  */
-import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
+import AgentClass from 'undici/lib/dispatcher/agent.js';
+import EnvHttpProxyAgentClass from 'undici/lib/dispatcher/env-http-proxy-agent.js';
+import buildConnectorFn from 'undici/lib/core/connect.js';
+import requestOn from 'undici/lib/api/api-request.js';
 
-const load = createRequire(import.meta.url);
-
-export const Agent = load('undici/lib/dispatcher/agent.js') as typeof Undici.Agent;
-export const EnvHttpProxyAgent = load(
-  'undici/lib/dispatcher/env-http-proxy-agent.js',
-) as typeof Undici.EnvHttpProxyAgent;
-
-export const buildConnector = load('undici/lib/core/connect.js') as typeof Undici.buildConnector;
-
-type RequestFn = (
-  this: Undici.Dispatcher,
-  options: Undici.Dispatcher.RequestOptions,
-) => Promise<Undici.Dispatcher.ResponseData>;
-const requestOn = load('undici/lib/api/api-request.js') as RequestFn;
+export const Agent = AgentClass;
+export const EnvHttpProxyAgent = EnvHttpProxyAgentClass;
+export const buildConnector = buildConnectorFn;
 
 export type RequestOptions = Omit<Undici.Dispatcher.RequestOptions, 'origin' | 'path'> & {
   dispatcher: Undici.Dispatcher;
