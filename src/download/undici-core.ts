@@ -13,6 +13,21 @@ import AgentClass from 'undici/lib/dispatcher/agent.js';
 import EnvHttpProxyAgentClass from 'undici/lib/dispatcher/env-http-proxy-agent.js';
 import buildConnectorFn from 'undici/lib/core/connect.js';
 import requestOn from 'undici/lib/api/api-request.js';
+import connectOn from 'undici/lib/api/api-connect.js';
+import DispatcherClass from 'undici/lib/dispatcher/dispatcher.js';
+
+// undici's index gives every dispatcher its request/stream/pipeline/connect/upgrade methods; ProxyAgent
+// opens its tunnels with the pool's connect() (lib/dispatcher/proxy-agent.js). Without the index, that one
+// is installed here: with none, every request through HTTP(S)_PROXY failed with "this[kClient].connect is
+// not a function" (a process that had loaded undici's index, as the tests do, did not show it).
+const dispatcherPrototype = DispatcherClass.prototype as { connect?: unknown };
+if (typeof dispatcherPrototype.connect !== 'function') {
+  Object.defineProperty(dispatcherPrototype, 'connect', {
+    value: connectOn,
+    writable: true,
+    configurable: true,
+  });
+}
 
 export const Agent = AgentClass;
 export const EnvHttpProxyAgent = EnvHttpProxyAgentClass;

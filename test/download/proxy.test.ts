@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { after, describe, it } from 'node:test';
@@ -11,6 +10,7 @@ import { NetworkError } from '../../src/core/errors.js';
 import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
 import { EXTRA_CA_ENV, extraCaList } from '../../src/download/extra-ca.js';
 import { startOrigin } from '../helpers/http-origin.js';
+import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
 
@@ -24,50 +24,6 @@ const serve =
     res.writeHead(200, { 'content-length': body.length });
     res.end(body);
   };
-
-/** A minimal CONNECT proxy on 127.0.0.1 that records the tunnels it opened. */
-async function startConnectProxy(): Promise<{ url: string; tunnels: string[]; close(): Promise<void> }> {
-  const tunnels: string[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      client.off('data', onData);
-      const m = /^CONNECT ([^\s:]+):(\d+) HTTP\/1\.[01]\r\n/.exec(head.toString('latin1'));
-      if (!m) {
-        client.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n');
-        return;
-      }
-      tunnels.push(`${m[1]}:${m[2]}`);
-      const upstream = connect(Number(m[2]), m[1] ?? '127.0.0.1', () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        const rest = head.subarray(end + 4);
-        if (rest.length > 0) upstream.write(rest);
-        client.pipe(upstream).pipe(client);
-      });
-      sockets.add(upstream);
-      upstream.on('close', () => sockets.delete(upstream));
-      upstream.on('error', () => client.destroy());
-    };
-    client.on('data', onData);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    tunnels,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('proxies from the environment', () => {
   it('uses EnvHttpProxyAgent when HTTPS_PROXY or HTTP_PROXY is set, a plain Agent otherwise', async () => {

@@ -7,7 +7,7 @@ import { Agent, buildConnector, EnvHttpProxyAgent, request } from '../../src/dow
 import { startOrigin } from '../helpers/http-origin.js';
 
 describe('undici-core', () => {
-  it("gives undici's own classes, loaded without undici's index", () => {
+  it("gives undici's own classes, loaded without undici's index, with the connect() proxies need", () => {
     assert.equal(Agent, undici.Agent);
     assert.equal(buildConnector, undici.buildConnector);
     assert.equal(EnvHttpProxyAgent, undici.EnvHttpProxyAgent);
@@ -18,12 +18,19 @@ describe('undici-core', () => {
       await import(${JSON.stringify(client)});
       const require = createRequire(import.meta.url);
       const loaded = Object.keys(require.cache).filter((p) => p.includes('/undici/'));
-      console.log(JSON.stringify({ count: loaded.length, index: loaded.some((p) => p.endsWith('/undici/index.js')) }));`;
+      const Dispatcher = require('undici/lib/dispatcher/dispatcher.js');
+      console.log(JSON.stringify({
+        count: loaded.length,
+        index: loaded.some((p) => p.endsWith('/undici/index.js')),
+        connect: typeof Dispatcher.prototype.connect,
+      }));`;
     const out = JSON.parse(
       execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
     );
     assert.ok(out.count > 0, 'the client loads undici modules');
     assert.equal(out.index, false, "undici's index.js was loaded");
+    // What the index would have given dispatchers and the proxy agent needs for its CONNECT tunnels.
+    assert.equal(out.connect, 'function', 'dispatchers have no connect() without the index');
   });
 
   it('requests a URL with a path and a query through a given dispatcher', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { seededRandom } from '../../src/download/retry-policy.js';
 import { CLI, castkit } from '../helpers/cli.js';
+import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture } from '../helpers/live-origin.js';
 import { decodeMessages } from '../helpers/media-check.js';
@@ -201,6 +202,33 @@ describe('castkit record (CLI)', () => {
     assert.match(r.stdout, /HLS VOD/);
     assert.match(r.stdout, /\*\s+variant\s+\d+\s+640x360/);
     assert.match(r.stdout, /320x180/);
+  });
+
+  it('HTTP_PROXY: playlists and segments go through the proxy, and the recording equals a direct one', async () => {
+    // The command line does not load undici's index, which is where dispatchers get the connect() the
+    // proxy agent opens its tunnels with: this runs the real command, in a process of its own.
+    const url = serveFixture(origin, fx, '/proxied');
+    const direct = join(dir, 'direct.mp4');
+    const d = await castkit(['record', url, '-o', direct, '-q']);
+    assert.equal(d.code, 0, d.stderr);
+    const proxy = await startConnectProxy();
+    try {
+      const output = join(dir, 'proxied.mp4');
+      const env = { HTTP_PROXY: proxy.url, http_proxy: '', NO_PROXY: '', no_proxy: '' };
+      const r = await castkit(['record', url, '-o', output, '-q'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const host = new URL(url).host;
+      assert.ok(proxy.tunnels.length > 0, 'no tunnel was opened');
+      assert.deepEqual(new Set(proxy.tunnels), new Set([host]));
+      assert.equal(await decodeMessages(output), '');
+      const count = (ps: { type: string }[], type: string): number =>
+        ps.filter((p) => p.type === type).length;
+      const [got, want] = [await packets(output), await packets(direct)];
+      assert.equal(count(got, 'video'), count(want, 'video'));
+      assert.equal(count(got, 'audio'), count(want, 'audio'));
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a URL that is not a stream, and a missing output, are clear errors', async () => {
