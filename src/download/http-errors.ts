@@ -107,7 +107,7 @@ export function classifyError(err: unknown, f: ExchangeFacts): CastkitError {
       retryable: false,
       cause: err,
       details,
-      hint: 'the server certificate is not trusted; check the URL or the system CA store',
+      hint: tlsHint(code),
     });
   }
   if (code === 'ENOTFOUND') {
@@ -126,6 +126,17 @@ export function classifyError(err: unknown, f: ExchangeFacts): CastkitError {
   const what = reset ? 'connection reset' : code === 'ECONNREFUSED' ? 'connection refused' : errText(err);
   const where = f.phase === 'body' ? ` after ${counts}` : '';
   return new NetworkError(`${what} by ${url}${where}`, { code: 'E_NETWORK', cause: err, details });
+}
+
+/** What to do about a TLS failure, by its code. */
+function tlsHint(code: string): string {
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return 'the certificate is for another host name; check the host in the URL';
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG')
+    return 'the server did not answer in TLS: it may serve plain http:// on this port';
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_OSSL_'))
+    return 'castkit and the server found no TLS version or cipher in common';
+  return 'the server certificate is not trusted; check the URL, or give the CA that signed it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem';
 }
 
 /** The peer closed before Content-Length bytes: a truncated body (RFC 9112 section 6.3). Retryable. */

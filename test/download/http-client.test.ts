@@ -235,6 +235,14 @@ describe('fetchBytes', () => {
     }
   });
 
+  it('https:// to a plain HTTP server is E_TLS, final, with a hint that names http://', async () => {
+    const url = path('plain.bin').replace('http://', 'https://');
+    await assert.rejects(
+      client.fetchBytes(url),
+      fails('E_TLS', false, (e) => assert.match(e.hint ?? '', /plain http:\/\//)),
+    );
+  });
+
   it('bounds the body size', async () => {
     await assert.rejects(client.fetchBytes(path('big.bin'), { maxBytes: 1000 }), fails('E_TOO_LARGE', false));
   });
