@@ -2,6 +2,7 @@ import { InputError } from '../core/errors.js';
 import type { ByteRange } from '../download/byte-range.js';
 import { loadCookiesFile, type Cookie } from '../download/cookies.js';
 import { createHttpClient, type FetchResult, type HttpClient } from '../download/http-client.js';
+import { shownUrl } from '../download/http-errors.js';
 import { createRetryPolicy, withRetry, type RetryPolicy } from '../download/retry-policy.js';
 import { openDashSource } from '../sources/dash/dash-source.js';
 import { openHlsSource } from '../sources/hls/hls-source.js';
@@ -52,7 +53,16 @@ export async function createRecordContext(options: Omit<RecordOptions, 'output'>
     withRetry(
       () => client.fetch(u, { signal: fo.signal, range: fo.range, maxBytes: MAX_MANIFEST_BYTES }),
       retry,
-      { signal: fo.signal },
+      {
+        signal: fo.signal,
+        // Nothing else is on the screen while a manifest is retried: say so, or it looks like a hang.
+        onRetry: (e) =>
+          options.onNotice?.(
+            `retrying ${shownUrl(u)} in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt + 1}): ${
+              e.error instanceof Error ? e.error.message : String(e.error)
+            }`,
+          ),
+      },
     );
   const ctx: SourceContext = {
     allowLocal: options.allowLocal === true,

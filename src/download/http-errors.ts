@@ -125,7 +125,11 @@ export function classifyError(err: unknown, f: ExchangeFacts): CastkitError {
   }
   const what = reset ? 'connection reset' : code === 'ECONNREFUSED' ? 'connection refused' : errText(err);
   const where = f.phase === 'body' ? ` after ${counts}` : '';
-  return new NetworkError(`${what} by ${url}${where}`, { code: 'E_NETWORK', cause: err, details });
+  const hint =
+    code === 'ECONNREFUSED'
+      ? 'nothing answers at that address: check the host and port in the URL, and that the server is up'
+      : undefined;
+  return new NetworkError(`${what} by ${url}${where}`, { code: 'E_NETWORK', cause: err, details, hint });
 }
 
 /** What to do about a TLS failure, by its code. */

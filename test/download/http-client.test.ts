@@ -243,6 +243,20 @@ describe('fetchBytes', () => {
     );
   });
 
+  it('a port nobody listens on is a retryable E_NETWORK saying so, with a hint to check host and port', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    await assert.rejects(
+      client.fetchBytes(`http://127.0.0.1:${port}/x.m3u8`),
+      fails('E_NETWORK', true, (e) => {
+        assert.match(e.message, /connection refused/);
+        assert.match(e.hint ?? '', /host and port/);
+      }),
+    );
+  });
+
   it('bounds the body size', async () => {
     await assert.rejects(client.fetchBytes(path('big.bin'), { maxBytes: 1000 }), fails('E_TOO_LARGE', false));
   });

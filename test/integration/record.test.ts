@@ -314,10 +314,22 @@ describe('record through faults', () => {
     origin.fault(segs[3] as string, { kind: 'truncate', bytes: 1000, times: 1 });
     origin.fault(segs[4] as string, { kind: 'stall-body', bytes: 5000, times: 1 });
     origin.fault(segs[5] as string, { kind: 'reset-body', bytes: 3000, times: 1 });
+    // The master playlist too: a retried manifest is announced (nothing else is on the screen then).
+    origin.fault(new URL(url).pathname, { kind: 'status', status: 503, times: 1 });
+    const notices: string[] = [];
     const out = outPath();
     const t0 = Date.now();
-    const r = await record(url, { output: out, retry: FAST_RETRY, stallMs: 500 });
+    const r = await record(url, {
+      output: out,
+      retry: FAST_RETRY,
+      stallMs: 500,
+      onNotice: (m) => notices.push(m),
+    });
     assert.equal(r.gaps.length, 0);
+    assert.ok(
+      notices.some((m) => m.startsWith(`retrying ${url} in `) && m.includes('HTTP 503')),
+      `the manifest retry was announced: ${JSON.stringify(notices)}`,
+    );
     assert.ok(Date.now() - t0 >= 1000, 'Retry-After: 1 was honoured');
     const hits = (p: string): number => origin.requests.filter((q) => q.path === p).length;
     assert.equal(hits(segs[0] as string), 3, '503 twice, then the segment');
