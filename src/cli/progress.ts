@@ -53,13 +53,18 @@ function percentOf(ev: ProgressEvent): number | undefined {
   return Math.max(0, Math.min(100, (ev.done / ev.total) * 100));
 }
 
+/** Plain progress lines start only once the work has lasted this long: a quick job prints just its result. */
+export const PLAIN_LINES_AFTER_MS = 1000;
+
 /**
  * Bars with rate and ETA on a TTY (redrawn at most 10 times a second), plain lines otherwise (one per 10%
- * step, or every 10 s without a total), JSON lines with --json (at most one a second).
+ * step, or every 10 s without a total; none for work done within PLAIN_LINES_AFTER_MS, since each line
+ * stays in a log), JSON lines with --json (at most one a second).
  */
 export function createProgressRenderer(options: ProgressRendererOptions): ProgressRenderer {
   const now = options.now ?? Date.now;
   const width = options.width ?? 24;
+  const started = now();
   let lastDraw = -Infinity;
   let lastStep = '';
   let lastLine = '';
@@ -89,6 +94,8 @@ export function createProgressRenderer(options: ProgressRendererOptions): Progre
       options.write(`\r\u001b[K${bar(ev)}${final ? '\n' : ''}`);
       return;
     }
+    // Quick work: no lines at all (the result says it); the final line only after earlier ones.
+    if (lastLine === '' && (final || t - started < PLAIN_LINES_AFTER_MS)) return;
     const pct = percentOf(ev);
     const step = `${ev.phase} ${pct === undefined ? Math.floor(t / 10_000) : Math.floor(pct / 10)}`;
     if (!final && step === lastStep) return;

@@ -24,14 +24,27 @@ describe('progress renderer', () => {
     assert.ok(out[2]?.endsWith('100%  2.0 MB/2.0 MB\n'));
   });
 
-  it('prints plain lines per 10% step when not a terminal', () => {
-    const { r, out } = harness({ interactive: false });
-    for (let i = 0; i <= 100; i += 1) r.update({ phase: 'download', done: i, total: 100, unit: 'segments' });
+  it('prints plain lines per 10% step when not a terminal, once the work has lasted a second', () => {
+    const { r, out, tick } = harness({ interactive: false });
+    for (let i = 0; i <= 100; i += 1) {
+      r.update({ phase: 'download', done: i, total: 100, unit: 'segments' });
+      tick(20); // 2 s in all: the first second prints nothing
+    }
     r.finish();
-    assert.equal(out.length, 11); // 0%, 10% ... 100%; finish() repeats nothing
-    assert.equal(out[10], 'download 100% 100/100\n');
-    assert.equal(out[5], 'download 50% 50/100\n');
+    assert.equal(out.length, 6); // 50% (the step reached by then), 60% ... 100%; finish() repeats nothing
+    assert.equal(out[0], 'download 50% 50/100\n');
+    assert.equal(out[5], 'download 100% 100/100\n');
     assert.ok(out.every((l) => !l.includes('\r')));
+  });
+
+  it('prints no plain lines for work done within a second, not even at the end', () => {
+    const { r, out, tick } = harness({ interactive: false });
+    for (let i = 0; i <= 100; i += 10) {
+      r.update({ phase: 'remux', done: i, total: 100, unit: 'bytes' });
+      tick(50);
+    }
+    r.finish();
+    assert.deepEqual(out, []);
   });
 
   it('prints JSON lines at most once a second, and nothing when quiet', () => {

@@ -11,14 +11,13 @@ const dir = scratchDir('castkit-remux-cli-');
 const leftovers = (): string[] => readdirSync(dir).filter((f) => f.includes('.part'));
 
 describe('castkit remux (CLI)', () => {
-  it('converts, reports what it wrote, and shows progress as plain lines off a terminal', async () => {
+  it('converts and reports what it wrote; off a terminal, a remux this quick prints no progress lines', async () => {
     const out = join(dir, 'talk.mp4');
     const r = await castkit(['remux', await fixture('h264-aac.flv'), '-o', out]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /talk\.mp4: mp4, 0:00:02\.\d+, [\d.]+ kB from 1 input/);
     assert.match(r.stdout, /video {2}avc1\.64\w+, 320x240, 60 samples/);
-    assert.match(r.stderr, /^(write|remux) 100% /m);
-    assert.doesNotMatch(r.stderr, /\r/);
+    assert.equal(r.stderr, '');
     assert.equal(await decodeMessages(out), '');
     const json = await castkit(['remux', await fixture('h264-aac.ts'), '-o', join(dir, 'j.mp4'), '--json']);
     const result = JSON.parse(json.stdout) as { format: string; tracks: { kind: string; samples: number }[] };
