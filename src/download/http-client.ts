@@ -13,9 +13,11 @@ import { fetchLocal } from './local-fetch.js';
 import { decode, header, readBody, type BodySink } from './read-body.js';
 import { EXTRA_CA_ENV, extraCaList } from './extra-ca.js';
 import { buildRequestHeaders, type RequestHeaderOptions } from './request-headers.js';
+import { proxyFromEnv } from './proxy-env.js';
 import { assertAllowedUrl, isHttpUrl } from './url-policy.js';
 
 export type { ByteRange } from './byte-range.js';
+export { proxyFromEnv, type ProxySettings } from './proxy-env.js';
 
 export interface HttpClientOptions extends RequestHeaderOptions {
   /** Connections per origin; keep it at least the download concurrency. */
@@ -75,23 +77,6 @@ export interface HttpClient {
   /** The proxies in use (credentials masked), or undefined for direct connections. */
   readonly proxy: { http?: string; https?: string } | undefined;
   close(): Promise<void>;
-}
-
-export interface ProxySettings {
-  httpProxy: string;
-  httpsProxy: string;
-  noProxy: string;
-}
-
-/** HTTP(S)_PROXY / NO_PROXY, lower case first as curl reads them; undefined when no proxy is set. */
-export function proxyFromEnv(env: Readonly<Record<string, string | undefined>>): ProxySettings | undefined {
-  const pick = (name: string): string => env[name] || env[name.toUpperCase()] || '';
-  const withScheme = (u: string): string => (u === '' || u.includes('://') ? u : `http://${u}`);
-  const httpProxy = withScheme(pick('http_proxy'));
-  const httpsProxy = withScheme(pick('https_proxy'));
-  if (httpProxy === '' && httpsProxy === '') return undefined;
-  // Empty strings, not undefined: undici would otherwise fall back to process.env.
-  return { httpProxy, httpsProxy, noProxy: pick('no_proxy') };
 }
 
 /** An Agent, or an EnvHttpProxyAgent when a proxy is configured; both pool and keep connections alive. */

@@ -9,6 +9,7 @@ import {
   systemErrorCode,
 } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { ffmpegProxyEnv } from '../download/proxy-env.js';
 import { mapFfprobe, type FfprobeJson, type MediaInfo } from './probe-map.js';
 import { runTool } from './run.js';
 
@@ -141,6 +142,8 @@ export async function ffprobeInput(input: string, options: FfprobeOptions): Prom
       timeoutMs: options.timeoutMs ?? 120_000,
       signal: options.signal,
       logger: options.logger,
+      // HTTP(S)_PROXY and NO_PROXY as castkit's own downloads honour them (ffprobe reads only http_proxy).
+      ...(remote ? { env: ffmpegProxyEnv(input) } : {}),
     }));
   } catch (err) {
     if (err instanceof FfmpegError) throw classify(input, remote, err, options.ffprobe);

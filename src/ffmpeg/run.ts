@@ -28,6 +28,8 @@ export interface RunToolOptions {
   onStdout?: (text: string) => void;
   logger?: Logger;
   cwd?: string;
+  /** The tool's environment (default: this process's). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface RunToolResult {
@@ -64,6 +66,7 @@ export function runTool(options: RunToolOptions): Promise<RunToolResult> {
     const child = spawn(options.bin, options.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: options.cwd,
+      ...(options.env ? { env: options.env } : {}),
       windowsHide: true,
     });
     const tail = new StderrTail();

@@ -9,6 +9,7 @@ import { Agent, EnvHttpProxyAgent } from 'undici';
 import { NetworkError } from '../../src/core/errors.js';
 import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
 import { EXTRA_CA_ENV, extraCaList } from '../../src/download/extra-ca.js';
+import { ffmpegProxyEnv } from '../../src/download/proxy-env.js';
 import { startOrigin } from '../helpers/http-origin.js';
 import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { scratchDir } from '../helpers/scratch.js';
@@ -24,6 +25,21 @@ const serve =
     res.writeHead(200, { 'content-length': body.length });
     res.end(body);
   };
+
+describe('proxies for ffmpeg and ffprobe', () => {
+  it("hands the proxy of the URL's scheme to ffmpeg as the lower-case http_proxy it reads", () => {
+    const env = { HTTPS_PROXY: 'http://s:1', HTTP_PROXY: 'p:2', NO_PROXY: 'cdn.example', PATH: '/bin' };
+    const https = ffmpegProxyEnv('https://a.example/x.m3u8', env);
+    assert.equal(https?.http_proxy, 'http://s:1');
+    assert.equal(https?.no_proxy, 'cdn.example');
+    assert.equal(https?.PATH, '/bin', 'the rest of the environment is kept');
+    assert.equal(ffmpegProxyEnv('http://a.example/x.ts', env)?.http_proxy, 'http://p:2');
+    // https with only an HTTP proxy goes direct, as castkit's own requests do (ffmpeg would use http_proxy).
+    const direct = ffmpegProxyEnv('https://a.example/x.ts', { http_proxy: 'http://p:2' });
+    assert.ok(direct && !('http_proxy' in direct));
+    assert.equal(ffmpegProxyEnv('https://a.example/x.ts', { PATH: '/bin' }), undefined);
+  });
+});
 
 describe('proxies from the environment', () => {
   it('uses EnvHttpProxyAgent when HTTPS_PROXY or HTTP_PROXY is set, a plain Agent otherwise', async () => {

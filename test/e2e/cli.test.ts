@@ -8,8 +8,10 @@ import { promisify } from 'node:util';
 import { parseRational } from '../../src/core/time.js';
 import { CLI, REPO, castkit } from '../helpers/cli.js';
 import { FIXTURES, fixture, tools } from '../helpers/fixtures.js';
+import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { scratchDir } from '../helpers/scratch.js';
+import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
 
 const run = promisify(execFile);
 const scratch = scratchDir('castkit-e2e-');
@@ -150,6 +152,31 @@ describe('castkit probe', () => {
     const r = await castkit(['probe', url]);
     assert.equal(r.code, 4);
     assert.match(r.stderr, new RegExp(`cannot fetch ${url.replace(/[.]/g, '\\.')}`));
+  });
+
+  it('an https URL is probed through HTTPS_PROXY (ffprobe reads only http_proxy)', async (t) => {
+    const { key, cert } = makeCertificate(scratch);
+    if (!cert) {
+      t.skip('openssl is not installed: no certificate for the HTTPS origin');
+      return;
+    }
+    const clip = readFileSync(await fixture('h264-aac.mp4'));
+    const server = await startHttpsServer(key, cert, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length });
+      res.end(clip);
+    });
+    const proxy = await startConnectProxy();
+    try {
+      const url = `${server.base}/clip.mp4`;
+      const env = { HTTPS_PROXY: proxy.url, https_proxy: '', http_proxy: '', NO_PROXY: '', no_proxy: '' };
+      const r = await castkit(['probe', url, '--field', 'resolution'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '320x240\n');
+      assert.ok(proxy.tunnels.includes(new URL(url).host), `tunnels: ${proxy.tunnels.join(', ')}`);
+    } finally {
+      await proxy.close();
+      await server.close();
+    }
   });
 
   it('CASTKIT_FFMPEG=/nonexistent exits 5 with a hint to run castkit doctor', async () => {
