@@ -40,3 +40,43 @@ export function ffmpegProxyEnv(
   if (proxy.noProxy !== '') out.no_proxy = proxy.noProxy;
   return out;
 }
+
+/**
+ * True when NO_PROXY names `host` (and `port`), as curl reads it: entries split on commas or spaces, `*` for
+ * every host, a domain matching itself and its subdomains (a leading `.` or `*.` is allowed), an optional
+ * `:port`, case ignored.
+ */
+export function bypassesProxy(host: string, port: string, noProxy: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  for (const raw of noProxy.toLowerCase().split(/[\s,]+/)) {
+    if (raw === '') continue;
+    if (raw === '*') return true;
+    let entry = raw;
+    let entryPort: string | undefined;
+    const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(raw); // [IPv6] or [IPv6]:port
+    const plain = /^([^:]+):(\d+)$/.exec(raw); // host:port (a bare IPv6 has more colons)
+    if (bracketed) [entry, entryPort] = [bracketed[1] ?? '', bracketed[2]];
+    else if (plain) [entry, entryPort] = [plain[1] ?? '', plain[2]];
+    entry = entry.replace(/^\*?\./, '');
+    if (entryPort !== undefined && entryPort !== port) continue;
+    if (h === entry || h.endsWith(`.${entry}`)) return true;
+  }
+  return false;
+}
+
+/**
+ * The proxy for a connection to `url` (http:, https:, ws:, wss:), or undefined for a direct one: HTTPS_PROXY
+ * for https: and wss:, HTTP_PROXY for http: and ws:, unless NO_PROXY names the host.
+ */
+export function proxyFor(
+  url: URL,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  const settings = proxyFromEnv(env);
+  if (!settings) return undefined;
+  const secure = url.protocol === 'https:' || url.protocol === 'wss:';
+  const proxy = secure ? settings.httpsProxy : settings.httpProxy;
+  if (proxy === '') return undefined;
+  const port = url.port || (secure ? '443' : '80');
+  return bypassesProxy(url.hostname, port, settings.noProxy) ? undefined : proxy;
+}

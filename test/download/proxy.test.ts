@@ -4,12 +4,16 @@ import { readFileSync, rmSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
 import { Agent, EnvHttpProxyAgent } from 'undici';
 import { NetworkError } from '../../src/core/errors.js';
 import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
 import { EXTRA_CA_ENV, extraCaList } from '../../src/download/extra-ca.js';
-import { ffmpegProxyEnv } from '../../src/download/proxy-env.js';
+import { bypassesProxy, ffmpegProxyEnv, proxyFor } from '../../src/download/proxy-env.js';
+import { tunnelAgent } from '../../src/download/proxy-tunnel.js';
 import { startOrigin } from '../helpers/http-origin.js';
 import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { scratchDir } from '../helpers/scratch.js';
@@ -38,6 +42,74 @@ describe('proxies for ffmpeg and ffprobe', () => {
     const direct = ffmpegProxyEnv('https://a.example/x.ts', { http_proxy: 'http://p:2' });
     assert.ok(direct && !('http_proxy' in direct));
     assert.equal(ffmpegProxyEnv('https://a.example/x.ts', { PATH: '/bin' }), undefined);
+  });
+});
+
+/** A port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('proxies for clients other than undici (websockets)', () => {
+  it('reads NO_PROXY as curl does, and picks the proxy by scheme', () => {
+    const no = 'example.org, .cdn.net:8443 [::1] *.internal';
+    assert.equal(bypassesProxy('example.org', '443', no), true);
+    assert.equal(bypassesProxy('live.example.org', '443', no), true, 'subdomains too');
+    assert.equal(bypassesProxy('notexample.org', '443', no), false, 'a suffix is not a subdomain');
+    assert.equal(bypassesProxy('a.cdn.net', '8443', no), true);
+    assert.equal(bypassesProxy('a.cdn.net', '443', no), false, 'the port is part of that entry');
+    assert.equal(bypassesProxy('::1', '80', no), true);
+    assert.equal(bypassesProxy('db.internal', '80', no), true);
+    assert.equal(bypassesProxy('anything', '80', '*'), true);
+    const env = { HTTPS_PROXY: 'http://s:1', HTTP_PROXY: 'http://p:2', NO_PROXY: 'local.test' };
+    assert.equal(proxyFor(new URL('wss://a.test/x'), env), 'http://s:1');
+    assert.equal(proxyFor(new URL('ws://a.test/x'), env), 'http://p:2');
+    assert.equal(proxyFor(new URL('wss://local.test/x'), env), undefined);
+    assert.equal(proxyFor(new URL('wss://a.test/x'), { HTTP_PROXY: 'http://p:2' }), undefined);
+  });
+
+  it('tunnels a wss: websocket through the proxy, TLS checked against the given CA', async (t) => {
+    const { key, cert } = makeCertificate(root);
+    if (!cert) {
+      t.skip('openssl is not available to make a test certificate');
+      return;
+    }
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (socket) => socket.send('hello through the tunnel'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const proxy = await startConnectProxy();
+    try {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/live`, {
+        agent: tunnelAgent(proxy.url, true),
+        ca: readFileSync(cert),
+      });
+      const message = await new Promise<string>((resolve, reject) => {
+        ws.once('message', (data) => resolve(String(data)));
+        ws.once('error', reject);
+      });
+      ws.terminate();
+      assert.equal(message, 'hello through the tunnel');
+      assert.deepEqual(proxy.tunnels, [`127.0.0.1:${port}`]);
+      // A proxy that refuses the tunnel: the connection fails saying so.
+      const refusing = new WebSocket(`wss://127.0.0.1:${port}/live`, {
+        agent: tunnelAgent(`http://127.0.0.1:${await closedPort()}`, true),
+      });
+      await assert.rejects(
+        new Promise((_resolve, reject) => refusing.once('error', reject)),
+        /ECONNREFUSED|refused/,
+      );
+    } finally {
+      await proxy.close();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 

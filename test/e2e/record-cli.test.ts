@@ -241,6 +241,29 @@ describe('castkit record (CLI)', () => {
     assert.match(u.stderr, /-o <file>/);
   });
 
+  it('record ws:// goes through HTTP_PROXY (a CONNECT tunnel), and not when NO_PROXY names the host', async () => {
+    const fx = await wsFixtures();
+    const emulator = await startStreamEmulator({ framing: 'evo', source: fx.fmp4, speed: 8 });
+    const proxy = await startConnectProxy();
+    try {
+      const host = new URL(emulator.url).host;
+      const output = join(dir, 'ws-proxied.mp4');
+      const env = { HTTP_PROXY: proxy.url, http_proxy: '', NO_PROXY: '', no_proxy: '' };
+      const r = await castkit(['record', emulator.url, '-o', output, '--duration', '3', '-q'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(proxy.tunnels, [host]);
+      assert.equal(await decodeMessages(output), '');
+      const direct = await castkit(['record', emulator.url, '-o', output, '--duration', '2', '-q'], {
+        env: { ...env, NO_PROXY: '127.0.0.1' },
+      });
+      assert.equal(direct.code, 0, direct.stderr);
+      assert.deepEqual(proxy.tunnels, [host], 'NO_PROXY: no second tunnel');
+    } finally {
+      await proxy.close();
+      await emulator.close();
+    }
+  });
+
   it('record ws:// (EvoStream framing) stops at --duration with a playable MP4', async () => {
     const fx = await wsFixtures();
     const emulator = await startStreamEmulator({ framing: 'evo', source: fx.fmp4, speed: 4 });

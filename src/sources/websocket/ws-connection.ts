@@ -9,6 +9,8 @@ import type { CastkitError } from '../../core/errors.js';
 import { InterruptedError, NetworkError, systemErrorCode } from '../../core/errors.js';
 import { redactUrlCredentials } from '../../core/redact.js';
 import { extraCaList } from '../../download/extra-ca.js';
+import { proxyFor } from '../../download/proxy-env.js';
+import { tunnelAgent } from '../../download/proxy-tunnel.js';
 
 export interface WsConnectOptions {
   /** Extra request headers for the handshake (cookies, user agent, authorization). */
@@ -98,7 +100,12 @@ export class WsConnection {
       // NODE_EXTRA_CA_CERTS taken over by the launcher (bin/castkit): Node's roots plus those, for wss:.
       const extra = extraCaList();
       try {
+        // HTTPS_PROXY for wss:, HTTP_PROXY for ws:, unless NO_PROXY names the host: a CONNECT tunnel.
+        const parsed = new URL(url);
+        const proxy = proxyFor(parsed);
+        const agent = proxy ? tunnelAgent(proxy, parsed.protocol === 'wss:') : undefined;
         ws = new WebSocket(url, o.protocols ?? [], {
+          ...(agent ? { agent } : {}),
           headers: o.headers,
           origin: o.origin,
           handshakeTimeout: o.handshakeTimeoutMs ?? WS_DEFAULTS.handshakeTimeoutMs,
