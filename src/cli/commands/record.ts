@@ -26,7 +26,9 @@ Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: compl
 <output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
 lists the holes in <output>.gaps.json. A live stream lost for good (its session cannot be connected again)
-keeps a playable file and exits 4; run the same command when it is back to continue into the same file.`;
+keeps a playable file and exits 4; run the same command when it is back to continue into the same file.
+Behind a proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for every connection (websockets too);
+NODE_EXTRA_CA_CERTS=ca.pem trusts a server whose certificate a private authority signed.`;
 
 interface RecordCliOptions {
   output?: string;
