@@ -12,6 +12,8 @@ import { redactUrlCredentials } from '../core/redact.js';
 
 /** The largest proxy response head read before giving up on it. */
 const MAX_HEAD = 16 * 1024;
+/** A proxy that neither opens the tunnel nor refuses it within this long is given up on. */
+const TUNNEL_TIMEOUT_MS = 15_000;
 
 type CreateCallback = (err: Error | null, socket?: Duplex) => void;
 
@@ -23,7 +25,13 @@ interface ConnectTarget {
 }
 
 /** Opens a tunnel through `proxy` to host:port; calls back with the raw tunnel socket. */
-export function openTunnel(proxy: URL, host: string, port: number, done: CreateCallback): void {
+export function openTunnel(
+  proxy: URL,
+  host: string,
+  port: number,
+  done: CreateCallback,
+  timeoutMs = TUNNEL_TIMEOUT_MS,
+): void {
   const proxyPort = Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80));
   const socket: Socket = netConnect(proxyPort, proxy.hostname);
   const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -33,6 +41,7 @@ export function openTunnel(proxy: URL, host: string, port: number, done: CreateC
   const finish = (err: Error | null): void => {
     if (finished) return;
     finished = true;
+    socket.setTimeout(0);
     socket.off('data', onData);
     if (err) {
       socket.destroy();
@@ -55,6 +64,9 @@ export function openTunnel(proxy: URL, host: string, port: number, done: CreateC
     if (rest.length > 0) socket.unshift(rest);
     finish(null);
   };
+  socket.setTimeout(timeoutMs, () =>
+    finish(new Error(`the proxy ${shown} did not open the tunnel to ${target} within ${timeoutMs} ms`)),
+  );
   socket.on('data', onData);
   socket.once('error', (err) => finish(err));
   socket.once('close', () =>

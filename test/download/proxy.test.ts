@@ -13,7 +13,7 @@ import { NetworkError } from '../../src/core/errors.js';
 import { createDispatcher, createHttpClient, proxyFromEnv } from '../../src/download/http-client.js';
 import { EXTRA_CA_ENV, extraCaList } from '../../src/download/extra-ca.js';
 import { bypassesProxy, ffmpegProxyEnv, proxyFor } from '../../src/download/proxy-env.js';
-import { tunnelAgent } from '../../src/download/proxy-tunnel.js';
+import { openTunnel, tunnelAgent } from '../../src/download/proxy-tunnel.js';
 import { startOrigin } from '../helpers/http-origin.js';
 import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { scratchDir } from '../helpers/scratch.js';
@@ -70,6 +70,27 @@ describe('proxies for clients other than undici (websockets)', () => {
     assert.equal(proxyFor(new URL('ws://a.test/x'), env), 'http://p:2');
     assert.equal(proxyFor(new URL('wss://local.test/x'), env), undefined);
     assert.equal(proxyFor(new URL('wss://a.test/x'), { HTTP_PROXY: 'http://p:2' }), undefined);
+  });
+
+  it('gives up on a proxy that accepts the connection and never answers CONNECT, and closes it', async () => {
+    let closed = false;
+    const silent = createNetServer((socket) => {
+      socket.resume(); // reads (and drops) what comes, so that it sees the client go away
+      socket.on('error', () => undefined);
+      socket.on('close', () => (closed = true));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const proxy = new URL(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+    try {
+      const err = await new Promise<Error | null>((resolve) =>
+        openTunnel(proxy, '127.0.0.1', 9, (e) => resolve(e), 200),
+      );
+      assert.match(String(err?.message), /did not open the tunnel to 127\.0\.0\.1:9 within 200 ms/);
+      for (let i = 0; i < 50 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(closed, 'the connection to the proxy was closed');
+    } finally {
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   });
 
   it('tunnels a wss: websocket through the proxy, TLS checked against the given CA', async (t) => {
