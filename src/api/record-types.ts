@@ -93,8 +93,11 @@ export interface RecordResult {
   kind: 'hls' | 'dash' | 'ustream';
   live: boolean;
   chosen: string;
+  /** Media segments recorded. */
   segments: number;
-  /** Of which fetched in this run / replayed from the resume journal. */
+  /** Initialization sections (fMP4 EXT-X-MAP, DASH init segments) taken, besides the segments. */
+  initSections: number;
+  /** Of the segments and init sections: fetched in this run / replayed from the resume journal. */
   fetched: number;
   fromJournal: number;
   bytesFetched: number;

@@ -230,7 +230,7 @@ async function recordFrom(
   const keys = new AesKeyCache((u, signal) => client.fetchBytes(u, { signal, maxBytes: 4096 }));
   const gaps: RecordGap[] = [];
   const done = new Set<string>();
-  const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0 };
+  const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0, inits: 0 };
   const stop = new AbortController();
   const onCallerAbort = (): void => stop.abort();
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });
@@ -244,8 +244,10 @@ async function recordFrom(
     options.durationSec !== undefined && sink.recordedSec() >= options.durationSec - 1e-6;
 
   const commitItem = async (item: CommittedItem, bytes: Uint8Array | undefined): Promise<void> => {
-    if (item.kind === 'init' && bytes) await sink.setInit(item.stream, bytes);
-    else if (item.kind === 'gap') await sink.addGap(item.stream, item.duration ?? 0);
+    if (item.kind === 'init' && bytes) {
+      await sink.setInit(item.stream, bytes);
+      stats.inits++;
+    } else if (item.kind === 'gap') await sink.addGap(item.stream, item.duration ?? 0);
     else if (bytes) {
       await sink.addSegment(item.stream, bytes, {
         name: item.name ?? item.key,
@@ -505,6 +507,7 @@ async function recordFrom(
     live: source.live,
     chosen: source.chosen,
     segments: stats.committed,
+    initSections: stats.inits,
     fetched: stats.fetched,
     fromJournal: stats.fromJournal,
     bytesFetched: stats.bytes,

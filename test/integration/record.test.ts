@@ -103,6 +103,10 @@ describe('record VOD', () => {
       assert.equal(r.live, false);
       assert.equal(r.gaps.length, 0);
       assert.equal(r.stoppedBy, 'end');
+      // Every download is a segment or an init section: the counts add up (23 fetched for 21 segments did not).
+      assert.equal(r.fetched + r.fromJournal, r.segments + r.initSections);
+      const fmp4 = name === 'hls-fmp4' || name.startsWith('dash-');
+      assert.ok(fmp4 ? r.initSections > 0 : r.initSections === 0, `${r.initSections} init sections`);
       assert.ok(!existsSync(`${out}.castkit-journal`), 'the journal is removed after a complete run');
       await assertRecordingOf(out, fx.clip, fx.audioClip ?? fx.clip, {
         audioEndsWithPresentation: name === 'dash-number',

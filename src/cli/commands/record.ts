@@ -192,10 +192,14 @@ function renderListing(l: RecordListing): string {
   return `${head}\n${renderTable(rows)}`;
 }
 
+function initText(n: number): string {
+  return n === 0 ? '' : ` and ${n} init section${n === 1 ? '' : 's'}`;
+}
+
 function renderResult(r: RecordResult): string {
   const lines = [
     `${r.output}: ${formatClock(r.durationSec)}, ${formatBytes(r.bytesOut)}; ${r.kind.toUpperCase()} ${r.live ? 'live' : 'VOD'}, ${r.chosen}`,
-    `  ${r.segments} segments (${r.fetched} fetched, ${r.fromJournal} from the resume journal), ${formatBytes(r.bytesFetched)} downloaded`,
+    `  ${r.segments} segments${initText(r.initSections)} (${r.fetched} fetched, ${r.fromJournal} from the resume journal), ${formatBytes(r.bytesFetched)} downloaded`,
   ];
   for (const t of r.tracks) {
     const what = [t.codecString ?? t.codec];
