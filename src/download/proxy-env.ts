@@ -23,21 +23,21 @@ export function proxyFromEnv(env: Readonly<Record<string, string | undefined>>):
 /**
  * The environment for an ffmpeg or ffprobe reading `url`: ffmpeg's http and tls protocols read only a
  * lower-case `http_proxy` (for https URLs too, as a CONNECT tunnel) and `no_proxy`. It gets the proxy
- * castkit's own client would use for that scheme (HTTPS_PROXY for https), or none; undefined when the
- * environment names no proxy (the tool then inherits it unchanged).
+ * castkit's own connections would use for that URL (proxyFor: by scheme, NO_PROXY honoured), or none;
+ * undefined when the environment names no proxy (the tool then inherits it unchanged).
  */
 export function ffmpegProxyEnv(
   url: string,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Record<string, string | undefined> | undefined {
-  const proxy = proxyFromEnv(env);
-  if (!proxy) return undefined;
-  const https = url.slice(0, 6).toLowerCase() === 'https:';
+  const settings = proxyFromEnv(env);
+  if (!settings) return undefined;
+  // Not a URL: ffprobe will say so; no proxy for it.
+  const chosen = URL.canParse(url) ? proxyFor(new URL(url), env) : undefined;
   const out: Record<string, string | undefined> = { ...env };
-  const chosen = https ? proxy.httpsProxy : proxy.httpProxy;
-  if (chosen !== '') out.http_proxy = chosen;
+  if (chosen !== undefined) out.http_proxy = chosen;
   else delete out.http_proxy;
-  if (proxy.noProxy !== '') out.no_proxy = proxy.noProxy;
+  if (settings.noProxy !== '') out.no_proxy = settings.noProxy;
   return out;
 }
 

@@ -90,9 +90,9 @@ function targetOf(options: ConnectTarget, defaultPort: number): { host: string; 
 
 /**
  * An agent (a new connection per request, as websockets need) that reaches every host through `proxy`:
- * plain for ws:/http:, with TLS (`tls` options: ca, rejectUnauthorized) for wss:/https:.
+ * plain for ws:/http:, with TLS for wss:/https: (the request's own options: ca, rejectUnauthorized).
  */
-export function tunnelAgent(proxy: string, secure: boolean, tls: ConnectionOptions = {}): HttpAgent {
+export function tunnelAgent(proxy: string, secure: boolean): HttpAgent {
   const proxyUrl = new URL(proxy);
   if (!secure) {
     return new (class extends HttpAgent {
@@ -115,7 +115,7 @@ export function tunnelAgent(proxy: string, secure: boolean, tls: ConnectionOptio
           return;
         }
         const servername = options.servername ?? (/^[\d.:]+$/.test(host) ? undefined : host);
-        cb(null, tlsConnect({ ...options, ...tls, socket, ...(servername ? { servername } : {}) }));
+        cb(null, tlsConnect({ ...options, socket, ...(servername ? { servername } : {}) }));
       });
       return undefined;
     }
