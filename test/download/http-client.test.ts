@@ -11,6 +11,7 @@ import { createHttpClient, type HttpClient } from '../../src/download/http-clien
 import { createRetryPolicy, seededRandom, withRetry } from '../../src/download/retry-policy.js';
 import { assertAllowedUrl } from '../../src/download/url-policy.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { closedPort } from '../helpers/ports.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const body = randomBytes(64 * 1024);
@@ -244,10 +245,7 @@ describe('fetchBytes', () => {
   });
 
   it('a port nobody listens on is a retryable E_NETWORK saying so, with a hint to check host and port', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => r()));
+    const port = await closedPort();
     await assert.rejects(
       client.fetchBytes(`http://127.0.0.1:${port}/x.m3u8`),
       fails('E_NETWORK', true, (e) => {

@@ -17,7 +17,8 @@ import { openTunnel, tunnelAgent } from '../../src/download/proxy-tunnel.js';
 import { startOrigin } from '../helpers/http-origin.js';
 import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
+import { certificateOrSkip, startHttpsServer } from '../helpers/tls-cert.js';
+import { closedPort } from '../helpers/ports.js';
 
 const root = scratchDir('castkit-proxy-');
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -44,15 +45,6 @@ describe('proxies for ffmpeg and ffprobe', () => {
     assert.equal(ffmpegProxyEnv('https://a.example/x.ts', { PATH: '/bin' }), undefined);
   });
 });
-
-/** A port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('proxies for clients other than undici (websockets)', () => {
   it('reads NO_PROXY as curl does, and picks the proxy by scheme', () => {
@@ -94,11 +86,9 @@ describe('proxies for clients other than undici (websockets)', () => {
   });
 
   it('tunnels a wss: websocket through the proxy, TLS checked against the given CA', async (t) => {
-    const { key, cert } = makeCertificate(root);
-    if (!cert) {
-      t.skip('openssl is not available to make a test certificate');
-      return;
-    }
+    const tls = certificateOrSkip(t, root);
+    if (!tls) return;
+    const { key, cert } = tls;
     const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) });
     const wss = new WebSocketServer({ server });
     wss.on('connection', (socket) => socket.send('hello through the tunnel'));
@@ -183,11 +173,9 @@ describe('proxies from the environment', () => {
   });
 
   it('tunnels https through HTTPS_PROXY', async (t) => {
-    const { key, cert } = makeCertificate(root);
-    if (!cert) {
-      t.skip('openssl is not available to make a test certificate');
-      return;
-    }
+    const tls = certificateOrSkip(t, root);
+    if (!tls) return;
+    const { key, cert } = tls;
     const body = randomBytes(30_000);
     const server = await startHttpsServer(key, cert, serve(body));
     const port = Number(new URL(server.base).port);
@@ -218,11 +206,9 @@ describe('proxies from the environment', () => {
   });
 
   it('trusts the CA file bin/castkit took over from NODE_EXTRA_CA_CERTS, direct and through a proxy', async (t) => {
-    const { key, cert } = makeCertificate(root);
-    if (!cert) {
-      t.skip('openssl is not available to make a test certificate');
-      return;
-    }
+    const tls = certificateOrSkip(t, root);
+    if (!tls) return;
+    const { key, cert } = tls;
     const body = randomBytes(20_000);
     const server = await startHttpsServer(key, cert, serve(body));
     const url = `${server.base}/seg.ts`;

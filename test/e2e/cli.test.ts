@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -11,19 +10,11 @@ import { FIXTURES, fixture, tools } from '../helpers/fixtures.js';
 import { startConnectProxy } from '../helpers/connect-proxy.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
+import { certificateOrSkip, startHttpsServer } from '../helpers/tls-cert.js';
+import { closedPort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const scratch = scratchDir('castkit-e2e-');
-
-/** A 127.0.0.1 port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('castkit CLI basics', () => {
   it('--help lists every command, with examples', async () => {
@@ -155,11 +146,9 @@ describe('castkit probe', () => {
   });
 
   it('an https URL is probed through HTTPS_PROXY (ffprobe reads only http_proxy)', async (t) => {
-    const { key, cert } = makeCertificate(scratch);
-    if (!cert) {
-      t.skip('openssl is not installed: no certificate for the HTTPS origin');
-      return;
-    }
+    const tls = certificateOrSkip(t, scratch);
+    if (!tls) return;
+    const { key, cert } = tls;
     const clip = readFileSync(await fixture('h264-aac.mp4'));
     const server = await startHttpsServer(key, cert, (_req, res) => {
       res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length });

@@ -5,6 +5,7 @@ import type { RequestListener } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 
 /** Key and certificate files in `dir` (made once per dir); cert undefined when openssl is missing. */
 export function makeCertificate(dir: string): { key: string; cert: string | undefined } {
@@ -26,6 +27,14 @@ export function makeCertificate(dir: string): { key: string; cert: string | unde
     return { key, cert: undefined };
   }
   return { key, cert };
+}
+
+/** makeCertificate's files, or undefined after marking the test skipped (saying why) when openssl is missing. */
+export function certificateOrSkip(t: TestContext, dir: string): { key: string; cert: string } | undefined {
+  const { key, cert } = makeCertificate(dir);
+  if (cert) return { key, cert };
+  t.skip('openssl is not available to make a test certificate');
+  return undefined;
 }
 
 /** An HTTPS server on 127.0.0.1 with that key and certificate: its base URL, and a close that ends it. */
