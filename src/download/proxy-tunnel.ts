@@ -3,7 +3,7 @@
  * proxy's CONNECT tunnel (RFC 9110 9.3.6), TLS on top for wss:. castkit's HTTP downloads get the same from
  * undici's proxy agent; this is for the clients that are not undici.
  */
-import { Agent as HttpAgent, type AgentOptions } from 'node:http';
+import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -101,7 +101,7 @@ export function tunnelAgent(proxy: string, secure: boolean): HttpAgent {
         openTunnel(proxyUrl, host, port, cb);
         return undefined;
       }
-    })({ keepAlive: false } satisfies AgentOptions);
+    })({ keepAlive: false });
   }
   return new (class extends HttpsAgent {
     override createConnection(
