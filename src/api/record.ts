@@ -1,4 +1,4 @@
-import { readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
@@ -7,7 +7,7 @@ import { SegmentJournal, journalPathFor } from '../download/journal.js';
 import { downloadSegments, type Segment } from '../download/scheduler.js';
 import { sleep } from '../download/retry-policy.js';
 import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
-import { AtomicFile } from '../storage/local.js';
+import { AtomicFile, replaceFile } from '../storage/local.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, StreamName } from '../sources/record-source.js';
 import { USTREAM_KIND } from '../sources/ustream/ustream-source.js';
@@ -182,7 +182,7 @@ async function convertRecording(temp: string, options: RecordOptions, format: Re
         args: ['-y', '-v', 'error', '-i', temp, '-map', '0', '-c', 'copy', '-f', 'matroska', part],
         signal: options.signal,
       });
-      await rename(part, options.output);
+      await replaceFile(part, options.output);
     }
   } finally {
     await rm(temp, { force: true });

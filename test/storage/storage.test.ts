@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError, OutputError } from '../../src/core/errors.js';
-import { AtomicFile } from '../../src/storage/local.js';
+import { AtomicFile, replaceFile } from '../../src/storage/local.js';
 import { PieceWriter, type Piece } from '../../src/storage/piece-writer.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -36,6 +36,40 @@ describe('AtomicFile', () => {
       readdirSync(dir).filter((n) => n.endsWith('.part')),
       [],
     );
+  });
+
+  it('replaces an existing file, leaving no other file behind', async () => {
+    const sub = join(dir, 'replace');
+    mkdirSync(sub);
+    const path = join(sub, 'out.bin');
+    writeFileSync(path, 'old');
+    const other = join(sub, 'other-link.bin');
+    linkSync(path, other); // a second name of the old file keeps its bytes
+    const f = await AtomicFile.create(path);
+    await f.write(new Uint8Array([7, 8]));
+    await f.commit();
+    assert.deepEqual([...readFileSync(path)], [7, 8]);
+    assert.equal(readFileSync(other, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(sub).sort(), ['other-link.bin', 'out.bin']);
+  });
+
+  it('does not move a directory aside to put a file in its place', async () => {
+    const sub = join(dir, 'replace-dir');
+    mkdirSync(join(sub, 'out.mp4'), { recursive: true });
+    writeFileSync(join(sub, 'new.bin'), 'new');
+    await assert.rejects(replaceFile(join(sub, 'new.bin'), join(sub, 'out.mp4')));
+    assert.deepEqual(readdirSync(sub).sort(), ['new.bin', 'out.mp4']);
+    assert.deepEqual(readdirSync(join(sub, 'out.mp4')), []);
+  });
+
+  it('puts the old file back when the new one cannot be renamed into place', async () => {
+    const sub = join(dir, 'replace-fail');
+    mkdirSync(sub);
+    const path = join(sub, 'out.bin');
+    writeFileSync(path, 'old');
+    await assert.rejects(replaceFile(join(sub, 'missing.part'), path), { code: 'ENOENT' });
+    assert.equal(readFileSync(path, 'utf8'), 'old');
+    assert.deepEqual(readdirSync(sub), ['out.bin']);
   });
 
   it('reports an unwritable destination as an output error', async () => {
