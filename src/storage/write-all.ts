@@ -11,9 +11,13 @@ import type { FileHandle } from 'node:fs/promises';
 export const WRITE_CALL_MAX = 1 << 20;
 
 /**
- * Write all of `data` at `position`, in calls of at most WRITE_CALL_MAX bytes. `open()`, when given, is
- * asked before each call: a file closed meanwhile (an interrupted output being thrown away; closing waits
- * for the call in progress) gets no more calls.
+ * Write all of `data` at `position`, in calls of at most WRITE_CALL_MAX bytes, all started at once. Calls
+ * made one after another would each be started only when the caller next comes back to the event loop: a
+ * remux demuxing synchronously between its awaits then found its previous 4 MB block still three quarters
+ * unwritten, and waited (216-230 ms of a 1.2 s, 607 MB TS -> MP4, by hand). Started together, the thread pool
+ * writes them while the caller goes on. `open()`, when given, is asked before the calls start and before
+ * the rest of a short write: a file closed meanwhile (an interrupted output being thrown away; closing waits
+ * for the calls in progress) gets no more calls.
  */
 export async function writeAllAt(
   handle: FileHandle,
@@ -21,10 +25,31 @@ export async function writeAllAt(
   position: number,
   open: () => boolean = () => true,
 ): Promise<void> {
-  let off = 0;
-  while (off < data.length && open()) {
+  if (!open()) return;
+  const calls: Promise<void>[] = [];
+  for (let off = 0; off < data.length; off += WRITE_CALL_MAX) {
     const n = Math.min(WRITE_CALL_MAX, data.length - off);
-    const { bytesWritten } = await handle.write(data, off, n, position + off);
+    calls.push(writeRange(handle, data, off, off + n, position + off, open));
+  }
+  await Promise.all(calls);
+}
+
+/** Bytes [from, to) of `data` at `position`; a short write (rare for a file) is continued. */
+async function writeRange(
+  handle: FileHandle,
+  data: Uint8Array,
+  from: number,
+  to: number,
+  position: number,
+  open: () => boolean,
+): Promise<void> {
+  let off = from;
+  let at = position;
+  for (;;) {
+    const { bytesWritten } = await handle.write(data, off, to - off, at);
+    if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at byte ${at}`);
     off += bytesWritten;
+    at += bytesWritten;
+    if (off >= to || !open()) return;
   }
 }
