@@ -480,14 +480,10 @@ export class MpegtsDemuxer implements Demuxer {
         i = found;
         this.synced = true;
       }
+      i = this.packets(buf, i, base);
       if (i + TS_PACKET > len) break;
-      if (buf[i] !== SYNC_BYTE) {
-        this.synced = false;
-        this.lostAt = base + i;
-        continue;
-      }
-      this.packet(buf, i, base + i);
-      i += this.stride;
+      this.synced = false; // not a sync byte where the next packet should start
+      this.lostAt = base + i;
     }
     if (i < len) {
       this.carry = buf.slice(i);
@@ -495,6 +491,24 @@ export class MpegtsDemuxer implements Demuxer {
     } else {
       this.skip += i - len;
     }
+  }
+
+  /**
+   * The packets of `buf` from `i` on, while they are whole and in sync; returns where it stopped. The hot
+   * loop is a function of its own: inside scan(), V8 (Node 20) compiled it on stack replacement before the
+   * code after the loop had ever run, kept that code, and bailed out of it at the loop's end on every later
+   * call (533 times in one 138 MB HLS recording; none in a remux, whose 4 MB chunks make fewer calls). The
+   * recording's time did not change measurably without them (medians of 11 runs); the loop is kept apart
+   * so that they cannot come back with other chunk sizes.
+   */
+  private packets(buf: Uint8Array, i: number, base: number): number {
+    const len = buf.length;
+    const stride = this.stride;
+    while (i + TS_PACKET <= len && buf[i] === SYNC_BYTE) {
+      this.packet(buf, i, base + i);
+      i += stride;
+    }
+    return i;
   }
 
   /**
