@@ -18,13 +18,6 @@ const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(castkitVersion() + '\n');
 } else {
-  // castkit's only WebAssembly is undici's HTTP parser (llhttp). V8 compiles it at once with its baseline
-  // compiler (Liftoff), then again, optimized, on a background thread (TurboFan): about 100 ms of CPU that
-  // competes with a download on a 2-core machine and that a short command (record --list) waits for at
-  // exit. The baseline code parses as fast as the network delivers (142 MB over 16 loopback connections:
-  // 260 ms either way, by hand). Set before undici is loaded; not on the --version path above.
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--liftoff-only');
   const { runCli } = await import('./program.js');
   process.exitCode = await runCli(argv);
 }

@@ -3,9 +3,9 @@
  * in the timeline they were (when the recorder knows segment times). The media keeps honest timestamps,
  * so a player shows the hole where it is; this file says what fell into it.
  */
-import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { OutputError, systemErrorCode } from '../core/errors.js';
+import { tempSuffix } from '../storage/local.js';
 import { shownUrl } from './http-errors.js';
 import type { MissingSegment } from './segment.js';
 
@@ -67,7 +67,7 @@ export function buildGapReport(
 
 /** Written to a temporary name and renamed, like every output. */
 export async function writeGapReport(path: string, report: GapReport): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.part`;
+  const temp = `${path}.${tempSuffix()}.part`;
   try {
     await writeFile(temp, JSON.stringify(report, null, 2) + '\n', { flag: 'wx' });
     await rename(temp, path);
