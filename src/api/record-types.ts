@@ -43,6 +43,11 @@ export interface RecordOptions {
   cookiesFile?: string;
   /** Write the output even when segments are missing, with a gap report beside it. */
   allowGaps?: boolean;
+  /**
+   * Record over an output that already exists with no resume journal beside it (a finished recording).
+   * Without it that is an error (E_OUTPUT_EXISTS); an output with a journal is resumed either way.
+   */
+  overwrite?: boolean;
   /** Accept file: and data: URIs in playlists. */
   allowLocal?: boolean;
   /** Live: start at the beginning of the DVR window. */

@@ -31,6 +31,7 @@ import {
 } from '../sources/ustream/ustream-url.js';
 import { createRecordContext, type OpenedSource } from './record-open.js';
 import { recordOpened } from './record.js';
+import { refuseFinishedOutput } from './record-existing.js';
 import type { RecordFormat, RecordOptions, RecordResult } from './record-types.js';
 
 export { isUstreamUrl } from '../sources/ustream/ustream-url.js';
@@ -140,6 +141,7 @@ export async function recordUstream(
   options: UstreamRecordOptions,
 ): Promise<UstreamRecordResult> {
   const format = outputFormat(options);
+  refuseFinishedOutput(options.output, options.overwrite);
   const c = await openContext(pageUrl, options);
   try {
     const page = await resolvePage(c);
@@ -178,7 +180,7 @@ export async function recordUstreamAll(
       const output = ustreamOutputPath(options.output, v.id);
       // Outputs appear only when complete (written under a temporary name, then renamed): a file without a
       // journal beside it is a finished recording of an earlier run.
-      if (existsSync(output) && !existsSync(journalPathFor(output))) {
+      if (!options.overwrite && existsSync(output) && !existsSync(journalPathFor(output))) {
         options.onNotice?.(
           `video ${v.id}: ${output} is already recorded; skipped (delete it to record again)`,
         );

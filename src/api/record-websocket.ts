@@ -16,6 +16,7 @@ import { gapReportPathFor, writeGapReport, type GapReport } from '../download/ga
 import { MediaMeter } from '../sources/websocket/ws-meter.js';
 import type { WsFraming } from '../sources/websocket/ws-sniff.js';
 import { webSocketSource } from '../sources/websocket/ws-source.js';
+import { refuseFinishedOutput } from './record-existing.js';
 import { remux } from './remux.js';
 import type { RemuxResult, RemuxTrackSummary } from './remux-types.js';
 
@@ -52,6 +53,8 @@ export interface RecordWebSocketOptions {
   stallTimeout?: number;
   /** Largest websocket message accepted, bytes (default 64 MiB). */
   maxMessageBytes?: number;
+  /** Record over an output that already exists (else E_OUTPUT_EXISTS: see RecordOptions.overwrite). */
+  overwrite?: boolean;
   /** Write `<output>.gaps.json` when reconnections left gaps (default true). */
   gapReport?: boolean;
   /** A source of numbers in [0, 1) for the reconnection jitter (tests). */
@@ -258,6 +261,7 @@ export async function recordWebSocket(
 ): Promise<RecordWebSocketResult> {
   const format = checkOptions(url, options);
   const output = options.output;
+  refuseFinishedOutput(output, options.overwrite);
   const shown = redactUrlCredentials(url);
   try {
     await mkdir(dirname(output), { recursive: true });

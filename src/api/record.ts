@@ -8,6 +8,7 @@ import { downloadSegments, type Segment } from '../download/scheduler.js';
 import { sleep } from '../download/retry-policy.js';
 import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
 import { AtomicFile, replaceFile } from '../storage/local.js';
+import { refuseFinishedOutput } from './record-existing.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, StreamName } from '../sources/record-source.js';
 import { USTREAM_KIND } from '../sources/ustream/ustream-source.js';
@@ -79,6 +80,7 @@ export async function listRenditions(
  */
 export async function record(url: string, options: RecordOptions): Promise<RecordResult> {
   checkPipeFormat(options);
+  refuseFinishedOutput(options.output, options.overwrite);
   const opened = await openRecordSource(url, options);
   try {
     return await recordOpened(url, opened, options);
@@ -108,6 +110,7 @@ export async function recordOpened(
   options: RecordOptions,
 ): Promise<RecordResult> {
   checkPipeFormat(options);
+  refuseFinishedOutput(options.output, options.overwrite);
   const format = options.format ?? (options.output === '-' ? undefined : formatOfName(options.output));
   if (options.output === '-') {
     if (format === 'fmp4' && !rawCapable(opened, 'fmp4')) {

@@ -133,6 +133,25 @@ describe('castkit record (CLI)', () => {
     assert.ok(!existsSync(output));
   });
 
+  it('a finished output is not recorded over (exit 6, nothing fetched) unless --force', async () => {
+    const url = serveFixture(origin, fx, '/again');
+    const output = join(dir, 'again.mp4');
+    const first = await castkit(['record', url, '-o', output, '-q']);
+    assert.equal(first.code, 0, first.stderr);
+    const before = readFileSync(output);
+    const requests = origin.log.length;
+    const again = await castkit(['record', url, '-o', output, '-q']);
+    assert.equal(again.code, 6, again.stderr);
+    assert.match(again.stderr, /again\.mp4 already exists: a finished recording/);
+    assert.match(again.stderr, /--force/);
+    assert.equal(origin.log.length, requests, 'refused before any request');
+    assert.ok(readFileSync(output).equals(before), 'the finished recording is untouched');
+    const forced = await castkit(['record', url, '-o', output, '-q', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.ok(origin.log.length > requests, 'recorded again');
+    assert.ok(readFileSync(output).equals(before), 'the same recording again');
+  });
+
   it('record DASH -o - | ffmpeg: one TS stream through a real pipe, every frame decoded', async () => {
     const dash = await streamFixture('dash-timeline');
     const url = serveFixture(origin, dash, '/pipe');
@@ -253,9 +272,12 @@ describe('castkit record (CLI)', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(proxy.tunnels, [host]);
       assert.equal(await decodeMessages(output), '');
-      const direct = await castkit(['record', emulator.url, '-o', output, '--duration', '2', '-q'], {
-        env: { ...env, NO_PROXY: '127.0.0.1' },
-      });
+      const direct = await castkit(
+        ['record', emulator.url, '-o', output, '--duration', '2', '-q', '--force'],
+        {
+          env: { ...env, NO_PROXY: '127.0.0.1' },
+        },
+      );
       assert.equal(direct.code, 0, direct.stderr);
       assert.deepEqual(proxy.tunnels, [host], 'NO_PROXY: no second tunnel');
     } finally {

@@ -27,6 +27,8 @@ Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: compl
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
 lists the holes in <output>.gaps.json. A live stream lost for good (its session cannot be connected again)
 keeps a playable file and exits 4; run the same command when it is back to continue into the same file.
+An output that already exists with no journal beside it is a finished recording: record refuses to replace
+it (exit 6) unless --force is given.
 Behind a proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for every connection (websockets too);
 NODE_EXTRA_CA_CERTS=ca.pem trusts a server whose certificate a private authority signed.`;
 
@@ -43,6 +45,7 @@ interface RecordCliOptions {
   cookies?: string;
   allowGaps?: boolean;
   allowLocal?: boolean;
+  force?: boolean;
   fromStart?: boolean;
   duration?: string;
   origin?: string;
@@ -89,6 +92,7 @@ export function registerRecord(
     .option('--cookies <file>', 'cookies from a Netscape cookies.txt file')
     .option('--allow-gaps', 'write the output even if segments are missing, with a gap report beside it')
     .option('--allow-local', 'let the playlist name file: URIs (local files)')
+    .option('--force', 'record over an output that already exists (a finished recording); off: an error')
     .option(
       '--subs [lang]',
       'HLS: save the subtitles (the default ones, or in this language) as <output>.<lang>.vtt',
@@ -160,6 +164,7 @@ export function recordOptionsFrom(opts: RecordCliOptions, ctx: CliContext): Omit
   if (opts.cookies !== undefined) o.cookiesFile = opts.cookies;
   if (opts.allowGaps) o.allowGaps = true;
   if (opts.allowLocal) o.allowLocal = true;
+  if (opts.force) o.overwrite = true;
   if (opts.fromStart) o.fromStart = true;
   if (opts.subs !== undefined) o.subs = opts.subs;
   if (opts.duration !== undefined) {
@@ -316,6 +321,7 @@ async function recordWebSocketCommand(url: string, opts: RecordCliOptions, ctx: 
       output: opts.output,
       signal: ctx.signal,
       reconnect: opts.reconnect,
+      ...(o.overwrite ? { overwrite: true } : {}),
       onProgress: (ev) => progress.update(ev),
       onWarning: (m) => ctx.logger.warn(m),
       ...(o.durationSec !== undefined ? { duration: o.durationSec } : {}),
