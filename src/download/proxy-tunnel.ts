@@ -24,20 +24,34 @@ interface ConnectTarget {
   servername?: string;
 }
 
-/** Opens a tunnel through `proxy` to host:port; calls back with the raw tunnel socket. */
+/**
+ * Opens a tunnel through `proxy` to host:port; calls back with the raw tunnel socket. An https:// proxy is
+ * spoken to over TLS (its certificate checked against `proxyTls`' ca, or Node's store), the tunnel inside.
+ */
 export function openTunnel(
   proxy: URL,
   host: string,
   port: number,
   done: CreateCallback,
   timeoutMs = TUNNEL_TIMEOUT_MS,
+  proxyTls: ConnectionOptions = {},
 ): void {
-  const proxyPort = Number(proxy.port || (proxy.protocol === 'https:' ? 443 : 80));
-  const socket: Socket = netConnect(proxyPort, proxy.hostname);
+  const overTls = proxy.protocol === 'https:';
+  const proxyPort = Number(proxy.port || (overTls ? 443 : 80));
+  const proxyHost = proxy.hostname.replace(/^\[|\]$/g, ''); // [::1] in a URL, ::1 to connect
+  const socket: Socket = overTls
+    ? tlsConnect({
+        ...proxyTls,
+        host: proxyHost,
+        port: proxyPort,
+        ...(isIpAddress(proxyHost) ? {} : { servername: proxyHost }),
+      })
+    : netConnect(proxyPort, proxyHost);
   const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const shown = redactUrlCredentials(proxy.href);
   let head = Buffer.alloc(0);
   let finished = false;
+  let secured = false; // TLS to the proxy is up (or the proxy is plain)
   const finish = (err: Error | null): void => {
     if (finished) return;
     finished = true;
@@ -68,11 +82,24 @@ export function openTunnel(
     finish(new Error(`the proxy ${shown} did not open the tunnel to ${target} within ${timeoutMs} ms`)),
   );
   socket.on('data', onData);
-  socket.once('error', (err) => finish(err));
+  socket.once('error', (err: NodeJS.ErrnoException) => {
+    if (!overTls || secured) {
+      finish(err);
+      return;
+    }
+    // Before TLS to the proxy is up, a failure is the proxy's (its certificate, say), not the server's.
+    finish(
+      Object.assign(new Error(`TLS to the proxy ${shown} failed: ${err.message}`, { cause: err }), {
+        code: err.code,
+        proxy: shown,
+      }),
+    );
+  });
   socket.once('close', () =>
     finish(new Error(`the proxy ${shown} closed the connection before the tunnel opened`)),
   );
-  socket.once('connect', () => {
+  socket.once(overTls ? 'secureConnect' : 'connect', () => {
+    secured = true;
     const auth =
       proxy.username !== ''
         ? `Proxy-Authorization: Basic ${Buffer.from(
@@ -83,6 +110,10 @@ export function openTunnel(
   });
 }
 
+function isIpAddress(host: string): boolean {
+  return /^[\d.:]+$/.test(host) || host.includes(':');
+}
+
 function targetOf(options: ConnectTarget, defaultPort: number): { host: string; port: number } {
   const host = options.hostname ?? options.host ?? 'localhost';
   return { host, port: Number(options.port ?? defaultPort) };
@@ -91,14 +122,15 @@ function targetOf(options: ConnectTarget, defaultPort: number): { host: string; 
 /**
  * An agent (a new connection per request, as websockets need) that reaches every host through `proxy`:
  * plain for ws:/http:, with TLS for wss:/https: (the request's own options: ca, rejectUnauthorized).
+ * `proxyTls` (ca) is for an https:// proxy's own certificate, always checked.
  */
-export function tunnelAgent(proxy: string, secure: boolean): HttpAgent {
+export function tunnelAgent(proxy: string, secure: boolean, proxyTls: ConnectionOptions = {}): HttpAgent {
   const proxyUrl = new URL(proxy);
   if (!secure) {
     return new (class extends HttpAgent {
       override createConnection(options: ConnectTarget, cb: CreateCallback): Duplex | undefined {
         const { host, port } = targetOf(options, 80);
-        openTunnel(proxyUrl, host, port, cb);
+        openTunnel(proxyUrl, host, port, cb, TUNNEL_TIMEOUT_MS, proxyTls);
         return undefined;
       }
     })({ keepAlive: false });
@@ -109,14 +141,21 @@ export function tunnelAgent(proxy: string, secure: boolean): HttpAgent {
       cb: CreateCallback,
     ): Duplex | undefined {
       const { host, port } = targetOf(options, 443);
-      openTunnel(proxyUrl, host, port, (err, socket) => {
-        if (err || !socket) {
-          cb(err ?? new Error('no tunnel'));
-          return;
-        }
-        const servername = options.servername ?? (/^[\d.:]+$/.test(host) ? undefined : host);
-        cb(null, tlsConnect({ ...options, socket, ...(servername ? { servername } : {}) }));
-      });
+      openTunnel(
+        proxyUrl,
+        host,
+        port,
+        (err, socket) => {
+          if (err || !socket) {
+            cb(err ?? new Error('no tunnel'));
+            return;
+          }
+          const servername = options.servername ?? (isIpAddress(host) ? undefined : host);
+          cb(null, tlsConnect({ ...options, socket, ...(servername ? { servername } : {}) }));
+        },
+        TUNNEL_TIMEOUT_MS,
+        proxyTls,
+      );
       return undefined;
     }
   })({ keepAlive: false });

@@ -124,6 +124,60 @@ describe('proxies for clients other than undici (websockets)', () => {
   });
 });
 
+describe('an https:// proxy (TLS to the proxy itself) for websockets', () => {
+  it('tunnels ws: and wss: inside TLS to the proxy, whose certificate is checked', async (t) => {
+    const tls = certificateOrSkip(t, root);
+    if (!tls) return;
+    const { key, cert } = tls;
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (socket) => socket.send('secure hello'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const securePort = (server.address() as AddressInfo).port;
+    const plain = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    plain.on('connection', (socket) => socket.send('plain hello'));
+    await new Promise<void>((r) => plain.once('listening', () => r()));
+    const plainPort = (plain.address() as AddressInfo).port;
+    const proxy = await startConnectProxy(tls);
+    const firstMessage = (ws: WebSocket): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        ws.once('message', (data) => resolve(String(data)));
+        ws.once('error', reject);
+      });
+    try {
+      assert.match(proxy.url, /^https:/);
+      const ca = readFileSync(cert);
+      const secure = new WebSocket(`wss://127.0.0.1:${securePort}/live`, {
+        agent: tunnelAgent(proxy.url, true, { ca }),
+        ca,
+      });
+      assert.equal(await firstMessage(secure), 'secure hello');
+      secure.terminate();
+      const insecure = new WebSocket(`ws://127.0.0.1:${plainPort}/live`, {
+        agent: tunnelAgent(proxy.url, false, { ca }),
+      });
+      assert.equal(await firstMessage(insecure), 'plain hello');
+      insecure.terminate();
+      assert.deepEqual(proxy.tunnels, [`127.0.0.1:${securePort}`, `127.0.0.1:${plainPort}`]);
+      // The proxy's certificate is not trusted without its CA: no tunnel is asked for.
+      const untrusted = new WebSocket(`ws://127.0.0.1:${plainPort}/live`, {
+        agent: tunnelAgent(proxy.url, false),
+      });
+      await assert.rejects(
+        firstMessage(untrusted),
+        /TLS to the proxy https:\/\/127\.0\.0\.1:\d+\/ failed: self[- ]signed/,
+      );
+      assert.equal(proxy.tunnels.length, 2);
+    } finally {
+      await proxy.close();
+      wss.close();
+      plain.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('proxies from the environment', () => {
   it('uses EnvHttpProxyAgent when HTTPS_PROXY or HTTP_PROXY is set, a plain Agent otherwise', async () => {
     const withProxy = createDispatcher({ env: { HTTPS_PROXY: 'http://127.0.0.1:9' } });

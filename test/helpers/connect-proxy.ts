@@ -1,5 +1,7 @@
 /** A CONNECT proxy for tests (HTTP_PROXY / HTTPS_PROXY), on 127.0.0.1. */
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 
 export interface ConnectProxy {
   url: string;
@@ -8,11 +10,14 @@ export interface ConnectProxy {
   close(): Promise<void>;
 }
 
-/** A minimal CONNECT proxy on 127.0.0.1 that records the tunnels it opened. */
-export async function startConnectProxy(): Promise<ConnectProxy> {
+/**
+ * A minimal CONNECT proxy on 127.0.0.1 that records the tunnels it opened; with `tls` (key and certificate
+ * files), an https:// proxy that clients speak TLS to.
+ */
+export async function startConnectProxy(tls?: { key: string; cert: string }): Promise<ConnectProxy> {
   const tunnels: string[] = [];
   const sockets = new Set<Socket>();
-  const server = createServer((client) => {
+  const onClient = (client: Socket): void => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => undefined);
@@ -39,10 +44,13 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
       upstream.on('error', () => client.destroy());
     };
     client.on('data', onData);
-  });
+  };
+  const server = tls
+    ? createTlsServer({ key: readFileSync(tls.key), cert: readFileSync(tls.cert) }, onClient)
+    : createServer(onClient);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     tunnels,
     close: () =>
       new Promise<void>((resolve) => {

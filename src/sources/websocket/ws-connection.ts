@@ -103,7 +103,9 @@ export class WsConnection {
         // HTTPS_PROXY for wss:, HTTP_PROXY for ws:, unless NO_PROXY names the host: a CONNECT tunnel.
         const parsed = new URL(url);
         const proxy = proxyFor(parsed);
-        const agent = proxy ? tunnelAgent(proxy, parsed.protocol === 'wss:') : undefined;
+        const agent = proxy
+          ? tunnelAgent(proxy, parsed.protocol === 'wss:', extra ? { ca: extra } : {})
+          : undefined;
         ws = new WebSocket(url, o.protocols ?? [], {
           ...(agent ? { agent } : {}),
           headers: o.headers,
@@ -300,7 +302,20 @@ function handshakeStatusError(shown: string, status: number): NetworkError {
 
 function connectError(shown: string, err: Error): NetworkError {
   const code = systemErrorCode(err);
-  if (code && (code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('ERR_TLS'))) {
+  const tls =
+    code !== undefined &&
+    (code.startsWith('CERT_') || code.includes('SELF_SIGNED') || code.startsWith('ERR_TLS'));
+  const proxy = (err as { proxy?: unknown }).proxy;
+  if (tls && typeof proxy === 'string') {
+    return new NetworkError(`cannot connect to ${shown}: ${err.message}`, {
+      code: 'E_TLS',
+      retryable: false,
+      hint: "the proxy's certificate does not verify: give its CA with NODE_EXTRA_CA_CERTS=/path/to/ca.pem (--insecure is for the stream's server, not the proxy)",
+      cause: err,
+      details: { url: shown, proxy },
+    });
+  }
+  if (tls) {
     return new NetworkError(`TLS failed for ${shown}: ${err.message}`, {
       code: 'E_TLS',
       retryable: false,
