@@ -97,7 +97,13 @@ export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
   };
   if (!proxy) return new Agent(base);
   const ca = extraCa?.();
-  return new EnvHttpProxyAgent({ ...base, ...proxy, requestTls: { ...options.tls, ...(ca ? { ca } : {}) } });
+  // TLS to an https:// proxy itself trusts the same CAs as TLS to the servers.
+  return new EnvHttpProxyAgent({
+    ...base,
+    ...proxy,
+    requestTls: { ...options.tls, ...(ca ? { ca } : {}) },
+    proxyTls: { ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}), ...(ca ? { ca } : {}) },
+  });
 }
 
 /** undici's connector, with `ca()` asked for only when an HTTPS connection is first made. */

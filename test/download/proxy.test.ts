@@ -274,11 +274,16 @@ describe('proxies from the environment', () => {
     process.env[EXTRA_CA_ENV] = cert;
     const direct = createHttpClient({ env: {} });
     const proxied = createHttpClient({ env: { HTTPS_PROXY: proxy.url } });
+    const tlsProxy = await startConnectProxy(tls);
+    const viaTlsProxy = createHttpClient({ env: { HTTPS_PROXY: tlsProxy.url } });
     try {
       assert.ok((await direct.fetchBytes(origin.url('/plain.ts'))).equals(body), 'plain http still works');
       assert.ok((await direct.fetchBytes(url)).equals(body));
       assert.ok((await proxied.fetchBytes(url)).equals(body));
       assert.equal(proxy.tunnels.length, 1);
+      // An https:// proxy whose certificate the same private CA signed.
+      assert.ok((await viaTlsProxy.fetchBytes(url)).equals(body));
+      assert.deepEqual(tlsProxy.tunnels, [new URL(url).host]);
       await assert.rejects(
         untrusting.fetchBytes(url),
         (e: unknown) => e instanceof NetworkError && e.code === 'E_TLS',
@@ -293,6 +298,8 @@ describe('proxies from the environment', () => {
       else process.env[EXTRA_CA_ENV] = saved;
       await direct.close();
       await proxied.close();
+      await viaTlsProxy.close();
+      await tlsProxy.close();
       await untrusting.close();
       await proxy.close();
       await origin.close();
