@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { OutputError } from '../core/errors.js';
 import { journalPathFor } from '../download/journal.js';
 
@@ -10,7 +10,9 @@ import { journalPathFor } from '../download/journal.js';
  * and ffmpeg do not. `overwrite` records over it; a journal beside it means a resume, which goes on.
  */
 export function refuseFinishedOutput(output: string, overwrite: boolean | undefined): void {
-  if (overwrite || output === '-' || !existsSync(output) || existsSync(journalPathFor(output))) return;
+  if (overwrite || output === '-' || existsSync(journalPathFor(output))) return;
+  // Not there, or not a file (a directory named as the output fails later, saying so).
+  if (!statSync(output, { throwIfNoEntry: false })?.isFile()) return;
   throw new OutputError(`${output} already exists: a finished recording of an earlier run`, {
     code: 'E_OUTPUT_EXISTS',
     hint: 'choose another output, or pass --force (overwrite: true) to record over it',
