@@ -39,9 +39,9 @@ export interface BenchCase {
   validate?: (stdout: string, tool: string) => string | undefined;
   /**
    * Called before every run of either program, untimed: removes the outputs, so that each run writes a new
-   * file, as a user usually does. Overwriting is not the same job for both sides: castkit writes a new file
-   * and renames it over the old one (the old one's pages are freed only at the end), ffmpeg -y truncates
-   * the old one at open and reuses its memory at once.
+   * file, as a user usually does. Overwriting is not the same job for both sides: castkit writes a new file,
+   * moves the old one aside, renames the new one in and deletes the old one (its pages are freed only at
+   * the end), ffmpeg -y truncates the old one at open and reuses its memory at once.
    */
   reset?: () => void;
   /** Measured and warm-up runs for this case instead of the suite's (a slow case); --runs/--warmup win. */

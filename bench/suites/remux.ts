@@ -241,9 +241,8 @@ export const remuxSuite: Suite = {
         return got === expected ? undefined : `${out}: packets ${got}, input has ${expected}`;
       };
 
-    // Outputs are overwritten by each run (castkit renames a new file over the old one, ffmpeg -y truncates
-    // it): the harness has no hook between runs, so both sides pay for dropping their previous output.
-    // The 2 GB cases share their two output names: 4 GB of outputs at a time, not 12.
+    // Each run writes a new output: `reset` removes both outputs before every run, untimed (see
+    // BenchCase.reset). The 2 GB cases share their two output names: 4 GB of outputs at a time, not 12.
     const convert = (
       name: string,
       input: string,
