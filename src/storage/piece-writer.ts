@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { InputWindows, memoryView, readFull, truncated, type PieceSource } from './input-windows.js';
 
 /** One piece of an output: bytes made by a muxer, or a byte range of one of the inputs. */
@@ -7,13 +8,22 @@ export interface PieceSink {
   write(data: Uint8Array): Promise<void>;
 }
 
-/** Input window: small reads are served from it; ranges of half a block or more bypass it. */
+/** Input window: small reads are served from it; large ranges bypass it. */
 const WINDOW = 2 << 20;
 
 /**
- * Assembles an output from pieces with few system calls: each input is read through a large sliding
- * window (pieces come mostly in input order) and output is gathered into a large buffer before each write.
- * Payloads move as whole ranges; nothing is touched byte by byte.
+ * A range at least this large, not in the window, is read straight into its place in the output buffer,
+ * without waiting: the reads of a block run on the thread pool together (and beside the previous block's
+ * write), and the buffer is written once they are all in. fMP4 -> MP4 moves each fragment's payload as
+ * one range of a few hundred kB; through the window it was read, then copied.
+ */
+const DIRECT_MIN = 128 << 10;
+
+/**
+ * Assembles an output from pieces with few system calls: small ranges of an input are read through a large
+ * sliding window (pieces come mostly in input order), large ones straight into their place in the output
+ * buffer, and output is gathered into that buffer before each write. Payloads move as whole ranges;
+ * nothing is touched byte by byte.
  */
 export class PieceWriter {
   // Two output buffers: one fills while the other is being written (one write in flight at a time).
@@ -21,6 +31,8 @@ export class PieceWriter {
   private spare: Uint8Array;
   private pending: Promise<void> | undefined;
   private outLength = 0;
+  /** Reads started into `out` (direct ranges): the buffer is written when they are all in. */
+  private reads: Promise<void>[] = [];
   private readonly inputs: InputWindows;
   written = 0;
 
@@ -53,10 +65,26 @@ export class PieceWriter {
       return true;
     }
     const from = piece.offset - w.start;
-    if (from < 0 || from + piece.size > w.length) return false;
+    if (from < 0 || from + piece.size > w.length) {
+      const handle = w.source.handle ?? w.opened;
+      if (piece.size < DIRECT_MIN || !handle) return false;
+      this.readDirect(handle, w.source.name, piece.offset, piece.size);
+      return true;
+    }
     this.out.set(w.buf.subarray(from, from + piece.size), this.outLength);
     this.outLength += piece.size;
     return true;
+  }
+
+  /** Start reading `size` bytes at `offset` into the output buffer's next bytes (they must fit). */
+  private readDirect(handle: FileHandle, name: string, offset: number, size: number): void {
+    const at = this.outLength;
+    this.outLength += size;
+    this.reads.push(
+      readFull(handle, this.out, at, size, offset).then((got) => {
+        if (got < size) throw truncated(name, offset + got);
+      }),
+    );
   }
 
   /** `tryAdd({ bytes })` without the object: for callers that add hundreds of thousands of payloads. */
@@ -86,6 +114,9 @@ export class PieceWriter {
 
   /** Close the files this writer opened. */
   async close(): Promise<void> {
+    // Reads still in flight (an error stopped the writer mid-block) end before their files are closed.
+    await Promise.allSettled([...this.reads, this.pending]);
+    this.reads = [];
     await this.inputs.close();
   }
 
@@ -126,14 +157,11 @@ export class PieceWriter {
         left -= n;
         continue;
       }
-      // Large ranges are read straight into the output buffer; small ones through the window.
-      if (left >= Math.min(WINDOW, this.out.length / 2)) {
-        await this.rotate();
-        const n = Math.min(left, this.out.length);
-        const got = await readFull(await this.inputs.handleOf(w), this.out, 0, n, at);
-        if (got < n) throw truncated(w.source.name, at + got);
-        this.outLength = n;
-        await this.rotate();
+      // Large ranges are read straight into the output buffer (see DIRECT_MIN); small ones through the window.
+      if (left >= DIRECT_MIN) {
+        if (this.out.length - this.outLength < Math.min(left, DIRECT_MIN)) await this.rotate();
+        const n = Math.min(left, this.out.length - this.outLength);
+        this.readDirect(await this.inputs.handleOf(w), w.source.name, at, n);
         at += n;
         left -= n;
         continue;
@@ -155,10 +183,15 @@ export class PieceWriter {
     if (this.outLength === 0) return;
     const n = this.outLength;
     const buf = this.out;
+    const reads = this.reads;
     this.out = this.spare;
     this.spare = buf;
     this.outLength = 0;
-    this.pending = this.sink.write(buf.subarray(0, n)).then(() => this.advance(n));
+    this.reads = [];
+    const write = (): Promise<void> => this.sink.write(buf.subarray(0, n)).then(() => this.advance(n));
+    this.pending = reads.length > 0 ? Promise.all(reads).then(write) : write();
+    // Awaited by the next rotate or flush; until then a failure must not count as unhandled.
+    this.pending.catch(() => undefined);
   }
 
   /** Write everything taken so far and wait until it is written. */

@@ -126,6 +126,57 @@ describe('PieceWriter', () => {
     await w.close();
   });
 
+  it('reads large ranges straight into place, in order with the bytes around them, and finds a short input', async () => {
+    const a = randomBytes(3 << 20);
+    writeFileSync(join(dir, 'direct-a.bin'), a);
+    const b = randomBytes(600_000);
+    writeFileSync(join(dir, 'direct-b.bin'), b);
+    const ha = await open(join(dir, 'direct-a.bin'));
+    const chunks: Buffer[] = [];
+    const sink = { write: async (d: Uint8Array) => void chunks.push(Buffer.from(d)) };
+    const w = new PieceWriter(
+      sink,
+      [
+        { handle: ha, name: 'direct-a.bin' },
+        { path: join(dir, 'direct-b.bin'), name: 'direct-b.bin' },
+      ],
+      1 << 20,
+    );
+    const pieces: Piece[] = [
+      { bytes: new Uint8Array([1, 2, 3]) },
+      { source: 0, offset: 1000, size: 200_000 }, // taken at once (tryAdd): the handle is open
+      { bytes: new Uint8Array(500).fill(5) },
+      { source: 0, offset: 2_000_000, size: 700_000 }, // across the end of the 1 MB block
+      { source: 1, offset: 100, size: 500_000 }, // opened on demand
+      { source: 0, offset: 7, size: 13 }, // a small one, through the window
+      { source: 0, offset: 100_000, size: 1_500_000 }, // larger than the block
+    ];
+    for (const p of pieces) if (!w.tryAdd(p)) await w.add(p);
+    await w.flush();
+    const expected = Buffer.concat([
+      Buffer.from([1, 2, 3]),
+      a.subarray(1000, 201_000),
+      Buffer.alloc(500, 5),
+      a.subarray(2_000_000, 2_700_000),
+      b.subarray(100, 500_100),
+      a.subarray(7, 20),
+      a.subarray(100_000, 1_600_000),
+    ]);
+    assert.ok(Buffer.concat(chunks).equals(expected));
+    assert.equal(w.written, expected.length);
+    // A range past the end of its input (changed since it was demuxed): an InputError naming it.
+    await assert.rejects(
+      (async () => {
+        const past = { source: 0, offset: a.length - 100_000, size: 200_000 };
+        if (!w.tryAdd(past)) await w.add(past);
+        await w.flush();
+      })(),
+      (e: unknown) => e instanceof InputError && e.message.includes('direct-a.bin'),
+    );
+    await w.close();
+    await ha.close();
+  });
+
   it('reads an input once when pieces step back a little at window edges (time order of an interleaved file)', async () => {
     // 8 MB in 16 KB blocks, in file order except that around every 2 MB the next block comes first: what
     // FLV tags in time order ask of an interleaved MP4.
