@@ -15,7 +15,7 @@ export function refuseFinishedOutput(output: string, overwrite: boolean | undefi
   if (!statSync(output, { throwIfNoEntry: false })?.isFile()) return;
   throw new OutputError(`${output} already exists: a finished recording of an earlier run`, {
     code: 'E_OUTPUT_EXISTS',
-    hint: 'choose another output, or pass --force (overwrite: true) to record over it',
+    hint: 'choose another output, or pass --force to record over it',
     details: { path: output },
   });
 }
