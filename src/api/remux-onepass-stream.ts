@@ -10,6 +10,8 @@ import type { SniffedInput } from './remux-inputs.js';
 import { progressReporter, withDetails } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
 import { Fmp4Streamer } from './fmp4-streamer.js';
+import { FlvStreamer } from './flv-streamer.js';
+import { rewriteWithHead } from './remux-output.js';
 import { TsInterleaver, type OnePassSink, type TsTrack } from './ts-interleaver.js';
 
 /** Seconds of an input's samples looked at before its start (the earliest of its tracks) is decided. */
@@ -33,7 +35,7 @@ interface Pending {
 export async function remuxStreamInOnePass(
   inputs: readonly string[],
   sniffed: readonly SniffedInput[],
-  format: 'ts' | 'fmp4',
+  format: 'ts' | 'fmp4' | 'flv',
   options: RemuxOptions,
 ): Promise<RemuxResult> {
   const sizes = inputs.map((p) => statInput(p));
@@ -43,8 +45,13 @@ export async function remuxStreamInOnePass(
   const write = async (bytes: Uint8Array): Promise<void> => {
     if (!writer.tryAddBytes(bytes)) await writer.add({ bytes });
   };
+  const flv =
+    format === 'flv'
+      ? new FlvStreamer(write, total, (room) => out.reserve(room), options.moovRoom)
+      : undefined;
   const ts: OnePassSink =
-    format === 'ts' ? new TsInterleaver(write) : new Fmp4Streamer(write, options.fragmentDuration ?? 1);
+    flv ??
+    (format === 'ts' ? new TsInterleaver(write) : new Fmp4Streamer(write, options.fragmentDuration ?? 1));
   const warnings: RemuxWarning[] = [];
   const progress = progressReporter(options, 'remux', total);
   const pace = pacer();
@@ -81,6 +88,14 @@ export async function remuxStreamInOnePass(
           if (same.info.codec !== t.codec) throw concatMismatch(input, t, same.info);
           if (!sameBytes(same.info.config, t.config)) ts.setConfig(same, t.config);
           return same;
+        }
+        if (flv && n > 0) {
+          warnings.push({
+            code: 'W_FLV_TRACKS',
+            message: `FLV carries one ${t.kind} track: track ${t.id} dropped`,
+            input,
+          });
+          return null;
         }
         if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
         warnings.push({
@@ -173,21 +188,36 @@ export async function remuxStreamInOnePass(
     if (ts.start()) await ts.drain(true);
     await writer.flush();
     await writer.close();
+    let bytesOut = writer.written;
+    if (flv) {
+      // onMetaData, now that it is known: into its room, or before the body moved behind a larger head.
+      const head = flv.head();
+      bytesOut += head.bytes.length;
+      if (head.fits) await out.writeAt(head.bytes, 0);
+      else {
+        await rewriteWithHead(out, head.bytes, flv.room, flv.bodySize, options.output);
+        return result(bytesOut);
+      }
+    }
     await out.commit();
+    return result(bytesOut);
+  } catch (err) {
+    await writer.close().catch(() => undefined);
+    await out.abort();
+    throw err;
+  }
+
+  function result(bytesOut: number): RemuxResult {
     return {
       output: options.output,
       format,
       inputs: inputs.length,
       bytesIn,
-      bytesOut: writer.written,
+      bytesOut,
       durationSec: ts.durationSec,
       tracks: ts.summaries(),
       warnings,
     };
-  } catch (err) {
-    await writer.close().catch(() => undefined);
-    await out.abort();
-    throw err;
   }
 }
 

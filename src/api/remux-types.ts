@@ -20,8 +20,9 @@ export interface RemuxOptions {
    */
   merge?: boolean;
   /**
-   * For tests: the room reserved before the media when MPEG-TS/FLV are written in one pass, in bytes
-   * (default: estimated from the first 16 MB). Too little room makes castkit move the media behind the moov.
+   * For tests: the room reserved before the media when MPEG-TS/FLV are written in one pass, in bytes, for
+   * the MP4 moov or the FLV onMetaData (default: estimated from what was read first). Too little room makes
+   * castkit move the media behind the head.
    */
   moovRoom?: number;
   signal?: AbortSignal;

@@ -59,9 +59,9 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
     extname(options.output).toLowerCase() !== '.m4a' &&
     sniffed.every((f) => f.format !== 'mp4');
   if (streamable) return remuxStreaming(inputs, sniffed, options);
-  // TS and FLV to TS or fMP4: one pass as well (the two-pass way would write every payload twice).
+  // TS and FLV to TS, fMP4 or FLV: one pass as well (the two-pass way would write every payload twice).
   const onePass =
-    (format === 'ts' || format === 'fmp4') &&
+    (format === 'ts' || format === 'fmp4' || format === 'flv') &&
     !options.merge &&
     sniffed.every((f) => f.format === 'mpegts' || f.format === 'flv');
   if (onePass) return remuxStreamInOnePass(inputs, sniffed, format, options);

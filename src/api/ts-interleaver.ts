@@ -115,6 +115,30 @@ export abstract class QueuedTracks {
     return { q, dts: Math.round((q.sec - this.base) * ts) };
   }
 
+  /**
+   * The track whose queued sample comes next in time order across the tracks, or undefined to wait: a
+   * sample goes once every track has something queued at or after it, or when it is `maxLeadSec` behind
+   * the newest sample queued (a track with a hole must not hold the others in memory), or with `all`.
+   */
+  protected nextInTimeOrder(all: boolean, maxLeadSec: number): TsTrack | undefined {
+    let next: TsTrack | undefined;
+    let waiting = false;
+    let latest = -Infinity;
+    for (const t of this.tracks) {
+      const q = t.queue[t.head];
+      if (!q) {
+        waiting = true;
+        continue;
+      }
+      latest = Math.max(latest, (t.queue[t.queue.length - 1] as Queued).sec);
+      if (!next || q.sec < (next.queue[next.head] as Queued).sec) next = t;
+    }
+    if (!next) return undefined;
+    // Another track may still bring something earlier, unless this one is far ahead of it.
+    if (waiting && !all && latest - (next.queue[next.head] as Queued).sec < maxLeadSec) return undefined;
+    return next;
+  }
+
   /** Seconds from the first sample to the latest end written. */
   get durationSec(): number {
     return Math.max(0, ...this.tracks.map((t) => t.endSec));
@@ -165,21 +189,8 @@ export class TsInterleaver extends QueuedTracks implements OnePassSink {
     const muxer = this.muxer;
     if (!muxer) return;
     for (;;) {
-      let next: TsTrack | undefined;
-      let waiting = false;
-      let latest = -Infinity;
-      for (const t of this.tracks) {
-        const q = t.queue[t.head];
-        if (!q) {
-          waiting = true;
-          continue;
-        }
-        latest = Math.max(latest, (t.queue[t.queue.length - 1] as Queued).sec);
-        if (!next || q.sec < (next.queue[next.head] as Queued).sec) next = t;
-      }
+      const next = this.nextInTimeOrder(all, this.maxLeadSec);
       if (!next) break;
-      // Another track may still bring something earlier, unless this one is far ahead of it.
-      if (waiting && !all && latest - (next.queue[next.head] as Queued).sec < this.maxLeadSec) break;
       const { q, dts } = this.take(next);
       await this.write(muxer.sample(next.info.id, dts, q.sample.cts, q.sample.keyframe, q.payload));
     }

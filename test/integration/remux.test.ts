@@ -401,6 +401,27 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     });
   }
 
+  it('MPEG-TS -> FLV in one pass: onMetaData fills its room, or the body moves behind a larger head', async () => {
+    const src = await fixture('h264-aac.ts');
+    const keyframes = await keyframesOf(src);
+    for (const moovRoom of [undefined, 64, 100_000]) {
+      const out = outPath('.flv');
+      const r = await remux([src], { output: out, moovRoom });
+      assert.equal(r.bytesOut, readFileSync(out).length, `room ${moovRoom}: the size reported`);
+      await assertSameMedia(src, out);
+      assertFlvIndex(out, keyframes);
+      if (moovRoom === 100_000) assert.ok(r.bytesOut > 100_000, 'the head padded to its room');
+    }
+    // Several TS inputs: one FLV, the second input's times running on from the first's.
+    const out = outPath('.flv');
+    await remux([src, src], { output: out });
+    const [one, both] = await Promise.all([packets(src), packets(out)]);
+    const video = (ps: { type: string }[]): number => ps.filter((p) => p.type === 'video').length;
+    assert.equal(video(both), 2 * video(one));
+    assertFlvIndex(out, 2 * keyframes);
+    assert.equal(await decodeMessages(out), '');
+  });
+
   it('HEVC goes out as enhanced RTMP hvc1 and comes back to MP4 with the same frames', async () => {
     // ffmpeg 5.1 reads no enhanced-RTMP FLV: castkit's own FLV demuxer reads it back.
     const src = await fixture('hevc-aac.mp4');

@@ -47,7 +47,7 @@ export interface FlvPlan {
   trailerOf(row: number): Uint8Array;
 }
 
-interface TrackPlan {
+export interface FlvTrackPlan {
   track: TrackInfo;
   video: boolean;
   /** Codec header bytes before each payload: 5 (AVC), 8 (HEVC), 2 (AAC), 1 (MP3). */
@@ -56,7 +56,8 @@ interface TrackPlan {
   first: number;
 }
 
-function trackPlan(track: TrackInfo): TrackPlan {
+/** How a track's samples are written as FLV tags; E_FLV_CODEC for a codec FLV cannot carry. */
+export function flvTrackPlan(track: TrackInfo): FlvTrackPlan {
   if (track.kind === 'video') {
     if (track.codec === 'avc') return { track, video: true, headerSize: 5, first: VIDEO_CODEC_AVC };
     if (track.codec === 'hevc') return { track, video: true, headerSize: 8, first: 0 };
@@ -78,28 +79,78 @@ function trackPlan(track: TrackInfo): TrackPlan {
 }
 
 /** The sequence header tag of a track (timestamp 0), or undefined for MP3 (it has none). */
-function sequenceHeader(p: TrackPlan): Uint8Array | undefined {
+export function flvSequenceHeader(p: FlvTrackPlan, timestamp = 0): Uint8Array | undefined {
   const cfg = p.track.config;
   if (p.video && p.track.codec === 'avc') {
     const body = new Uint8Array(5 + cfg.length);
     body[0] = (FRAME_KEY << 4) | VIDEO_CODEC_AVC;
     body.set(cfg, 5); // AVCPacketType 0, CompositionTime 0
-    return flvTag(TAG_VIDEO, 0, body);
+    return flvTag(TAG_VIDEO, timestamp, body);
   }
   if (p.video) {
     const body = new Uint8Array(5 + cfg.length);
     body[0] = 0x80 | (FRAME_KEY << 4); // IsExHeader, keyframe, PacketTypeSequenceStart
     body.set(HVC1_BYTES, 1);
     body.set(cfg, 5);
-    return flvTag(TAG_VIDEO, 0, body);
+    return flvTag(TAG_VIDEO, timestamp, body);
   }
   if (p.track.codec === 'aac') {
     const body = new Uint8Array(2 + cfg.length);
     body[0] = p.first;
     body.set(cfg, 2); // AACPacketType 0
-    return flvTag(TAG_AUDIO, 0, body);
+    return flvTag(TAG_AUDIO, timestamp, body);
   }
   return undefined;
+}
+
+/**
+ * The bytes before a sample's payload in its tag: the tag header and the codec header (frame type and
+ * composition time for video; the AAC packet type). `prefix` holds at least TAG_HEADER_SIZE + 8 bytes;
+ * returns how many were written.
+ */
+export function writeFlvSamplePrefix(
+  prefix: Uint8Array,
+  p: FlvTrackPlan,
+  size: number,
+  ms: number,
+  keyframe: boolean,
+  ctsMs: number,
+): number {
+  writeTagHeader(prefix, 0, p.video ? TAG_VIDEO : TAG_AUDIO, p.headerSize + size, ms);
+  const b = TAG_HEADER_SIZE;
+  if (p.video) {
+    const frame = keyframe ? FRAME_KEY : FRAME_INTER;
+    let c = b + 1;
+    if (p.track.codec === 'avc') {
+      prefix[b] = (frame << 4) | VIDEO_CODEC_AVC;
+      prefix[c++] = 1; // AVCPacketType NALU
+    } else {
+      prefix[b] = 0x80 | (frame << 4) | 1; // IsExHeader, PacketTypeCodedFrames
+      prefix.set(HVC1_BYTES, c);
+      c += 4;
+    }
+    prefix[c] = (ctsMs >> 16) & 0xff;
+    prefix[c + 1] = (ctsMs >> 8) & 0xff;
+    prefix[c + 2] = ctsMs & 0xff;
+  } else {
+    prefix[b] = p.first;
+    if (p.headerSize === 2) prefix[b + 1] = 1; // AACPacketType raw
+  }
+  return TAG_HEADER_SIZE + p.headerSize;
+}
+
+/** onMetaData's videocodecid for a video track, and audiocodecid for an audio one. */
+export function flvCodecIds(
+  video: TrackInfo | undefined,
+  audio: TrackInfo | undefined,
+): {
+  videocodecid?: number;
+  audiocodecid?: number;
+} {
+  const ids: { videocodecid?: number; audiocodecid?: number } = {};
+  if (video) ids.videocodecid = video.codec === 'hevc' ? HVC1 : VIDEO_CODEC_AVC;
+  if (audio) ids.audiocodecid = audio.codec === 'aac' ? SOUND_FORMAT_AAC : SOUND_FORMAT_MP3;
+  return ids;
 }
 
 /**
@@ -109,8 +160,8 @@ function sequenceHeader(p: TrackPlan): Uint8Array | undefined {
 export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): FlvPlan {
   const video = tracks.find((t) => t.kind === 'video');
   const audio = tracks.find((t) => t.kind === 'audio');
-  const plans = new Map<number, TrackPlan>();
-  for (const t of [video, audio]) if (t) plans.set(t.id, trackPlan(t));
+  const plans = new Map<number, FlvTrackPlan>();
+  for (const t of [video, audio]) if (t) plans.set(t.id, flvTrackPlan(t));
   const n = samples.length;
   // Times in ms (dts, and pts rounded on its own so that the composition offset matches it).
   const ms = new Float64Array(n);
@@ -131,7 +182,7 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
 
   const seq: Uint8Array[] = [];
   for (const p of plans.values()) {
-    const s = sequenceHeader(p);
+    const s = flvSequenceHeader(p);
     if (s) seq.push(s);
   }
   // Duration: the latest end of any sample (its time plus its duration); video frames and keyframes.
@@ -141,7 +192,7 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
   let frames = 0;
   let keyCount = 0;
   for (const i of order) {
-    const p = plans.get(samples.trackId[i] as number) as TrackPlan;
+    const p = plans.get(samples.trackId[i] as number) as FlvTrackPlan;
     const t = ms[i] as number;
     const end = t + Math.round(((samples.duration[i] as number) * 1000) / p.track.timescale);
     lastMs = Math.max(lastMs, t);
@@ -186,7 +237,7 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
   const times: number[] = [];
   const filepositions: number[] = [];
   for (const i of order) {
-    const p = plans.get(samples.trackId[i] as number) as TrackPlan;
+    const p = plans.get(samples.trackId[i] as number) as FlvTrackPlan;
     if (p.video && samples.keyframe[i]) {
       times.push((ms[i] as number) / 1000);
       filepositions.push(pos);
@@ -213,33 +264,19 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
     order,
     size: pos,
     prefixOf(row: number): Uint8Array {
-      const p = plans.get(samples.trackId[row] as number) as TrackPlan;
-      const size = samples.size[row] as number;
-      writeTagHeader(prefix, 0, p.video ? TAG_VIDEO : TAG_AUDIO, p.headerSize + size, ms[row] as number);
-      const b = TAG_HEADER_SIZE;
-      if (p.video) {
-        const frame = samples.keyframe[row] ? FRAME_KEY : FRAME_INTER;
-        const cts = ctsMs[row] as number;
-        let c = b + 1;
-        if (p.track.codec === 'avc') {
-          prefix[b] = (frame << 4) | VIDEO_CODEC_AVC;
-          prefix[c++] = 1; // AVCPacketType NALU
-        } else {
-          prefix[b] = 0x80 | (frame << 4) | 1; // IsExHeader, PacketTypeCodedFrames
-          prefix.set(HVC1_BYTES, c);
-          c += 4;
-        }
-        prefix[c] = (cts >> 16) & 0xff;
-        prefix[c + 1] = (cts >> 8) & 0xff;
-        prefix[c + 2] = cts & 0xff;
-      } else {
-        prefix[b] = p.first;
-        if (p.headerSize === 2) prefix[b + 1] = 1; // AACPacketType raw
-      }
-      return prefix.subarray(0, TAG_HEADER_SIZE + p.headerSize);
+      const p = plans.get(samples.trackId[row] as number) as FlvTrackPlan;
+      const n = writeFlvSamplePrefix(
+        prefix,
+        p,
+        samples.size[row] as number,
+        ms[row] as number,
+        samples.keyframe[row] === 1,
+        ctsMs[row] as number,
+      );
+      return prefix.subarray(0, n);
     },
     trailerOf(row: number): Uint8Array {
-      const p = plans.get(samples.trackId[row] as number) as TrackPlan;
+      const p = plans.get(samples.trackId[row] as number) as FlvTrackPlan;
       writePreviousTagSize(trailer, 0, p.headerSize + (samples.size[row] as number));
       return trailer;
     },
