@@ -76,7 +76,7 @@ export class FlvStreamer extends QueuedTracks implements OnePassSink {
     if (sample.keyframe && t.info.kind === 'video') this.seenKeyframes++;
   }
 
-  /** Reserve the head's room and write the sequence headers; false when there are no tracks yet. */
+  /** Reserve the head's room (the sequence headers open the body at the first drain); false with no tracks. */
   start(): boolean {
     if (this.plans) return true;
     if (this.tracks.length === 0) return false;
