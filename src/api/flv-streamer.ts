@@ -1,6 +1,6 @@
 import {
-  flvCodecIds,
   flvSequenceHeader,
+  flvTrackFields,
   flvTrackPlan,
   writeFlvSamplePrefix,
   type FlvTrackPlan,
@@ -37,7 +37,7 @@ export class FlvStreamer extends QueuedTracks implements OnePassSink {
   private readonly pendingConfig = new Set<number>();
   private readonly lastMs = new Map<number, number>();
   private lastTagMs = 0;
-  private bytes = { video: 0, audio: 0 };
+  private readonly bytes = { video: 0, audio: 0 };
   private seenKeyframes = 0;
   private seenBytes = 0;
   private readonly prefix = new Uint8Array(TAG_HEADER_SIZE + 8);
@@ -143,7 +143,8 @@ export class FlvStreamer extends QueuedTracks implements OnePassSink {
 
   /** onMetaData's fields for the output so far, with room for `keyframes` keyframes (values come later). */
   private metadata(keyframes: number): FlvMetadataInfo {
-    const video = this.tracks.find((t) => t.info.kind === 'video')?.info;
+    const videoTrack = this.tracks.find((t) => t.info.kind === 'video');
+    const video = videoTrack?.info;
     const audio = this.tracks.find((t) => t.info.kind === 'audio')?.info;
     const sec = this.durationSec;
     const info: FlvMetadataInfo = {
@@ -152,25 +153,17 @@ export class FlvStreamer extends QueuedTracks implements OnePassSink {
       hasVideo: video !== undefined,
       hasAudio: audio !== undefined,
       lasttimestamp: this.lastTagMs / 1000,
-      ...flvCodecIds(video, audio),
+      ...flvTrackFields(video, audio),
       keyframes: {
         times: new Array<number>(keyframes).fill(0),
         filepositions: new Array<number>(keyframes).fill(0),
       },
     };
-    if (video) {
-      if (video.width) info.width = video.width;
-      if (video.height) info.height = video.height;
+    if (videoTrack) {
       info.videodatarate = sec > 0 ? (this.bytes.video * 8) / 1000 / sec : 0;
-      const frames = this.tracks.find((t) => t.info === video)?.samples ?? 0;
-      info.framerate = sec > 0 ? Math.round((frames / sec) * 1000) / 1000 : 0;
+      info.framerate = sec > 0 ? Math.round((videoTrack.samples / sec) * 1000) / 1000 : 0;
     }
-    if (audio) {
-      if (audio.sampleRate) info.audiosamplerate = audio.sampleRate;
-      info.audiosamplesize = 16;
-      info.stereo = (audio.channels ?? 2) > 1;
-      info.audiodatarate = sec > 0 ? (this.bytes.audio * 8) / 1000 / sec : 0;
-    }
+    if (audio) info.audiodatarate = sec > 0 ? (this.bytes.audio * 8) / 1000 / sec : 0;
     return info;
   }
 

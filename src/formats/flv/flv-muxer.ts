@@ -78,7 +78,7 @@ export function flvTrackPlan(track: TrackInfo): FlvTrackPlan {
   });
 }
 
-/** The sequence header tag of a track (timestamp 0), or undefined for MP3 (it has none). */
+/** The sequence header tag of a track (at `timestamp`, 0 by default), or undefined for MP3 (it has none). */
 export function flvSequenceHeader(p: FlvTrackPlan, timestamp = 0): Uint8Array | undefined {
   const cfg = p.track.config;
   if (p.video && p.track.codec === 'avc') {
@@ -139,18 +139,27 @@ export function writeFlvSamplePrefix(
   return TAG_HEADER_SIZE + p.headerSize;
 }
 
-/** onMetaData's videocodecid for a video track, and audiocodecid for an audio one. */
-export function flvCodecIds(
+/**
+ * The onMetaData fields that come from the tracks themselves: codec ids, picture size, and the audio's
+ * rate, sample size and channels (the rest is measured from the samples by the caller).
+ */
+export function flvTrackFields(
   video: TrackInfo | undefined,
   audio: TrackInfo | undefined,
-): {
-  videocodecid?: number;
-  audiocodecid?: number;
-} {
-  const ids: { videocodecid?: number; audiocodecid?: number } = {};
-  if (video) ids.videocodecid = video.codec === 'hevc' ? HVC1 : VIDEO_CODEC_AVC;
-  if (audio) ids.audiocodecid = audio.codec === 'aac' ? SOUND_FORMAT_AAC : SOUND_FORMAT_MP3;
-  return ids;
+): Partial<FlvMetadataInfo> {
+  const f: Partial<FlvMetadataInfo> = {};
+  if (video) {
+    f.videocodecid = video.codec === 'hevc' ? HVC1 : VIDEO_CODEC_AVC;
+    if (video.width) f.width = video.width;
+    if (video.height) f.height = video.height;
+  }
+  if (audio) {
+    f.audiocodecid = audio.codec === 'aac' ? SOUND_FORMAT_AAC : SOUND_FORMAT_MP3;
+    if (audio.sampleRate) f.audiosamplerate = audio.sampleRate;
+    f.audiosamplesize = 16;
+    f.stereo = (audio.channels ?? 2) > 1;
+  }
+  return f;
 }
 
 /**
@@ -209,25 +218,15 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
     hasVideo: video !== undefined,
     hasAudio: audio !== undefined,
     lasttimestamp: lastMs / 1000,
+    ...flvTrackFields(video, audio),
     keyframes: {
       times: new Array<number>(keyCount).fill(0),
       filepositions: new Array<number>(keyCount).fill(0),
     },
   };
-  if (video) {
-    info.videocodecid = video.codec === 'hevc' ? HVC1 : VIDEO_CODEC_AVC;
-    if (video.width) info.width = video.width;
-    if (video.height) info.height = video.height;
-    // The video's own span: audio running on past the last frame must not lower the rate.
-    if (videoEndMs > 0 && frames > 1)
-      info.framerate = Math.round((frames / (videoEndMs / 1000)) * 1000) / 1000;
-  }
-  if (audio) {
-    info.audiocodecid = audio.codec === 'aac' ? SOUND_FORMAT_AAC : SOUND_FORMAT_MP3;
-    if (audio.sampleRate) info.audiosamplerate = audio.sampleRate;
-    info.audiosamplesize = 16;
-    info.stereo = (audio.channels ?? 2) > 1;
-  }
+  // The video's own span: audio running on past the last frame must not lower the rate.
+  if (video && videoEndMs > 0 && frames > 1)
+    info.framerate = Math.round((frames / (videoEndMs / 1000)) * 1000) / 1000;
   // onMetaData's size depends on its fields and the keyframe count, not on the values: positions first.
   const header = flvHeader({ audio: audio !== undefined, video: video !== undefined });
   const metaSize = onMetaDataTagSize(info);
