@@ -97,12 +97,14 @@ export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
   };
   if (!proxy) return new Agent(base);
   const ca = extraCa?.();
-  // TLS to an https:// proxy itself trusts the same CAs as TLS to the servers.
+  // TLS to an https:// proxy itself trusts the same CAs as TLS to the servers (extraCa is there only
+  // when the caller gave none).
+  const proxyCa = options.tls?.ca ?? ca;
   return new EnvHttpProxyAgent({
     ...base,
     ...proxy,
     requestTls: { ...options.tls, ...(ca ? { ca } : {}) },
-    proxyTls: { ...(options.tls?.ca !== undefined ? { ca: options.tls.ca } : {}), ...(ca ? { ca } : {}) },
+    proxyTls: proxyCa !== undefined ? { ca: proxyCa } : {},
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { redactUrlCredentials } from '../core/redact.js';
@@ -44,7 +44,7 @@ export function openTunnel(
         ...proxyTls,
         host: proxyHost,
         port: proxyPort,
-        ...(isIpAddress(proxyHost) ? {} : { servername: proxyHost }),
+        ...(isIP(proxyHost) !== 0 ? {} : { servername: proxyHost }),
       })
     : netConnect(proxyPort, proxyHost);
   const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -110,10 +110,6 @@ export function openTunnel(
   });
 }
 
-function isIpAddress(host: string): boolean {
-  return /^[\d.:]+$/.test(host) || host.includes(':');
-}
-
 function targetOf(options: ConnectTarget, defaultPort: number): { host: string; port: number } {
   const host = options.hostname ?? options.host ?? 'localhost';
   return { host, port: Number(options.port ?? defaultPort) };
@@ -150,7 +146,8 @@ export function tunnelAgent(proxy: string, secure: boolean, proxyTls: Connection
             cb(err ?? new Error('no tunnel'));
             return;
           }
-          const servername = options.servername ?? (isIpAddress(host) ? undefined : host);
+          // No SNI for an IP address (RFC 6066 section 3).
+          const servername = options.servername ?? (isIP(host) !== 0 ? undefined : host);
           cb(null, tlsConnect({ ...options, socket, ...(servername ? { servername } : {}) }));
         },
         TUNNEL_TIMEOUT_MS,
