@@ -31,6 +31,33 @@ const serve =
     res.end(body);
   };
 
+/** A wss: server on 127.0.0.1 with the test certificate that sends `greeting` to every client. */
+async function startWssServer(
+  key: string,
+  cert: string,
+  greeting: string,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (socket) => socket.send(greeting));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The first message a websocket receives, or its error. */
+const firstMessage = (ws: WebSocket): Promise<string> =>
+  new Promise<string>((resolve, reject) => {
+    ws.once('message', (data) => resolve(String(data)));
+    ws.once('error', reject);
+  });
+
 describe('proxies for ffmpeg and ffprobe', () => {
   it("hands the proxy of the URL's scheme to ffmpeg as the lower-case http_proxy it reads", () => {
     const env = { HTTPS_PROXY: 'http://s:1', HTTP_PROXY: 'p:2', NO_PROXY: 'cdn.example', PATH: '/bin' };
@@ -89,21 +116,15 @@ describe('proxies for clients other than undici (websockets)', () => {
     const tls = certificateOrSkip(t, root);
     if (!tls) return;
     const { key, cert } = tls;
-    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) });
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (socket) => socket.send('hello through the tunnel'));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const server = await startWssServer(key, cert, 'hello through the tunnel');
+    const port = server.port;
     const proxy = await startConnectProxy();
     try {
       const ws = new WebSocket(`wss://127.0.0.1:${port}/live`, {
         agent: tunnelAgent(proxy.url, true),
         ca: readFileSync(cert),
       });
-      const message = await new Promise<string>((resolve, reject) => {
-        ws.once('message', (data) => resolve(String(data)));
-        ws.once('error', reject);
-      });
+      const message = await firstMessage(ws);
       ws.terminate();
       assert.equal(message, 'hello through the tunnel');
       assert.deepEqual(proxy.tunnels, [`127.0.0.1:${port}`]);
@@ -117,9 +138,7 @@ describe('proxies for clients other than undici (websockets)', () => {
       );
     } finally {
       await proxy.close();
-      wss.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   });
 });
@@ -129,21 +148,13 @@ describe('an https:// proxy (TLS to the proxy itself) for websockets', () => {
     const tls = certificateOrSkip(t, root);
     if (!tls) return;
     const { key, cert } = tls;
-    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) });
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (socket) => socket.send('secure hello'));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const securePort = (server.address() as AddressInfo).port;
+    const server = await startWssServer(key, cert, 'secure hello');
+    const securePort = server.port;
     const plain = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     plain.on('connection', (socket) => socket.send('plain hello'));
     await new Promise<void>((r) => plain.once('listening', () => r()));
     const plainPort = (plain.address() as AddressInfo).port;
     const proxy = await startConnectProxy(tls);
-    const firstMessage = (ws: WebSocket): Promise<string> =>
-      new Promise<string>((resolve, reject) => {
-        ws.once('message', (data) => resolve(String(data)));
-        ws.once('error', reject);
-      });
     try {
       assert.match(proxy.url, /^https:/);
       const ca = readFileSync(cert);
@@ -170,10 +181,8 @@ describe('an https:// proxy (TLS to the proxy itself) for websockets', () => {
       assert.equal(proxy.tunnels.length, 2);
     } finally {
       await proxy.close();
-      wss.close();
       plain.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
     }
   });
 });

@@ -9,19 +9,24 @@ import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-write-all-');
 
+type WriteCall = (b: Uint8Array, o: number, n: number, p: number) => ReturnType<FileHandle['write']>;
+
+/** `h`, with each write call made through `wrap`, which is given the handle's own write. */
+function wrapWrite(
+  h: FileHandle,
+  wrap: (write: WriteCall, b: Uint8Array, o: number, n: number, p: number) => ReturnType<FileHandle['write']>,
+): FileHandle {
+  const write = h.write.bind(h) as WriteCall;
+  return Object.assign(Object.create(h) as FileHandle, {
+    write: (b: Uint8Array, o: number, n: number, p: number) => wrap(write, b, o, n, p),
+  });
+}
+
 /** `h`, with each write call's length reported to `onCall` first. */
 function spyOnWrite(h: FileHandle, onCall: (n: number) => void): FileHandle {
-  const write = h.write.bind(h) as (
-    b: Uint8Array,
-    o: number,
-    n: number,
-    p: number,
-  ) => ReturnType<FileHandle['write']>;
-  return Object.assign(Object.create(h) as FileHandle, {
-    write: (b: Uint8Array, o: number, n: number, p: number) => {
-      onCall(n);
-      return write(b, o, n, p);
-    },
+  return wrapWrite(h, (write, b, o, n, p) => {
+    onCall(n);
+    return write(b, o, n, p);
   });
 }
 
@@ -48,20 +53,12 @@ describe('writeAllAt', () => {
     const h = await open(path, 'w');
     let started = 0;
     let startedBeforeFirstDone = -1;
-    const write = h.write.bind(h) as (
-      b: Uint8Array,
-      o: number,
-      n: number,
-      p: number,
-    ) => ReturnType<FileHandle['write']>;
-    const spied = Object.assign(Object.create(h) as FileHandle, {
-      write: (b: Uint8Array, o: number, n: number, p: number) => {
-        started++;
-        return write(b, o, n, p).then((r) => {
-          if (startedBeforeFirstDone < 0) startedBeforeFirstDone = started;
-          return r;
-        });
-      },
+    const spied = wrapWrite(h, (write, b, o, n, p) => {
+      started++;
+      return write(b, o, n, p).then((r) => {
+        if (startedBeforeFirstDone < 0) startedBeforeFirstDone = started;
+        return r;
+      });
     });
     try {
       await writeAllAt(spied, new Uint8Array(WRITE_CALL_MAX * 4), 0);
@@ -76,18 +73,10 @@ describe('writeAllAt', () => {
     const data = randomBytes(WRITE_CALL_MAX + 1000);
     const h = await open(path, 'w');
     const calls: number[] = [];
-    const write = h.write.bind(h) as (
-      b: Uint8Array,
-      o: number,
-      n: number,
-      p: number,
-    ) => ReturnType<FileHandle['write']>;
     // The first call writes only half of what it was given, as a write to a full pipe or disk can.
-    const spied = Object.assign(Object.create(h) as FileHandle, {
-      write: (b: Uint8Array, o: number, n: number, p: number) => {
-        calls.push(n);
-        return write(b, o, calls.length === 1 ? n >> 1 : n, p);
-      },
+    const spied = wrapWrite(h, (write, b, o, n, p) => {
+      calls.push(n);
+      return write(b, o, calls.length === 1 ? n >> 1 : n, p);
     });
     try {
       await writeAllAt(spied, data, 7);
