@@ -10,19 +10,12 @@ import { journalPathFor } from '../download/journal.js';
  * and ffmpeg do not. `overwrite` records over it; a journal beside it means a resume, which goes on.
  */
 export function refuseFinishedOutput(output: string, overwrite: boolean | undefined): void {
-  if (overwrite || output === '-' || !isFinishedRecording(output)) return;
+  if (overwrite || output === '-' || existsSync(journalPathFor(output))) return;
+  // Not there, or not a file (a directory named as the output fails later, saying so).
+  if (!statSync(output, { throwIfNoEntry: false })?.isFile()) return;
   throw new OutputError(`${output} already exists: a finished recording of an earlier run`, {
     code: 'E_OUTPUT_EXISTS',
     hint: 'choose another output, or pass --force to record over it',
     details: { path: output },
   });
-}
-
-/**
- * True when `output` is a file with no resume journal beside it: the finished work of an earlier run. Not
- * there, or not a file (a directory named as the output fails later, saying so): false.
- */
-export function isFinishedRecording(output: string): boolean {
-  if (existsSync(journalPathFor(output))) return false;
-  return statSync(output, { throwIfNoEntry: false })?.isFile() ?? false;
 }

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { InputError, InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
 import type { Cookie } from '../download/cookies.js';
+import { journalPathFor } from '../download/journal.js';
 import type { HttpClient } from '../download/http-client.js';
 import type { RetryPolicy } from '../download/retry-policy.js';
 import { openHlsSource } from '../sources/hls/hls-source.js';
@@ -29,7 +31,7 @@ import {
 } from '../sources/ustream/ustream-url.js';
 import { createRecordContext, type OpenedSource } from './record-open.js';
 import { recordOpened } from './record.js';
-import { isFinishedRecording, refuseFinishedOutput } from './record-existing.js';
+import { refuseFinishedOutput } from './record-existing.js';
 import type { RecordFormat, RecordOptions, RecordResult } from './record-types.js';
 
 export { isUstreamUrl } from '../sources/ustream/ustream-url.js';
@@ -176,7 +178,9 @@ export async function recordUstreamAll(
     const failures: { video: string; code: string; message: string }[] = [];
     for (const v of videos) {
       const output = ustreamOutputPath(options.output, v.id);
-      if (!options.overwrite && isFinishedRecording(output)) {
+      // Outputs appear only when complete (written under a temporary name, then renamed): a file without a
+      // journal beside it is a finished recording of an earlier run.
+      if (!options.overwrite && existsSync(output) && !existsSync(journalPathFor(output))) {
         options.onNotice?.(
           `video ${v.id}: ${output} is already recorded; skipped (delete it to record again)`,
         );
