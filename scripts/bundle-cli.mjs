@@ -14,7 +14,37 @@ import { build } from 'esbuild';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli');
 
+/**
+ * Two built-ins the packages load at start-up that castkit's commands do not need there:
+ * - commander requires node:child_process (with node:net and node:dgram behind it) for git-style
+ *   subcommands in separate executables, which castkit has none of: it gets a spawn that loads the module
+ *   when called. About 3 ms of every command.
+ * - undici's HTTP/2 client requires node:http2 (about 6 ms with what it loads) inside a try, falling back
+ *   to an object with no constants when it is missing; castkit never enables HTTP/2 (allowH2), so that
+ *   fallback is what the bundle gets.
+ */
+const trimBuiltins = {
+  name: 'trim-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:(child_process|http2)$/ }, (a) => {
+      if (a.path === 'node:child_process' && a.importer.includes('/node_modules/commander/'))
+        return { path: 'child_process', namespace: 'castkit-trimmed' };
+      if (a.path === 'node:http2' && a.importer.includes('/node_modules/undici/'))
+        return { path: 'http2', namespace: 'castkit-trimmed' };
+      return undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'castkit-trimmed' }, (a) => ({
+      contents:
+        a.path === 'http2'
+          ? 'module.exports = { constants: {} };'
+          : "let cp; module.exports = { spawn: (...args) => (cp ??= require('node:child_process')).spawn(...args) };",
+      loader: 'js',
+    }));
+  },
+};
+
 const result = await build({
+  plugins: [trimBuiltins],
   entryPoints: [join(cli, 'main.js')],
   bundle: true,
   splitting: true,

@@ -4,8 +4,8 @@ import { loadCookiesFile, type Cookie } from '../download/cookies.js';
 import { createHttpClient, type FetchResult, type HttpClient } from '../download/http-client.js';
 import { shownUrl } from '../download/http-errors.js';
 import { createRetryPolicy, withRetry, type RetryPolicy } from '../download/retry-policy.js';
-import { openDashSource } from '../sources/dash/dash-source.js';
 import { openHlsSource } from '../sources/hls/hls-source.js';
+import type { openDashSource } from '../sources/dash/dash-source.js';
 import type { RecordSource, SourceContext } from '../sources/record-source.js';
 import { RECORD_CONCURRENCY, type RecordOptions } from './record-types.js';
 
@@ -86,12 +86,18 @@ export async function openRecordSource(
     const source =
       kind === 'hls'
         ? await openHlsSource(text, first.url, ctx, options)
-        : await openDashSource(text, first.url, ctx, options);
+        : await openDashSourceLazily(text, first.url, ctx, options);
     return { source, client, retry, ctx };
   } catch (err) {
     await client.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** DASH's XML parser and manifest model are loaded only for a DASH manifest: HLS is the common case. */
+async function openDashSourceLazily(...args: Parameters<typeof openDashSource>): Promise<RecordSource> {
+  const dash = await import('../sources/dash/dash-source.js');
+  return dash.openDashSource(...args);
 }
 
 /** HLS or DASH, from the content type, then the first bytes, then the extension. */

@@ -11,7 +11,6 @@ import { AtomicFile, replaceFile } from '../storage/local.js';
 import { refuseFinishedOutput } from './record-existing.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, StreamName } from '../sources/record-source.js';
-import { USTREAM_KIND } from '../sources/ustream/ustream-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
@@ -224,7 +223,7 @@ async function recordFrom(
       expectedSec,
     );
     // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.
-    if (source.kind === USTREAM_KIND && (format === 'mp4' || format === 'ts'))
+    if (source.kind === 'ustream' && (format === 'mp4' || format === 'ts'))
       sink = new FlvChunkJoiningSink(sink);
   } catch (err) {
     await journal?.close();

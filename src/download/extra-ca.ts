@@ -5,7 +5,11 @@
  * connection is set up.
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import type * as Tls from 'node:tls';
+import { lazyBuiltin } from '../core/lazy-builtin.js';
+
+// Only HTTPS and WSS connections need it: plain HTTP recordings do not load TLS.
+const tls = lazyBuiltin<typeof Tls>('node:tls');
 
 export const EXTRA_CA_ENV = 'CASTKIT_EXTRA_CA_CERTS';
 
@@ -24,7 +28,7 @@ export function extraCaList(
   if (loaded.has(path)) return loaded.get(path);
   let list: string[] | undefined;
   try {
-    list = [...rootCertificates, readFileSync(path, 'utf8')];
+    list = [...tls().rootCertificates, readFileSync(path, 'utf8')];
   } catch (err) {
     process.emitWarning(
       `Ignoring extra certs from \`${path}\` (NODE_EXTRA_CA_CERTS), load failed: ${(err as Error).message}`,

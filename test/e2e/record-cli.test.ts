@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { seededRandom } from '../../src/download/retry-policy.js';
@@ -221,6 +221,28 @@ describe('castkit record (CLI)', () => {
     assert.match(r.stdout, /HLS VOD/);
     assert.match(r.stdout, /\*\s+variant\s+\d+\s+640x360/);
     assert.match(r.stdout, /320x180/);
+  });
+
+  it('--list over plain HTTP loads no TLS, crypto, HTTP/2 or child_process module', async () => {
+    // Each costs the start of every recording: they load when a path needs them (scripts/bundle-cli.mjs,
+    // core/lazy-builtin.ts).
+    const url = serveFixture(origin, fx, '/lean');
+    const report = join(dir, 'loaded.txt');
+    const preload = join(dir, 'report-loaded.cjs');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, ` +
+        `process.moduleLoadList.join('\\n')));`,
+    );
+    const r = await castkit(['record', url, '--list'], {
+      env: { NODE_OPTIONS: `--require ${preload}`, CASTKIT_EXTRA_CA_CERTS: '' },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const loaded = new Set(readFileSync(report, 'utf8').split('\n'));
+    assert.ok(loaded.has('NativeModule net'), 'the report lists what was loaded');
+    for (const m of ['tls', 'crypto', 'http2', 'child_process']) {
+      assert.ok(!loaded.has(`NativeModule ${m}`), `node:${m} was loaded`);
+    }
   });
 
   it('HTTP_PROXY: playlists and segments go through the proxy, and the recording equals a direct one', async () => {

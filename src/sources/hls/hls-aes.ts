@@ -3,9 +3,13 @@
  * the 16-byte key fetched from the key URI (once per URI), the IV from the tag or the media sequence.
  * Keys are secrets: they are never logged, and errors name the key's URL (credentials masked), not its bytes.
  */
-import { createDecipheriv } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import { FormatError, NetworkError } from '../../core/errors.js';
+import { lazyBuiltin } from '../../core/lazy-builtin.js';
 import { redactUrlCredentials } from '../../core/redact.js';
+
+// Only encrypted playlists need it.
+const crypto = lazyBuiltin<typeof Crypto>('node:crypto');
 
 export type KeyFetcher = (url: string, signal: AbortSignal) => Promise<Uint8Array>;
 
@@ -48,7 +52,7 @@ export function decryptAes128(data: Uint8Array, key: Uint8Array, iv: Uint8Array,
     );
   }
   try {
-    const d = createDecipheriv('aes-128-cbc', key, iv);
+    const d = crypto().createDecipheriv('aes-128-cbc', key, iv);
     return Buffer.concat([d.update(data), d.final()]);
   } catch (err) {
     throw new FormatError(`segment ${name} could not be decrypted (wrong key or IV?)`, {
@@ -69,7 +73,7 @@ export function aes128Decipher(
   iv: Uint8Array,
   name: string,
 ): { update(chunk: Buffer): Buffer; final(): Buffer } {
-  const d = createDecipheriv('aes-128-cbc', key, iv);
+  const d = crypto().createDecipheriv('aes-128-cbc', key, iv);
   let total = 0;
   return {
     update: (chunk) => {
