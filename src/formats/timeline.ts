@@ -99,7 +99,8 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
   for (const input of inputs) total += input.samples.length;
   const out = inputs.length === 1 ? first.samples : new SampleTable(total);
   let n = 0; // samples in `out`
-  const lastDts = new Map<number, number>(); // output track id -> last dts
+  // Output track id -> last dts. An array, not a Map: this loop over every sample runs once, interpreted.
+  const lastDts: (number | undefined)[] = [];
   let endSec = 0;
   let prevShiftSec = 0;
   let prevOrigEndSec = 0;
@@ -181,7 +182,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
       if (!o || !inTrack) continue;
       const scale = o.timescale / inTrack.timescale;
       let dts = Math.round(((t.dts[i] as number) / inTrack.timescale + shiftSec) * o.timescale);
-      const prev = lastDts.get(o.id);
+      const prev = lastDts[o.id];
       if (prev !== undefined && dts <= prev) {
         // Before this input has kept a sample of the track, a collision is an overlap with the previous
         // input: a repeat of what was written. After that, it is rounding: nudge it forward.
@@ -192,7 +193,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
         dts = prev + 1;
       }
       keptHere[o.id] = true;
-      lastDts.set(o.id, dts);
+      lastDts[o.id] = dts;
       const j = n++;
       if (t !== out) out.copyFrom(t, i);
       else if (j !== i) out.setFrom(j, t, i);
@@ -216,7 +217,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     }
     // The next input continues where this one's reference track (video, else the first) ends: every
     // other track keeps its offset to it, so A/V offsets inside inputs never accumulate into drift.
-    const last = lastDts.get(reference.id);
+    const last = lastDts[reference.id];
     if (last !== undefined) {
       const refIndex = lastRef >= 0 ? lastRef : lastIndexOf(out, n, reference.id);
       endSec = (last + (refIndex >= 0 ? (out.duration[refIndex] as number) : 0)) / reference.timescale;

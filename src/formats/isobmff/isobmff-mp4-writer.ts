@@ -74,9 +74,32 @@ export interface TrackTables {
   /** Chunk offsets relative to `base` (stco/co64), and the number of samples in each chunk (stsc). */
   chunkOffsets: ArrayLike<number>;
   chunkCounts: ArrayLike<number>;
+  /** What the tables' writer would otherwise count with a pass over the samples each (planMp4 has them). */
+  stats?: TableStats;
+}
+
+/** Counts over one track's tables, gathered while they are filled. */
+export interface TableStats {
+  /** Runs of equal durations (stts entries). */
+  durationRuns: number;
+  /** Runs of equal composition offsets (ctts entries). */
+  ctsRuns: number;
+  /** Some composition offset is not 0; some is negative. */
+  anyCts: boolean;
+  negativeCts: boolean;
+  /** Sync samples. */
+  sync: number;
+  /** Every sample has the first one's size. */
+  sameSize: boolean;
+  /** Runs of chunks with equal sample counts (stsc entries). */
+  chunkRuns: number;
+  /** The largest chunk offset (before `base`). */
+  maxChunkOffset: number;
 }
 
 const U32_LIMIT = 2 ** 32;
+/** Uint32Array bytes are little-endian here (they are copied, then swapped to big-endian, for stsz). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
  * Write stts, ctts, stss, stsz, stsc and stco/co64 (8.6.1.2, 8.6.1.3, 8.6.2, 8.7.3.2, 8.7.4, 8.7.5) into
@@ -92,20 +115,13 @@ export function writeSampleTables(w: ByteWriter, t: TrackTables, base: number): 
 /** stts, ctts, stss, stsz and stsc: everything of the sample tables that does not depend on `base`. */
 export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: TrackTables): void {
   const n = t.sizes.length;
+  const stats = t.stats ?? countTables(t);
   // stts: runs of equal durations
-  runs(w, 'stts', 0, n, t.durations);
+  runs(w, 'stts', 0, n, t.durations, stats.durationRuns);
   // ctts
-  let anyCts = false;
-  let negative = false;
-  for (let i = 0; i < n; i++) {
-    const c = t.cts[i] as number;
-    if (c !== 0) anyCts = true;
-    if (c < 0) negative = true;
-  }
-  if (anyCts) runs(w, 'ctts', negative ? 1 : 0, n, t.cts);
+  if (stats.anyCts) runs(w, 'ctts', stats.negativeCts ? 1 : 0, n, t.cts, stats.ctsRuns);
   // stss
-  let sync = 0;
-  for (let i = 0; i < n; i++) sync += t.keyframes[i] ? 1 : 0;
+  const sync = stats.sync;
   if (sync < n) {
     fullBox(w, 'stss', 0, 0, (b) => {
       b.u32(sync);
@@ -119,22 +135,25 @@ export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: TrackTables): v
     });
   }
   // stsz: one size for all when they are all equal
-  let same = n > 0;
   const first = t.sizes[0] as number;
-  for (let i = 1; i < n && same; i++) same = t.sizes[i] === first;
   fullBox(w, 'stsz', 0, 0, (b) => {
-    if (same) b.u32(first).u32(n);
+    if (stats.sameSize) b.u32(first).u32(n);
     else {
       b.u32(0).u32(n);
       const at = b.claim(4 * n);
       const v = b.dataView;
-      for (let i = 0; i < n; i++) v.setUint32(at + 4 * i, t.sizes[i] as number);
+      const sizes = t.sizes;
+      if (sizes instanceof Uint32Array && LITTLE_ENDIAN) {
+        // The sizes' bytes, then swapped to big-endian in place: two native calls instead of a loop.
+        const out = Buffer.from(v.buffer, v.byteOffset + at, 4 * n);
+        out.set(new Uint8Array(sizes.buffer, sizes.byteOffset, 4 * n));
+        out.swap32();
+      } else for (let i = 0; i < n; i++) v.setUint32(at + 4 * i, sizes[i] as number);
     }
   });
   // stsc: a new entry whenever the samples-per-chunk changes
   const chunks = t.chunkCounts.length;
-  let entries = 0;
-  for (let c = 0; c < chunks; c++) if (c === 0 || t.chunkCounts[c] !== t.chunkCounts[c - 1]) entries++;
+  const entries = stats.chunkRuns;
   fullBox(w, 'stsc', 0, 0, (b) => {
     b.u32(entries);
     let at = b.claim(12 * entries);
@@ -153,7 +172,8 @@ export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: TrackTables): v
 export function writeChunkOffsets(w: ByteWriter, t: TrackTables, base: number): void {
   const chunks = t.chunkCounts.length;
   let max = 0;
-  for (let c = 0; c < chunks; c++) max = Math.max(max, base + (t.chunkOffsets[c] as number));
+  if (t.stats) max = chunks > 0 ? base + t.stats.maxChunkOffset : 0;
+  else for (let c = 0; c < chunks; c++) max = Math.max(max, base + (t.chunkOffsets[c] as number));
   const wide = max >= U32_LIMIT;
   fullBox(w, wide ? 'co64' : 'stco', 0, 0, (b) => {
     b.u32(chunks);
@@ -169,10 +189,45 @@ export function writeChunkOffsets(w: ByteWriter, t: TrackTables, base: number): 
   });
 }
 
-/** A run-length table of (count, value) pairs: stts, ctts. */
-function runs(w: ByteWriter, type: string, version: number, n: number, values: ArrayLike<number>): void {
-  let entries = 0;
-  for (let i = 0; i < n; i++) if (i === 0 || values[i] !== values[i - 1]) entries++;
+/** The counts the tables' writer needs, for tables that come without them. */
+function countTables(t: TrackTables): TableStats {
+  const n = t.sizes.length;
+  const stats: TableStats = {
+    durationRuns: 0,
+    ctsRuns: 0,
+    anyCts: false,
+    negativeCts: false,
+    sync: 0,
+    sameSize: n > 0,
+    chunkRuns: 0,
+    maxChunkOffset: 0,
+  };
+  for (let c = 0; c < t.chunkCounts.length; c++) {
+    if (c === 0 || t.chunkCounts[c] !== t.chunkCounts[c - 1]) stats.chunkRuns++;
+    stats.maxChunkOffset = Math.max(stats.maxChunkOffset, t.chunkOffsets[c] as number);
+  }
+  const first = t.sizes[0] as number;
+  for (let i = 0; i < n; i++) {
+    const c = t.cts[i] as number;
+    if (i === 0 || t.durations[i] !== t.durations[i - 1]) stats.durationRuns++;
+    if (i === 0 || c !== t.cts[i - 1]) stats.ctsRuns++;
+    if (c !== 0) stats.anyCts = true;
+    if (c < 0) stats.negativeCts = true;
+    if (t.keyframes[i]) stats.sync++;
+    if (t.sizes[i] !== first) stats.sameSize = false;
+  }
+  return stats;
+}
+
+/** A run-length table of (count, value) pairs: stts, ctts; `entries` is the number of runs. */
+function runs(
+  w: ByteWriter,
+  type: string,
+  version: number,
+  n: number,
+  values: ArrayLike<number>,
+  entries: number,
+): void {
   fullBox(w, type, version, 0, (b) => {
     b.u32(entries);
     let at = b.claim(8 * entries);
@@ -198,6 +253,7 @@ interface WorkTables {
   keyframes: Uint8Array;
   chunkOffsets: Float64Array;
   chunkCounts: Uint32Array;
+  stats?: TableStats;
 }
 
 interface TrackPlan {
@@ -233,14 +289,10 @@ export function planMp4(
 ): Mp4Plan {
   if (tracks.length === 0) throw new UsageError('planMp4: no tracks', { code: 'E_MP4_PLAN' });
   const explicit = options.explicitOffsets === true;
-  const plans = gather(tracks, samples, explicit);
+  const { plans, payloadEnd } = gather(tracks, samples, explicit);
   const movieTs = options.movieTimescale ?? movieTimescaleOf(tracks);
   const edits = planEdits(plans, movieTs);
-  let payloadSize = 0;
-  for (let i = 0; i < samples.length; i++) {
-    const size = samples.size[i] as number;
-    payloadSize = explicit ? Math.max(payloadSize, (samples.offset[i] as number) + size) : payloadSize + size;
-  }
+  let payloadSize = payloadEnd;
   if (explicit && options.payloadSize !== undefined) payloadSize = Math.max(payloadSize, options.payloadSize);
   const hdr = mdatHeader(payloadSize);
   const ftyp = new ByteWriter(64);
@@ -329,11 +381,17 @@ function defaultBrands(tracks: readonly TrackInfo[]): Brands {
 }
 
 /**
- * Split the samples per track into decode-order tables and chunks. Two passes over the samples in all
- * (count, then fill), each touching every sample once whatever the number of tracks: this runs once per
- * output, mostly before the JIT has optimized it, so the number of passes is what it costs.
+ * Split the samples per track into decode-order tables and chunks, and find where the payloads end. Two
+ * passes over the samples in all (count, then fill), each touching every sample once whatever the number
+ * of tracks, and the counts the box writer needs (TableStats) taken on the way: this runs once per output,
+ * mostly before the JIT has optimized it, so the number of passes is what it costs (each pass over 23,000
+ * samples is a few milliseconds of interpreted code).
  */
-function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explicit = false): TrackPlan[] {
+function gather(
+  tracks: readonly Mp4WriterTrack[],
+  samples: SampleTable,
+  explicit = false,
+): { plans: TrackPlan[]; payloadEnd: number } {
   const seen = new Set<number>();
   for (const t of tracks) {
     if (seen.has(t.id)) throw new UsageError(`planMp4: track id ${t.id} given twice`, { code: 'E_MP4_PLAN' });
@@ -356,6 +414,8 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
   const chunkCounts = new Int32Array(T);
   let prevId = -1;
   let prevEnd = 0;
+  // Explicit offsets: the end of the payload that ends last; otherwise the sum of the sizes.
+  let payloadEnd = 0;
   for (let j = 0; j < n; j++) {
     const id = ids[j] as number;
     const k = slot[id] as number;
@@ -368,7 +428,10 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
     if (id !== prevId || (explicit && offsets[j] !== prevEnd))
       chunkCounts[k] = (chunkCounts[k] as number) + 1;
     prevId = id;
-    if (explicit) prevEnd = (offsets[j] as number) + (sizes[j] as number);
+    if (explicit) {
+      prevEnd = (offsets[j] as number) + (sizes[j] as number);
+      if (prevEnd > payloadEnd) payloadEnd = prevEnd;
+    } else payloadEnd += sizes[j] as number;
   }
 
   const work: WorkTables[] = [];
@@ -401,6 +464,15 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
   const secondBytes = new Float64Array(T);
   const busiest = new Float64Array(T);
   const timescale = Float64Array.from(tracks, (t) => t.timescale);
+  // TableStats, per track.
+  const durationRuns = new Int32Array(T);
+  const ctsRuns = new Int32Array(T);
+  const anyCts = new Uint8Array(T);
+  const negativeCts = new Uint8Array(T);
+  const sync = new Int32Array(T);
+  const otherSize = new Uint8Array(T);
+  const chunkRuns = new Int32Array(T);
+  const maxChunkOffset = new Float64Array(T);
   const sDts = samples.dts;
   const sCts = samples.cts;
   const sKey = samples.keyframe;
@@ -418,6 +490,10 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
       const c = (chunk[k] as number) + 1;
       chunk[k] = c;
       t.chunkOffsets[c] = start;
+      if (start > (maxChunkOffset[k] as number)) maxChunkOffset[k] = start;
+      // The chunk before this one is complete: a new stsc entry if its count differs from the one before.
+      if (c === 1 || (c > 1 && t.chunkCounts[c - 1] !== t.chunkCounts[c - 2]))
+        chunkRuns[k] = (chunkRuns[k] as number) + 1;
     }
     const c = chunk[k] as number;
     t.chunkCounts[c] = (t.chunkCounts[c] as number) + 1;
@@ -430,6 +506,8 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
       const delta = dts - (prevDts[k] as number);
       const du = delta > 0 ? Math.min(delta, U32_LIMIT - 1) : 0;
       t.durations[i - 1] = du;
+      if (i === 1 || t.durations[i - 1] !== t.durations[i - 2])
+        durationRuns[k] = (durationRuns[k] as number) + 1;
       const e = (total[k] as number) + (t.cts[i - 1] as number) + du;
       if (e > (end[k] as number)) end[k] = e;
       total[k] = (total[k] as number) + du;
@@ -443,9 +521,16 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
       secondBytes[k] = 0;
     }
     secondBytes[k] = (secondBytes[k] as number) + size;
-    t.cts[i] = sCts[j] as number;
+    const cts = sCts[j] as number;
+    t.cts[i] = cts;
+    if (i === 0 || cts !== t.cts[i - 1]) ctsRuns[k] = (ctsRuns[k] as number) + 1;
+    if (cts !== 0) anyCts[k] = 1;
+    if (cts < 0) negativeCts[k] = 1;
     t.sizes[i] = size;
-    t.keyframes[i] = sKey[j] as number;
+    if (size !== t.sizes[0]) otherSize[k] = 1;
+    const key = sKey[j] as number;
+    t.keyframes[i] = key;
+    if (key) sync[k] = (sync[k] as number) + 1;
     lastGiven[k] = sDur[j] as number;
     bytes[k] = (bytes[k] as number) + size;
     if (size > (maxSample[k] as number)) maxSample[k] = size;
@@ -454,7 +539,7 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
     at += size;
   }
 
-  return tracks.map((track, k): TrackPlan => {
+  const plans = tracks.map((track, k): TrackPlan => {
     const count = counts[k] as number;
     const t = work[k] as WorkTables;
     const p: TrackPlan = {
@@ -476,12 +561,29 @@ function gather(tracks: readonly Mp4WriterTrack[], samples: SampleTable, explici
     const last =
       given > 0 ? Math.min(given, U32_LIMIT - 1) : count > 1 ? (t.durations[count - 2] as number) : 0;
     t.durations[count - 1] = last;
+    if (count === 1 || t.durations[count - 1] !== t.durations[count - 2])
+      durationRuns[k] = (durationRuns[k] as number) + 1;
+    // The last chunk is complete now.
+    const lastChunk = t.chunkCounts.length - 1;
+    if (lastChunk === 0 || t.chunkCounts[lastChunk] !== t.chunkCounts[lastChunk - 1])
+      chunkRuns[k] = (chunkRuns[k] as number) + 1;
+    t.stats = {
+      durationRuns: durationRuns[k] as number,
+      ctsRuns: ctsRuns[k] as number,
+      anyCts: anyCts[k] === 1,
+      negativeCts: negativeCts[k] === 1,
+      sync: sync[k] as number,
+      sameSize: otherSize[k] === 0,
+      chunkRuns: chunkRuns[k] as number,
+      maxChunkOffset: maxChunkOffset[k] as number,
+    };
     p.firstDts = firstDts[k] as number;
     p.firstCts = t.cts[0] as number;
     p.mediaDuration = (total[k] as number) + last;
     p.compositionEnd = Math.max(end[k] as number, (total[k] as number) + (t.cts[count - 1] as number) + last);
     return p;
   });
+  return { plans, payloadEnd };
 }
 
 /** Edit lists for each track (undefined: none needed), durations in the movie timescale. */
