@@ -74,7 +74,7 @@ export interface TrackTables {
   /** Chunk offsets relative to `base` (stco/co64), and the number of samples in each chunk (stsc). */
   chunkOffsets: ArrayLike<number>;
   chunkCounts: ArrayLike<number>;
-  /** What the tables' writer would otherwise count with a pass over the samples each (planMp4 has them). */
+  /** What the box writers would otherwise count with a pass over the samples each (planMp4 has them). */
   stats?: TableStats;
 }
 
@@ -97,6 +97,9 @@ export interface TableStats {
   maxChunkOffset: number;
 }
 
+/** Tables with their counts, as the box writers take them. */
+export type CountedTables = TrackTables & { stats: TableStats };
+
 const U32_LIMIT = 2 ** 32;
 /** Uint32Array bytes are little-endian here (they are copied, then swapped to big-endian, for stsz). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -108,14 +111,15 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * left out when every sample is a sync sample.
  */
 export function writeSampleTables(w: ByteWriter, t: TrackTables, base: number): void {
-  writeSampleTablesBeforeOffsets(w, t);
-  writeChunkOffsets(w, t, base);
+  const counted = { ...t, stats: t.stats ?? countTables(t) };
+  writeSampleTablesBeforeOffsets(w, counted);
+  writeChunkOffsets(w, counted, base);
 }
 
 /** stts, ctts, stss, stsz and stsc: everything of the sample tables that does not depend on `base`. */
-export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: TrackTables): void {
+export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: CountedTables): void {
   const n = t.sizes.length;
-  const stats = t.stats ?? countTables(t);
+  const stats = t.stats;
   // stts: runs of equal durations
   runs(w, 'stts', 0, n, t.durations, stats.durationRuns);
   // ctts
@@ -169,12 +173,9 @@ export function writeSampleTablesBeforeOffsets(w: ByteWriter, t: TrackTables): v
 }
 
 /** stco, or co64 when a chunk starts at or above 2^32: `base + chunkOffsets[i]`. */
-export function writeChunkOffsets(w: ByteWriter, t: TrackTables, base: number): void {
+export function writeChunkOffsets(w: ByteWriter, t: CountedTables, base: number): void {
   const chunks = t.chunkCounts.length;
-  let max = 0;
-  if (t.stats) max = chunks > 0 ? base + t.stats.maxChunkOffset : 0;
-  else for (let c = 0; c < chunks; c++) max = Math.max(max, base + (t.chunkOffsets[c] as number));
-  const wide = max >= U32_LIMIT;
+  const wide = chunks > 0 && base + t.stats.maxChunkOffset >= U32_LIMIT;
   fullBox(w, wide ? 'co64' : 'stco', 0, 0, (b) => {
     b.u32(chunks);
     const at = b.claim((wide ? 8 : 4) * chunks);
@@ -192,16 +193,8 @@ export function writeChunkOffsets(w: ByteWriter, t: TrackTables, base: number): 
 /** The counts the tables' writer needs, for tables that come without them. */
 function countTables(t: TrackTables): TableStats {
   const n = t.sizes.length;
-  const stats: TableStats = {
-    durationRuns: 0,
-    ctsRuns: 0,
-    anyCts: false,
-    negativeCts: false,
-    sync: 0,
-    sameSize: n > 0,
-    chunkRuns: 0,
-    maxChunkOffset: 0,
-  };
+  const stats = emptyStats();
+  stats.sameSize = n > 0;
   for (let c = 0; c < t.chunkCounts.length; c++) {
     if (c === 0 || t.chunkCounts[c] !== t.chunkCounts[c - 1]) stats.chunkRuns++;
     stats.maxChunkOffset = Math.max(stats.maxChunkOffset, t.chunkOffsets[c] as number);
@@ -217,6 +210,20 @@ function countTables(t: TrackTables): TableStats {
     if (t.sizes[i] !== first) stats.sameSize = false;
   }
   return stats;
+}
+
+/** The counts of tables with no samples and no chunks. */
+function emptyStats(): TableStats {
+  return {
+    durationRuns: 0,
+    ctsRuns: 0,
+    anyCts: false,
+    negativeCts: false,
+    sync: 0,
+    sameSize: false,
+    chunkRuns: 0,
+    maxChunkOffset: 0,
+  };
 }
 
 /** A run-length table of (count, value) pairs: stts, ctts; `entries` is the number of runs. */
@@ -253,7 +260,8 @@ interface WorkTables {
   keyframes: Uint8Array;
   chunkOffsets: Float64Array;
   chunkCounts: Uint32Array;
-  stats?: TableStats;
+  /** Filled in at the end of gather() for a track with samples. */
+  stats: TableStats;
 }
 
 interface TrackPlan {
@@ -445,6 +453,7 @@ function gather(
       keyframes: new Uint8Array(count),
       chunkOffsets: new Float64Array(chunks),
       chunkCounts: new Uint32Array(chunks),
+      stats: emptyStats(),
     });
   }
 
