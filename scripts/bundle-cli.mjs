@@ -1,11 +1,19 @@
-// Bundles the command line (tsc's dist/cli/main.js and everything it imports from dist/) into a few files:
-// dist/cli/main.js, the entry, and dist/cli/chunks/*.js, one per lazily loaded command plus the code they
-// share. Node 20 loads ES modules one by one (resolve, read, compile, link); `castkit remux` loaded 66 of
-// ours, about 55 ms of its start on this 2-core machine, and about 60 ms less as 6 chunks (measured by hand,
-// 117 MB fMP4 -> MP4). The library (dist/index.js and below) stays tsc's output, module for module.
+// Bundles the command line (tsc's dist/cli/main.js and everything it imports from dist/) into two CommonJS
+// files: dist/cli/main.js, the small entry, and dist/cli/program.js, everything else, which the entry runs
+// through a V8 code cache (src/cli/code-cache.ts). dist/cli/package.json makes the directory CommonJS.
+// - Node 20 loads ES modules one by one (resolve, read, compile, link): `castkit remux` loaded 66 of ours,
+//   about 55 ms of its start on this 2-core machine, about 60 ms less when bundled (by hand, 117 MB
+//   fMP4 -> MP4).
+// - Node 20 has no code cache for ES modules, and a CommonJS entry starts about 6 ms sooner than an ES one;
+//   one CommonJS bundle run with its code cache started a small remux in 91 ms instead of 104 ms as
+//   ES chunks (41 interleaved runs, `node -e 0` 62 ms). Without a usable cache (a command's first run)
+//   V8 pre-parses the whole bundle, about 10 ms more; dynamic imports stay lazy (esbuild's module
+//   initialisers), so a command runs only its own modules' top level.
+// The library (dist/index.js and below) stays tsc's output, module for module.
 // The packages (commander, undici, hls-parser, fast-xml-parser, ws) go into the bundle too: undici alone is
 // 31 CommonJS files, each found, read and wrapped on its own; `castkit record --list` on a loopback origin
 // took 315 ms, 232 ms with the packages bundled (by hand; 195 ms with main.ts's --liftoff-only as well).
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,33 +51,59 @@ const trimBuiltins = {
   },
 };
 
-const result = await build({
-  plugins: [trimBuiltins],
-  entryPoints: [join(cli, 'main.js')],
+/** The one place the entry imports the program in tsc's layout: the bundle has its own file for it. */
+const programExternal = {
+  name: 'program-external',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/program\.js$/ }, (a) =>
+      a.importer.endsWith('load-program.js') ? { path: './program.js', external: true } : undefined,
+    );
+  },
+};
+
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // ws's optional native speed-ups: ws falls back to JavaScript when they are missing.
-  external: ['bufferutil', 'utf-8-validate'],
-  // The packages' CommonJS modules require Node's built-ins.
-  banner: {
-    js: "import { createRequire as __castkitRequire } from 'node:module'; const require = __castkitRequire(import.meta.url);",
-  },
-  outdir: cli,
-  entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
+  // tsc's output is ES modules: their import.meta.url becomes the bundle file's URL.
+  define: { 'import.meta.url': '__castkitImportMetaUrl' },
+  banner: { js: "var __castkitImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: 'linked',
   write: false,
   logLevel: 'warning',
+};
+
+const program = await build({
+  ...common,
+  plugins: [trimBuiltins],
+  entryPoints: [join(cli, 'program.js')],
+  // ws's optional native speed-ups: ws falls back to JavaScript when they are missing.
+  external: ['bufferutil', 'utf-8-validate'],
+  outfile: join(cli, 'program.js'),
+});
+const programJs = program.outputFiles.find((f) => f.path.endsWith('.js'));
+if (!programJs) throw new Error('esbuild wrote no program.js');
+// The program runs as a vm.Script, where import() needs Node >= 20.12: require built-ins instead.
+const leftImport = /(?<!\{)\bimport\(\s*["'`]([^"'`]*)/.exec(programJs.text);
+if (leftImport)
+  throw new Error(`dist/cli/program.js keeps import('${leftImport[1]}'): use require or lazyBuiltin`);
+// Names this bundle in its code caches: a cache is used only with the bundle it was made from.
+const buildId = createHash('sha256').update(programJs.contents).digest('hex').slice(0, 20);
+
+const main = await build({
+  ...common,
+  plugins: [programExternal],
+  entryPoints: [join(cli, 'main.js')],
+  define: { ...common.define, __CASTKIT_BUILD_ID__: JSON.stringify(buildId) },
+  outfile: join(cli, 'main.js'),
 });
 
 // tsc's separate modules of the command line go; the bundle takes their place.
 rmSync(cli, { recursive: true, force: true });
-for (const f of result.outputFiles) {
-  mkdirSync(dirname(f.path), { recursive: true });
+mkdirSync(cli, { recursive: true });
+for (const f of [...program.outputFiles, ...main.outputFiles]) {
   writeFileSync(f.path, f.contents, f.path.endsWith('main.js') ? { mode: 0o755 } : {});
 }
-const files = result.outputFiles.filter((f) => f.path.endsWith('.js'));
-console.log(`bundled the CLI into ${files.length} files under ${relative(root, cli)}/`);
+writeFileSync(join(cli, 'package.json'), JSON.stringify({ type: 'commonjs' }, null, 2) + '\n');
+console.log(`bundled the CLI into ${relative(root, cli)}/main.js and program.js (build ${buildId})`);

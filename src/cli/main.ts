@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The entry point stays tiny: `castkit --version` answers before commander and the commands load.
 import { castkitVersion } from '../version.js';
+import { loadProgram } from './load-program.js';
 
 // `castkit ... | head`: the reader may go away before everything is written. A recording to `-o -` handles
 // that itself (it listens too, and stops with an error); anything else ends quietly, as Unix tools do.
@@ -18,6 +19,10 @@ const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(castkitVersion() + '\n');
 } else {
-  const { runCli } = await import('./program.js');
-  process.exitCode = await runCli(argv);
+  // No top-level await: the bundled entry is CommonJS (scripts/bundle-cli.mjs).
+  void loadProgram(argv)
+    .then(({ runCli }) => runCli(argv))
+    .then((code) => {
+      process.exitCode = code;
+    });
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { seededRandom } from '../../src/download/retry-policy.js';
@@ -243,6 +243,22 @@ describe('castkit record (CLI)', () => {
     for (const m of ['tls', 'crypto', 'http2', 'child_process']) {
       assert.ok(!loaded.has(`NativeModule ${m}`), `node:${m} was loaded`);
     }
+  });
+
+  it('the code cache of record, which sets a V8 flag for itself, is taken by its next run', async () => {
+    // V8 takes a cache only under the flags it was made with: record's --liftoff-only is set before its
+    // code is compiled (cli/load-program.ts), or every run would find the cache unusable and write it again.
+    const url = serveFixture(origin, fx, '/cached');
+    const cache = join(dir, 'record-code-cache');
+    const env = { CASTKIT_CODE_CACHE: cache };
+    assert.equal((await castkit(['record', url, '--list'], { env })).code, 0);
+    const [name] = readdirSync(cache);
+    assert.match(name ?? '', /^record-v8-/);
+    const st = statSync(join(cache, name as string));
+    const r = await castkit(['record', url, '--list'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /HLS VOD/);
+    assert.equal(statSync(join(cache, name as string)).ino, st.ino, 'not made again');
   });
 
   it('HTTP_PROXY: playlists and segments go through the proxy, and the recording equals a direct one', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { castkit } from '../helpers/cli.js';
@@ -103,5 +103,38 @@ describe('castkit remux (CLI)', () => {
     const r = await castkit(['remux', '--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /castkit remux chunks\/\*\.flv -o stream\.flv/);
+  });
+
+  it('keeps a code cache per command: written by the first successful run, used unchanged by the next', async () => {
+    const cache = join(dir, 'code-cache');
+    const env = { CASTKIT_CODE_CACHE: cache };
+    const files = (): string[] => (existsSync(cache) ? readdirSync(cache) : []);
+    const input = await fixture('h264-aac.flv');
+    // A failed run and a --help write nothing: the cache is of the code a command's work runs.
+    assert.equal(
+      (await castkit(['remux', join(dir, 'missing.flv'), '-o', join(dir, 'm.mp4')], { env })).code,
+      3,
+    );
+    assert.equal((await castkit(['remux', '--help'], { env })).code, 0);
+    assert.deepEqual(files(), []);
+    const first = await castkit(['remux', input, '-o', join(dir, 'cc1.mp4')], { env });
+    assert.equal(first.code, 0, first.stderr);
+    const [name, ...more] = files();
+    assert.match(name ?? '', /^remux-v8-.+\.bin$/);
+    assert.deepEqual(more, []);
+    const st = statSync(join(cache, name as string));
+    const second = await castkit(['remux', input, '-o', join(dir, 'cc2.mp4')], { env });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout.replace('cc2', 'cc1'), first.stdout);
+    assert.ok(readFileSync(join(dir, 'cc2.mp4')).equals(readFileSync(join(dir, 'cc1.mp4'))));
+    const again = statSync(join(cache, name as string));
+    assert.equal(again.ino, st.ino, 'V8 took the cache: it was not made again');
+    assert.equal(again.mtimeMs, st.mtimeMs);
+    mkdirSync(join(dir, 'no-cache'));
+    const off = await castkit(['remux', input, '-o', join(dir, 'cc3.mp4')], {
+      env: { CASTKIT_CODE_CACHE: 'off', HOME: join(dir, 'no-cache'), XDG_CACHE_HOME: '' },
+    });
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(readdirSync(join(dir, 'no-cache')), []);
   });
 });

@@ -235,21 +235,7 @@ function progressEvent(p: RecordProgress): RecordProgress {
   return { ...shown, unit: 'seconds' as never, done: p.recordedSec, phase: 'record (live)' as 'record' };
 }
 
-/**
- * castkit's only WebAssembly is undici's HTTP parser (llhttp). V8 compiles it at once with its baseline
- * compiler (Liftoff), then again, optimized, on a background thread (TurboFan): about 100 ms of CPU that
- * competes with a download on a 2-core machine and that a short command (record --list) waits for at exit.
- * The baseline code parses as fast as the network delivers (142 MB over 16 loopback connections: 260 ms
- * either way, by hand). Set before undici is loaded, here rather than for every command: node:v8 takes
- * about 4 ms to load. The command line's choice for its own process; the library leaves V8 alone.
- */
-async function useBaselineWasm(): Promise<void> {
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--liftoff-only');
-}
-
 async function recordCommand(url: string, opts: RecordCliOptions, ctx: CliContext): Promise<void> {
-  await useBaselineWasm();
   if (/^wss?:\/\//i.test(url)) return recordWebSocketCommand(url, opts, ctx);
   const { isUstreamUrl } = await import('../../sources/ustream/ustream-url.js');
   if (opts.source === 'ustream' || ((opts.source ?? 'auto') === 'auto' && isUstreamUrl(url))) {

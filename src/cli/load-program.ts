@@ -1,0 +1,60 @@
+/**
+ * Loads the command line's program: in the built package the CommonJS bundle beside the entry
+ * (dist/cli/program.js, see scripts/bundle-cli.mjs) through a code cache, else (tsc's output, tests) the
+ * module itself.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lazyBuiltin } from '../core/lazy-builtin.js';
+import { codeCacheDir, runCommonJs, type CodeCacheTarget } from './code-cache.js';
+import type * as Program from './program.js';
+import type * as V8 from 'node:v8';
+
+/** Set by the bundler to a hash of the program bundle; absent in tsc's output. */
+declare const __CASTKIT_BUILD_ID__: string | undefined;
+
+/**
+ * V8 flags a command sets for its own process, before any of its code is compiled (V8 accepts a code cache
+ * only under the flags it was made with):
+ * - record: castkit's only WebAssembly is undici's HTTP parser (llhttp). V8 compiles it at once with its
+ *   baseline compiler (Liftoff), then again, optimized, on a background thread (TurboFan): about 100 ms of
+ *   CPU that competes with a download on a 2-core machine and that a short command (record --list) waits
+ *   for at exit. The baseline code parses as fast as the network delivers (142 MB over 16 loopback
+ *   connections: 260 ms either way, by hand).
+ * The command line's choice for its own process; the library leaves V8 alone.
+ */
+/** node:v8 takes about 4 ms to load: only for a command that sets flags. */
+const v8 = lazyBuiltin<typeof V8>('node:v8');
+
+const COMMAND_V8_FLAGS: Readonly<Record<string, string>> = {
+  record: '--liftoff-only',
+  download: '--liftoff-only',
+};
+
+/** The command named on a command line (the first word that is not an option), if it looks like one. */
+function commandOf(argv: readonly string[]): string | undefined {
+  const word = argv.find((a) => !a.startsWith('-'));
+  return word !== undefined && /^[a-z][a-z0-9-]{0,31}$/.test(word) && word !== 'help' ? word : undefined;
+}
+
+/** The cache for this command line: one per command, written only by a run that did a command's work. */
+export function cacheTarget(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  buildId: string,
+): CodeCacheTarget | undefined {
+  const dir = codeCacheDir(env);
+  if (dir === undefined) return undefined;
+  const command = commandOf(argv);
+  const help = argv.some((a) => a === '-h' || a === '--help');
+  return { dir, name: command ?? 'castkit', buildId, write: command !== undefined && !help };
+}
+
+export async function loadProgram(argv: readonly string[]): Promise<typeof Program> {
+  const flags = COMMAND_V8_FLAGS[commandOf(argv) ?? ''];
+  if (flags !== undefined) v8().setFlagsFromString(flags);
+  const buildId = typeof __CASTKIT_BUILD_ID__ === 'string' ? __CASTKIT_BUILD_ID__ : undefined;
+  if (buildId === undefined) return import('./program.js');
+  const file = join(dirname(fileURLToPath(import.meta.url)), 'program.js');
+  return runCommonJs(file, cacheTarget(argv, process.env, buildId)).exports as typeof Program;
+}
