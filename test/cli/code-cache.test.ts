@@ -88,7 +88,7 @@ describe('code cache for the command line bundle', () => {
     assert.deepEqual(run(bundle, dir), { cache: 'used', value: 6766 });
     const again = statSync(file);
     assert.equal(again.ino, st.ino, 'not rewritten');
-    assert.equal(again.mtimeMs, st.mtimeMs);
+    assert.ok(again.mtimeMs >= st.mtimeMs, 'marked as used');
   });
 
   it('ignores a cache made from other code, even of the same length, and replaces it', () => {
@@ -102,6 +102,17 @@ describe('code cache for the command line bundle', () => {
     // Same bytes and mtime, another build: not this bundle's cache either.
     assert.deepEqual(run(bundle, dir, { buildId: 'build-2' }), { cache: 'none', value: 6767 });
     assert.deepEqual(run(bundle, dir, { buildId: 'build-2' }), { cache: 'used', value: 6767 });
+  });
+
+  it('keeps the caches of two other builds, the last used, beside the one in use', () => {
+    const { dir, bundle } = fresh();
+    for (const id of ['b1', 'b2', 'b3']) assert.equal(run(bundle, dir, { buildId: id }).cache, 'none');
+    // b1 used again: b2 is now the one used longest ago, and goes when b4 writes its cache.
+    assert.equal(run(bundle, dir, { buildId: 'b1' }).cache, 'used');
+    assert.equal(run(bundle, dir, { buildId: 'b4' }).cache, 'none');
+    const ids = readdirSync(dir).map((f) => f.split('-')[1]);
+    assert.deepEqual(ids.sort(), ['b1', 'b3', 'b4']);
+    for (const id of ['b1', 'b3', 'b4']) assert.equal(run(bundle, dir, { buildId: id }).cache, 'used');
   });
 
   it('does not use a truncated cache or one that others can write', () => {

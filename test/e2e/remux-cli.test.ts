@@ -120,7 +120,7 @@ describe('castkit remux (CLI)', () => {
     const first = await castkit(['remux', input, '-o', join(dir, 'cc1.mp4')], { env });
     assert.equal(first.code, 0, first.stderr);
     const [name, ...more] = files();
-    assert.match(name ?? '', /^remux-v8-.+\.bin$/);
+    assert.match(name ?? '', /^remux-\w+-v8-.+\.bin$/);
     assert.deepEqual(more, []);
     const st = statSync(join(cache, name as string));
     const second = await castkit(['remux', input, '-o', join(dir, 'cc2.mp4')], { env });
@@ -129,7 +129,6 @@ describe('castkit remux (CLI)', () => {
     assert.ok(readFileSync(join(dir, 'cc2.mp4')).equals(readFileSync(join(dir, 'cc1.mp4'))));
     const again = statSync(join(cache, name as string));
     assert.equal(again.ino, st.ino, 'V8 took the cache: it was not made again');
-    assert.equal(again.mtimeMs, st.mtimeMs);
     mkdirSync(join(dir, 'no-cache'));
     const off = await castkit(['remux', input, '-o', join(dir, 'cc3.mp4')], {
       env: { CASTKIT_CODE_CACHE: 'off', HOME: join(dir, 'no-cache'), XDG_CACHE_HOME: '' },
