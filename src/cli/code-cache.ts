@@ -127,7 +127,8 @@ function trusted(fd: number): { ok: boolean; size: number } {
   const ok =
     st.isFile() &&
     (uid === undefined || st.uid === uid) &&
-    (st.mode & 0o022) === 0 &&
+    // Windows has no owner or group bits (files read as 0o666): its profile directory is the user's own.
+    (process.platform === 'win32' || (st.mode & 0o022) === 0) &&
     st.size > FIXED &&
     st.size <= MAX_CACHE;
   return { ok, size: st.size };
