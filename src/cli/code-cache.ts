@@ -179,9 +179,10 @@ function writeCache(t: CodeCacheTarget, script: Script, size: number, mtimeMs: n
   const tmp = `${file}.${process.pid}.tmp`;
   let fd: number | undefined;
   try {
-    const data = script.createCachedData();
+    // The place first: where it cannot be written (a read-only home), the data is not made for nothing.
     mkdirSync(t.dir, { recursive: true, mode: 0o700 });
     fd = openSync(tmp, 'wx', 0o600);
+    const data = script.createCachedData();
     const h = header(t.buildId, data.length, size, mtimeMs);
     for (const part of [h, data]) {
       let done = 0;

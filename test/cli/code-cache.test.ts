@@ -135,6 +135,8 @@ describe('code cache for the command line bundle', () => {
     assert.deepEqual(cacheFiles(dir), []);
     assert.equal(run(bundle, dir, { write: false }).cache, 'none');
     assert.deepEqual(cacheFiles(dir), []);
+    // A cache directory that cannot be made (under a file): the run is unaffected and exits 0.
+    assert.deepEqual(run(bundle, join(bundle, 'cache')), { cache: 'none', value: 6766 });
   });
 
   it('lives under CASTKIT_CODE_CACHE, XDG_CACHE_HOME or ~/.cache, and can be turned off', () => {
