@@ -65,9 +65,11 @@ function summarize(
   argv: readonly string[],
   wall: number[],
   rssKb: (number | undefined)[],
+  cpu: (number | undefined)[],
 ): ToolResult {
   const known = rssKb.every((v): v is number => v !== undefined);
   const rssMb = known ? rssKb.map((kb) => kb / 1024) : undefined;
+  const cpuMs = cpu.every((v): v is number => v !== undefined) && cpu.length > 0 ? cpu : undefined;
   return {
     tool,
     role,
@@ -78,6 +80,8 @@ function summarize(
     minMs: min(wall),
     maxMs: max(wall),
     peakRssMb: rssMb && rssMb.length > 0 ? max(rssMb) : undefined,
+    cpuMs,
+    medianCpuMs: cpuMs ? median(cpuMs) : undefined,
   };
 }
 
@@ -111,16 +115,18 @@ async function runCase(
   }
   const wall = programs.map(() => [] as number[]);
   const rssKb = programs.map(() => [] as (number | undefined)[]);
+  const cpu = programs.map(() => [] as (number | undefined)[]);
   for (let i = 0; i < runs; i++) {
     for (const [k, p] of programs.entries()) {
       c.reset?.();
       const sample = await measure(p.argv, { cwd: root, rss });
       wall[k]?.push(sample.wallMs);
       rssKb[k]?.push(sample.rssKb);
+      cpu[k]?.push(sample.cpuMs);
     }
   }
   const [castkit, peer] = programs.map((p, k) =>
-    summarize(p.tool, p.role, p.argv, wall[k] ?? [], rssKb[k] ?? []),
+    summarize(p.tool, p.role, p.argv, wall[k] ?? [], rssKb[k] ?? [], cpu[k] ?? []),
   );
   if (!castkit || !peer) throw new Error('unreachable');
   const result: CaseResult = {

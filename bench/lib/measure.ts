@@ -1,7 +1,8 @@
 /**
  * Runs one program and measures it: wall time from spawn to exit, taken here with a monotonic clock, and
- * peak RSS (max resident set size) from GNU time, which wraps the program and writes `%e %M` to a file.
- * Without GNU time the program is spawned directly and RSS is unknown.
+ * peak RSS (max resident set size) and CPU time (user + system, to 10 ms) from GNU time, which wraps the
+ * program and writes `%e %M %U %S` to a file. Without GNU time the program is spawned directly and RSS and
+ * CPU are unknown.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,8 @@ export interface Sample {
   wallMs: number;
   /** Peak RSS in KB, when GNU time is used. */
   rssKb: number | undefined;
+  /** User + system CPU time in ms (all threads and children), when GNU time is used. */
+  cpuMs: number | undefined;
   /** Captured only when asked for (validation runs). */
   stdout: string;
 }
@@ -75,12 +78,21 @@ export function disposeGnuTime(rss: RssProbe): void {
   if (rss.ok) rmSync(rss.dir, { recursive: true, force: true });
 }
 
-/** Parses GNU time's `-o` report: an optional "Command exited with non-zero status" line, then `%e %M`. */
-function parseTimeReport(text: string): number | undefined {
+/**
+ * Parses GNU time's `-o` report: an optional "Command exited with non-zero status" line, then
+ * `%e %M %U %S`.
+ */
+export function parseTimeReport(text: string): { rssKb: number | undefined; cpuMs: number | undefined } {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const last = lines[lines.length - 1];
-  const kb = Number(last?.trim().split(/\s+/)[1]);
-  return Number.isFinite(kb) ? kb : undefined;
+  const f = (lines[lines.length - 1] ?? '').trim().split(/\s+/).map(Number);
+  const [, kb, user, sys] = f;
+  return {
+    rssKb: kb !== undefined && Number.isFinite(kb) ? kb : undefined,
+    cpuMs:
+      user !== undefined && sys !== undefined && Number.isFinite(user + sys)
+        ? Math.round((user + sys) * 1000)
+        : undefined,
+  };
 }
 
 /** Runs `argv` once; rejects when it does not exit 0 (with the tail of its stderr) or times out. */
@@ -88,7 +100,7 @@ export function measure(argv: Argv, options: RunOptions): Promise<Sample> {
   const { rss } = options;
   const report = rss.ok ? join(rss.dir, 'time.txt') : undefined;
   const [file, args] = rss.ok
-    ? [rss.path, ['-f', '%e %M', '-o', report as string, ...argv]]
+    ? [rss.path, ['-f', '%e %M %U %S', '-o', report as string, ...argv]]
     : [argv[0], argv.slice(1)];
   const timeoutMs = options.timeoutMs ?? 300_000;
   return new Promise((resolve, reject) => {
@@ -142,15 +154,15 @@ export function measure(argv: Argv, options: RunOptions): Promise<Sample> {
         reject(new Error(`${argv.join(' ')}: ${how}${err.trim() ? `\n${err.trim()}` : ''}`));
         return;
       }
-      let rssKb: number | undefined;
+      let time: ReturnType<typeof parseTimeReport> = { rssKb: undefined, cpuMs: undefined };
       if (report !== undefined) {
         try {
-          rssKb = parseTimeReport(readFileSync(report, 'utf8'));
+          time = parseTimeReport(readFileSync(report, 'utf8'));
         } catch {
-          rssKb = undefined;
+          // no report: both unknown
         }
       }
-      resolve({ wallMs, rssKb, stdout: Buffer.concat(out).toString() });
+      resolve({ wallMs, ...time, stdout: Buffer.concat(out).toString() });
     });
   });
 }

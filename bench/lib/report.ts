@@ -2,8 +2,18 @@
 import { cpus } from 'node:os';
 import type { CaseResult, ToolResult } from './types.js';
 
-const HEADERS = ['suite', 'case', 'tool', 'median ms', 'min ms', 'max ms', 'peak RSS MB', 'castkit/peer'];
-const RIGHT = new Set([3, 4, 5, 6, 7]);
+const HEADERS = [
+  'suite',
+  'case',
+  'tool',
+  'median ms',
+  'min ms',
+  'max ms',
+  'CPU ms',
+  'peak RSS MB',
+  'castkit/peer',
+];
+const RIGHT = new Set([3, 4, 5, 6, 7, 8]);
 
 const ms = (v: number): string => v.toFixed(1);
 const mb = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(1));
@@ -16,6 +26,7 @@ function row(r: CaseResult, t: ToolResult): string[] {
     ms(t.medianMs),
     ms(t.minMs),
     ms(t.maxMs),
+    t.medianCpuMs === undefined ? 'n/a' : t.medianCpuMs.toFixed(0),
     mb(t.peakRssMb),
     t.role === 'castkit' ? r.ratio.toFixed(2) : '',
   ];

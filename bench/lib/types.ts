@@ -79,6 +79,12 @@ export interface ToolResult {
   maxMs: number;
   /** Highest peak RSS over the measured runs, in MB. */
   peakRssMb: number | undefined;
+  /**
+   * User + system CPU time of each measured run in ms (all threads), or undefined when GNU time is not
+   * available. Steadier than wall time on a busy machine, and it shows work done on other cores.
+   */
+  cpuMs: number[] | undefined;
+  medianCpuMs: number | undefined;
 }
 
 export interface CaseResult {
