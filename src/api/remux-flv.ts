@@ -1,7 +1,7 @@
 import { InterruptedError } from '../core/errors.js';
 import { FlvJoiner, type FlvJoinResult, type FlvPiece } from '../formats/flv/flv-joiner.js';
 import { AtomicFile } from '../storage/local.js';
-import { PieceWriter } from '../storage/piece-writer.js';
+import { GatherWriter } from '../storage/gather-writer.js';
 import { readInputInto, readInputSync, statInput } from '../sources/file-source.js';
 import { requireFlvInput, sniffBytes } from './remux-inputs.js';
 import { rewriteWithHead } from './remux-output.js';
@@ -17,30 +17,28 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
   const joiner = new FlvJoiner({ rewriteInPlace: true });
   const out = await AtomicFile.create(options.output);
   const readProgress = progressReporter(options, 'join', total);
-  const writer = new PieceWriter(out, [], 8 << 20);
+  // Each chunk is read into the writer's block and its tags are written from there, retimed in place.
+  const writer = new GatherWriter(out);
   // The onMetaData goes first but is known only at the end (duration, keyframe index): the body is
   // written as the chunks are read, after room reserved for it from the keyframe rate of the first chunks.
   let reserved: number | undefined;
   let held: { buf: Uint8Array; pieces: FlvPiece[] }[] = [];
   let heldBytes = 0;
   let bytesIn = 0;
-  let spare: Uint8Array = new Uint8Array(1 << 20);
-  const emit = async (buf: Uint8Array, pieces: FlvPiece[]): Promise<void> => {
-    for (const p of pieces) {
-      const piece = { bytes: 'bytes' in p ? p.bytes : buf.subarray(p.offset, p.offset + p.size) };
-      if (!writer.tryAdd(piece)) await writer.add(piece);
-    }
+  const emit = (buf: Uint8Array, pieces: FlvPiece[]): void => {
+    for (const p of pieces) writer.append('bytes' in p ? p.bytes : buf.subarray(p.offset, p.offset + p.size));
   };
   let result: FlvJoinResult;
   try {
     for (const [i, input] of inputs.entries()) {
       if (options.signal?.aborted) throw new InterruptedError();
       // Chunks are small and many: a synchronous read each is far cheaper than a round of async calls.
-      // Once the room for the head is reserved, each chunk is written out before the next is read, so
-      // they all share one buffer (before that, chunks are held and get their own memory).
+      // Once the room for the head is reserved, each chunk is read into the writer's block (before that,
+      // chunks are held and get their own memory).
       const buf =
-        reserved === undefined ? readInputSync(input) : readInputInto(input, sizes[i] as number, spare);
-      if (buf.buffer !== spare.buffer && reserved !== undefined) spare = new Uint8Array(buf.buffer);
+        reserved === undefined
+          ? readInputSync(input)
+          : readInputInto(input, sizes[i] as number, await writer.region(sizes[i] as number));
       if (i > 0) requireFlvInput(input, sniffBytes(input, buf));
       bytesIn += buf.length;
       const { pieces } = joiner.push(buf);
@@ -51,10 +49,10 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
         const estimate = Math.ceil((joiner.keyframeCount / Math.max(1, bytesIn)) * total * 1.25) + 32;
         reserved = joiner.headSizeBound(estimate);
         out.reserve(reserved);
-        for (const h of held) await emit(h.buf, h.pieces);
+        for (const h of held) emit(h.buf, h.pieces);
         held = [];
       } else {
-        await emit(buf, pieces);
+        emit(buf, pieces);
       }
       readProgress(bytesIn);
     }

@@ -1,7 +1,7 @@
 import { lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputError, systemErrorCode } from '../core/errors.js';
-import { writeAllAt } from './write-all.js';
+import { writeAllAt, writevAllAt } from './write-all.js';
 
 /**
  * A file written under a temporary name beside its destination and renamed into place only when
@@ -55,6 +55,24 @@ export class AtomicFile {
       const h = this.handle;
       await writeAllAt(h, data, this.position, () => this.handle === h);
       this.position += data.length;
+    } catch (err) {
+      throw outputError(`cannot write ${this.path}`, err, this.path);
+    }
+  }
+
+  /**
+   * Append `parts` in order, gathered into few system calls (writev). Their memory must stay as it is until
+   * this settles.
+   */
+  async writev(parts: readonly Uint8Array[]): Promise<void> {
+    if (!this.handle) throw new OutputError(`${this.path} is closed`, { code: 'E_OUTPUT_CLOSED' });
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    try {
+      const h = this.handle;
+      const at = this.position;
+      this.position += bytes;
+      await writevAllAt(h, parts, at, () => this.handle === h);
     } catch (err) {
       throw outputError(`cannot write ${this.path}`, err, this.path);
     }

@@ -53,3 +53,62 @@ async function writeRange(
     if (off >= to || !open()) return;
   }
 }
+
+/**
+ * Write `parts` one after another at `position`, gathered (writev) into calls of at most WRITE_CALL_MAX
+ * bytes, all started at once as writeAllAt's are. The parts are views of the caller's memory, which must
+ * stay as it is until this settles. A short write (rare for a file) is finished part by part.
+ */
+export async function writevAllAt(
+  handle: FileHandle,
+  parts: readonly Uint8Array[],
+  position: number,
+  open: () => boolean = () => true,
+): Promise<void> {
+  if (!open()) return;
+  const calls: Promise<void>[] = [];
+  let group: Uint8Array[] = [];
+  let groupBytes = 0;
+  let at = position;
+  const send = (): void => {
+    if (groupBytes === 0) return;
+    calls.push(writeGroup(handle, group, groupBytes, at, open));
+    at += groupBytes;
+    group = [];
+    groupBytes = 0;
+  };
+  for (const part of parts) {
+    for (let off = 0; off < part.length;) {
+      const n = Math.min(part.length - off, WRITE_CALL_MAX - groupBytes);
+      group.push(off === 0 && n === part.length ? part : part.subarray(off, off + n));
+      groupBytes += n;
+      off += n;
+      if (groupBytes === WRITE_CALL_MAX) send();
+    }
+  }
+  send();
+  await Promise.all(calls);
+}
+
+/** One gathered call; what a short write leaves is written part by part. */
+async function writeGroup(
+  handle: FileHandle,
+  group: Uint8Array[],
+  bytes: number,
+  position: number,
+  open: () => boolean,
+): Promise<void> {
+  const { bytesWritten } = await handle.writev(group, position);
+  if (bytesWritten >= bytes || !open()) return;
+  let skip = bytesWritten;
+  let at = position + bytesWritten;
+  for (const part of group) {
+    if (skip >= part.length) {
+      skip -= part.length;
+      continue;
+    }
+    await writeRange(handle, part, skip, part.length, at, open);
+    at += part.length - skip;
+    skip = 0;
+  }
+}

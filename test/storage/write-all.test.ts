@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { WRITE_CALL_MAX, writeAllAt } from '../../src/storage/write-all.js';
+import { GatherWriter } from '../../src/storage/gather-writer.js';
+import { WRITE_CALL_MAX, writeAllAt, writevAllAt } from '../../src/storage/write-all.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-write-all-');
@@ -95,5 +96,130 @@ describe('writeAllAt', () => {
     await writeAllAt(spied, new Uint8Array(WRITE_CALL_MAX * 4), 0, () => false);
     await h.close();
     assert.equal(calls, 0);
+  });
+});
+
+type WritevCall = (parts: Uint8Array[], p: number) => ReturnType<FileHandle['writev']>;
+
+/** `h`, with each writev call made through `wrap`, which is given the handle's own writev. */
+function wrapWritev(
+  h: FileHandle,
+  wrap: (writev: WritevCall, parts: Uint8Array[], p: number) => ReturnType<FileHandle['writev']>,
+): FileHandle {
+  const writev = h.writev.bind(h) as WritevCall;
+  return Object.assign(Object.create(h) as FileHandle, {
+    writev: (parts: Uint8Array[], p: number) => wrap(writev, parts, p),
+  });
+}
+
+/** Parts of random sizes (some over WRITE_CALL_MAX, some empty), and their concatenation. */
+function randomParts(count: number, seed: number): { parts: Uint8Array[]; all: Buffer } {
+  let x = seed;
+  const next = (): number => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = next() % 10;
+    const n = r === 0 ? 0 : r === 1 ? WRITE_CALL_MAX + (next() % 5000) : next() % 300_000;
+    parts.push(randomBytes(n));
+  }
+  return { parts, all: Buffer.concat(parts) };
+}
+
+describe('writevAllAt', () => {
+  it('writes the parts in order, gathered into calls of at most WRITE_CALL_MAX bytes, all started at once', async () => {
+    const path = join(dir, 'gathered.bin');
+    const { parts, all } = randomParts(40, 7);
+    const h = await open(path, 'w');
+    const calls: number[] = [];
+    let started = 0;
+    let startedBeforeFirstDone = -1;
+    const spied = wrapWritev(h, (writev, group, p) => {
+      started++;
+      calls.push(group.reduce((a, b) => a + b.length, 0));
+      return writev(group, p).then((r) => {
+        if (startedBeforeFirstDone < 0) startedBeforeFirstDone = started;
+        return r;
+      });
+    });
+    try {
+      await writevAllAt(spied, parts, 50);
+    } finally {
+      await h.close();
+    }
+    assert.ok(calls.every((n) => n > 0 && n <= WRITE_CALL_MAX));
+    assert.equal(calls.slice(0, -1).filter((n) => n !== WRITE_CALL_MAX).length, 0, 'all but the last full');
+    assert.equal(startedBeforeFirstDone, calls.length);
+    const back = readFileSync(path);
+    assert.equal(back.length, 50 + all.length);
+    assert.ok(back.subarray(50).equals(all));
+  });
+
+  it('finishes a short gathered write part by part', async () => {
+    const path = join(dir, 'gathered-short.bin');
+    const { parts, all } = randomParts(12, 3);
+    const h = await open(path, 'w');
+    let n = 0;
+    // Every second call writes only the first 1000 bytes of its first part, or of what it was given.
+    const spied = wrapWritev(h, (writev, group, p) => {
+      if (n++ % 2 === 1) return writev([(group[0] as Uint8Array).subarray(0, 1000)], p);
+      return writev(group, p);
+    });
+    try {
+      await writevAllAt(spied, parts, 0);
+    } finally {
+      await h.close();
+    }
+    assert.ok(readFileSync(path).equals(all));
+  });
+});
+
+describe('GatherWriter', () => {
+  it('writes what is appended from its regions and other memory, in order; large inputs get a block of their size', async () => {
+    const path = join(dir, 'gather.bin');
+    const h = await open(path, 'w');
+    let position = 0;
+    const sink = {
+      writev: (parts: readonly Uint8Array[]): Promise<void> => {
+        const at = position;
+        position += parts.reduce((a, b) => a + b.length, 0);
+        return writevAllAt(h, parts, at);
+      },
+    };
+    const w = new GatherWriter(sink, 64 << 10);
+    const want: Buffer[] = [];
+    let x = 11;
+    try {
+      for (let i = 0; i < 300; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const size = i % 50 === 49 ? 200_000 : x % 40_000;
+        const input = randomBytes(size);
+        const region = await w.region(size);
+        region.set(input);
+        // Keep all but a header of up to 13 bytes, and now and then a few bytes from elsewhere.
+        const skip = Math.min(size, x % 14);
+        w.append(region.subarray(skip));
+        want.push(input.subarray(skip));
+        if (i % 7 === 0) {
+          const extra = randomBytes(15);
+          w.append(extra);
+          want.push(extra);
+        }
+      }
+      await w.flush();
+    } finally {
+      await h.close();
+    }
+    const all = Buffer.concat(want);
+    assert.equal(w.written, all.length);
+    assert.ok(readFileSync(path).equals(all));
+  });
+
+  it('reports a failed write at the next block or at flush', async () => {
+    const sink = { writev: (): Promise<void> => Promise.reject(new Error('disk full')) };
+    const w = new GatherWriter(sink, 1000);
+    w.append(await w.region(800));
+    await w.region(800); // the first block goes out (and fails, unseen yet)
+    w.append(new Uint8Array(10));
+    await assert.rejects(w.flush(), /disk full/);
   });
 });

@@ -1,0 +1,76 @@
+/**
+ * Output assembled from views of memory it lends: a caller reads its input into a region of one of two
+ * blocks (`region`), then appends the parts of it to keep (`append`), in place, without copying them; a full
+ * block is written with gathered writes (writev) while the caller fills the other one. For joins that keep
+ * nearly all of each input: the FLV join read each chunk into a buffer of its own and copied the tags it
+ * kept into an 8 MB block, 216 MB for 1,400 chunks; read into 1 MB blocks and written from there, it took
+ * 7% less CPU and 8% less time (21 interleaved runs; 8 MB blocks gained nothing: the reads then land in
+ * memory out of the caches, and were as slow as the copy they saved).
+ */
+export interface GatherSink {
+  /** Appends `parts` in order; may be called again before it settles; the parts' memory must stay as is. */
+  writev(parts: readonly Uint8Array[]): Promise<void>;
+}
+
+export class GatherWriter {
+  private blocks: [Uint8Array, Uint8Array];
+  private fill = 0;
+  private parts: Uint8Array[] = [];
+  private partsBytes = 0;
+  /** The write of the other block, in flight. */
+  private pending: Promise<void> | undefined;
+  written = 0;
+
+  constructor(
+    private readonly sink: GatherSink,
+    blockSize = 1 << 20,
+  ) {
+    this.blocks = [new Uint8Array(blockSize), new Uint8Array(blockSize)];
+  }
+
+  /**
+   * `n` bytes to read into, in the current block (written out first when they do not fit in what is left
+   * of it; a block smaller than `n` is replaced by one of `n` bytes). What is appended from it is written
+   * before the block is used again.
+   */
+  async region(n: number): Promise<Uint8Array> {
+    if (this.fill + n > this.blocks[0].length) {
+      await this.rotate();
+      if (n > this.blocks[0].length) this.blocks[0] = new Uint8Array(n);
+    }
+    const r = this.blocks[0].subarray(this.fill, this.fill + n);
+    this.fill += n;
+    return r;
+  }
+
+  /** Appends a view: of a region of this writer, or of memory that stays as it is until `flush()`. */
+  append(part: Uint8Array): void {
+    if (part.length === 0) return;
+    this.parts.push(part);
+    this.partsBytes += part.length;
+  }
+
+  /** Writes what is appended and waits for every write. */
+  async flush(): Promise<void> {
+    await this.rotate();
+    await this.pending;
+    this.pending = undefined;
+  }
+
+  /** Starts writing the current block's parts, waits for the other block's write, and fills that one next. */
+  private async rotate(): Promise<void> {
+    const parts = this.parts;
+    const bytes = this.partsBytes;
+    this.parts = [];
+    this.partsBytes = 0;
+    const previous = this.pending;
+    this.pending = bytes > 0 ? this.sink.writev(parts) : undefined;
+    // Seen by the next rotate() or flush(); until then not an unhandled rejection if it fails.
+    this.pending?.catch(() => undefined);
+    this.written += bytes;
+    // The other block is free once its write is done (an error surfaces here, or at flush()).
+    await previous;
+    this.blocks = [this.blocks[1], this.blocks[0]];
+    this.fill = 0;
+  }
+}
