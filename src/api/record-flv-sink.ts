@@ -6,6 +6,7 @@ import type { FormatWarning } from '../formats/media.js';
 import type { StreamName } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 import type { RecordSink } from './record-raw-sink.js';
 import type { RecordSinkResult, SegmentMeta } from './record-sink.js';
 import { rewriteWithHead } from './remux-output.js';
@@ -50,7 +51,7 @@ export class FlvRecordSink implements RecordSink {
 
   static async create(output: string, options: FlvRecordSinkOptions = {}): Promise<FlvRecordSink> {
     const out = await AtomicFile.create(output);
-    return new FlvRecordSink(output, out, new PieceWriter(out, [], 8 << 20), options);
+    return new FlvRecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
   }
 
   async setInit(stream: StreamName): Promise<void> {

@@ -6,6 +6,7 @@ import type { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 import {
   DemuxingSink,
   type Run,
@@ -62,7 +63,7 @@ export class Mp4RecordSink extends DemuxingSink {
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {
     const out = await AtomicFile.create(output);
-    return new Mp4RecordSink(output, out, new PieceWriter(out, [], 4 << 20), options);
+    return new Mp4RecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
   }
 
   get bytesWritten(): number {

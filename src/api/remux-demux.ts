@@ -4,6 +4,7 @@ import type { Demuxer, DemuxOutput, Sample, TrackInfo } from '../formats/media.j
 import type { SampleTable } from '../formats/sample-table.js';
 import type { DemuxedInput } from '../formats/timeline.js';
 import { openInputSync } from '../sources/file-source.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 import type { RemuxWarning } from './remux-types.js';
 
 /** Called with the bytes just read; now and then it yields to the event loop, for signals and timers. */
@@ -87,10 +88,10 @@ export async function demuxFile(
   try {
     // A demuxer that skips (MP4) is read in small pieces around what it skips: a moof and the mdat header
     // after it fit in SMALL_READ, and a box it is gathering is read whole; the others in large chunks.
-    const chunkSize = 4 << 20;
+    const chunkSize = IO_BLOCK;
     // A demuxer that copies what it keeps gets its chunks in two buffers used in turn (a caller's
-    // onChunk may look at the previous chunk while the next is demuxed): no 4 MB allocation, and none of
-    // the page faults, collections and heap fragmentation that come with it, per read.
+    // onChunk may look at the previous chunk while the next is demuxed): no allocation, and none of the
+    // page faults, collections and heap fragmentation that come with it, per read.
     const reused = [new Uint8Array(0), new Uint8Array(0)];
     let turn = 0;
     while (position < size) {

@@ -5,6 +5,7 @@ import { concatMismatch, runsOn } from '../formats/timeline.js';
 import { statInput } from '../sources/file-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 import { demuxFile, pacer, RecentChunks } from './remux-demux.js';
 import type { SniffedInput } from './remux-inputs.js';
 import { progressReporter, withDetails } from './remux-shared.js';
@@ -41,7 +42,7 @@ export async function remuxStreamInOnePass(
   const sizes = inputs.map((p) => statInput(p));
   const total = sizes.reduce((a, b) => a + b, 0);
   const out = await AtomicFile.create(options.output);
-  const writer = new PieceWriter(out, [], 8 << 20);
+  const writer = new PieceWriter(out, [], IO_BLOCK);
   const write = async (bytes: Uint8Array): Promise<void> => {
     if (!writer.tryAddBytes(bytes)) await writer.add({ bytes });
   };

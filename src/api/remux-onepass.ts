@@ -5,6 +5,7 @@ import { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 import { demuxedInput, demuxFile, pacer, RecentChunks } from './remux-demux.js';
 import { statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';
@@ -30,7 +31,7 @@ export async function remuxStreaming(
   const sizes = inputs.map((p) => statInput(p));
   const total = sizes.reduce((a, b) => a + b, 0);
   const out = await AtomicFile.create(options.output);
-  const writer = new PieceWriter(out, [], 4 << 20);
+  const writer = new PieceWriter(out, [], IO_BLOCK);
   const warnings: RemuxWarning[] = [];
   const demuxed: DemuxedInput[] = [];
   const progress = progressReporter(options, 'remux', total);

@@ -1,5 +1,6 @@
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 
 /**
  * The rare case of a head larger than the room reserved for it before a body written in one pass: a new
@@ -14,7 +15,7 @@ export async function rewriteWithHead(
   path: string,
 ): Promise<void> {
   const out = await AtomicFile.create(path);
-  const writer = new PieceWriter(out, [{ name: 'joined body', path: first.tempPath }], 8 << 20);
+  const writer = new PieceWriter(out, [{ name: 'joined body', path: first.tempPath }], 2 * IO_BLOCK);
   try {
     await writer.add({ bytes: head });
     await writer.add({ source: 0, offset: bodyAt, size: bodySize });

@@ -20,6 +20,7 @@ import { PayloadStore } from '../storage/payload-store.js';
 import { PieceReader } from '../storage/piece-reader.js';
 import type { PieceSource } from '../storage/input-windows.js';
 import { PieceWriter } from '../storage/piece-writer.js';
+import { IO_BLOCK } from '../storage/write-all.js';
 import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
 import { readInputSync, statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';
@@ -192,7 +193,7 @@ async function writeFlv(
 ): Promise<void> {
   const { sources, sourceOf } = payloadSources(store, demuxed, samples);
   const plan = planFlv(tracks, samples);
-  const writer = new PieceWriter(out, sources, 8 << 20, progressReporter(options, 'write', plan.size));
+  const writer = new PieceWriter(out, sources, 2 * IO_BLOCK, progressReporter(options, 'write', plan.size));
   try {
     await writer.add({ bytes: plan.head });
     let n = 0;
@@ -238,7 +239,7 @@ async function writeTs(
     if (samples.keyframe[i]) estimate += 2 * 188;
   }
   const reader = new PieceReader(sources);
-  const writer = new PieceWriter(out, [], 8 << 20, progressReporter(options, 'write', estimate));
+  const writer = new PieceWriter(out, [], 2 * IO_BLOCK, progressReporter(options, 'write', estimate));
   try {
     let n = 0;
     for (const row of order) {
@@ -358,7 +359,7 @@ async function writeMp4(
     tail = plan.tail;
   }
   total += head.length + tail.length;
-  const writer = new PieceWriter(out, sources, 8 << 20, progressReporter(options, 'write', total));
+  const writer = new PieceWriter(out, sources, 2 * IO_BLOCK, progressReporter(options, 'write', total));
   try {
     await writer.add({ bytes: head });
     if (format === 'fmp4') {

@@ -1,3 +1,5 @@
+import { IO_BLOCK } from './write-all.js';
+
 /**
  * Output assembled from views of memory it lends: a caller reads its input into a region of one of two
  * blocks (`region`), then appends the parts of it to keep (`append`), in place, without copying them; a full
@@ -23,7 +25,7 @@ export class GatherWriter {
 
   constructor(
     private readonly sink: GatherSink,
-    blockSize = 1 << 20,
+    blockSize = IO_BLOCK,
   ) {
     this.blocks = [new Uint8Array(blockSize), new Uint8Array(blockSize)];
   }

@@ -11,6 +11,14 @@ import type { FileHandle } from 'node:fs/promises';
 export const WRITE_CALL_MAX = 1 << 20;
 
 /**
+ * The size of the blocks inputs are read in and outputs gathered in before they are written. Small enough
+ * to stay in the processor's caches between the kernel's copy and castkit's: on the 2-core VM here, 4 MB
+ * read chunks and 4 MB output blocks made a 117 MB FLV -> MP4 remux take 309 ms (median of 15 interleaved
+ * runs) where 1 MB took 258 ms and 15% less CPU; fMP4 -> MP4 (8 MB output blocks) 276 -> 235-249 ms.
+ */
+export const IO_BLOCK = 1 << 20;
+
+/**
  * Write all of `data` at `position`, in calls of at most WRITE_CALL_MAX bytes, all started at once. Calls
  * made one after another would each be started only when the caller next comes back to the event loop: a
  * remux demuxing synchronously between its awaits then found its previous 4 MB block still three quarters
