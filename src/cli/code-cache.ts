@@ -8,8 +8,8 @@
  * V8 checks only that cached data fits its version, flags and the source length, and a damaged payload
  * brings the process down: so a cache file is used only when its header names this very bundle (build id,
  * size, mtime), its length is whole, and it belongs to this user and no one else can write it. It is written
- * with fsync and an atomic rename, once per command and build (when none was usable), after the command
- * succeeded; a command keeps the caches of the two builds it last ran besides its own.
+ * with fsync and an atomic rename, once per command and bundle (when none was usable), after the command
+ * succeeded; a command keeps the caches of the two other bundles it last ran besides its own.
  */
 import {
   closeSync,
@@ -78,14 +78,19 @@ export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | und
   }
 }
 
-/** Caches of other builds kept per command (two castkit installations each keep theirs, not fight). */
+/**
+ * Caches of other bundles kept per command: two castkit installations (even of one build: their files
+ * differ in mtime) each keep theirs instead of replacing each other's at every run.
+ */
 const KEEP_OTHERS = 2;
 
-function cacheFile(t: CodeCacheTarget): string {
-  return join(t.dir, `${t.name}-${t.buildId}-v8-${process.versions.v8}-${process.arch}.bin`);
+/** The cache file of this bundle (named by its build, size and mtime) for this command, V8 and machine. */
+function cacheFile(t: CodeCacheTarget, size: number, mtimeMs: number): string {
+  const stamp = `${size.toString(36)}-${Math.round(mtimeMs).toString(36)}`;
+  return join(t.dir, `${t.name}-${t.buildId}-${stamp}-v8-${process.versions.v8}-${process.arch}.bin`);
 }
 
-/** Deletes this command's caches of other builds but the KEEP_OTHERS last used. */
+/** Deletes this command's caches of other bundles but the KEEP_OTHERS last used. */
 function pruneOthers(t: CodeCacheTarget, keep: string): void {
   const others: { path: string; used: number }[] = [];
   for (const f of readdirSync(t.dir)) {
@@ -138,7 +143,7 @@ function trusted(fd: number): { ok: boolean; size: number } {
 function readCache(t: CodeCacheTarget, size: number, mtimeMs: number): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(cacheFile(t), 'r');
+    fd = openSync(cacheFile(t, size, mtimeMs), 'r');
   } catch {
     return undefined;
   }
@@ -175,7 +180,7 @@ function touch(file: string): void {
 
 /** Writes the cache for `script` (best effort: a cache that cannot be written is simply not there). */
 function writeCache(t: CodeCacheTarget, script: Script, size: number, mtimeMs: number): void {
-  const file = cacheFile(t);
+  const file = cacheFile(t, size, mtimeMs);
   const tmp = `${file}.${process.pid}.tmp`;
   let fd: number | undefined;
   try {
@@ -236,7 +241,7 @@ export function runCommonJs(file: string, target: CodeCacheTarget | undefined): 
         : script.cachedDataRejected
           ? 'rejected'
           : 'used';
-  if (target !== undefined && cache === 'used') touch(cacheFile(target));
+  if (target !== undefined && cache === 'used') touch(cacheFile(target, size, mtimeMs));
   if (target?.write && cache !== 'used') {
     process.once('exit', (code) => {
       if (code === 0) writeCache(target, script, size, mtimeMs);

@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   truncateSync,
@@ -113,6 +114,18 @@ describe('code cache for the command line bundle', () => {
     const ids = readdirSync(dir).map((f) => f.split('-')[1]);
     assert.deepEqual(ids.sort(), ['b1', 'b3', 'b4']);
     for (const id of ['b1', 'b3', 'b4']) assert.equal(run(bundle, dir, { buildId: id }).cache, 'used');
+  });
+
+  it('keeps one cache for each of two installations of one build (their files differ in mtime)', () => {
+    const { dir, bundle } = fresh();
+    const other = `${bundle}.copy.js`;
+    writeFileSync(other, readFileSync(bundle));
+    utimesSync(other, new Date(), new Date(Date.now() + 60_000));
+    assert.equal(run(bundle, dir).cache, 'none');
+    assert.equal(run(other, dir).cache, 'none');
+    assert.equal(run(bundle, dir).cache, 'used', 'not replaced by the other installation');
+    assert.equal(run(other, dir).cache, 'used');
+    assert.equal(readdirSync(dir).length, 2);
   });
 
   it('does not use a truncated cache or one that others can write', () => {

@@ -253,7 +253,7 @@ describe('castkit record (CLI)', () => {
     const env = { CASTKIT_CODE_CACHE: cache };
     assert.equal((await castkit(['record', url, '--list'], { env })).code, 0);
     const [name] = readdirSync(cache);
-    assert.match(name ?? '', /^record-\w+-v8-/);
+    assert.match(name ?? '', /^record-[\w-]+-v8-/);
     const st = statSync(join(cache, name as string));
     const r = await castkit(['record', url, '--list'], { env });
     assert.equal(r.code, 0, r.stderr);

@@ -120,7 +120,7 @@ describe('castkit remux (CLI)', () => {
     const first = await castkit(['remux', input, '-o', join(dir, 'cc1.mp4')], { env });
     assert.equal(first.code, 0, first.stderr);
     const [name, ...more] = files();
-    assert.match(name ?? '', /^remux-\w+-v8-.+\.bin$/);
+    assert.match(name ?? '', /^remux-[\w-]+-v8-.+\.bin$/);
     assert.deepEqual(more, []);
     const st = statSync(join(cache, name as string));
     const second = await castkit(['remux', input, '-o', join(dir, 'cc2.mp4')], { env });
