@@ -38,7 +38,7 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
       const buf =
         reserved === undefined
           ? readInputSync(input)
-          : readInputInto(input, sizes[i] as number, await writer.region(sizes[i] as number));
+          : readInputInto(input, await writer.region(sizes[i] as number));
       if (i > 0) requireFlvInput(input, sniffBytes(input, buf));
       bytesIn += buf.length;
       const { pieces } = joiner.push(buf);

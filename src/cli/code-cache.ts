@@ -19,12 +19,11 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   statSync,
   unlinkSync,
   utimesSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { createRequire } from 'node:module';
@@ -36,7 +35,10 @@ const MAGIC = 'castkit code cache 1\0\0\0\0';
 /** MAGIC, then build id length (u32), payload length (u32), bundle size (f64), bundle mtime ms (f64). */
 const FIXED = MAGIC.length + 4 + 4 + 8 + 8;
 const MAX_CACHE = 64 << 20;
-/** Node's own loader for import() in vm scripts; missing before Node 20.12 (then import() there throws, so the bundle has none: bundle-cli.mjs). */
+/**
+ * Node's own loader for import() in vm scripts; missing before Node 20.12 (then import() there throws, so
+ * the bundle has none: bundle-cli.mjs).
+ */
 const dynamicImport = (vmConstants as { USE_MAIN_CONTEXT_DEFAULT_LOADER?: number } | undefined)
   ?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
 
@@ -139,25 +141,19 @@ function trusted(fd: number): { ok: boolean; size: number } {
   return { ok, size: st.size };
 }
 
-/** The cached data for this bundle, or undefined when there is none usable. */
-function readCache(t: CodeCacheTarget, size: number, mtimeMs: number): Buffer | undefined {
+/** The cached data in `file` for this bundle, or undefined when there is none usable. */
+function readCache(file: string, t: CodeCacheTarget, size: number, mtimeMs: number): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(cacheFile(t, size, mtimeMs), 'r');
+    fd = openSync(file, 'r');
   } catch {
     return undefined;
   }
   try {
     const st = trusted(fd);
     if (!st.ok) return undefined;
-    const buf = Buffer.allocUnsafe(st.size);
-    let got = 0;
-    while (got < st.size) {
-      const n = readSync(fd, buf, got, st.size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    if (got !== st.size) return undefined;
+    const buf = readFileSync(fd);
+    if (buf.length !== st.size) return undefined;
     const want = header(t.buildId, st.size - FIXED - Buffer.byteLength(t.buildId), size, mtimeMs);
     if (want.length >= st.size || !buf.subarray(0, want.length).equals(want)) return undefined;
     return buf.subarray(want.length);
@@ -178,9 +174,8 @@ function touch(file: string): void {
   }
 }
 
-/** Writes the cache for `script` (best effort: a cache that cannot be written is simply not there). */
-function writeCache(t: CodeCacheTarget, script: Script, size: number, mtimeMs: number): void {
-  const file = cacheFile(t, size, mtimeMs);
+/** Writes the cache for `script` to `file` (best effort: one that cannot be written is simply not there). */
+function writeCache(file: string, t: CodeCacheTarget, script: Script, size: number, mtimeMs: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
   let fd: number | undefined;
   try {
@@ -188,11 +183,8 @@ function writeCache(t: CodeCacheTarget, script: Script, size: number, mtimeMs: n
     mkdirSync(t.dir, { recursive: true, mode: 0o700 });
     fd = openSync(tmp, 'wx', 0o600);
     const data = script.createCachedData();
-    const h = header(t.buildId, data.length, size, mtimeMs);
-    for (const part of [h, data]) {
-      let done = 0;
-      while (done < part.length) done += writeSync(fd, part, done, part.length - done);
-    }
+    writeFileSync(fd, header(t.buildId, data.length, size, mtimeMs));
+    writeFileSync(fd, data);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
@@ -213,18 +205,20 @@ function writeCache(t: CodeCacheTarget, script: Script, size: number, mtimeMs: n
  * __dirname) and returns its exports; with a code cache when `target` is given.
  */
 export function runCommonJs(file: string, target: CodeCacheTarget | undefined): CommonJsRun {
-  // The bundle is ASCII (bundle-cli.mjs): read as Latin-1, that is a copy; UTF-8 took 4 ms more for 1.8 MB.
-  const bytes = readFileSync(file);
-  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  let cachedData: Buffer | undefined;
-  let size = 0;
-  let mtimeMs = 0;
-  if (target !== undefined) {
-    const st = statSync(file);
-    size = st.size;
-    mtimeMs = st.mtimeMs;
-    cachedData = readCache(target, size, mtimeMs);
+  const fd = openSync(file, 'r');
+  let bytes: Buffer;
+  let size: number;
+  let mtimeMs: number;
+  try {
+    ({ size, mtimeMs } = fstatSync(fd));
+    bytes = readFileSync(fd);
+  } finally {
+    closeSync(fd);
   }
+  // The bundle is ASCII (bundle-cli.mjs): read as Latin-1, that is a copy; UTF-8 took 4 ms more for 1.8 MB.
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+  const path = target && cacheFile(target, size, mtimeMs);
+  const cachedData = target && path !== undefined ? readCache(path, target, size, mtimeMs) : undefined;
   // One line, so that the bundle's line numbers (and its source map) stay right.
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n})`;
   const script = new Script(wrapped, {
@@ -241,10 +235,10 @@ export function runCommonJs(file: string, target: CodeCacheTarget | undefined): 
         : script.cachedDataRejected
           ? 'rejected'
           : 'used';
-  if (target !== undefined && cache === 'used') touch(cacheFile(target, size, mtimeMs));
-  if (target?.write && cache !== 'used') {
+  if (path !== undefined && cache === 'used') touch(path);
+  if (target?.write && path !== undefined && cache !== 'used') {
     process.once('exit', (code) => {
-      if (code === 0) writeCache(target, script, size, mtimeMs);
+      if (code === 0) writeCache(path, target, script, size, mtimeMs);
     });
   }
   const fn = script.runInThisContext() as (

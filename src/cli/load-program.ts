@@ -13,6 +13,9 @@ import type * as V8 from 'node:v8';
 /** Set by the bundler to a hash of the program bundle; absent in tsc's output. */
 declare const __CASTKIT_BUILD_ID__: string | undefined;
 
+/** node:v8 takes about 4 ms to load: only for a command that sets flags. */
+const v8 = lazyBuiltin<typeof V8>('node:v8');
+
 /**
  * V8 flags a command sets for its own process, before any of its code is compiled (V8 accepts a code cache
  * only under the flags it was made with):
@@ -23,9 +26,6 @@ declare const __CASTKIT_BUILD_ID__: string | undefined;
  *   connections: 260 ms either way, by hand).
  * The command line's choice for its own process; the library leaves V8 alone.
  */
-/** node:v8 takes about 4 ms to load: only for a command that sets flags. */
-const v8 = lazyBuiltin<typeof V8>('node:v8');
-
 const COMMAND_V8_FLAGS: Readonly<Record<string, string>> = {
   record: '--liftoff-only',
   download: '--liftoff-only',

@@ -50,21 +50,20 @@ export function openInputSync(path: string): number {
 }
 
 /**
- * All the bytes of an input of `size` bytes, read into `into` when it is large enough (a buffer the caller
- * reuses for input after input), else into new memory. Returns a view of exactly the bytes read.
+ * The first `into.length` bytes of an input (its size, as the caller found it), read into `into`. Returns
+ * a view of exactly the bytes read (fewer when the input is shorter now).
  */
-export function readInputInto(path: string, size: number, into: Uint8Array): Uint8Array {
-  const buf = into.length >= size ? into : new Uint8Array(size);
+export function readInputInto(path: string, into: Uint8Array): Uint8Array {
   let fd = -1;
   try {
     fd = openSync(path, 'r');
     let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
+    while (got < into.length) {
+      const n = readSync(fd, into, got, into.length - got, got);
       if (n === 0) break;
       got += n;
     }
-    return buf.subarray(0, got);
+    return into.subarray(0, got);
   } catch (err) {
     throw unreadable(path, err);
   } finally {

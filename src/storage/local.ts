@@ -62,7 +62,8 @@ export class AtomicFile {
 
   /**
    * Append `parts` in order, gathered into few system calls (writev). Their memory must stay as it is until
-   * this settles.
+   * this settles. The append position moves at once, so the next writev may start before this one settles
+   * (unlike write(), which moves it when done).
    */
   async writev(parts: readonly Uint8Array[]): Promise<void> {
     if (!this.handle) throw new OutputError(`${this.path} is closed`, { code: 'E_OUTPUT_CLOSED' });
