@@ -212,4 +212,40 @@ describe('PieceWriter', () => {
     );
     assert.ok(bytesRead <= data.length * 1.05, `read ${bytesRead} bytes of a ${data.length}-byte input`);
   });
+
+  it('reads only the bytes of large ranges that the end of a block splits (fMP4 fragments to an mdat)', async () => {
+    // Fragments of about 390 kB with a 1 kB gap (moof) before each, into 1 MB blocks: most fragments are
+    // split by a block's end, some leaving a tail under the direct-read size.
+    const data = randomBytes(12 << 20);
+    writeFileSync(join(dir, 'fragments.bin'), data);
+    const handle = await open(join(dir, 'fragments.bin'));
+    let bytesRead = 0;
+    const counting = {
+      read: async (buf: Uint8Array, off: number, len: number, pos: number) => {
+        const r = await handle.read(buf, off, len, pos);
+        bytesRead += r.bytesRead;
+        return r;
+      },
+    } as unknown as FileHandle;
+    const pieces: { source: number; offset: number; size: number }[] = [];
+    for (let at = 1024, k = 0; at + 400_000 <= data.length; k++) {
+      const size = 380_000 + ((k * 7919) % 20_000);
+      pieces.push({ source: 0, offset: at, size });
+      at += size + 1024;
+    }
+    const chunks: Buffer[] = [];
+    const sink = { write: async (d: Uint8Array) => void chunks.push(Buffer.from(d)) };
+    const w = new PieceWriter(sink, [{ handle: counting, name: 'fragments.bin' }], 1 << 20);
+    for (const p of pieces) if (!w.tryAdd(p)) await w.add(p);
+    await w.flush();
+    await w.close();
+    await handle.close();
+    const expected = Buffer.concat(pieces.map((p) => data.subarray(p.offset, p.offset + p.size)));
+    assert.ok(Buffer.concat(chunks).equals(expected));
+    assert.equal(
+      bytesRead,
+      expected.length,
+      `read ${bytesRead} bytes for ${expected.length} bytes of ranges`,
+    );
+  });
 });
