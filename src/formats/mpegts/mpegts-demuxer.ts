@@ -15,7 +15,7 @@
  * push()), and copied exactly once, into the sample's `data`, whose size is computed before allocation.
  * Start codes are found with Uint8Array.indexOf, never a per-byte loop.
  */
-import { BitReader, unescapeRbsp } from '../../core/bytes.js';
+import { BitReader, sameBytes, unescapeRbsp } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import { makeAudioSpecificConfig, parseAdtsHeader } from '../codecs/aac.js';
 import { buildAvcC, H264_NAL, parseH264Sps } from '../codecs/h264.js';
@@ -125,6 +125,8 @@ interface PsiPid {
   cc: number;
   discPending: boolean;
   sections: SectionAssembler;
+  /** The last section taken from this PID: muxers repeat PAT and PMT every 100 ms or so, unchanged. */
+  last?: Uint8Array;
 }
 
 /** Per elementary stream state: PES reassembly, timeline, and codec-specific conversion state. */
@@ -202,12 +204,6 @@ interface EsPid {
   sampleRate: number;
   gated: Sample[];
   gatedDropped: number;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Stream ids whose PES packets have no optional header (13818-1 2.4.3.7, Table 2-22). */
@@ -623,9 +619,12 @@ export class MpegtsDemuxer implements Demuxer {
 
   private psiPayload(h: PsiPid, payload: Uint8Array, pusi: boolean, pos: number): void {
     for (const sec of h.sections.feed(payload, pusi)) {
+      // A repeat of the section taken last changes nothing (its CRC was checked then).
+      if (h.last && sameBytes(sec, h.last)) continue;
       try {
         if (h.table === 'pat') this.onPat(sec, pos);
         else this.onPmt(sec, pos);
+        h.last = sec;
       } catch (err) {
         if (!(err instanceof FormatError)) throw err;
         this.warn('W_TS_PSI', `${h.table.toUpperCase()} section ignored: ${err.message}`, pos);

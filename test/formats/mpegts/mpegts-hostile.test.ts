@@ -3,6 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FormatError } from '../../../src/core/errors.js';
+import type { TrackInfo } from '../../../src/formats/media.js';
 import { makeAudioSpecificConfig } from '../../../src/formats/codecs/aac.js';
 import { parseAvcC } from '../../../src/formats/codecs/h264.js';
 import { MpegtsDemuxer, sniffMpegts } from '../../../src/formats/mpegts/mpegts-demuxer.js';
@@ -239,6 +240,39 @@ describe('MPEG-TS: hand-made streams', () => {
       assert.deepEqual(s.data, payloads[i], `frame ${i}: the 9-byte header with CRC is stripped`);
       assert.equal(s.dts, (base * 48000) / 90000 + i * 1024);
     });
+  });
+
+  it('PAT and PMT repeated unchanged, then a PMT that adds a stream: the new stream is read', () => {
+    const SECOND_PID = 0x102;
+    const payloads = Array.from({ length: 12 }, () => randomBytes(100 + rand(200)));
+    const w = new TsWriter([{ pid: AUDIO_PID, streamType: 0x0f, language: 'fra' }]);
+    const audioPes = (pid: number, i: number): void => {
+      w.pes(pid, adtsFrame(payloads[i] as Uint8Array), {
+        pts: 900000 + Math.round((i * 1024 * 90000) / 48000),
+      });
+    };
+    for (let i = 0; i < 6; i++) {
+      w.psi(); // the same sections again before every PES, as muxers repeat them
+      audioPes(AUDIO_PID, i);
+    }
+    // Then the PMT changes: it lists a second audio stream.
+    w.streams.push({ pid: SECOND_PID, streamType: 0x0f, language: 'eng' });
+    for (let i = 6; i < 12; i++) {
+      w.psi();
+      audioPes(AUDIO_PID, i);
+      audioPes(SECOND_PID, i);
+    }
+    const r = demuxAll(w.bytes());
+    assertSane(r);
+    assert.deepEqual(r.warnings, []);
+    const [fra, eng] = r.tracks.filter((t) => t.kind === 'audio');
+    assert.deepEqual([fra?.language, eng?.language], ['fra', 'eng']);
+    assert.equal(samplesOf(r, (fra as TrackInfo).id).length, 12);
+    const second = samplesOf(r, (eng as TrackInfo).id);
+    assert.deepEqual(
+      second.map((s) => s.data),
+      payloads.slice(6),
+    );
   });
 
   /** SPS and PPS of the h264 fixture, and access units around fake slices. */
