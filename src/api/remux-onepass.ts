@@ -1,6 +1,7 @@
 import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import type { Sample } from '../formats/media.js';
 import { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
@@ -63,16 +64,19 @@ export async function remuxStreaming(
         pace,
         warnings,
         onChunk: (chunk, at) => recent.add(chunk, at),
+        // Runs once per sample, mostly interpreted (see cli/jit.ts): an indexed loop, no object per payload,
+        // and the arena asked only about payloads it made (FLV payloads are views of the chunks read).
         onSamples: async (got, readAt) => {
-          for (const s of got) {
+          for (let k = 0; k < got.length; k++) {
+            const s = got[k] as Sample;
             const payload = recent.payload(s, readAt);
             samples.addSample(s, payloadPos);
             payloadPos += s.size;
             samplesSeen++;
             // Held payloads (before the room is reserved) are copied: the chunks and the arena move on.
             if (reserved === undefined) held.push(payload.slice());
-            else if (!writer.tryAdd({ bytes: payload })) await writer.add({ bytes: payload });
-            arena.release(payload);
+            else if (!writer.tryAddBytes(payload)) await writer.add({ bytes: payload });
+            if (s.data) arena.release(payload);
           }
         },
         onRead: async (done) => {
