@@ -12,7 +12,7 @@ import {
 import { planFlv } from '../formats/flv/flv-muxer.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import { TsMuxer, type TsMuxerTrackOptions } from '../formats/mpegts/mpegts-muxer.js';
-import type { TrackInfo } from '../formats/media.js';
+import type { Sample, TrackInfo } from '../formats/media.js';
 import { SampleTable, type TableSample } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
@@ -138,8 +138,10 @@ async function demuxAll(
       signal: options.signal,
       pace,
       warnings,
+      // An indexed loop: it runs once per sample, mostly interpreted for a short remux (see cli/jit.ts).
       onSamples: async (got) => {
-        for (const s of got) {
+        for (let k = 0; k < got.length; k++) {
+          const s = got[k] as Sample;
           if (!s.data) {
             samples.addSample(s, s.offset ?? 0, IN_INPUT);
             continue;
