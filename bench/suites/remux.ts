@@ -128,7 +128,13 @@ const mbOf = (path: string): string => `${(statSync(path).size / 1e6).toFixed(1)
  * this size the ratios show castkit's throughput rather than Node's fixed start (about 0.12 s of each run).
  */
 const BIG_LOOPS = 18;
-const BIG_RUNS = 3;
+/**
+ * Runs of each 2 GB case, each side. Three were too few on a VM that hands freed memory back to its host:
+ * each run follows the deletion of the last 2 GB outputs, and taking that memory back is slow by turns. In
+ * one bench run castkit's 2 GB FLV -> MP4 took 1.76, 2.72 and 2.98 s (ffmpeg 1.68-1.91 s), where by hand,
+ * one run after the other, it took 0.92-1.06 s (ffmpeg 1.71-1.80 s).
+ */
+const BIG_RUNS = 5;
 
 /** `input` looped BIG_LOOPS times into `out` with ffmpeg -c copy (timestamps continue across loops). */
 function loopInput(ffmpeg: string, input: string, out: string, extra: string[] = []): string {
