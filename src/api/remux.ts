@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { UsageError, isCastkitError } from '../core/errors.js';
 import { joinFlv } from './remux-flv.js';
+import { statInput } from '../sources/file-source.js';
 import { JOIN_NOT_FLV, sniffFile, type SniffedInput } from './remux-inputs.js';
 import { remuxStreaming } from './remux-onepass.js';
 import { remuxStreamInOnePass } from './remux-onepass-stream.js';
@@ -18,7 +19,7 @@ const EXTENSIONS: Record<string, RemuxFormat> = {
   '.ts': 'ts',
 };
 
-function outputFormat(options: RemuxOptions): RemuxFormat {
+function outputFormat(options: Pick<RemuxOptions, 'output' | 'format'>): RemuxFormat {
   if (options.format) return options.format;
   const f = EXTENSIONS[extname(options.output).toLowerCase()];
   if (!f) {
@@ -28,6 +29,34 @@ function outputFormat(options: RemuxOptions): RemuxFormat {
     });
   }
   return f;
+}
+
+/** What a short remux is, at most: its inputs in all, and how many. */
+const SHORT_REMUX_BYTES = 512 << 20;
+const SHORT_REMUX_INPUTS = 4;
+
+/**
+ * Whether a remux is short and does its work per sample: to a progressive MP4 from at most four FLV or MP4
+ * inputs of under 512 MB in all. MPEG-TS inputs are demuxed packet by packet, and TS, FLV and fMP4 outputs
+ * are muxed tag by tag or fragment by fragment. The command line tunes V8 for such a run (cli/jit.ts);
+ * anything unreadable is false, left for remux() to report.
+ */
+export function isShortPerSampleRemux(
+  inputs: readonly string[],
+  options: Pick<RemuxOptions, 'output' | 'format' | 'merge'>,
+): boolean {
+  if (options.merge === true || inputs.length > SHORT_REMUX_INPUTS) return false;
+  try {
+    if (outputFormat(options) !== 'mp4') return false;
+    let bytes = 0;
+    for (const input of inputs) {
+      bytes += statInput(input);
+      if (sniffFile(input).format === 'mpegts') return false;
+    }
+    return bytes < SHORT_REMUX_BYTES;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -1,8 +1,5 @@
-import { statSync } from 'node:fs';
-import { extname } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { RemuxFormat, RemuxResult } from '../../api/remux.js';
-import { sniffFile } from '../../api/remux-inputs.js';
 import { UsageError } from '../../core/errors.js';
 import { formatClock } from '../../core/time.js';
 import { formatBytes } from '../../core/units.js';
@@ -82,32 +79,6 @@ function render(r: RemuxResult): string {
   return lines.join('\n');
 }
 
-/** What a short remux is, at most: its inputs in all, and how many. */
-const SHORT_REMUX_BYTES = 512 << 20;
-const SHORT_REMUX_INPUTS = 4;
-
-/**
- * A remux whose work is per sample and short (see cli/jit.ts): to a progressive MP4 from a few FLV or MP4
- * files of under 512 MB in all. MPEG-TS inputs are demuxed packet by packet, and TS, FLV and fMP4 outputs
- * are muxed tag by tag or fragment by fragment: those keep V8's default. Anything unreadable is left for
- * remux to report.
- */
-function shortPerSampleRemux(inputs: readonly string[], opts: RemuxCliOptions): boolean {
-  const ext = extname(opts.output).toLowerCase();
-  const mp4 = opts.format ? opts.format === 'mp4' : ['.mp4', '.m4v', '.mov', '.m4a'].includes(ext);
-  if (!mp4 || opts.merge === true || inputs.length > SHORT_REMUX_INPUTS) return false;
-  try {
-    let bytes = 0;
-    for (const input of inputs) {
-      bytes += statSync(input).size;
-      if (sniffFile(input).format === 'mpegts') return false;
-    }
-    return bytes < SHORT_REMUX_BYTES;
-  } catch {
-    return false;
-  }
-}
-
 async function remuxCommand(inputs: string[], opts: RemuxCliOptions, ctx: CliContext): Promise<void> {
   const progress = createProgressRenderer({
     write: (s) => process.stderr.write(s),
@@ -124,9 +95,9 @@ async function remuxCommand(inputs: string[], opts: RemuxCliOptions, ctx: CliCon
       );
     }
   }
-  const { remux } = await import('../../api/remux.js');
+  const { remux, isShortPerSampleRemux } = await import('../../api/remux.js');
   let result: RemuxResult;
-  const restoreJit = shortPerSampleRemux(inputs, opts) ? optimizeLater() : undefined;
+  const restoreJit = isShortPerSampleRemux(inputs, opts) ? optimizeLater() : undefined;
   try {
     result = await remux(inputs, {
       output: opts.output,
