@@ -68,13 +68,11 @@ function typicalDuration(t: SampleTable, trackId: number): number {
 /** Durations of 0 become the step to the track's next sample; a track's last one, its typical duration. */
 function fillDurations(t: SampleTable, trackIds: Iterable<number>): void {
   const last: number[] = [];
-  const { trackId, duration, dts } = t;
-  const n = t.length;
-  for (let i = 0; i < n; i++) {
-    const id = trackId[i] as number;
+  for (let i = 0; i < t.length; i++) {
+    const id = t.trackId[i] as number;
     const prev = last[id];
-    if (prev !== undefined && !((duration[prev] as number) > 0))
-      duration[prev] = Math.max(0, (dts[i] as number) - (dts[prev] as number));
+    if (prev !== undefined && !((t.duration[prev] as number) > 0))
+      t.duration[prev] = Math.max(0, (t.dts[i] as number) - (t.dts[prev] as number));
     last[id] = i;
   }
   for (const id of trackIds) {
@@ -175,58 +173,37 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
 
     fillDurations(t, map.keys());
 
-    // Per input track id: the shift in the output track's ticks when the timescales are equal (then a
-    // sample's dts moves by a whole number of ticks: Math.round(x + k) is Math.round(x) + k), NaN when the
-    // track is rescaled. This loop runs once over every sample, mostly before the JIT has optimized it:
-    // its columns are locals and the common case is one addition.
-    const shiftTicks: number[] = [];
-    for (const [id, o] of map) {
-      const inTrack = inOf[id] as TrackInfo;
-      shiftTicks[id] = o.timescale === inTrack.timescale ? Math.round(shiftSec * o.timescale) : NaN;
-    }
     const keptHere: boolean[] = []; // per output track id: kept a sample of this input already
     let lastRef = -1; // the last sample of the reference track kept from this input, in `out`
-    const len = t.length;
-    const inDts = t.dts;
-    // `out` has room for every sample (its columns are not replaced while this input is copied in).
-    const outIds = out.trackId;
-    const outDts = out.dts;
-    const outInput = out.input;
-    for (let i = 0; i < len; i++) {
+    for (let i = 0; i < t.length; i++) {
       const id = ids[i] as number;
       const o = outOf[id];
-      if (!o) continue;
-      const shift = shiftTicks[id] as number;
-      const oid = o.id;
-      let scale = 1;
-      let dts = Math.round(inDts[i] as number) + shift;
-      if (shift !== shift) {
-        const inTrack = inOf[id] as TrackInfo;
-        scale = o.timescale / inTrack.timescale;
-        dts = Math.round(((inDts[i] as number) / inTrack.timescale + shiftSec) * o.timescale);
-      }
-      const prev = lastDts[oid];
+      const inTrack = inOf[id];
+      if (!o || !inTrack) continue;
+      const scale = o.timescale / inTrack.timescale;
+      let dts = Math.round(((t.dts[i] as number) / inTrack.timescale + shiftSec) * o.timescale);
+      const prev = lastDts[o.id];
       if (prev !== undefined && dts <= prev) {
         // Before this input has kept a sample of the track, a collision is an overlap with the previous
         // input: a repeat of what was written. After that, it is rounding: nudge it forward.
-        if (!keptHere[oid]) {
+        if (!keptHere[o.id]) {
           overlapDrops++;
           continue;
         }
         dts = prev + 1;
       }
-      keptHere[oid] = true;
-      lastDts[oid] = dts;
+      keptHere[o.id] = true;
+      lastDts[o.id] = dts;
       const j = n++;
       if (t !== out) out.copyFrom(t, i);
       else if (j !== i) out.setFrom(j, t, i);
-      outIds[j] = oid;
-      outDts[j] = dts;
+      out.trackId[j] = o.id;
+      out.dts[j] = dts;
       if (scale !== 1) {
         out.cts[j] = Math.round((t.cts[i] as number) * scale);
         out.duration[j] = Math.round((t.duration[i] as number) * scale);
       }
-      outInput[j] = index;
+      out.input[j] = index;
       if (o === reference) lastRef = j;
     }
     if (t !== out) t.clear();
