@@ -11,6 +11,24 @@ import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-storage-');
 
+/** `data` written to `name` and opened, with a handle that counts the bytes read through it. */
+async function countingInput(
+  name: string,
+  data: Uint8Array,
+): Promise<{ handle: FileHandle; counting: FileHandle; bytesRead: () => number }> {
+  writeFileSync(join(dir, name), data);
+  const handle = await open(join(dir, name));
+  let read = 0;
+  const counting = {
+    read: async (buf: Uint8Array, off: number, len: number, pos: number) => {
+      const r = await handle.read(buf, off, len, pos);
+      read += r.bytesRead;
+      return r;
+    },
+  } as unknown as FileHandle;
+  return { handle, counting, bytesRead: () => read };
+}
+
 describe('AtomicFile', () => {
   it('appears under its name only when committed', async () => {
     const path = join(dir, 'out.bin');
@@ -181,16 +199,7 @@ describe('PieceWriter', () => {
     // 8 MB in 16 KB blocks, in file order except that around every 2 MB the next block comes first: what
     // FLV tags in time order ask of an interleaved MP4.
     const data = randomBytes(8 << 20);
-    writeFileSync(join(dir, 'interleaved.bin'), data);
-    const handle = await open(join(dir, 'interleaved.bin'));
-    let bytesRead = 0;
-    const counting = {
-      read: async (buf: Uint8Array, off: number, len: number, pos: number) => {
-        const r = await handle.read(buf, off, len, pos);
-        bytesRead += r.bytesRead;
-        return r;
-      },
-    } as unknown as FileHandle;
+    const { handle, counting, bytesRead } = await countingInput('interleaved.bin', data);
     const block = 16 << 10;
     const order: number[] = [];
     for (let k = 0; k < data.length / block; k++) order.push(k);
@@ -210,23 +219,14 @@ describe('PieceWriter', () => {
         Buffer.concat(order.map((k) => data.subarray(k * block, (k + 1) * block))),
       ),
     );
-    assert.ok(bytesRead <= data.length * 1.05, `read ${bytesRead} bytes of a ${data.length}-byte input`);
+    assert.ok(bytesRead() <= data.length * 1.05, `read ${bytesRead()} bytes of a ${data.length}-byte input`);
   });
 
   it('reads only the bytes of large ranges that the end of a block splits (fMP4 fragments to an mdat)', async () => {
     // Fragments of about 390 kB with a 1 kB gap (moof) before each, into 1 MB blocks: most fragments are
     // split by a block's end, some leaving a tail under the direct-read size.
     const data = randomBytes(12 << 20);
-    writeFileSync(join(dir, 'fragments.bin'), data);
-    const handle = await open(join(dir, 'fragments.bin'));
-    let bytesRead = 0;
-    const counting = {
-      read: async (buf: Uint8Array, off: number, len: number, pos: number) => {
-        const r = await handle.read(buf, off, len, pos);
-        bytesRead += r.bytesRead;
-        return r;
-      },
-    } as unknown as FileHandle;
+    const { handle, counting, bytesRead } = await countingInput('fragments.bin', data);
     const pieces: { source: number; offset: number; size: number }[] = [];
     for (let at = 1024, k = 0; at + 400_000 <= data.length; k++) {
       const size = 380_000 + ((k * 7919) % 20_000);
@@ -243,9 +243,9 @@ describe('PieceWriter', () => {
     const expected = Buffer.concat(pieces.map((p) => data.subarray(p.offset, p.offset + p.size)));
     assert.ok(Buffer.concat(chunks).equals(expected));
     assert.equal(
-      bytesRead,
+      bytesRead(),
       expected.length,
-      `read ${bytesRead} bytes for ${expected.length} bytes of ranges`,
+      `read ${bytesRead()} bytes for ${expected.length} bytes of ranges`,
     );
   });
 });
