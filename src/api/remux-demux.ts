@@ -1,4 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
+import { fileReadBuffer } from '../core/bytes.js';
 import { CastkitError, InputError, InterruptedError } from '../core/errors.js';
 import type { Demuxer, DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
@@ -110,9 +111,9 @@ export async function demuxFile(
       if (demuxer.inputBuffer) buf = demuxer.inputBuffer(n0);
       else if (demuxer.copiesInput) {
         turn ^= 1;
-        if ((reused[turn] as Uint8Array).length < n0) reused[turn] = new Uint8Array(chunkSize);
+        if ((reused[turn] as Uint8Array).length < n0) reused[turn] = fileReadBuffer(chunkSize);
         buf = (reused[turn] as Uint8Array).subarray(0, n0);
-      } else buf = new Uint8Array(n0);
+      } else buf = fileReadBuffer(n0);
       const n = readSync(fd, buf, 0, buf.length, position);
       if (n === 0) break;
       const chunk = n === buf.length ? buf : buf.subarray(0, n);

@@ -12,6 +12,7 @@
  */
 import { mkdir, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fileReadBuffer, READ_SKEW } from '../core/bytes.js';
 import type { CastkitError } from '../core/errors.js';
 import { InputError, OutputError, isCastkitError, systemErrorCode } from '../core/errors.js';
 import { LineLog } from '../storage/line-log.js';
@@ -283,7 +284,8 @@ export class SegmentJournal {
     const buf =
       into && into.length >= e.length
         ? Buffer.from(into.buffer, into.byteOffset, e.length)
-        : Buffer.allocUnsafeSlow(e.length); // never a slice of the shared pool: it may be reused whole
+        : // Never a slice of the shared pool (it may be reused whole), and off the page boundary.
+          Buffer.from(fileReadBuffer(e.length).buffer, READ_SKEW, e.length);
     try {
       let got = 0;
       while (got < e.length) {

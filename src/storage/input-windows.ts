@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { fileReadBuffer } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
 
 /** An input that pieces refer to: an open handle, or a path opened when first needed. */
@@ -64,7 +65,7 @@ export class InputWindows {
 
   /** A window buffer of `size` bytes: a free one when there is one. */
   buffer(size: number): Uint8Array {
-    return this.freeBuffers.pop() ?? new Uint8Array(size);
+    return this.freeBuffers.pop() ?? fileReadBuffer(size);
   }
 
   /** Start reading the bytes after `w`'s window into `buf`. */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { fileReadBuffer, READ_SKEW } from '../../src/core/bytes.js';
 import { CastkitError, FfmpegError, InputError, NetworkError, UsageError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
+import { MpegtsDemuxer } from '../../src/formats/mpegts/mpegts-demuxer.js';
 import { formatCommand, redact } from '../../src/core/redact.js';
 import { formatClock, parseClock, parseDuration, parseRational, roundTo } from '../../src/core/time.js';
 import { formatBitRate, formatBytes } from '../../src/core/units.js';
@@ -104,5 +106,18 @@ describe('time and units', () => {
     assert.equal(formatBytes(1_234_567), '1.2 MB');
     assert.equal(formatBitRate(371_732), '372 kb/s');
     assert.equal(formatBitRate(2_500_000), '2.50 Mb/s');
+  });
+});
+
+describe('fileReadBuffer', () => {
+  it('starts off the page boundary its memory starts on, where the readers put file data', () => {
+    const b = fileReadBuffer(1 << 20);
+    assert.equal(b.length, 1 << 20);
+    assert.equal(b.byteOffset, READ_SKEW);
+    assert.notEqual(b.byteOffset % 4096, 0);
+    // The readers that fill such memory from files hand it out: the MPEG-TS demuxer's input slots.
+    const d = new MpegtsDemuxer();
+    for (let i = 0; i < 2; i++)
+      assert.notEqual((d.inputBuffer?.(512 << 10) as Uint8Array).byteOffset % 4096, 0);
   });
 });

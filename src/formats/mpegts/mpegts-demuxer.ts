@@ -15,7 +15,7 @@
  * push()), and copied exactly once, into the sample's `data`, whose size is computed before allocation.
  * Start codes are found with Uint8Array.indexOf, never a per-byte loop.
  */
-import { BitReader, sameBytes, unescapeRbsp } from '../../core/bytes.js';
+import { BitReader, READ_SKEW, sameBytes, unescapeRbsp } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import { makeAudioSpecificConfig, parseAdtsHeader } from '../codecs/aac.js';
 import { buildAvcC, H264_NAL, parseH264Sps } from '../codecs/h264.js';
@@ -309,7 +309,9 @@ export class MpegtsDemuxer implements Demuxer {
 
   private chainSpace(): ChainSpace {
     if (!this.space) {
-      this.space = new ChainSpace(SPACE_SIZE);
+      this.space = new ChainSpace(SPACE_SIZE + READ_SKEW);
+      // The input slots receive file reads: kept off the page boundary the space starts on (fileReadBuffer).
+      this.space.take(READ_SKEW);
       this.slots = [this.space.take(INPUT_SLOT) as Uint8Array, this.space.take(INPUT_SLOT) as Uint8Array];
     }
     return this.space;
