@@ -12,7 +12,7 @@
  */
 import { mkdir, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fileReadBuffer, READ_SKEW } from '../core/bytes.js';
+import { fileReadBuffer } from '../core/bytes.js';
 import type { CastkitError } from '../core/errors.js';
 import { InputError, OutputError, isCastkitError, systemErrorCode } from '../core/errors.js';
 import { LineLog } from '../storage/line-log.js';
@@ -281,11 +281,9 @@ export class SegmentJournal {
   async read(key: string, verify = true, into?: Uint8Array): Promise<Buffer | undefined> {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    const buf =
-      into && into.length >= e.length
-        ? Buffer.from(into.buffer, into.byteOffset, e.length)
-        : // Never a slice of the shared pool (it may be reused whole), and off the page boundary.
-          Buffer.from(fileReadBuffer(e.length).buffer, READ_SKEW, e.length);
+    // New memory is never a slice of the shared pool (it may be reused whole), and off the page boundary.
+    const target = into && into.length >= e.length ? into : fileReadBuffer(e.length);
+    const buf = Buffer.from(target.buffer, target.byteOffset, e.length);
     try {
       let got = 0;
       while (got < e.length) {
