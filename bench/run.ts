@@ -101,6 +101,7 @@ async function runCase(
   log(
     `${label}: check run, ${warmup} warm-up, ${runs} measured runs each, alternating castkit/${c.peer.name}`,
   );
+  await c.setup?.();
   for (const p of programs) {
     c.reset?.();
     const sample = await measure(p.argv, { cwd: root, rss, captureStdout: true });

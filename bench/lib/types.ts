@@ -44,6 +44,12 @@ export interface BenchCase {
    * the end), ffmpeg -y truncates the old one at open and reuses its memory at once.
    */
   reset?: () => void;
+  /**
+   * Called once before the case's check run, untimed: makes what the case needs and must not be made
+   * earlier (the 2 GB inputs: writing them right before the small cases made castkit's runs on those
+   * slower for a while; see the README).
+   */
+  setup?: () => void | Promise<void>;
   /** Measured and warm-up runs for this case instead of the suite's (a slow case); --runs/--warmup win. */
   runs?: number;
   warmup?: number;
