@@ -1,17 +1,20 @@
 /**
- * The HTTP client every loader and the segment scheduler share: one undici dispatcher with keep-alive
- * pools (connections per origin at least the download concurrency), proxies from the environment,
+ * The HTTP client every loader and the segment scheduler share: keep-alive pools (connections per origin
+ * at least the download concurrency) on raw sockets (h1-transport.ts), undici for proxies from the
+ * environment,
  * bounded redirects to http(s) only, bounded bodies, Content-Length checked, and a watchdog that tells a
  * server that never answers (E_TIMEOUT) from one that stops sending mid-body (E_STALL).
  */
-import type { Agent as UndiciAgent, buildConnector as buildConnectorTypes, Dispatcher } from 'undici';
-import { Agent, buildConnector, EnvHttpProxyAgent, request } from './undici-core.js';
+import type { Dispatcher } from 'undici';
 import { NetworkError } from '../core/errors.js';
 import { rangeHeader, type ByteRange } from './byte-range.js';
 import { classifyError, interrupted, shownUrl, statusError, type ExchangeFacts } from './http-errors.js';
 import { fetchLocal } from './local-fetch.js';
 import { decode, header, readBody, type BodySink } from './read-body.js';
 import { EXTRA_CA_ENV, extraCaList } from './extra-ca.js';
+import { createH1Transport } from './h1-transport.js';
+import type { Transport, TransportResponse } from './transport.js';
+import { createDispatcher as createUndiciDispatcher, undiciTransport } from './undici-transport.js';
 import { buildRequestHeaders, type RequestHeaderOptions } from './request-headers.js';
 import { proxyFromEnv } from './proxy-env.js';
 import { assertAllowedUrl, isHttpUrl } from './url-policy.js';
@@ -35,6 +38,11 @@ export interface HttpClientOptions extends RequestHeaderOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Extra trust for servers (and tests) with private certificates. */
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /**
+   * Which HTTP/1.1 implementation carries the requests: castkit's own on raw sockets by default for
+   * direct connections, undici when a proxy is configured (it always carries those).
+   */
+  transport?: 'sockets' | 'undici';
 }
 
 export const HTTP_DEFAULTS = {
@@ -73,56 +81,23 @@ export interface FetchResult {
 export interface HttpClient {
   fetch(url: string | URL, options?: FetchOptions): Promise<FetchResult>;
   fetchBytes(url: string | URL, options?: FetchOptions): Promise<Buffer>;
+  /** undici's dispatcher with the same pool settings and proxies (made when first asked for). */
   readonly dispatcher: Dispatcher;
+  /** Which implementation carries this client's GETs. */
+  readonly transport: 'sockets' | 'undici';
   /** The proxies in use (credentials masked), or undefined for direct connections. */
   readonly proxy: { http?: string; https?: string } | undefined;
   close(): Promise<void>;
 }
 
-/** An Agent, or an EnvHttpProxyAgent when a proxy is configured; both pool and keep connections alive. */
+/** undici's dispatcher for these options: an Agent, or an EnvHttpProxyAgent when a proxy is configured. */
 export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
-  const proxy = proxyFromEnv(options.env ?? process.env);
-  const connect = { timeout: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs, ...options.tls };
-  // NODE_EXTRA_CA_CERTS taken over by the launcher (extra-ca.ts), and no CA from the caller: Node's roots
-  // plus those, loaded when the first HTTPS connection is made (through a proxy: at once).
-  const extraCa = options.tls?.ca === undefined && process.env[EXTRA_CA_ENV] ? extraCaList : undefined;
-  const base: UndiciAgent.Options = {
-    connections: Math.max(1, options.connections ?? HTTP_DEFAULTS.connections),
-    keepAliveTimeout: 15_000,
-    keepAliveMaxTimeout: 60_000,
-    // Our watchdog owns timing (per request, one clock for connect and headers); these are backstops.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connect: extraCa ? httpsLater(connect, extraCa) : connect,
-  };
-  if (!proxy) return new Agent(base);
-  const ca = extraCa?.();
-  // TLS to an https:// proxy itself trusts the same CAs as TLS to the servers (extraCa is there only
-  // when the caller gave none).
-  const proxyCa = options.tls?.ca ?? ca;
-  return new EnvHttpProxyAgent({
-    ...base,
-    ...proxy,
-    requestTls: { ...options.tls, ...(ca ? { ca } : {}) },
-    proxyTls: proxyCa !== undefined ? { ca: proxyCa } : {},
+  return createUndiciDispatcher({
+    connections: options.connections ?? HTTP_DEFAULTS.connections,
+    timeoutMs: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs,
+    env: options.env,
+    tls: options.tls,
   });
-}
-
-/** undici's connector, with `ca()` asked for only when an HTTPS connection is first made. */
-function httpsLater(
-  options: buildConnectorTypes.BuildOptions,
-  ca: () => string[] | undefined,
-): buildConnectorTypes.connector {
-  const plain = buildConnector(options);
-  let secure: buildConnectorTypes.connector | undefined;
-  return (opts, callback) => {
-    if (opts.protocol !== 'https:') return plain(opts, callback);
-    if (!secure) {
-      const list = ca();
-      secure = list ? buildConnector({ ...options, ca: list }) : plain;
-    }
-    return secure(opts, callback);
-  };
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -138,8 +113,23 @@ interface Limits {
 }
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
-  const dispatcher = createDispatcher(options);
   const proxySettings = proxyFromEnv(options.env ?? process.env);
+  let dispatcher: Dispatcher | undefined;
+  const undici = (): Dispatcher => (dispatcher ??= createDispatcher(options));
+  const kind = proxySettings ? 'undici' : (options.transport ?? 'sockets');
+  // NODE_EXTRA_CA_CERTS taken over by the launcher (extra-ca.ts), when the caller gave no CA: as it was
+  // when the client was made (the certificates are read when the first HTTPS connection is made).
+  const extraCa = options.tls?.ca === undefined && Boolean(process.env[EXTRA_CA_ENV]);
+  const transport: Transport =
+    kind === 'undici'
+      ? undiciTransport(undici())
+      : createH1Transport({
+          connections: options.connections ?? HTTP_DEFAULTS.connections,
+          tls: () => {
+            const ca = options.tls?.ca ?? (extraCa ? extraCaList() : undefined);
+            return { ...options.tls, ...(ca !== undefined ? { ca } : {}) };
+          },
+        });
   const maskProxy = (u: string): string | undefined => (u === '' ? undefined : shownUrl(u));
 
   const fetch = async (url: string | URL, fo: FetchOptions = {}): Promise<FetchResult> => {
@@ -180,7 +170,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       const headers = buildRequestHeaders(target, { ...options, headers: user });
       if (basic && sameOrigin && headers.authorization === undefined) headers.authorization = basic;
       if (fo.range) headers.range = rangeHeader(fo.range);
-      const r = await exchange(dispatcher, target, headers, limits, fo.range, fo.signal, fo.sink);
+      const r = await exchange(transport, target, headers, limits, fo.range, fo.signal, fo.sink);
       if (r.kind === 'body') {
         return { body: r.body, url: current.href, status: r.status, headers: r.headers, redirects };
       }
@@ -206,11 +196,17 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return {
     fetch,
     fetchBytes: async (url, fo) => (await fetch(url, fo)).body,
-    dispatcher,
+    get dispatcher() {
+      return undici();
+    },
+    transport: kind,
     proxy: proxySettings
       ? { http: maskProxy(proxySettings.httpProxy), https: maskProxy(proxySettings.httpsProxy) }
       : undefined,
-    close: () => dispatcher.close(),
+    close: async () => {
+      await transport.close();
+      if (kind === 'sockets') await dispatcher?.close();
+    },
   };
 }
 
@@ -226,7 +222,7 @@ function redirectError(message: string, url: URL): NetworkError {
 
 /** One request and response, with no redirect following; every failure classified. */
 async function exchange(
-  dispatcher: Dispatcher,
+  transport: Transport,
   url: URL,
   headers: Record<string, string>,
   limits: Limits,
@@ -251,27 +247,17 @@ async function exchange(
     state.watchdog = 'timeout';
     ac.abort();
   }, limits.timeoutMs);
-  let res: Dispatcher.ResponseData | undefined;
+  let res: TransportResponse | undefined;
   try {
-    res = await request(href, {
-      dispatcher,
-      method: 'GET',
-      headers,
-      signal: ac.signal,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      // A larger body buffer than the default 64 KiB: the parser pauses less often (see journal.ts on
-      // undici#5360) and a segment arrives in fewer, larger chunks.
-      highWaterMark: 256 << 10,
-    });
+    res = await transport.get(url, headers, ac.signal);
     const status = res.statusCode;
     const location = header(res.headers, 'location');
     if (REDIRECT_STATUSES.has(status) && location !== undefined) {
-      await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      await res.discard(64 * 1024);
       return { kind: 'redirect', status, location };
     }
     if (status < 200 || status >= 300) {
-      await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      await res.discard(64 * 1024);
       throw statusError(href, status, header(res.headers, 'retry-after'));
     }
     clearTimeout(timer);
@@ -300,7 +286,7 @@ async function exchange(
     return { kind: 'body', status, headers: res.headers, body };
   } catch (err) {
     // A body we stopped reading would hold its connection open until the server gives up.
-    res?.body.destroy();
+    res?.destroy();
     if (signal?.aborted) throw interrupted(href);
     throw classifyError(err, { ...facts, watchdog: state.watchdog });
   } finally {

@@ -233,33 +233,6 @@ export class SegmentJournal {
     }
   }
 
-  /** @internal Write pieces one after another at a position of segments.bin, in one call where it can. */
-  async writeDataV(parts: Uint8Array[], position: number): Promise<void> {
-    if (this.closed)
-      throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
-    try {
-      let list = parts;
-      let at = position;
-      while (list.length > 0) {
-        const { bytesWritten } = await this.data.writev(list, at);
-        at += bytesWritten;
-        // A short write (rare): go on from where it stopped.
-        let skip = bytesWritten;
-        const rest: Uint8Array[] = [];
-        for (const p of list) {
-          if (skip >= p.length) skip -= p.length;
-          else {
-            rest.push(skip > 0 ? p.subarray(skip) : p);
-            skip = 0;
-          }
-        }
-        list = rest;
-      }
-    } catch (err) {
-      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
-    }
-  }
-
   /** @internal Record a segment whose bytes are in segments.bin already. */
   async addEntry(entry: JournalEntry): Promise<void> {
     try {
@@ -383,8 +356,10 @@ export class JournalWriter {
   private memory: Buffer[] | undefined;
   private pending: Promise<void> = Promise.resolve();
   private queued = 0;
-  private batch: Uint8Array[] = [];
+  private batch: Buffer | undefined;
   private batchBytes = 0;
+  /** Where the next batch starts in segments.bin, relative to the segment's room. */
+  private flushed = 0;
 
   constructor(
     private readonly journal: SegmentJournal,
@@ -404,6 +379,7 @@ export class JournalWriter {
     this.offset = this.journal.reserveData(length);
   }
 
+  /** Bytes of one piece of a body; they are copied (the caller may reuse the memory at once). */
   async chunk(bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0) return;
     if (this.memory) {
@@ -421,15 +397,24 @@ export class JournalWriter {
     }
     this.written += bytes.length;
     this.crc = crc32(bytes, this.crc);
-    // Chunks are gathered into writes of about a megabyte (one writev each, not one call per network
-    // chunk), and the writes are queued, not awaited one by one: a response body that waits on the disk
-    // would pause the HTTP parser, and undici 7 crashes when a peer closes a connection under a paused
-    // parser (nodejs/undici#5360, fixed only in undici 8, which needs Node 22). The queue is bounded.
-    this.batch.push(bytes);
-    this.batchBytes += bytes.length;
     this.queued += bytes.length;
     this.journal.queuedBytes += bytes.length;
-    if (this.batchBytes >= WRITE_BATCH_BYTES) this.flushBatch();
+    // Pieces are copied into writes of about a megabyte (one call each, not one per network read), and
+    // the writes are queued, not awaited one by one: a response body that waits on the disk would pause
+    // the connection. The queue is bounded.
+    let at = 0;
+    while (at < bytes.length) {
+      if (!this.batch) {
+        const left = this.capacity - this.flushed;
+        this.batch = Buffer.allocUnsafeSlow(Math.min(WRITE_BATCH_BYTES, left));
+        this.batchBytes = 0;
+      }
+      const n = Math.min(bytes.length - at, this.batch.length - this.batchBytes);
+      this.batch.set(bytes.subarray(at, at + n), this.batchBytes);
+      this.batchBytes += n;
+      at += n;
+      if (this.batchBytes === this.batch.length) this.flushBatch();
+    }
     if (this.queued > MAX_QUEUED_BYTES || this.journal.queuedBytes > MAX_QUEUED_TOTAL) {
       this.flushBatch();
       await this.pending;
@@ -437,15 +422,16 @@ export class JournalWriter {
   }
 
   private flushBatch(): void {
-    if (this.batchBytes === 0) return;
-    const parts = this.batch;
+    const batch = this.batch;
+    if (!batch || this.batchBytes === 0) return;
     const size = this.batchBytes;
-    const at = this.offset + this.written - size;
-    this.batch = [];
+    const at = this.offset + this.flushed;
+    this.flushed += size;
+    this.batch = undefined;
     this.batchBytes = 0;
     this.pending = this.pending.then(async () => {
       try {
-        await this.journal.writeDataV(parts, at);
+        await this.journal.writeData(batch.subarray(0, size), at);
       } finally {
         this.queued -= size;
         this.journal.queuedBytes -= size;

@@ -3,10 +3,10 @@
  * ignored Range, and Content-Encoding undone when a server compressed despite `identity`.
  */
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import type { Dispatcher } from 'undici';
 import { NetworkError } from '../core/errors.js';
 import { parseContentRange, rangeHeader, type ByteRange } from './byte-range.js';
 import { shortBodyError, shownUrl, type ExchangeFacts } from './http-errors.js';
+import type { TransportResponse } from './transport.js';
 
 export function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = h[name];
@@ -27,7 +27,7 @@ export interface BodySink {
  * the body goes there as it arrives (with the same checks) and an empty buffer is returned.
  */
 export async function readBody(
-  res: Dispatcher.ResponseData,
+  res: Pick<TransportResponse, 'statusCode' | 'headers' | 'read' | 'destroy'>,
   range: ByteRange | undefined,
   facts: ExchangeFacts,
   maxBytes: number,
@@ -62,7 +62,9 @@ export async function readBody(
   await sink?.start(Number.isFinite(wanted) ? wanted : undefined);
   const chunks: Buffer[] = [];
   let kept = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+  let done = false;
+  await res.read((chunk) => {
+    if (done) return;
     tick();
     facts.received += chunk.length;
     let c = chunk;
@@ -72,16 +74,22 @@ export async function readBody(
       skip -= s;
     }
     if (c.length > keep - kept) c = c.subarray(0, keep - kept);
+    let taken: void | Promise<void> = undefined;
     if (c.length > 0) {
-      if (sink) await sink.chunk(c);
-      else if (into && kept + c.length <= into.length) c.copy(into, kept);
-      else chunks.push(c);
       kept += c.length;
       if (kept > maxBytes) throw tooLarge(facts.url, kept, maxBytes);
+      if (sink) taken = sink.chunk(c);
+      else if (into && kept <= into.length) c.copy(into, kept - c.length);
+      // The chunk may be the transport's reused memory: kept as a copy.
+      else chunks.push(Buffer.from(c));
     }
-    // Leaving the loop destroys the rest of an unwanted full body (and that connection).
-    if (kept >= keep) break;
-  }
+    // Stopping lets the rest of an unwanted full body go (and that connection).
+    if (kept >= keep) {
+      done = true;
+      res.destroy();
+    }
+    return taken;
+  });
   if (length !== undefined && facts.received < length && kept < keep) throw shortBodyError(facts);
   if (Number.isFinite(keep) && kept < keep) {
     throw rangeError(facts.url, range ?? { offset: 0 }, `a body that ended after ${facts.received} bytes`);
@@ -89,7 +97,7 @@ export async function readBody(
   if (sink) return Buffer.alloc(0);
   if (into) {
     if (chunks.length === 0 && kept === into.length) return into;
-    // More than announced (cannot happen with a Content-Length undici enforces): join what came.
+    // More than announced (cannot happen with a Content-Length the parser enforces): join what came.
     return Buffer.concat([into.subarray(0, Math.min(kept, into.length)), ...chunks], kept);
   }
   return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, kept);

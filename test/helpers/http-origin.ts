@@ -35,6 +35,8 @@ export interface LoggedRequest {
   range?: string;
   headers: IncomingHttpHeaders;
   at: number;
+  /** The client's port: requests with the same one came over the same connection. */
+  port: number;
 }
 
 /** What a dynamic route answers for one request; undefined means 404. */
@@ -90,6 +92,7 @@ export async function startOrigin(): Promise<Origin> {
       range: req.headers.range,
       headers: req.headers,
       at: Date.now(),
+      port: req.socket.remotePort ?? 0,
     });
     const delay = latency?.(path) ?? 0;
     if (delay > 0) setTimeout(() => answer(req, res, path), delay);
