@@ -1,4 +1,4 @@
-import { sameBytes } from '../core/bytes.js';
+import { copyOf, sameBytes } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
@@ -80,7 +80,7 @@ export abstract class DemuxingSink {
     const s = this.state(stream);
     if (s.init && sameBytes(s.init, bytes)) return;
     await this.endRun(s);
-    s.init = bytes.slice(); // the caller may reuse its memory (releasesSegments)
+    s.init = copyOf(bytes); // the caller may reuse its memory (releasesSegments)
   }
 
   /** A segment that was given up on: the next run starts after a gap of its duration. */

@@ -1,3 +1,4 @@
+import { copyOf } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
@@ -102,7 +103,7 @@ export class Mp4RecordSink extends DemuxingSink {
 
   private async write(bytes: Uint8Array): Promise<void> {
     // Held bytes are copied: they may be arena memory or a view of a segment that is going away.
-    if (this.reserved === undefined) this.held.push(bytes.slice());
+    if (this.reserved === undefined) this.held.push(copyOf(bytes));
     else if (!this.writer.tryAdd({ bytes })) await this.writer.add({ bytes });
   }
 

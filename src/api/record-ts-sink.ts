@@ -3,7 +3,7 @@ import { InputError } from '../core/errors.js';
 import type { DemuxOutput, TrackInfo } from '../formats/media.js';
 import type { Mp4TrackInfo } from '../formats/isobmff/isobmff-moov.js';
 import { AtomicFile } from '../storage/local.js';
-import { sameBytes } from '../core/bytes.js';
+import { copyOf, sameBytes } from '../core/bytes.js';
 import { DemuxingSink, type Run, type StreamName, type StreamState } from './record-demux-sink.js';
 import { PipeOutput } from './pipe-output.js';
 import type { RecordSink } from './record-raw-sink.js';
@@ -175,7 +175,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   private async write(bytes: Uint8Array): Promise<void> {
     if (this.buffered + bytes.length > this.buffer.length) await this.flush();
     if (bytes.length > this.buffer.length) {
-      await this.emit(bytes.slice());
+      await this.emit(copyOf(bytes));
       return;
     }
     this.buffer.set(bytes, this.buffered);

@@ -1,4 +1,4 @@
-import { sameBytes } from '../core/bytes.js';
+import { copyOf, sameBytes } from '../core/bytes.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { Sample, TrackInfo } from '../formats/media.js';
 import { concatMismatch, runsOn } from '../formats/timeline.js';
@@ -155,7 +155,7 @@ export async function remuxStreamInOnePass(
             const t = map.get(s.trackId);
             if (!t) continue; // a track with no place in the output
             // Views of the input's chunks are copied: the chunks are read into again while samples wait.
-            const payload = s.data ?? recent.payload(s, readAt).slice();
+            const payload = s.data ?? copyOf(recent.payload(s, readAt));
             const scale = inScale.get(s.trackId) ?? t.info.timescale;
             const sec = s.dts / scale;
             const p: Pending = { t, sec, sample: rescaled(s, scale, t.info.timescale), payload };

@@ -1,3 +1,4 @@
+import { copyOf } from '../core/bytes.js';
 import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
@@ -74,7 +75,7 @@ export async function remuxStreaming(
             payloadPos += s.size;
             samplesSeen++;
             // Held payloads (before the room is reserved) are copied: the chunks and the arena move on.
-            if (reserved === undefined) held.push(payload.slice());
+            if (reserved === undefined) held.push(copyOf(payload));
             else if (!writer.tryAddBytes(payload)) await writer.add({ bytes: payload });
             if (s.data) arena.release(payload);
           }

@@ -195,6 +195,14 @@ export function readU32(data: Uint8Array, at: number): number {
   );
 }
 
+/**
+ * A copy in new memory. Not `b.slice()`: on a Buffer (what the network and file reads give) slice() is a
+ * view of the same memory, so a "copy" made with it changes when that memory is used again.
+ */
+export function copyOf(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(b);
+}
+
 /** Whether two byte arrays hold the same bytes. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
