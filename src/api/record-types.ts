@@ -7,10 +7,12 @@ import type { RemuxTrackSummary } from './remux-types.js';
 // The types of record(), apart so that the modules behind it can use them without a cycle.
 
 /**
- * Segments fetched at once by default. Bodies stream to the journal, so width costs no memory. CDNs often
- * cap each connection (4 MB/s is common), so total speed grows with the number of connections; and since
- * segments downloaded side by side finish together, a window fetched in one round leaves less demuxing
- * after the last byte than two rounds do. Lower it with -N for servers that limit connections.
+ * Segments fetched at once at the most, by default. Bodies stream to the journal, so width costs little
+ * memory. CDNs often cap each connection (4 MB/s is common), so total speed grows with the number of
+ * connections. The scheduler starts with two and doubles them while the segment due next keeps the
+ * consumer waiting (downloadSegments' startConcurrency), so a fast server is read over a few connections,
+ * whose segments complete in order and are demuxed while the next ones arrive. Lower it with -N for
+ * servers that limit connections.
  */
 export const RECORD_CONCURRENCY = 32;
 

@@ -35,8 +35,16 @@ export interface SegmentRetryEvent extends RetryEvent {
 }
 
 export interface DownloadSegmentsOptions {
-  /** Segments in flight at once. Default 16. */
+  /** Segments in flight at once, at the most. Default 16. */
   concurrency?: number;
+  /**
+   * Segments in flight at the start (default 2). More are started, twice as many each time, up to
+   * `concurrency`, whenever the segment due next has kept the consumer waiting for `rampMs` (default 40):
+   * a server that caps each connection gets every connection it takes, while a fast one is read over
+   * a few, whose segments then complete in order and are consumed while the next ones arrive.
+   */
+  startConcurrency?: number;
+  rampMs?: number;
   retry?: RetryPolicy | RetryPolicyOptions;
   /** Completed segments are recorded here and never fetched again by a later run with the same journal. */
   journal?: SegmentJournal;
@@ -97,6 +105,8 @@ export interface DownloadSegmentsResult {
 
 export const SCHEDULER_DEFAULTS = {
   concurrency: 16,
+  startConcurrency: 2,
+  rampMs: 40,
   maxHeldSegments: 64,
   maxHeldBytes: 256 * 1024 * 1024,
   progressIntervalMs: 250,
@@ -110,6 +120,13 @@ export async function downloadSegments(
   assertUniqueKeys(segments);
   const n = segments.length;
   const concurrency = Math.max(1, Math.floor(o.concurrency ?? SCHEDULER_DEFAULTS.concurrency));
+  const rampMs = Math.max(1, o.rampMs ?? SCHEDULER_DEFAULTS.rampMs);
+  // Segments that may be in flight now; grows while the consumer waits on the network (see ramp()).
+  let limit = Math.min(
+    concurrency,
+    Math.max(1, Math.floor(o.startConcurrency ?? SCHEDULER_DEFAULTS.startConcurrency)),
+  );
+  let inFlight = 0;
   const window = Math.max(concurrency, o.maxHeldSegments ?? SCHEDULER_DEFAULTS.maxHeldSegments);
   const maxHeldBytes = o.maxHeldBytes ?? SCHEDULER_DEFAULTS.maxHeldBytes;
   const policy = isPolicy(o.retry) ? o.retry : createRetryPolicy(o.retry);
@@ -152,6 +169,21 @@ export async function downloadSegments(
     for (const f of w) f();
   };
   const changed = (): Promise<void> => new Promise((resolve) => waiters.push(resolve));
+  /** The consumer waits for the segment due next: after rampMs without it, twice the segments in flight. */
+  const awaitHead = (): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (limit < concurrency && inFlight >= limit) {
+          limit = Math.min(concurrency, limit * 2);
+          notify();
+        }
+        resolve();
+      }, rampMs);
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   run.signal.addEventListener('abort', notify, { once: true });
 
   const meter = new RateMeter();
@@ -278,12 +310,13 @@ export async function downloadSegments(
       if (stopTaking || run.signal.aborted || nextTake >= n) return;
       const i = nextTake;
       // Backpressure: the head of the line always goes; others only within the window and byte bound.
-      if (i !== nextCommit && (i - nextCommit >= window || heldBytes >= maxHeldBytes)) {
+      if (i !== nextCommit && (i - nextCommit >= window || heldBytes >= maxHeldBytes || inFlight >= limit)) {
         await changed();
         continue;
       }
       nextTake++;
-      const bytes = await acquire(i);
+      inFlight++;
+      const bytes = await acquire(i).finally(() => inFlight--);
       if (bytes) {
         held.set(i, bytes);
         heldBytes += bytes.length;
@@ -332,7 +365,7 @@ export async function downloadSegments(
         const error = failed.get(i);
         if (!error) {
           if (workersLeft === 0) return; // stopped: nobody will bring it
-          await changed();
+          await awaitHead();
           continue;
         }
         if (!o.allowGaps) return;

@@ -92,6 +92,27 @@ describe('downloadSegments', () => {
     }
   });
 
+  it('starts with two segments in flight and doubles them while the next segment keeps the consumer waiting', async () => {
+    const so = await startSegmentOrigin(24);
+    const latencyMs = 300;
+    so.origin.latency(() => latencyMs);
+    const out = collector();
+    try {
+      await downloadSegments(so.segments, { concurrency: 8, rampMs: 40, retry, onSegment: out.onSegment });
+      assert.ok(out.joined().equals(Buffer.concat(so.bodies)));
+      const starts = so.origin.log.map((r) => r.at);
+      const t0 = starts[0] ?? 0;
+      // Each request is answered latencyMs after it came: how many were open at once, at the most.
+      let most = 0;
+      for (const t of starts) most = Math.max(most, starts.filter((u) => u <= t && u + latencyMs > t).length);
+      assert.equal(most, 8, 'grew to the most allowed');
+      assert.ok(starts.filter((t) => t < t0 + 30).length <= 2, 'two at the start');
+      assert.ok((starts[2] ?? 0) - t0 >= 35, `the third after one ramp step (${(starts[2] ?? 0) - t0} ms)`);
+    } finally {
+      await so.close();
+    }
+  });
+
   it('honours Retry-After of a 429, holding back new requests to that origin meanwhile', async () => {
     const so = await startSegmentOrigin(10);
     so.origin.fault(so.path(3), { kind: 'status', status: 429, headers: { 'retry-after': '1' }, times: 1 });

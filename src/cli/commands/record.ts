@@ -84,7 +84,7 @@ export function registerRecord(
     .option('--audio-lang <lang>', 'audio rendition language, e.g. en or de (default: the default rendition)')
     .option(
       '-N, --concurrency <n>',
-      'segments downloaded at once (default 32; lower it for servers that limit connections)',
+      'segments downloaded at once, at the most (default 32: starts at 2 and doubles while the server is the bottleneck; lower it for servers that limit connections)',
     )
     .option('-H, --header <line>', "extra request header 'Name: value' (repeatable)", collect, [])
     .option('--user-agent <ua>', 'User-Agent header')
