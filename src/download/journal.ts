@@ -45,6 +45,8 @@ export class SegmentJournal {
   private readonly entries = new Map<string, JournalEntry>();
   /** @internal Bytes handed to writers and not yet on disk (bounded; see JournalWriter). */
   queuedBytes = 0;
+  /** Write batches whose write is done, for the next ones (no new memory to fault in for each). */
+  private readonly spareBatches: Buffer[] = [];
   private dataEnd = 0;
   private readonly lines: LineLog;
   private closed = false;
@@ -216,6 +218,17 @@ export class SegmentJournal {
     const at = this.dataEnd;
     this.dataEnd += n;
     return at;
+  }
+
+  /** @internal Memory for one write batch (WRITE_BATCH_BYTES). */
+  takeBatch(): Buffer {
+    return this.spareBatches.pop() ?? Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES);
+  }
+
+  /** @internal A batch whose write is done; kept for the next while the queue's bound could use it. */
+  giveBatch(b: Buffer): void {
+    const whole = Buffer.from(b.buffer, b.byteOffset, WRITE_BATCH_BYTES);
+    if (this.spareBatches.length < MAX_QUEUED_TOTAL / WRITE_BATCH_BYTES) this.spareBatches.push(whole);
   }
 
   /** @internal Write bytes at a position of segments.bin. */
@@ -406,7 +419,7 @@ export class JournalWriter {
     while (at < bytes.length) {
       if (!this.batch) {
         const left = this.capacity - this.flushed;
-        this.batch = Buffer.allocUnsafeSlow(Math.min(WRITE_BATCH_BYTES, left));
+        this.batch = this.journal.takeBatch().subarray(0, Math.min(WRITE_BATCH_BYTES, left));
         this.batchBytes = 0;
       }
       const n = Math.min(bytes.length - at, this.batch.length - this.batchBytes);
@@ -433,6 +446,7 @@ export class JournalWriter {
       try {
         await this.journal.writeData(batch.subarray(0, size), at);
       } finally {
+        this.journal.giveBatch(batch);
         this.queued -= size;
         this.journal.queuedBytes -= size;
       }
