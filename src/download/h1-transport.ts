@@ -505,10 +505,6 @@ class Exchange {
         ),
     );
   }
-
-  get done(): boolean {
-    return this.finished;
-  }
 }
 
 export function createH1Transport(o: H1TransportOptions): Transport {
