@@ -11,8 +11,8 @@
  *
  * What it does: keep-alive pools per origin (at most `connections` sockets each, idle ones closed after
  * 15 s and never keeping the process alive), Content-Length, chunked and close-delimited bodies, 1xx
- * responses skipped, a request on a kept-alive socket the server had closed sent again once on a new
- * one, TLS with SNI and the caller's trust. Timeouts are the caller's: its signal aborts the exchange.
+ * responses skipped, TLS with SNI and the caller's trust. Timeouts are the caller's: its signal aborts
+ * the exchange. A failure is the caller's to retry (as with undici): nothing is sent again here.
  */
 import type * as Net from 'node:net';
 import type * as Tls from 'node:tls';
@@ -155,20 +155,21 @@ class Pool {
   readonly waiting: ((c: Connection) => void)[] = [];
 
   constructor(
-    readonly key: string,
     private readonly max: number,
     private readonly open: (p: Pool) => Connection,
   ) {}
+
+  private openNew(): Connection {
+    const c = this.open(this);
+    this.all.add(c);
+    return c;
+  }
 
   /** A connection for one exchange: an idle one (most recently used first), a new one, or the next free. */
   acquire(signal: AbortSignal): Promise<Connection> {
     const idle = this.idleList.pop();
     if (idle) return Promise.resolve(idle);
-    if (this.all.size < this.max) {
-      const c = this.open(this);
-      this.all.add(c);
-      return Promise.resolve(c);
-    }
+    if (this.all.size < this.max) return Promise.resolve(this.openNew());
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         const i = this.waiting.indexOf(take);
@@ -205,11 +206,7 @@ class Pool {
     if (i >= 0) this.idleList.splice(i, 1);
     // A slot freed: the next waiting request gets a new connection.
     const w = this.waiting.shift();
-    if (w) {
-      const n = this.open(this);
-      this.all.add(n);
-      w(n);
-    }
+    if (w) w(this.openNew());
   }
 
   closeAll(): void {
@@ -516,7 +513,6 @@ export function createH1Transport(o: H1TransportOptions): Transport {
     let p = pools.get(key);
     if (!p) {
       p = new Pool(
-        key,
         Math.max(1, o.connections),
         (pool) => new Connection(pool, url, url.protocol === 'https:' ? secure : undefined),
       );

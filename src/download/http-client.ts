@@ -38,11 +38,6 @@ export interface HttpClientOptions extends RequestHeaderOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Extra trust for servers (and tests) with private certificates. */
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
-  /**
-   * Which HTTP/1.1 implementation carries the requests: castkit's own on raw sockets by default for
-   * direct connections, undici when a proxy is configured (it always carries those).
-   */
-  transport?: 'sockets' | 'undici';
 }
 
 export const HTTP_DEFAULTS = {
@@ -83,21 +78,32 @@ export interface HttpClient {
   fetchBytes(url: string | URL, options?: FetchOptions): Promise<Buffer>;
   /** undici's dispatcher with the same pool settings and proxies (made when first asked for). */
   readonly dispatcher: Dispatcher;
-  /** Which implementation carries this client's GETs. */
-  readonly transport: 'sockets' | 'undici';
   /** The proxies in use (credentials masked), or undefined for direct connections. */
   readonly proxy: { http?: string; https?: string } | undefined;
   close(): Promise<void>;
 }
 
 /** undici's dispatcher for these options: an Agent, or an EnvHttpProxyAgent when a proxy is configured. */
-export function createDispatcher(options: HttpClientOptions = {}): Dispatcher {
+export function createDispatcher(
+  options: HttpClientOptions = {},
+  extraCa = usesExtraCa(options),
+): Dispatcher {
   return createUndiciDispatcher({
     connections: options.connections ?? HTTP_DEFAULTS.connections,
     timeoutMs: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs,
     env: options.env,
     tls: options.tls,
+    extraCa,
   });
+}
+
+/**
+ * Whether connections trust NODE_EXTRA_CA_CERTS as the launcher took it over (extra-ca.ts): only when the
+ * caller gave no CA. Decided when a client is made; the certificates are read at the first HTTPS
+ * connection.
+ */
+function usesExtraCa(options: HttpClientOptions): boolean {
+  return options.tls?.ca === undefined && Boolean(process.env[EXTRA_CA_ENV]);
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -114,22 +120,18 @@ interface Limits {
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const proxySettings = proxyFromEnv(options.env ?? process.env);
+  const extraCa = usesExtraCa(options);
   let dispatcher: Dispatcher | undefined;
-  const undici = (): Dispatcher => (dispatcher ??= createDispatcher(options));
-  const kind = proxySettings ? 'undici' : (options.transport ?? 'sockets');
-  // NODE_EXTRA_CA_CERTS taken over by the launcher (extra-ca.ts), when the caller gave no CA: as it was
-  // when the client was made (the certificates are read when the first HTTPS connection is made).
-  const extraCa = options.tls?.ca === undefined && Boolean(process.env[EXTRA_CA_ENV]);
-  const transport: Transport =
-    kind === 'undici'
-      ? undiciTransport(undici())
-      : createH1Transport({
-          connections: options.connections ?? HTTP_DEFAULTS.connections,
-          tls: () => {
-            const ca = options.tls?.ca ?? (extraCa ? extraCaList() : undefined);
-            return { ...options.tls, ...(ca !== undefined ? { ca } : {}) };
-          },
-        });
+  const undici = (): Dispatcher => (dispatcher ??= createDispatcher(options, extraCa));
+  const transport: Transport = proxySettings
+    ? undiciTransport(undici())
+    : createH1Transport({
+        connections: options.connections ?? HTTP_DEFAULTS.connections,
+        tls: () => {
+          const ca = options.tls?.ca ?? (extraCa ? extraCaList() : undefined);
+          return { ...options.tls, ...(ca !== undefined ? { ca } : {}) };
+        },
+      });
   const maskProxy = (u: string): string | undefined => (u === '' ? undefined : shownUrl(u));
 
   const fetch = async (url: string | URL, fo: FetchOptions = {}): Promise<FetchResult> => {
@@ -199,13 +201,13 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     get dispatcher() {
       return undici();
     },
-    transport: kind,
     proxy: proxySettings
       ? { http: maskProxy(proxySettings.httpProxy), https: maskProxy(proxySettings.httpsProxy) }
       : undefined,
     close: async () => {
       await transport.close();
-      if (kind === 'sockets') await dispatcher?.close();
+      // With a proxy the transport was the dispatcher's, closed above.
+      if (!proxySettings) await dispatcher?.close();
     },
   };
 }

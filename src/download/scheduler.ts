@@ -121,7 +121,7 @@ export async function downloadSegments(
   const n = segments.length;
   const concurrency = Math.max(1, Math.floor(o.concurrency ?? SCHEDULER_DEFAULTS.concurrency));
   const rampMs = Math.max(1, o.rampMs ?? SCHEDULER_DEFAULTS.rampMs);
-  // Segments that may be in flight now; grows while the consumer waits on the network (see ramp()).
+  // Segments that may be in flight now; grows while the consumer waits on the network (see awaitHead()).
   let limit = Math.min(
     concurrency,
     Math.max(1, Math.floor(o.startConcurrency ?? SCHEDULER_DEFAULTS.startConcurrency)),

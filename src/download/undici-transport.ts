@@ -4,7 +4,7 @@
  */
 import type { Agent as UndiciAgent, buildConnector as buildConnectorTypes, Dispatcher } from 'undici';
 import { Agent, buildConnector, EnvHttpProxyAgent, request } from './undici-core.js';
-import { EXTRA_CA_ENV, extraCaList } from './extra-ca.js';
+import { extraCaList } from './extra-ca.js';
 import { proxyFromEnv } from './proxy-env.js';
 import type { Transport } from './transport.js';
 
@@ -15,15 +15,17 @@ export interface DispatcherOptions {
   timeoutMs: number;
   env?: Readonly<Record<string, string | undefined>>;
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Trust Node's roots plus the launcher's NODE_EXTRA_CA_CERTS (extra-ca.ts); only without `tls.ca`. */
+  extraCa: boolean;
 }
 
 /** An Agent, or an EnvHttpProxyAgent when a proxy is configured; both pool and keep connections alive. */
 export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const proxy = proxyFromEnv(options.env ?? process.env);
   const connect = { timeout: options.timeoutMs, ...options.tls };
-  // NODE_EXTRA_CA_CERTS taken over by the launcher (extra-ca.ts), and no CA from the caller: Node's roots
-  // plus those, loaded when the first HTTPS connection is made (through a proxy: at once).
-  const extraCa = options.tls?.ca === undefined && process.env[EXTRA_CA_ENV] ? extraCaList : undefined;
+  // Node's roots plus the extra certificates, loaded when the first HTTPS connection is made (through a
+  // proxy: at once).
+  const extraCa = options.extraCa ? extraCaList : undefined;
   const base: UndiciAgent.Options = {
     connections: Math.max(1, options.connections),
     keepAliveTimeout: 15_000,

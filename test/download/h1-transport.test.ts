@@ -10,11 +10,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CastkitError } from '../../src/core/errors.js';
-import { createHttpClient } from '../../src/download/http-client.js';
+import { createHttpClient, type HttpClient, type HttpClientOptions } from '../../src/download/http-client.js';
 import { createH1Transport } from '../../src/download/h1-transport.js';
 
-/** What the server does with one request on one connection (`n` counts the connection's requests). */
-type Script = (s: Socket, path: string, n: number) => void | Promise<void>;
+/** What the server does with one request, on the connection it came over. */
+type Script = (s: Socket) => void | Promise<void>;
 
 let server: Server;
 let base: string;
@@ -25,7 +25,7 @@ const sockets = new Set<Socket>();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Writes `text` in pieces of `size` bytes, each its own TCP segment (no delay, a pause between). */
+/** Writes `data` in pieces of `size` bytes, each its own TCP segment (no delay, a pause between). */
 async function dribble(s: Socket, data: Buffer, size: number): Promise<void> {
   for (let at = 0; at < data.length; at += size) {
     s.write(data.subarray(at, at + size));
@@ -41,7 +41,6 @@ before(async () => {
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
     let pending = '';
-    let n = 0;
     s.on('data', (d) => {
       pending += d.toString('latin1');
       for (;;) {
@@ -51,8 +50,7 @@ before(async () => {
         pending = pending.slice(end + 4);
         const path = head.split(' ')[1] ?? '/';
         const script = scripts.get(path);
-        n++;
-        if (script) void script(s, path, n);
+        if (script) void script(s);
         else s.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
       }
     });
@@ -65,6 +63,19 @@ after(async () => {
   for (const s of sockets) s.destroy();
   await new Promise((r) => server.close(r));
 });
+
+/** Runs `use` with a client made with `options`, and closes the client however `use` ends. */
+async function withClient(
+  options: HttpClientOptions,
+  use: (client: HttpClient) => Promise<void>,
+): Promise<void> {
+  const client = createHttpClient({ env: {}, ...options });
+  try {
+    await use(client);
+  } finally {
+    await client.close();
+  }
+}
 
 const fails =
   (code: string, message?: RegExp) =>
@@ -89,15 +100,12 @@ describe('HTTP/1.1 on raw sockets', () => {
       Buffer.from('0\r\nx-trailer: yes\r\n\r\n'),
     ]);
     scripts.set('/chunked', (s) => dribble(s, wire, 7));
-    const client = createHttpClient({ env: {}, connections: 1 });
-    try {
+    await withClient({ connections: 1 }, async (client) => {
       const before = accepted;
       assert.ok((await client.fetchBytes(`${base}/chunked`)).equals(body));
       assert.ok((await client.fetchBytes(`${base}/chunked`)).equals(body));
       assert.equal(accepted - before, 1, 'one connection for both');
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('skips 100 Continue, reads a body that ends with the connection, and does not reuse an HTTP/1.0 one', async () => {
@@ -115,17 +123,14 @@ describe('HTTP/1.1 on raw sockets', () => {
       s.write('HTTP/1.0 200 OK\r\ncontent-length: 5000\r\n\r\n');
       s.write(body);
     });
-    const client = createHttpClient({ env: {}, connections: 1 });
-    try {
+    await withClient({ connections: 1 }, async (client) => {
       assert.ok((await client.fetchBytes(`${base}/continue`)).equals(body));
       assert.ok((await client.fetchBytes(`${base}/until-close`)).equals(body));
       const before = accepted;
       assert.ok((await client.fetchBytes(`${base}/http10`)).equals(body));
       assert.ok((await client.fetchBytes(`${base}/http10`)).equals(body));
       assert.equal(accepted - before, 2, 'an HTTP/1.0 connection without keep-alive is not used again');
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('refuses malformed responses with a network error naming the fault', async () => {
@@ -137,16 +142,13 @@ describe('HTTP/1.1 on raw sockets', () => {
     );
     scripts.set('/huge-head', (s) => void s.write(`HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(70_000)}\r\n\r\n`));
     scripts.set('/gzip-te', (s) => void s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n'));
-    const client = createHttpClient({ env: {}, timeoutMs: 2000 });
-    try {
+    await withClient({ timeoutMs: 2000 }, async (client) => {
       await assert.rejects(client.fetchBytes(`${base}/bad-length`), fails('E_NETWORK', /Content-Length/));
       await assert.rejects(client.fetchBytes(`${base}/bad-status`), fails('E_NETWORK', /not an HTTP\/1\.1/));
       await assert.rejects(client.fetchBytes(`${base}/bad-chunk`), fails('E_NETWORK', /chunk size/));
       await assert.rejects(client.fetchBytes(`${base}/huge-head`), fails('E_NETWORK', /larger than/));
       await assert.rejects(client.fetchBytes(`${base}/gzip-te`), fails('E_NETWORK', /Transfer-Encoding/));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('a chunked body cut short is an error, not a shorter body', async () => {
@@ -154,15 +156,12 @@ describe('HTTP/1.1 on raw sockets', () => {
       s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\n0123456789');
       s.end();
     });
-    const client = createHttpClient({ env: {}, timeoutMs: 2000 });
-    try {
+    await withClient({ timeoutMs: 2000 }, async (client) => {
       await assert.rejects(
         client.fetchBytes(`${base}/cut`),
         fails('E_NETWORK', /before the end of the body/),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   it('pauses the socket while the reader waits, and hands every byte over in order', async () => {
