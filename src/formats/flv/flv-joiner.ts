@@ -23,11 +23,29 @@
  * order. onMetaData holds only fixed-size AMF0 values, so its size follows from the keyframe count and
  * the keyframe file positions are computed as (head size + position in the pieces).
  */
-import { resized } from '../../core/bytes.js';
+import { sameBytes } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import type { FormatWarning } from '../media.js';
 import { decodeAmf0, decodeAmf0All, isAmfObject, type AmfObject } from './amf0.js';
 import { FlvTagReader, type FlvTagSink, type FlvTagView } from './flv-reader.js';
+import {
+  F_KEY,
+  F_RAW_OK,
+  FlvTagRows,
+  K_ACONFIG,
+  K_AFRAME,
+  K_COMMAND,
+  K_CONFIG_DUP,
+  K_EOS,
+  K_META,
+  K_SCRIPT,
+  K_UNUSABLE,
+  K_VCONFIG,
+  K_VFRAME,
+  K_VOTHER,
+  scanCleanFlv,
+  type CleanScanHooks,
+} from './flv-tag-rows.js';
 import {
   PACKET_COMMAND,
   PACKET_CONFIG,
@@ -64,6 +82,11 @@ export interface FlvJoinerOptions {
    * of three pieces a tag. For callers that own the chunk bytes and write them out right away.
    */
   rewriteInPlace?: boolean;
+  /**
+   * Read a chunk whose every tag is well formed with one tight scan (scanCleanFlv) instead of FlvTagReader.
+   * Default true; false reads every chunk with the reader (tests compare the two).
+   */
+  cleanScan?: boolean;
 }
 
 /** Output bytes: either bytes made by the joiner or a range of input chunk number `chunk` (0-based). */
@@ -154,28 +177,14 @@ export interface FlvJoinResult {
   summary: FlvJoinSummary;
 }
 
-// Tag classes collected per chunk.
-const K_VFRAME = 0;
-const K_AFRAME = 1;
-const K_VCONFIG = 2;
-const K_ACONFIG = 3;
-const K_META = 4;
-const K_SCRIPT = 5;
-const K_VOTHER = 6;
-const K_COMMAND = 7;
-const K_EOS = 8;
-const K_UNUSABLE = 9;
-const K_CONFIG_DUP = 10;
-
-const F_KEY = 1;
-/** Input header and PreviousTagSize are exactly what the joiner would write when the time is unchanged. */
-const F_RAW_OK = 2;
-
 const V = 0;
 const A = 1;
 
-/** Remembered frames of the output's tail, to recognise a chunk that repeats them. */
-const HISTORY_MAX = 1024;
+const NO_BYTES = new Uint8Array(0);
+
+/** Remembered frames of the output's tail, to recognise a chunk that repeats them (a power of 2: a ring). */
+const HISTORY_MAX = 512;
+/** Frames of each chunk's end that are remembered. */
 const HISTORY_KEEP = 256;
 
 function zeroDrops(): FlvDropCounts {
@@ -190,12 +199,6 @@ function zeroDrops(): FlvDropCounts {
   };
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function finite(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
@@ -205,15 +208,34 @@ function finite(v: unknown): number | undefined {
  * the start of the slice header, whose frame number and picture order differ from frame to frame, and the
  * end of the entropy-coded payload). Identical tags repeated by an overlapping chunk match; different
  * frames practically never do. Taken for the last 256 frames of every chunk (about two thirds of all
- * frames for 6 s chunks), so it is kept short: hashing 64 and 16 bytes was a quarter of the joiner's time.
+ * frames for 6 s chunks), so it is kept short: the bytes are taken as six 32-bit words and mixed in six
+ * multiplies (hashing them one byte at a time was a third of the join's planning time).
  */
 function fingerprint(b: Uint8Array, at: number, size: number): number {
   let h = 0x811c9dc5;
-  const head = size < 16 ? size : 16;
-  for (let i = 0; i < head; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
-  for (let i = Math.max(head, size - 8); i < size; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
+  if (size < 24) {
+    for (let i = 0; i < size; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
+  } else {
+    const e = at + size - 8;
+    h = Math.imul(h ^ word(b, at), 0x85ebca6b);
+    h = Math.imul(h ^ word(b, at + 4), 0xc2b2ae35);
+    h = Math.imul(h ^ word(b, at + 8), 0x85ebca6b);
+    h = Math.imul(h ^ word(b, at + 12), 0xc2b2ae35);
+    h = Math.imul(h ^ word(b, e), 0x85ebca6b);
+    h = Math.imul(h ^ word(b, e + 4), 0xc2b2ae35);
+    h ^= h >>> 15;
+  }
   // size < 2^24 and 24 hash bits: the result (and twice it, plus a type bit) stays an exact double.
   return size * 0x1000000 + ((h >>> 0) & 0xffffff);
+}
+
+function word(b: Uint8Array, at: number): number {
+  return (
+    (b[at] as number) |
+    ((b[at + 1] as number) << 8) |
+    ((b[at + 2] as number) << 16) |
+    ((b[at + 3] as number) << 24)
+  );
 }
 
 interface Placement {
@@ -222,10 +244,14 @@ interface Placement {
   correction: number;
 }
 
-/** Output being built for one chunk: joiner-made bytes go to `pool`, input ranges are merged when adjacent. */
+/**
+ * Output being built for one chunk: joiner-made bytes go to `pool` (made on first use, room for every tag
+ * of the chunk: most chunks need none), input ranges are merged when adjacent.
+ */
 interface Emitter {
   index: number;
   pool: Uint8Array;
+  poolSize: number;
   poolStart: number;
   poolPos: number;
   pieces: FlvPiece[];
@@ -274,26 +300,24 @@ export class FlvJoiner implements FlvTagSink {
   private audioCodecId: number | undefined;
   private readonly reports: FlvChunkReport[] = [];
 
-  // History of the last written frames, in the order written (so each track's times increase): looked up
-  // from the newest end, only for chunks that step back over written time.
-  private histTime: number[] = [];
-  private histPrint: number[] = [];
-  private histTrack: number[] = [];
+  // History of the last HISTORY_MAX written frames, a ring in the order written (so each track's times
+  // increase): looked up from the newest end, only for chunks that step back over written time.
+  private readonly histTime = new Float64Array(HISTORY_MAX);
+  private readonly histPrint = new Float64Array(HISTORY_MAX);
+  private readonly histTrack = new Uint8Array(HISTORY_MAX);
+  /** Frames ever remembered: the newest is at (histCount - 1) % HISTORY_MAX. */
+  private histCount = 0;
 
-  // Per-chunk scratch: one row per tag, kept from chunk to chunk (the 1,400 chunks of a join would
-  // otherwise grow six arrays from nothing each: most of the young garbage of a join).
-  private tagCount = 0;
-  private kind = new Uint8Array(1024);
-  private ts = new Float64Array(1024);
-  private start = new Float64Array(1024);
-  private size = new Uint32Array(1024);
-  private cts = new Int32Array(1024);
-  private flags = new Uint8Array(1024);
+  /** The current chunk's tags. */
+  private readonly rows = new FlvTagRows();
+  /** trackSpans' result. */
+  private readonly span = new Float64Array(7);
   /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
   private tailFrom = 0;
   private readonly inPlace: boolean;
+  private readonly cleanScan: boolean;
   /** The chunk being planned (during push() only). */
-  private cur: Uint8Array = new Uint8Array(0);
+  private cur: Uint8Array = NO_BYTES;
   private report: FlvChunkReport | undefined;
   private chunkVideoConfigChanged = false;
   private chunkAudioConfigChanged = false;
@@ -302,6 +326,7 @@ export class FlvJoiner implements FlvTagSink {
     this.maxGap = options.maxGapMs ?? 1000;
     this.startAtZero = options.startAtZero ?? true;
     this.inPlace = options.rewriteInPlace ?? false;
+    this.cleanScan = options.cleanScan ?? true;
   }
 
   /** Plans one chunk (a complete FLV file). The chunk's bytes are not kept. */
@@ -322,43 +347,67 @@ export class FlvJoiner implements FlvTagSink {
     };
     this.reports.push(report);
     this.report = report;
-    this.tagCount = 0;
-    // Configuration state as of the chunk start, restored if the chunk turns out unusable.
+    // State as of the chunk start: restored if the chunk turns out unusable (configurations), or before
+    // the reader reads again a chunk the clean scan gave up on (all of it).
     const savedVideo = this.videoConfig;
     const savedAudio = this.audioConfig;
+    const savedMeta = this.meta;
     this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
-    try {
-      const reader = new FlvTagReader();
-      reader.push(chunk, this);
-      reader.end(this);
-    } catch (err) {
-      if (!(err instanceof FormatError)) throw err;
+    if (this.cleanScan && scanCleanFlv(chunk, this.rows, this.hooks)) this.codecIdsFromRows(chunk);
+    else {
       this.videoConfig = savedVideo;
       this.audioConfig = savedAudio;
-      report.kind = 'invalid';
-      report.error = { code: err.code, message: err.message, offset: err.offset };
-      this.report = undefined;
-      return { index, pieces: [], size: 0, report };
+      this.meta = savedMeta;
+      this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
+      report.warnings.length = 0;
+      this.rows.count = 0;
+      try {
+        const reader = new FlvTagReader();
+        reader.push(chunk, this);
+        reader.end(this);
+      } catch (err) {
+        if (!(err instanceof FormatError)) throw err;
+        this.videoConfig = savedVideo;
+        this.audioConfig = savedAudio;
+        report.kind = 'invalid';
+        report.error = { code: err.code, message: err.message, offset: err.offset };
+        this.report = undefined;
+        return { index, pieces: [], size: 0, report };
+      }
     }
     this.report = undefined;
-    report.tags = this.tagCount;
+    report.tags = this.rows.count;
     report.videoConfigChanged = this.chunkVideoConfigChanged;
     report.audioConfigChanged = this.chunkAudioConfigChanged;
     this.cur = chunk;
-    let from = this.tagCount;
+    let from = this.rows.count;
     for (let frames = 0; from > 0 && frames < HISTORY_KEEP;) {
-      const k = this.kind[--from] as number;
+      const k = this.rows.kind[--from] as number;
       if (k === K_VFRAME || k === K_AFRAME) frames++;
     }
     this.tailFrom = from;
     try {
       return this.plan(index, report);
     } finally {
-      this.cur = new Uint8Array(0);
+      this.cur = NO_BYTES;
     }
   }
 
-  // ---- collection (FlvTagSink) ----
+  // ---- collection (FlvTagSink, for chunks the clean scan leaves to the reader) ----
+
+  /** After a clean scan: the codec ids from the first frames, as tag() takes them. */
+  private codecIdsFromRows(chunk: Uint8Array): void {
+    const r = this.rows;
+    for (
+      let i = 0;
+      i < r.count && (this.videoCodecId === undefined || this.audioCodecId === undefined);
+      i++
+    ) {
+      const b0 = chunk[(r.start[i] as number) + TAG_HEADER_SIZE] as number;
+      if (r.kind[i] === K_VFRAME) this.videoCodecId ??= b0 & 0x0f;
+      else if (r.kind[i] === K_AFRAME) this.audioCodecId ??= b0 >> 4;
+    }
+  }
 
   warning(w: FormatWarning): void {
     this.report?.warnings.push(w);
@@ -376,7 +425,7 @@ export class FlvJoiner implements FlvTagSink {
           if (this.videoCodecId === undefined) this.videoCodecId = this.codecIdOf(t);
           break;
         case PACKET_CONFIG:
-          k = this.config(t, V) ? K_VCONFIG : K_CONFIG_DUP;
+          k = this.config(t.buf, t.at, t.dataSize, true);
           break;
         case PACKET_COMMAND:
           k = K_COMMAND;
@@ -392,7 +441,7 @@ export class FlvJoiner implements FlvTagSink {
           k = K_VOTHER;
       }
     } else if (t.type === TAG_AUDIO) {
-      if (m.packet === PACKET_CONFIG) k = this.config(t, A) ? K_ACONFIG : K_CONFIG_DUP;
+      if (m.packet === PACKET_CONFIG) k = this.config(t.buf, t.at, t.dataSize, false);
       else if (m.packet === PACKET_TRUNCATED) k = K_UNUSABLE;
       else if (m.packet === PACKET_UNSUPPORTED && m.codec === 'aac') k = K_UNUSABLE;
       else {
@@ -400,28 +449,9 @@ export class FlvJoiner implements FlvTagSink {
         if (this.audioCodecId === undefined) this.audioCodecId = (t.buf[t.at] as number) >> 4;
       }
     } else {
-      k = this.script(t);
+      k = this.script(t.buf, t.at, t.dataSize, t.bodyOffset);
     }
-    const i = this.tagCount;
-    if (i === this.kind.length) this.growRows();
-    this.kind[i] = k;
-    this.ts[i] = t.timestamp;
-    this.start[i] = t.tagOffset;
-    this.size[i] = t.dataSize;
-    this.cts[i] = m.cts;
-    this.flags[i] = flags;
-    this.tagCount = i + 1;
-  }
-
-  /** Twice the rows, the tags so far kept. */
-  private growRows(): void {
-    const n = this.kind.length * 2;
-    this.kind = resized(this.kind, n);
-    this.ts = resized(this.ts, n);
-    this.start = resized(this.start, n);
-    this.size = resized(this.size, n);
-    this.cts = resized(this.cts, n);
-    this.flags = resized(this.flags, n);
+    this.rows.add(k, t.timestamp, t.tagOffset, t.dataSize, m.cts, flags);
   }
 
   private codecIdOf(t: FlvTagView): number {
@@ -438,27 +468,31 @@ export class FlvJoiner implements FlvTagSink {
     );
   }
 
-  /** True when this sequence header differs from the one in force (and makes it the one in force). */
-  private config(t: FlvTagView, track: number): boolean {
-    const body = t.buf.subarray(t.at, t.at + t.dataSize);
-    const cur = track === V ? this.videoConfig : this.audioConfig;
-    if (cur !== undefined && sameBytes(cur, body)) return false;
+  /**
+   * K_VCONFIG/K_ACONFIG when this sequence header differs from the one in force (and makes it the one in
+   * force), K_CONFIG_DUP when it repeats it.
+   */
+  readonly config = (b: Uint8Array, at: number, size: number, video: boolean): number => {
+    const body = b.subarray(at, at + size);
+    const cur = video ? this.videoConfig : this.audioConfig;
+    if (cur !== undefined && sameBytes(cur, body)) return K_CONFIG_DUP;
     const copy = body.slice();
-    if (track === V) {
+    if (video) {
       this.videoConfig = copy;
       if (cur !== undefined) this.chunkVideoConfigChanged = true;
-    } else {
-      this.audioConfig = copy;
-      if (cur !== undefined) this.chunkAudioConfigChanged = true;
+      return K_VCONFIG;
     }
-    return true;
-  }
+    this.audioConfig = copy;
+    if (cur !== undefined) this.chunkAudioConfigChanged = true;
+    return K_ACONFIG;
+  };
 
-  private script(t: FlvTagView): number {
-    const body = t.buf.subarray(t.at, t.at + t.dataSize);
+  /** The class of a script data tag (K_META for onMetaData, whose first one is kept as `meta`). */
+  readonly script = (b: Uint8Array, at: number, size: number, bodyOffset: number): number => {
+    const body = b.subarray(at, at + size);
     let name;
     try {
-      name = decodeAmf0(body, 0, { baseOffset: t.bodyOffset }).value;
+      name = decodeAmf0(body, 0, { baseOffset: bodyOffset }).value;
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       this.report?.warnings.push({
@@ -471,7 +505,7 @@ export class FlvJoiner implements FlvTagSink {
     if (name !== 'onMetaData' && name !== '@setDataFrame') return K_SCRIPT;
     if (this.meta === undefined) {
       try {
-        const values = decodeAmf0All(body, { baseOffset: t.bodyOffset });
+        const values = decodeAmf0All(body, { baseOffset: bodyOffset });
         const md = values[name === 'onMetaData' ? 1 : 2];
         if (md !== undefined && isAmfObject(md)) this.meta = md;
       } catch (err) {
@@ -484,7 +518,9 @@ export class FlvJoiner implements FlvTagSink {
       }
     }
     return K_META;
-  }
+  };
+
+  private readonly hooks: CleanScanHooks = { config: this.config, script: this.script };
 
   // ---- planning ----
 
@@ -493,26 +529,12 @@ export class FlvJoiner implements FlvTagSink {
    * that reconnected mid-chunk, a corrupt timestamp), then places each part like a chunk of its own.
    */
   private plan(index: number, report: FlvChunkReport): FlvChunkPlan {
-    const n = this.tagCount;
-    const bounds = [0];
-    const prev = [NaN, NaN];
-    for (let i = 0; i < n; i++) {
-      const k = this.kind[i] as number;
-      if (k !== K_VFRAME && k !== K_AFRAME) continue;
-      const tr = k === K_VFRAME ? V : A;
-      const t = this.ts[i] as number;
-      const p = prev[tr]!;
-      if (p === p && (t < p || t - p > this.maxGap)) {
-        bounds.push(i);
-        prev[V] = prev[A] = NaN;
-      }
-      prev[tr] = t;
-    }
-    bounds.push(n);
-
+    const n = this.rows.count;
+    const bounds = splitPoints(this.rows, this.maxGap);
     const e: Emitter = {
       index,
-      pool: new Uint8Array(n * (TAG_HEADER_SIZE + PREVIOUS_TAG_SIZE)),
+      pool: NO_BYTES,
+      poolSize: n * (TAG_HEADER_SIZE + PREVIOUS_TAG_SIZE),
       poolStart: 0,
       poolPos: 0,
       pieces: [],
@@ -526,7 +548,7 @@ export class FlvJoiner implements FlvTagSink {
       this.emit(from, to, placed.shift, e, report);
       if (s > 0) {
         report.splits.push({
-          tagOffset: this.start[from] as number,
+          tagOffset: this.rows.start[from] as number,
           kind: placed.kind,
           correction: placed.correction,
         });
@@ -539,20 +561,11 @@ export class FlvJoiner implements FlvTagSink {
   /** Decides the shift of tags [from, to) of the current chunk; records it in `report` when given. */
   private place(from: number, to: number, report: FlvChunkReport | undefined): Placement {
     // First and last frame time, and frame count, per track.
-    const first = [NaN, NaN];
-    const last = [NaN, NaN];
-    const frames = [0, 0];
-    let i0 = -1;
-    for (let i = from; i < to; i++) {
-      const k = this.kind[i] as number;
-      if (k !== K_VFRAME && k !== K_AFRAME) continue;
-      if (i0 < 0) i0 = i;
-      const tr = k === K_VFRAME ? V : A;
-      const t = this.ts[i] as number;
-      if (frames[tr] === 0) first[tr] = t;
-      last[tr] = t;
-      frames[tr]!++;
-    }
+    const span = trackSpans(this.rows, from, to, this.span);
+    const first = [span[0] as number, span[3] as number];
+    const last = [span[1] as number, span[4] as number];
+    const frames = [span[2] as number, span[5] as number];
+    const i0 = span[6] as number;
     const hasFrames = i0 >= 0;
     const minFirst = Math.min(frames[V] ? first[V]! : Infinity, frames[A] ? first[A]! : Infinity);
     if (report && hasFrames) report.firstTimestamp = minFirst;
@@ -642,83 +655,132 @@ export class FlvJoiner implements FlvTagSink {
     return { kind, shift, correction };
   }
 
-  /** Writes the plan for tags [from, to) under `shift`, dropping what must go and counting it. */
+  /**
+   * Writes the plan for tags [from, to) under `shift`, dropping what must go and counting it. The hot loop
+   * of a join (once per tag): state is kept in locals and stored back at the end.
+   */
   private emit(from: number, to: number, shift: number, e: Emitter, report: FlvChunkReport): void {
-    const prevLast = [this.lastOut[V]!, this.lastOut[A]!];
-    const drops = report.dropped;
+    const kinds = this.rows.kind;
+    const times = this.rows.ts;
+    const starts = this.rows.start;
+    const sizes = this.rows.size;
+    const flags = this.rows.flags;
+    const cur = this.cur;
+    const inPlace = this.inPlace;
+    const tailFrom = this.tailFrom;
+    const prevLastV = this.lastOut[V]!;
+    const prevLastA = this.lastOut[A]!;
+    let lastV = prevLastV;
+    let lastA = prevLastA;
+    let bytesV = 0;
+    let bytesA = 0;
+    let minStart = this.minStart;
+    let maxEnd = this.maxEnd;
+    let lastTagTime = this.lastTagTime;
+    let bodySize = this.bodySize;
+    let kept = 0;
+    let duplicate = 0;
+    let nonMonotonic = 0;
+    // The open input range: runs of tags moved whole are merged into it.
+    let rangeStart = -1;
+    let rangeEnd = -1;
     for (let i = from; i < to; i++) {
-      const k = this.kind[i] as number;
-      const t = this.ts[i] as number;
+      const k = kinds[i] as number;
+      const t = times[i] as number;
       let out = t + shift;
-      switch (k) {
-        case K_META:
-          drops.metadata++;
-          continue;
-        case K_COMMAND:
-          drops.command++;
-          continue;
-        case K_EOS:
-          drops.endOfSequence++;
-          continue;
-        case K_UNUSABLE:
-          drops.unusable++;
-          continue;
-        case K_CONFIG_DUP:
-          drops.sequenceHeader++;
-          continue;
-        case K_VFRAME:
-        case K_AFRAME: {
-          const tr = k === K_VFRAME ? V : A;
-          if (out <= prevLast[tr]!) {
-            drops.duplicate++;
+      if (k === K_VFRAME || k === K_AFRAME) {
+        if (k === K_VFRAME) {
+          if (out <= prevLastV) {
+            duplicate++;
             continue;
           }
-          if (out < this.lastOut[tr]! || out > 0xffffffff) {
-            drops.nonMonotonic++;
+          if (out < lastV || out > 0xffffffff) {
+            nonMonotonic++;
             continue;
           }
-          this.lastOut[tr] = out;
-          this.bytesPerTrack[tr]! += this.size[i] as number;
-          const pts = out + (tr === V ? (this.cts[i] as number) : 0);
-          if (pts < this.minStart) this.minStart = pts;
-          if (pts > this.maxEnd) this.maxEnd = pts;
-          if (tr === V && ((this.flags[i] as number) & F_KEY) !== 0) {
+          lastV = out;
+          bytesV += sizes[i] as number;
+          const pts = out + (this.rows.cts[i] as number);
+          if (pts < minStart) minStart = pts;
+          if (pts > maxEnd) maxEnd = pts;
+          if (((flags[i] as number) & F_KEY) !== 0) {
             this.kfTimes.push(out / 1000);
-            this.kfPos.push(this.bodySize);
+            this.kfPos.push(bodySize);
           }
-          this.remember(i, out, tr);
-          break;
+        } else {
+          if (out <= prevLastA) {
+            duplicate++;
+            continue;
+          }
+          if (out < lastA || out > 0xffffffff) {
+            nonMonotonic++;
+            continue;
+          }
+          lastA = out;
+          bytesA += sizes[i] as number;
+          if (out < minStart) minStart = out;
+          if (out > maxEnd) maxEnd = out;
         }
-        default:
-          // Configs, other script data, other video packets: keep, time-shifted, never before 0.
-          if (out < 0) out = 0;
-          if (out > 0xffffffff) out = 0xffffffff;
+        if (i >= tailFrom) this.remember(i, out, k === K_VFRAME ? V : A);
+      } else if (k >= K_META) {
+        const drops = report.dropped;
+        if (k === K_META) drops.metadata++;
+        else if (k === K_COMMAND) drops.command++;
+        else if (k === K_EOS) drops.endOfSequence++;
+        else if (k === K_UNUSABLE) drops.unusable++;
+        else if (k === K_CONFIG_DUP) drops.sequenceHeader++;
+        if (k !== K_SCRIPT && k !== K_VOTHER) continue;
       }
-      report.kept++;
-      if (out > this.lastTagTime) this.lastTagTime = out;
-      const start = this.start[i] as number;
-      const size = this.size[i] as number;
-      const raw = ((this.flags[i] as number) & F_RAW_OK) !== 0;
-      if (raw && (out === t || this.inPlace)) {
+      if (k !== K_VFRAME && k !== K_AFRAME) {
+        // Configs, other script data, other video packets: keep, time-shifted, never before 0.
+        if (out < 0) out = 0;
+        if (out > 0xffffffff) out = 0xffffffff;
+      }
+      kept++;
+      if (out > lastTagTime) lastTagTime = out;
+      const start = starts[i] as number;
+      const size = sizes[i] as number;
+      const whole = TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
+      if (((flags[i] as number) & F_RAW_OK) !== 0 && (out === t || inPlace)) {
         // The input's own header and PreviousTagSize are right (once the timestamp is written into the
         // header, when allowed): move the tag whole, and runs of such tags as one range.
-        if (out !== t) writeTimestamp(this.cur, start, out);
-        addRange(e, start, TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE);
+        if (out !== t) writeTimestamp(cur, start, out);
+        if (start !== rangeEnd || e.poolPos !== e.poolStart) {
+          if (rangeStart >= 0) addRange(e, rangeStart, rangeEnd - rangeStart);
+          flushBytes(e);
+          rangeStart = start;
+        }
+        rangeEnd = start + whole;
       } else {
+        if (rangeStart >= 0) addRange(e, rangeStart, rangeEnd - rangeStart);
+        rangeStart = rangeEnd = -1;
         const type =
           k === K_AFRAME || k === K_ACONFIG
             ? TAG_AUDIO
             : k === K_META || k === K_SCRIPT
               ? TAG_SCRIPT
               : TAG_VIDEO;
+        if (e.pool === NO_BYTES) e.pool = new Uint8Array(e.poolSize);
         writeTagHeader(e.pool, e.poolPos, type, size, out);
         e.poolPos += TAG_HEADER_SIZE;
         if (size > 0) addRange(e, start + TAG_HEADER_SIZE, size);
         writePreviousTagSize(e.pool, e.poolPos, size);
         e.poolPos += PREVIOUS_TAG_SIZE;
       }
-      this.bodySize += TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
+      bodySize += whole;
     }
+    if (rangeStart >= 0) addRange(e, rangeStart, rangeEnd - rangeStart);
+    this.lastOut[V] = lastV;
+    this.lastOut[A] = lastA;
+    this.bytesPerTrack[V]! += bytesV;
+    this.bytesPerTrack[A]! += bytesA;
+    this.minStart = minStart;
+    this.maxEnd = maxEnd;
+    this.lastTagTime = lastTagTime;
+    this.bodySize = bodySize;
+    report.kept += kept;
+    report.dropped.duplicate += duplicate;
+    report.dropped.nonMonotonic += nonMonotonic;
   }
 
   private frameDur(tr: number): number {
@@ -732,29 +794,26 @@ export class FlvJoiner implements FlvTagSink {
 
   /** Fingerprint of frame tag i of the current chunk, computed only when a comparison needs it. */
   private printOf(i: number): number {
-    return fingerprint(this.cur, (this.start[i] as number) + TAG_HEADER_SIZE, this.size[i] as number);
+    return fingerprint(
+      this.cur,
+      (this.rows.start[i] as number) + TAG_HEADER_SIZE,
+      this.rows.size[i] as number,
+    );
   }
 
-  /**
-   * Remembers a written frame, to recognise a later chunk that repeats it. Only the tail of a chunk can
-   * be repeated, so the fingerprint is taken for the last frames of the chunk only.
-   */
+  /** Remembers a written frame (of the chunk's tail), to recognise a later chunk that repeats it. */
   private remember(i: number, out: number, tr: number): void {
-    if (i < this.tailFrom) return;
-    const p = this.printOf(i);
-    this.histTime.push(out);
-    this.histPrint.push(p);
-    this.histTrack.push(tr);
-    if (this.histTime.length > HISTORY_MAX) {
-      this.histTime = this.histTime.slice(-HISTORY_KEEP);
-      this.histPrint = this.histPrint.slice(-HISTORY_KEEP);
-      this.histTrack = this.histTrack.slice(-HISTORY_KEEP);
-    }
+    const j = this.histCount++ & (HISTORY_MAX - 1);
+    this.histTime[j] = out;
+    this.histPrint[j] = this.printOf(i);
+    this.histTrack[j] = tr;
   }
 
   /** The fingerprint of the newest written frame of track `tr` at time `out`, if it is remembered. */
   private printAt(out: number, tr: number): number | undefined {
-    for (let j = this.histTime.length - 1; j >= 0; j--) {
+    const n = this.histCount;
+    for (let k = n - 1; k >= 0 && k >= n - HISTORY_MAX; k--) {
+      const j = k & (HISTORY_MAX - 1);
       if (this.histTrack[j] !== tr) continue;
       const t = this.histTime[j] as number;
       if (t === out) return this.histPrint[j];
@@ -765,7 +824,9 @@ export class FlvJoiner implements FlvTagSink {
 
   /** The time of the newest written frame of track `tr` with fingerprint `p`, if it is remembered. */
   private timeOf(p: number, tr: number): number | undefined {
-    for (let j = this.histTime.length - 1; j >= 0; j--) {
+    const n = this.histCount;
+    for (let k = n - 1; k >= 0 && k >= n - HISTORY_MAX; k--) {
+      const j = k & (HISTORY_MAX - 1);
       if (this.histPrint[j] === p && this.histTrack[j] === tr) return this.histTime[j];
     }
     return undefined;
@@ -778,10 +839,10 @@ export class FlvJoiner implements FlvTagSink {
   private repeatsHistory(from: number, to: number, shift: number): boolean {
     let checked = 0;
     for (let i = from; i < to && checked < 3; i++) {
-      const k = this.kind[i] as number;
+      const k = this.rows.kind[i] as number;
       if (k !== K_VFRAME && k !== K_AFRAME) continue;
       const tr = k === K_VFRAME ? V : A;
-      const out = (this.ts[i] as number) + shift;
+      const out = (this.rows.ts[i] as number) + shift;
       if (out > this.lastOut[tr]!) continue;
       if (this.printAt(out, tr) !== this.printOf(i)) return false;
       checked++;
@@ -796,19 +857,19 @@ export class FlvJoiner implements FlvTagSink {
   private alignByContent(from: number, to: number): number | undefined {
     const idx: number[] = [];
     for (let i = from; i < to && idx.length < 2; i++) {
-      const k = this.kind[i] as number;
+      const k = this.rows.kind[i] as number;
       if (k === K_VFRAME || k === K_AFRAME) idx.push(i);
     }
     const i0 = idx[0];
     if (i0 === undefined) return undefined;
-    const tr0 = this.kind[i0] === K_VFRAME ? V : A;
+    const tr0 = this.rows.kind[i0] === K_VFRAME ? V : A;
     const at = this.timeOf(this.printOf(i0), tr0);
     if (at === undefined) return undefined;
-    const shift = at - (this.ts[i0] as number);
+    const shift = at - (this.rows.ts[i0] as number);
     const i1 = idx[1];
     if (i1 !== undefined) {
-      const tr1 = this.kind[i1] === K_VFRAME ? V : A;
-      const out1 = (this.ts[i1] as number) + shift;
+      const tr1 = this.rows.kind[i1] === K_VFRAME ? V : A;
+      const out1 = (this.rows.ts[i1] as number) + shift;
       if (out1 <= this.lastOut[tr1]! && this.printAt(out1, tr1) !== this.printOf(i1)) return undefined;
     }
     return shift;
@@ -940,6 +1001,70 @@ export class FlvJoiner implements FlvTagSink {
       summary,
     };
   }
+}
+
+/**
+ * Where a part of a chunk starts: at 0, and wherever a track's time goes back or jumps forward by more than
+ * `maxGap` (the comparison starts afresh on both tracks after each). Ends with rows.count.
+ */
+function splitPoints(rows: FlvTagRows, maxGap: number): number[] {
+  const n = rows.count;
+  const kind = rows.kind;
+  const ts = rows.ts;
+  const bounds = [0];
+  let prevV = NaN;
+  let prevA = NaN;
+  for (let i = 0; i < n; i++) {
+    const k = kind[i] as number;
+    if (k !== K_VFRAME && k !== K_AFRAME) continue;
+    const t = ts[i] as number;
+    const p = k === K_VFRAME ? prevV : prevA;
+    if (p === p && (t < p || t - p > maxGap)) {
+      bounds.push(i);
+      prevV = prevA = NaN;
+    }
+    if (k === K_VFRAME) prevV = t;
+    else prevA = t;
+  }
+  bounds.push(n);
+  return bounds;
+}
+
+/**
+ * Of the frames among rows [from, to): first time, last time and count of video (out[0..2]) and audio
+ * (out[3..5]), and the row of the first frame (out[6], -1 when none). Times are NaN for a track without.
+ */
+function trackSpans(rows: FlvTagRows, from: number, to: number, out: Float64Array): Float64Array {
+  const kind = rows.kind;
+  const ts = rows.ts;
+  let firstV = NaN;
+  let lastV = NaN;
+  let framesV = 0;
+  let firstA = NaN;
+  let lastA = NaN;
+  let framesA = 0;
+  let i0 = -1;
+  for (let i = from; i < to; i++) {
+    const k = kind[i] as number;
+    if (k === K_VFRAME) {
+      const t = ts[i] as number;
+      if (framesV++ === 0) firstV = t;
+      lastV = t;
+    } else if (k === K_AFRAME) {
+      const t = ts[i] as number;
+      if (framesA++ === 0) firstA = t;
+      lastA = t;
+    } else continue;
+    if (i0 < 0) i0 = i;
+  }
+  out[0] = firstV;
+  out[1] = lastV;
+  out[2] = framesV;
+  out[3] = firstA;
+  out[4] = lastA;
+  out[5] = framesA;
+  out[6] = i0;
+  return out;
 }
 
 /** An FLV tag header's Timestamp and TimestampExtended (E.4.1), written in place. */

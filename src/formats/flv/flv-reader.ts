@@ -15,6 +15,7 @@
  * Memory: the reader keeps the pushed chunks that hold the current tag (at most one tag, <= 16 MiB, plus
  * chunk granularity) and drops the rest.
  */
+import { readU32 } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import type { FormatWarning } from '../media.js';
 import {
@@ -228,6 +229,7 @@ export class FlvTagReader {
           progressed = this.readPts0();
           break;
         case S_TAG:
+          this.readCleanTags();
           progressed = this.readTag();
           break;
         case S_RESYNC:
@@ -322,6 +324,41 @@ export class FlvTagReader {
     this.resyncQuiet = quiet;
   }
 
+  /**
+   * The hot path: hands out, straight from the newest chunk, the run of tags from this.pos that lie whole
+   * in it with the PreviousTagSize they should have and a plain TagType. readTag() does the same for one
+   * tag at a time through avail(), and takes over at anything else (a tag straddling chunks, the input's
+   * end, damage), so both give the sink the same views.
+   */
+  private readCleanTags(): void {
+    const k = this.chunks.length - 1;
+    if (k < 0) return;
+    const c = this.chunks[k] as Uint8Array;
+    const s = this.starts[k] as number;
+    let a = this.pos - s;
+    if (a < 0) return;
+    const n = c.length;
+    const t = this.view;
+    const start = a;
+    while (a + TAG_HEADER_SIZE <= n) {
+      const type = c[a] as number;
+      if (type !== TAG_AUDIO && type !== TAG_VIDEO && type !== TAG_SCRIPT) break;
+      const size = u24(c, a + 1);
+      const end = a + TAG_HEADER_SIZE + size;
+      if (end + 4 > n) break;
+      if (readU32(c, end) !== size + TAG_HEADER_SIZE) break;
+      const body = a + TAG_HEADER_SIZE;
+      if (type === TAG_VIDEO) parseVideoHeader(c, body, size, size, t.media);
+      else if (type === TAG_AUDIO) parseAudioHeader(c, body, size, size, t.media);
+      const clean = ((c[a + 8] as number) | (c[a + 9] as number) | (c[a + 10] as number)) === 0;
+      this.fillView(type, tagTimestamp(c, a), s + a, size, c, body, size, true, clean);
+      this.pos = s + end + 4;
+      this.sink?.tag(t);
+      a = end + 4;
+    }
+    if (a > start) this.release(this.pos);
+  }
+
   /** Reads the tag at this.pos; false when it must wait for more input (or the input is done). */
   private readTag(): boolean {
     const p = this.pos;
@@ -380,14 +417,7 @@ export class FlvTagReader {
       sizeOk = false;
       next = this.dataEnd;
     } else {
-      const pv = this.vb;
-      const pa = this.va;
-      const prev =
-        (((pv[pa] as number) << 24) |
-          ((pv[pa + 1] as number) << 16) |
-          ((pv[pa + 2] as number) << 8) |
-          (pv[pa + 3] as number)) >>>
-        0;
+      const prev = readU32(this.vb, this.va);
       if (prev !== size + TAG_HEADER_SIZE) {
         // Decide who is wrong: the size field, or the tag's DataSize (then the next header is not where
         // DataSize says it is).
@@ -410,16 +440,7 @@ export class FlvTagReader {
         sizeOk = false;
       }
     }
-    t.type = type;
-    t.timestamp = timestamp;
-    t.tagOffset = p;
-    t.bodyOffset = p + TAG_HEADER_SIZE;
-    t.dataSize = size;
-    t.buf = b;
-    t.at = a;
-    t.avail = bodyAvail;
-    t.sizeOk = sizeOk;
-    t.headerClean = streamIdZero && typeByte === type;
+    this.fillView(type, timestamp, p, size, b, a, bodyAvail, sizeOk, streamIdZero && typeByte === type);
     if (encrypted) {
       this.warn('E_FLV_ENCRYPTED', 'encrypted tag (Filter bit set) dropped', p);
     } else {
@@ -428,6 +449,31 @@ export class FlvTagReader {
     this.pos = next;
     this.release(next);
     return true;
+  }
+
+  /** Sets the view handed to the sink (its media header is parsed into it beforehand). */
+  private fillView(
+    type: number,
+    timestamp: number,
+    tagOffset: number,
+    size: number,
+    buf: Uint8Array,
+    at: number,
+    avail: number,
+    sizeOk: boolean,
+    headerClean: boolean,
+  ): void {
+    const t = this.view;
+    t.type = type;
+    t.timestamp = timestamp;
+    t.tagOffset = tagOffset;
+    t.bodyOffset = tagOffset + TAG_HEADER_SIZE;
+    t.dataSize = size;
+    t.buf = buf;
+    t.at = at;
+    t.avail = avail;
+    t.sizeOk = sizeOk;
+    t.headerClean = headerClean;
   }
 
   /** The tag at p does not fit in the input (known only once the input has ended). */

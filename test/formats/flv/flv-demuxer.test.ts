@@ -391,6 +391,45 @@ describe('FlvDemuxer on damaged input', () => {
     }
   });
 
+  it('hands out the same tags and warnings from whole input (its clean-run path) as from small pieces', () => {
+    const read = (bytes: Uint8Array, piece: number): string[] => {
+      const r = new FlvTagReader();
+      const out: string[] = [];
+      const sink = {
+        tag: (t: FlvTagView) => {
+          const m = t.media;
+          const n = Math.min(t.dataSize, 16);
+          const body = Array.from(t.buf.subarray(t.at, t.at + n)).join(',');
+          out.push(
+            `${t.type} ${t.timestamp} ${t.tagOffset} ${t.bodyOffset} ${t.dataSize} ${t.sizeOk} ${t.headerClean} ` +
+              `${m.packet} ${m.codec} ${m.codecName} ${m.keyframe} ${m.cts} ${m.headerSize} [${body}]`,
+          );
+        },
+        warning: (w: FormatWarning) => out.push(`warning ${w.code} ${w.offset} ${w.message}`),
+      };
+      for (let at = 0; at < bytes.length; at += piece) r.push(bytes.subarray(at, at + piece), sink);
+      r.end(sink);
+      return out;
+    };
+    let seed = 99;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let round = 0; round < 300; round++) {
+      const bad = file.slice();
+      const flips = rnd(6);
+      for (let k = 0; k < flips; k++) {
+        const at = rnd(2) ? 13 + rnd(bad.length - 13) : (starts[rnd(starts.length)] as number) + rnd(16);
+        bad[at] = rnd(256);
+      }
+      const cut = bad.subarray(0, bad.length - rnd(30));
+      const whole = read(cut, cut.length);
+      assert.ok(whole.length > 0);
+      assert.deepEqual(read(cut, 1 + rnd(7)), whole, `round ${round}`);
+    }
+  });
+
   it('reports a truncated onMetaData as a warning and keeps the media', () => {
     const md = metadataTag({ duration: 3, width: 640, height: 360 });
     const body = md.subarray(11, md.length - 4).subarray(0, 30);

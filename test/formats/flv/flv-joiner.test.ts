@@ -8,6 +8,7 @@ import { decodeAmf0All, isAmfObject, type AmfObject } from '../../../src/formats
 import { FlvDemuxer } from '../../../src/formats/flv/flv-demuxer.js';
 import { FlvJoiner, planFlvJoin, assembleFlv, type FlvPiece } from '../../../src/formats/flv/flv-joiner.js';
 import { FlvTagReader, type FlvTagView } from '../../../src/formats/flv/flv-reader.js';
+import { FlvTagRows, scanCleanFlv } from '../../../src/formats/flv/flv-tag-rows.js';
 import { PACKET_CONFIG, PACKET_FRAME, TAG_SCRIPT, TAG_VIDEO } from '../../../src/formats/flv/flv-tags.js';
 import type { Sample } from '../../../src/formats/media.js';
 import { lavfiAv, makeMedia, tools, x264FixedGop, type MediaSpec } from '../../helpers/fixtures.js';
@@ -581,6 +582,52 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
       r.end(sink);
       assert.deepEqual(warnings, [], `round ${round}`);
     }
+  });
+
+  it('reads well-formed chunks with its own scan exactly as with FlvTagReader (intact and damaged)', () => {
+    let seed = 77;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const noHooks = { config: () => 2, script: () => 4 };
+    let clean = 0;
+    let total = 0;
+    for (let round = 0; round < 300; round++) {
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = synthChunk({
+          t0: rnd(2) ? 0 : i * 400,
+          frame0: round * 10 + i,
+          videoFrames: 1 + rnd(8),
+          audioFrames: rnd(12),
+        }).slice();
+        // Damage aimed at what the scan reads: tag headers and the first bytes of bodies.
+        const starts: number[] = [];
+        for (let p = 13; p + 11 <= c.length; p += 15 + ((c[p + 1]! << 16) | (c[p + 2]! << 8) | c[p + 3]!))
+          starts.push(p);
+        const flips = rnd(4);
+        for (let f = 0; f < flips; f++) {
+          const at = rnd(3) === 0 ? rnd(c.length) : starts[rnd(starts.length)]! + rnd(16);
+          if (at < c.length) c[at] = rnd(3) === 0 ? rnd(256) : c[at]! ^ (1 << rnd(8));
+        }
+        chunks.push(c.subarray(0, c.length - (rnd(5) === 0 ? rnd(20) : 0)));
+      }
+      for (const c of chunks) {
+        total++;
+        if (scanCleanFlv(c, new FlvTagRows(), noHooks)) clean++;
+      }
+      const inPlace = rnd(2) === 0;
+      const fast = chunks.map((c) => c.slice());
+      const slow = chunks.map((c) => c.slice());
+      const a = planFlvJoin(fast, { rewriteInPlace: inPlace });
+      const b = planFlvJoin(slow, { rewriteInPlace: inPlace, cleanScan: false });
+      assert.deepEqual(a.result, b.result, `round ${round}`);
+      assert.deepEqual(a.pieces, b.pieces, `round ${round}`);
+      assert.deepEqual(fast, slow, `round ${round}: chunk bytes after an in-place join`);
+    }
+    // Both ways were taken often.
+    assert.ok(clean > total / 4 && clean < (total * 3) / 4, `${clean} of ${total} chunks scanned clean`);
   });
 
   it('keeps a sequence header only when it changes', () => {
