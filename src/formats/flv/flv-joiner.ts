@@ -23,7 +23,7 @@
  * order. onMetaData holds only fixed-size AMF0 values, so its size follows from the keyframe count and
  * the keyframe file positions are computed as (head size + position in the pieces).
  */
-import { sameBytes } from '../../core/bytes.js';
+import { copyOf, sameBytes } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import type { FormatWarning } from '../media.js';
 import { decodeAmf0, decodeAmf0All, isAmfObject, type AmfObject } from './amf0.js';
@@ -43,22 +43,11 @@ import {
   K_VCONFIG,
   K_VFRAME,
   K_VOTHER,
+  mediaKind,
   scanCleanFlv,
   type CleanScanHooks,
 } from './flv-tag-rows.js';
-import {
-  PACKET_COMMAND,
-  PACKET_CONFIG,
-  PACKET_END_OF_SEQUENCE,
-  PACKET_FRAME,
-  PACKET_TRUNCATED,
-  PACKET_UNSUPPORTED,
-  PREVIOUS_TAG_SIZE,
-  TAG_AUDIO,
-  TAG_HEADER_SIZE,
-  TAG_SCRIPT,
-  TAG_VIDEO,
-} from './flv-tags.js';
+import { PREVIOUS_TAG_SIZE, TAG_AUDIO, TAG_HEADER_SIZE, TAG_SCRIPT, TAG_VIDEO } from './flv-tags.js';
 import {
   flvHeader,
   onMetaDataTag,
@@ -417,39 +406,16 @@ export class FlvJoiner implements FlvTagSink {
     const m = t.media;
     let k: number;
     let flags = t.sizeOk && t.headerClean ? F_RAW_OK : 0;
-    if (t.type === TAG_VIDEO) {
-      switch (m.packet) {
-        case PACKET_FRAME:
-          k = K_VFRAME;
-          if (m.keyframe) flags |= F_KEY;
-          if (this.videoCodecId === undefined) this.videoCodecId = this.codecIdOf(t);
-          break;
-        case PACKET_CONFIG:
-          k = this.config(t.buf, t.at, t.dataSize, true);
-          break;
-        case PACKET_COMMAND:
-          k = K_COMMAND;
-          break;
-        case PACKET_END_OF_SEQUENCE:
-          k = K_EOS;
-          break;
-        case PACKET_TRUNCATED:
-          k = K_UNUSABLE;
-          break;
-        default:
-          // Enhanced metadata and packet types not understood: passed through, time-shifted.
-          k = K_VOTHER;
+    if (t.type === TAG_SCRIPT) k = this.script(t.buf, t.at, t.dataSize, t.bodyOffset);
+    else {
+      const video = t.type === TAG_VIDEO;
+      k = mediaKind(video, m, t.buf, t.at, t.dataSize, this.hooks);
+      if (k === K_VFRAME) {
+        if (m.keyframe) flags |= F_KEY;
+        if (this.videoCodecId === undefined) this.videoCodecId = this.codecIdOf(t);
+      } else if (k === K_AFRAME && this.audioCodecId === undefined) {
+        this.audioCodecId = (t.buf[t.at] as number) >> 4;
       }
-    } else if (t.type === TAG_AUDIO) {
-      if (m.packet === PACKET_CONFIG) k = this.config(t.buf, t.at, t.dataSize, false);
-      else if (m.packet === PACKET_TRUNCATED) k = K_UNUSABLE;
-      else if (m.packet === PACKET_UNSUPPORTED && m.codec === 'aac') k = K_UNUSABLE;
-      else {
-        k = K_AFRAME;
-        if (this.audioCodecId === undefined) this.audioCodecId = (t.buf[t.at] as number) >> 4;
-      }
-    } else {
-      k = this.script(t.buf, t.at, t.dataSize, t.bodyOffset);
     }
     this.rows.add(k, t.timestamp, t.tagOffset, t.dataSize, m.cts, flags);
   }
@@ -472,11 +438,11 @@ export class FlvJoiner implements FlvTagSink {
    * K_VCONFIG/K_ACONFIG when this sequence header differs from the one in force (and makes it the one in
    * force), K_CONFIG_DUP when it repeats it.
    */
-  readonly config = (b: Uint8Array, at: number, size: number, video: boolean): number => {
+  private readonly config = (b: Uint8Array, at: number, size: number, video: boolean): number => {
     const body = b.subarray(at, at + size);
     const cur = video ? this.videoConfig : this.audioConfig;
     if (cur !== undefined && sameBytes(cur, body)) return K_CONFIG_DUP;
-    const copy = body.slice();
+    const copy = copyOf(body);
     if (video) {
       this.videoConfig = copy;
       if (cur !== undefined) this.chunkVideoConfigChanged = true;
@@ -488,7 +454,7 @@ export class FlvJoiner implements FlvTagSink {
   };
 
   /** The class of a script data tag (K_META for onMetaData, whose first one is kept as `meta`). */
-  readonly script = (b: Uint8Array, at: number, size: number, bodyOffset: number): number => {
+  private readonly script = (b: Uint8Array, at: number, size: number, bodyOffset: number): number => {
     const body = b.subarray(at, at + size);
     let name;
     try {
@@ -722,16 +688,16 @@ export class FlvJoiner implements FlvTagSink {
           if (out > maxEnd) maxEnd = out;
         }
         if (i >= tailFrom) this.remember(i, out, k === K_VFRAME ? V : A);
-      } else if (k >= K_META) {
-        const drops = report.dropped;
-        if (k === K_META) drops.metadata++;
-        else if (k === K_COMMAND) drops.command++;
-        else if (k === K_EOS) drops.endOfSequence++;
-        else if (k === K_UNUSABLE) drops.unusable++;
-        else if (k === K_CONFIG_DUP) drops.sequenceHeader++;
-        if (k !== K_SCRIPT && k !== K_VOTHER) continue;
-      }
-      if (k !== K_VFRAME && k !== K_AFRAME) {
+      } else {
+        if (k >= K_META) {
+          const drops = report.dropped;
+          if (k === K_META) drops.metadata++;
+          else if (k === K_COMMAND) drops.command++;
+          else if (k === K_EOS) drops.endOfSequence++;
+          else if (k === K_UNUSABLE) drops.unusable++;
+          else if (k === K_CONFIG_DUP) drops.sequenceHeader++;
+          if (k !== K_SCRIPT && k !== K_VOTHER) continue;
+        }
         // Configs, other script data, other video packets: keep, time-shifted, never before 0.
         if (out < 0) out = 0;
         if (out > 0xffffffff) out = 0xffffffff;
@@ -745,9 +711,9 @@ export class FlvJoiner implements FlvTagSink {
         // The input's own header and PreviousTagSize are right (once the timestamp is written into the
         // header, when allowed): move the tag whole, and runs of such tags as one range.
         if (out !== t) writeTimestamp(cur, start, out);
-        if (start !== rangeEnd || e.poolPos !== e.poolStart) {
+        if (start !== rangeEnd) {
+          // Joiner-made bytes before it are flushed by addRange, in order.
           if (rangeStart >= 0) addRange(e, rangeStart, rangeEnd - rangeStart);
-          flushBytes(e);
           rangeStart = start;
         }
         rangeEnd = start + whole;

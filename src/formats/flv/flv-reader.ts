@@ -262,12 +262,7 @@ export class FlvTagReader {
     const a = this.va;
     const version = b[a + 3] as number;
     const flags = b[a + 4] as number;
-    let dataOffset =
-      (((b[a + 5] as number) << 24) |
-        ((b[a + 6] as number) << 16) |
-        ((b[a + 7] as number) << 8) |
-        (b[a + 8] as number)) >>>
-      0;
+    let dataOffset = readU32(b, a + 5);
     if (version !== 1) this.warn('E_FLV_VERSION', `FLV version ${version}, expected 1; reading anyway`, 3);
     if (dataOffset < FLV_HEADER_SIZE) {
       this.warn(

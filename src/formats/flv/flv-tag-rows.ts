@@ -11,13 +11,22 @@
 import { readU32, resized } from '../../core/bytes.js';
 import {
   FLV_HEADER_SIZE,
-  SOUND_FORMAT_AAC,
+  newMediaHeader,
+  PACKET_COMMAND,
+  PACKET_CONFIG,
+  PACKET_END_OF_SEQUENCE,
+  PACKET_FRAME,
+  PACKET_TRUNCATED,
+  PACKET_UNSUPPORTED,
+  parseAudioHeader,
+  parseVideoHeader,
   TAG_AUDIO,
   TAG_HEADER_SIZE,
   TAG_SCRIPT,
   TAG_VIDEO,
-  VIDEO_CODEC_AVC,
-  VIDEO_CODEC_HEVC_LEGACY,
+  tagTimestamp,
+  u24,
+  type MediaHeader,
 } from './flv-tags.js';
 
 // Tag classes.
@@ -85,11 +94,36 @@ export interface CleanScanHooks {
 }
 
 /**
+ * The class of an audio or video tag whose header is parsed into `m` (sequence headers through `hooks`),
+ * as both the scan and FlvJoiner.tag() give it.
+ */
+export function mediaKind(
+  video: boolean,
+  m: MediaHeader,
+  b: Uint8Array,
+  at: number,
+  size: number,
+  hooks: CleanScanHooks,
+): number {
+  const p = m.packet;
+  if (p === PACKET_CONFIG) return hooks.config(b, at, size, video);
+  if (p === PACKET_TRUNCATED) return K_UNUSABLE;
+  if (!video) return p === PACKET_UNSUPPORTED && m.codec === 'aac' ? K_UNUSABLE : K_AFRAME;
+  if (p === PACKET_FRAME) return K_VFRAME;
+  if (p === PACKET_COMMAND) return K_COMMAND;
+  if (p === PACKET_END_OF_SEQUENCE) return K_EOS;
+  // Enhanced metadata and packet types not understood: passed through, time-shifted.
+  return K_VOTHER;
+}
+
+const scratch = newMediaHeader();
+
+/**
  * Fills `rows` (cleared first) from a whole FLV file in `b`: true when every byte was accounted for.
  * False, with rows and hooks' state to be thrown away, at anything FlvTagReader would warn about or repair
  * (a header other than version 1 with PreviousTagSize0 = 0, a TagType with reserved or filter bits, a
- * PreviousTagSize that does not match, a tag cut short or trailing bytes) and at enhanced-RTMP video and
- * empty audio tags, which are left to the reader's full parsing.
+ * PreviousTagSize that does not match, a tag cut short or trailing bytes) and at enhanced-RTMP video
+ * (left to the reader, whose FlvTagView the joiner takes the FourCC from).
  */
 export function scanCleanFlv(b: Uint8Array, rows: FlvTagRows, hooks: CleanScanHooks): boolean {
   rows.count = 0;
@@ -97,53 +131,29 @@ export function scanCleanFlv(b: Uint8Array, rows: FlvTagRows, hooks: CleanScanHo
   if (n < FLV_HEADER_SIZE + 4 || b[0] !== 0x46 || b[1] !== 0x4c || b[2] !== 0x56 || b[3] !== 1) return false;
   const dataOffset = readU32(b, 5);
   if (dataOffset < FLV_HEADER_SIZE || dataOffset + 4 > n || readU32(b, dataOffset) !== 0) return false;
+  const m = scratch;
   let p = dataOffset + 4;
   while (p < n) {
     if (p + TAG_HEADER_SIZE > n) return false;
     const type = b[p] as number;
-    const size = ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
+    const size = u24(b, p + 1);
     const end = p + TAG_HEADER_SIZE + size;
     if (end + 4 > n || readU32(b, end) !== size + TAG_HEADER_SIZE) return false;
-    const ts =
-      (((b[p + 4] as number) << 16) | ((b[p + 5] as number) << 8) | (b[p + 6] as number)) +
-      (b[p + 7] as number) * 0x1000000;
     const at = p + TAG_HEADER_SIZE;
-    const flags = ((b[p + 8] as number) | (b[p + 9] as number) | (b[p + 10] as number)) === 0 ? F_RAW_OK : 0;
+    let flags = ((b[p + 8] as number) | (b[p + 9] as number) | (b[p + 10] as number)) === 0 ? F_RAW_OK : 0;
     let kind: number;
     let cts = 0;
-    let key = 0;
     if (type === TAG_VIDEO) {
-      if (size < 1) return false;
-      const b0 = b[at] as number;
-      if ((b0 & 0x80) !== 0) return false;
-      const codecId = b0 & 0x0f;
-      if (b0 >> 4 === 5) kind = K_COMMAND;
-      else if (codecId !== VIDEO_CODEC_AVC && codecId !== VIDEO_CODEC_HEVC_LEGACY) kind = K_VFRAME;
-      else if (size < 5) kind = K_UNUSABLE;
-      else {
-        const packetType = b[at + 1] as number;
-        if (packetType === 1) {
-          kind = K_VFRAME;
-          cts =
-            ((((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 8) | (b[at + 4] as number)) << 8) >>
-            8;
-        } else if (packetType === 0) kind = hooks.config(b, at, size, true);
-        else if (packetType === 2) kind = K_EOS;
-        else kind = K_VOTHER;
-      }
-      if (kind === K_VFRAME && b0 >> 4 === 1) key = F_KEY;
+      if (size > 0 && ((b[at] as number) & 0x80) !== 0) return false;
+      kind = mediaKind(true, parseVideoHeader(b, at, size, size, m), b, at, size, hooks);
+      cts = m.cts;
+      if (kind === K_VFRAME && m.keyframe) flags |= F_KEY;
     } else if (type === TAG_AUDIO) {
-      if (size < 1) return false;
-      if ((b[at] as number) >> 4 !== SOUND_FORMAT_AAC) kind = K_AFRAME;
-      else if (size < 2) kind = K_UNUSABLE;
-      else {
-        const packetType = b[at + 1] as number;
-        kind = packetType === 1 ? K_AFRAME : packetType === 0 ? hooks.config(b, at, size, false) : K_UNUSABLE;
-      }
+      kind = mediaKind(false, parseAudioHeader(b, at, size, size, m), b, at, size, hooks);
     } else if (type === TAG_SCRIPT) {
       kind = hooks.script(b, at, size, at);
     } else return false;
-    rows.add(kind, ts, p, size, cts, flags | key);
+    rows.add(kind, tagTimestamp(b, p), p, size, cts, flags);
     p = end + 4;
   }
   return true;
