@@ -34,6 +34,8 @@ const CLOCK = 90000;
 const DETECT_LIMIT = 64 * 1024;
 /** Largest video access unit accepted, bytes; a larger one is dropped (a PES without end is corrupt). */
 const MAX_ACCESS_UNIT = 64 * 1024 * 1024;
+/** Payload bytes of a transport packet with no adaptation field. */
+const PACKET_PAYLOAD = 184;
 
 /**
  * The shared space (see ChainSpace): two input slots (a caller may read the next chunk while the previous
@@ -237,6 +239,8 @@ export class MpegtsDemuxer implements Demuxer {
   private readonly trim: boolean;
   private out: DemuxOutput = emptyOutput();
   private readonly pids: Array<PsiPid | EsPid | undefined> = new Array<PsiPid | EsPid | undefined>(8192);
+  /** The elementary stream PIDs alone, for the packet loop's fast path (one object shape). */
+  private readonly esPids: Array<EsPid | undefined> = new Array<EsPid | undefined>(8192);
   private readonly streams: EsPid[] = [];
   private readonly warned = new Map<string, number>();
 
@@ -502,8 +506,35 @@ export class MpegtsDemuxer implements Demuxer {
   private packets(buf: Uint8Array, i: number, base: number): number {
     const len = buf.length;
     const stride = this.stride;
+    const scanBase = this.scanBase;
+    const es = this.esPids;
     while (i + TS_PACKET <= len && buf[i] === SYNC_BYTE) {
-      this.packet(buf, i, base + i);
+      const b1 = buf[i + 1] as number;
+      const b3 = buf[i + 3] as number;
+      const s = es[((b1 & 31) << 8) | (buf[i + 2] as number)];
+      // Most packets continue a video PES whose header has been read: no error or start flag, payload only,
+      // the next continuity counter. Their payloads go straight into the access unit, here, with no call
+      // through packet() and esPayload() (what those would do, in the same order).
+      if (
+        s !== undefined &&
+        (b1 & 0xc0) === 0 &&
+        (b3 & 0xf0) === 0x10 &&
+        s.direct &&
+        s.pesActive &&
+        !s.disabled &&
+        (b3 & 15) === ((s.cc + 1) & 15) &&
+        s.cc >= 0 &&
+        scanBase >= 0 &&
+        (s.pesSize === 0 || s.pesBytes + PACKET_PAYLOAD < s.pesSize)
+      ) {
+        s.cc = b3 & 15;
+        s.pesBytes += PACKET_PAYLOAD;
+        const au = s.au;
+        au.pushFromSpace(scanBase + i + 4, scanBase + i + TS_PACKET);
+        if (au.length > MAX_ACCESS_UNIT) this.dropOversizedAccessUnit(s);
+      } else {
+        this.packet(buf, i, base + i);
+      }
       i += stride;
     }
     return i;
@@ -771,6 +802,7 @@ export class MpegtsDemuxer implements Demuxer {
     };
     if (es.language) s.language = es.language;
     this.pids[es.pid] = s;
+    this.esPids[es.pid] = s;
     this.streams.push(s);
     // Audio waits for the first keyframe only at the start; a video stream added to a PMT later must not
     // cut a hole into audio that is already flowing.
