@@ -14,6 +14,23 @@ export interface Demuxed {
 export const ODD_CHUNKS = [1, 7, 187, 189, 1000, 4093, 333, 65537, 2, 376];
 
 export function demuxAll(bytes: Uint8Array, sizes = ODD_CHUNKS, options?: MpegtsDemuxerOptions): Demuxed {
+  return demuxIn(bytes, sizes, false, options);
+}
+
+/**
+ * The same, each piece read straight into the demuxer's own memory (inputBuffer) as a file remux or a
+ * recording does; a size larger than the memory it lends is cut to it.
+ */
+export function demuxViaInputBuffer(bytes: Uint8Array, sizes: readonly number[]): Demuxed {
+  return demuxIn(bytes, sizes, true);
+}
+
+function demuxIn(
+  bytes: Uint8Array,
+  sizes: readonly number[],
+  direct: boolean,
+  options?: MpegtsDemuxerOptions,
+): Demuxed {
   const d = new MpegtsDemuxer(options);
   const out: Demuxed = { tracks: [], samples: [], warnings: [] };
   const take = (o: Demuxed): void => {
@@ -24,8 +41,16 @@ export function demuxAll(bytes: Uint8Array, sizes = ODD_CHUNKS, options?: Mpegts
   let at = 0;
   for (let i = 0; at < bytes.length; i++) {
     const n = sizes[i % sizes.length] as number;
-    take(d.push(bytes.subarray(at, at + n)));
-    at += n;
+    if (direct) {
+      const buf = d.inputBuffer(n);
+      const m = Math.min(buf.length, bytes.length - at);
+      buf.set(bytes.subarray(at, at + m));
+      take(d.push(buf.subarray(0, m)));
+      at += m;
+    } else {
+      take(d.push(bytes.subarray(at, at + n)));
+      at += n;
+    }
   }
   take(d.end());
   return out;

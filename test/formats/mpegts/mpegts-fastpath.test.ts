@@ -9,10 +9,9 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { FormatError } from '../../../src/core/errors.js';
 import { parseAvcC } from '../../../src/formats/codecs/h264.js';
-import { MpegtsDemuxer } from '../../../src/formats/mpegts/mpegts-demuxer.js';
 import { fixture } from '../../helpers/fixtures.js';
 import { sampleEntryBox } from '../codecs/probe-helpers.js';
-import { demuxAll, type Demuxed } from './demux-helpers.js';
+import { demuxAll, demuxViaInputBuffer, type Demuxed } from './demux-helpers.js';
 import { adtsFrame, concat, TsWriter } from './ts-writer.js';
 
 const read = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
@@ -26,25 +25,7 @@ function rand(n: number): number {
 /** Pieces under the demuxer's staging size: every packet goes through packet() and esPayload(). */
 const SMALL = [1, 7, 187, 189, 1000, 4093, 333];
 
-function viaInputBuffer(bytes: Uint8Array): Demuxed {
-  const d = new MpegtsDemuxer();
-  const out: Demuxed = { tracks: [], samples: [], warnings: [] };
-  const take = (o: Demuxed): void => {
-    out.tracks.push(...o.tracks);
-    out.samples.push(...o.samples);
-    out.warnings.push(...o.warnings);
-  };
-  const sizes = [100_003, 1 << 20, 4093, 50_000];
-  for (let at = 0, i = 0; at < bytes.length; i++) {
-    const buf = d.inputBuffer(sizes[i % sizes.length] as number);
-    const n = Math.min(buf.length, bytes.length - at);
-    buf.set(bytes.subarray(at, at + n));
-    take(d.push(buf.subarray(0, n)));
-    at += n;
-  }
-  take(d.end());
-  return out;
-}
+const VIA_INPUT_BUFFER = [100_003, 1 << 20, 4093, 50_000];
 
 /** Everything a caller sees, as comparable strings (or the error it got). */
 function outcome(run: () => Demuxed): string[] {
@@ -133,7 +114,7 @@ describe('MPEG-TS demuxer: the fast path equals the general path', () => {
       const general = outcome(() => demuxAll(bytes, SMALL));
       assert.ok(general.length > 100, 'samples come out');
       assert.deepEqual(
-        outcome(() => viaInputBuffer(bytes)),
+        outcome(() => demuxViaInputBuffer(bytes, VIA_INPUT_BUFFER)),
         general,
       );
     }
@@ -144,7 +125,7 @@ describe('MPEG-TS demuxer: the fast path equals the general path', () => {
     for (let round = 0; round < 400; round++) {
       const bytes = damage(sources[round % 2] as Uint8Array, 1 + rand(30));
       assert.deepEqual(
-        outcome(() => viaInputBuffer(bytes)),
+        outcome(() => demuxViaInputBuffer(bytes, VIA_INPUT_BUFFER)),
         outcome(() => demuxAll(bytes, SMALL)),
         `round ${round}`,
       );

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { parseAudioSpecificConfig } from '../../../src/formats/codecs/aac.js';
 import { describeConfig } from '../../../src/formats/codecs/describe.js';
 import { buildHvcC, HEVC_NAL, hevcNalType, parseHvcC } from '../../../src/formats/codecs/hevc.js';
-import { MpegtsDemuxer, sniffMpegts } from '../../../src/formats/mpegts/mpegts-demuxer.js';
+import { sniffMpegts } from '../../../src/formats/mpegts/mpegts-demuxer.js';
 import { fixture, makeMedia, type MediaSpec } from '../../helpers/fixtures.js';
 import {
   ffprobePackets,
@@ -18,6 +18,7 @@ import {
   assertMatchesFfprobe,
   assertSane,
   demuxAll,
+  demuxViaInputBuffer,
   lengthPrefixed,
   nalUnits,
   samplesOf,
@@ -137,18 +138,7 @@ describe('MPEG-TS demuxer against ffprobe and the source MP4', () => {
       // 1.1 MB and 3,000,001-byte pushes: several 512 KB slots per push, packets across slot ends.
       assert.deepEqual(key(demuxAll(bytes, [1_100_000, 3_000_001])), key(small));
       // Read straight into the demuxer's memory, as a file remux does, in sizes that cut packets.
-      const d = new MpegtsDemuxer();
-      const direct: ReturnType<typeof demuxAll> = { tracks: [], samples: [], warnings: [] };
-      const sizes = [100_003, 1 << 20, 4093];
-      for (let at = 0, i = 0; at < bytes.length; i++) {
-        const buf = d.inputBuffer(sizes[i % sizes.length] as number);
-        const n = Math.min(buf.length, bytes.length - at);
-        buf.set(bytes.subarray(at, at + n));
-        direct.samples.push(...d.push(buf.subarray(0, n)).samples);
-        at += n;
-      }
-      direct.samples.push(...d.end().samples);
-      assert.deepEqual(key(direct), key(small));
+      assert.deepEqual(key(demuxViaInputBuffer(bytes, [100_003, 1 << 20, 4093])), key(small));
     }
   });
 
