@@ -37,3 +37,11 @@ export function extraCaList(
   loaded.set(path, list);
   return list;
 }
+
+/**
+ * Whether connections trust NODE_EXTRA_CA_CERTS as the launcher took it over: only when the caller gave
+ * no CA. Decided when a client is made; the certificates are read at the first HTTPS connection.
+ */
+export function usesExtraCa(tls: { ca?: unknown } | undefined): boolean {
+  return tls?.ca === undefined && Boolean(process.env[EXTRA_CA_ENV]);
+}

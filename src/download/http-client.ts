@@ -1,8 +1,8 @@
 /**
  * The HTTP client every loader and the segment scheduler share: keep-alive pools (connections per origin
  * at least the download concurrency) on raw sockets (h1-transport.ts), undici for proxies from the
- * environment,
- * bounded redirects to http(s) only, bounded bodies, Content-Length checked, and a watchdog that tells a
+ * environment (loaded only then, or when its dispatcher is asked for), bounded
+ * redirects to http(s) only, bounded bodies, Content-Length checked, and a watchdog that tells a
  * server that never answers (E_TIMEOUT) from one that stops sending mid-body (E_STALL).
  */
 import type { Dispatcher } from 'undici';
@@ -11,10 +11,10 @@ import { rangeHeader, type ByteRange } from './byte-range.js';
 import { classifyError, interrupted, shownUrl, statusError, type ExchangeFacts } from './http-errors.js';
 import { fetchLocal } from './local-fetch.js';
 import { decode, header, readBody, type BodySink } from './read-body.js';
-import { EXTRA_CA_ENV, extraCaList } from './extra-ca.js';
+import { extraCaList, usesExtraCa } from './extra-ca.js';
 import { createH1Transport } from './h1-transport.js';
 import type { Transport, TransportResponse } from './transport.js';
-import { createDispatcher as createUndiciDispatcher, undiciTransport } from './undici-transport.js';
+import type { DispatcherOptions } from './undici-transport.js';
 import { buildRequestHeaders, type RequestHeaderOptions } from './request-headers.js';
 import { proxyFromEnv } from './proxy-env.js';
 import { assertAllowedUrl, isHttpUrl } from './url-policy.js';
@@ -76,34 +76,22 @@ export interface FetchResult {
 export interface HttpClient {
   fetch(url: string | URL, options?: FetchOptions): Promise<FetchResult>;
   fetchBytes(url: string | URL, options?: FetchOptions): Promise<Buffer>;
-  /** undici's dispatcher with the same pool settings and proxies (made when first asked for). */
-  readonly dispatcher: Dispatcher;
+  /** undici's dispatcher with the same pool settings and proxies (undici loaded and the dispatcher made when first asked for). */
+  dispatcher(): Promise<Dispatcher>;
   /** The proxies in use (credentials masked), or undefined for direct connections. */
   readonly proxy: { http?: string; https?: string } | undefined;
   close(): Promise<void>;
 }
 
-/** undici's dispatcher for these options: an Agent, or an EnvHttpProxyAgent when a proxy is configured. */
-export function createDispatcher(
-  options: HttpClientOptions = {},
-  extraCa = usesExtraCa(options),
-): Dispatcher {
-  return createUndiciDispatcher({
+/** What undici's dispatcher is made from (see dispatcher.ts): the options with their defaults. */
+export function dispatcherOptions(options: HttpClientOptions, extraCa: boolean): DispatcherOptions {
+  return {
     connections: options.connections ?? HTTP_DEFAULTS.connections,
     timeoutMs: options.timeoutMs ?? HTTP_DEFAULTS.timeoutMs,
     env: options.env,
     tls: options.tls,
     extraCa,
-  });
-}
-
-/**
- * Whether connections trust NODE_EXTRA_CA_CERTS as the launcher took it over (extra-ca.ts): only when the
- * caller gave no CA. Decided when a client is made; the certificates are read at the first HTTPS
- * connection.
- */
-function usesExtraCa(options: HttpClientOptions): boolean {
-  return options.tls?.ca === undefined && Boolean(process.env[EXTRA_CA_ENV]);
+  };
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -120,11 +108,16 @@ interface Limits {
 
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const proxySettings = proxyFromEnv(options.env ?? process.env);
-  const extraCa = usesExtraCa(options);
-  let dispatcher: Dispatcher | undefined;
-  const undici = (): Dispatcher => (dispatcher ??= createDispatcher(options, extraCa));
+  const extraCa = usesExtraCa(options.tls);
+  // undici (about 15-20 ms of a command's start with the built-ins it loads: node:http, node:assert) is
+  // loaded only when it is used: for a proxy, or when a caller asks for the dispatcher.
+  let dispatcher: Promise<Dispatcher> | undefined;
+  const undici = (): Promise<Dispatcher> =>
+    (dispatcher ??= import('./undici-transport.js').then((m) =>
+      m.createDispatcher(dispatcherOptions(options, extraCa)),
+    ));
   const transport: Transport = proxySettings
-    ? undiciTransport(undici())
+    ? lazyTransport(async () => (await import('./undici-transport.js')).undiciTransport(await undici()))
     : createH1Transport({
         connections: options.connections ?? HTTP_DEFAULTS.connections,
         tls: () => {
@@ -198,16 +191,25 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return {
     fetch,
     fetchBytes: async (url, fo) => (await fetch(url, fo)).body,
-    get dispatcher() {
-      return undici();
-    },
+    dispatcher: undici,
     proxy: proxySettings
       ? { http: maskProxy(proxySettings.httpProxy), https: maskProxy(proxySettings.httpsProxy) }
       : undefined,
     close: async () => {
       await transport.close();
       // With a proxy the transport was the dispatcher's, closed above.
-      if (!proxySettings) await dispatcher?.close();
+      if (!proxySettings && dispatcher) await (await dispatcher).close();
+    },
+  };
+}
+
+/** A transport made when its first request is made (and closed only if it was made). */
+function lazyTransport(make: () => Promise<Transport>): Transport {
+  let made: Promise<Transport> | undefined;
+  return {
+    get: async (url, headers, signal) => (await (made ??= make())).get(url, headers, signal),
+    close: async () => {
+      if (made) await (await made).close();
     },
   };
 }

@@ -9,9 +9,9 @@ export {
   type GapReport,
   type GapReportEntry,
 } from './gap-report.js';
+export { createDispatcher } from './dispatcher.js';
 export {
   HTTP_DEFAULTS,
-  createDispatcher,
   createHttpClient,
   proxyFromEnv,
   type FetchOptions,

@@ -7,7 +7,6 @@
  * GETs go through the shared HttpClient; the form POSTs use the same dispatcher (pool, proxies), retried
  * with the same policy.
  */
-import { request } from '../../download/undici-core.js';
 import { InputError, NetworkError, isCastkitError } from '../../core/errors.js';
 import { cookieHeader, type Cookie } from '../../download/cookies.js';
 import type { HttpClient } from '../../download/http-client.js';
@@ -191,8 +190,10 @@ export class UstreamSite {
     const timeout = AbortSignal.timeout(timeoutMs);
     const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
+      // undici is loaded here, not when castkit starts (see http-client.ts).
+      const { request } = await import('../../download/undici-core.js');
       const res = await request(target, {
-        dispatcher: this.o.client.dispatcher,
+        dispatcher: await this.o.client.dispatcher(),
         method: 'POST',
         headers,
         body: new URLSearchParams(fields).toString(),
