@@ -197,8 +197,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       : undefined,
     close: async () => {
       await transport.close();
-      // With a proxy the transport was the dispatcher's, closed above.
-      if (!proxySettings && dispatcher) await (await dispatcher).close();
+      // The client owns the dispatcher, whether the proxy transport or a caller (the ustream site) made it.
+      if (dispatcher) await (await dispatcher.catch(() => undefined))?.close();
     },
   };
 }

@@ -98,6 +98,6 @@ export function undiciTransport(dispatcher: Dispatcher): Transport {
         destroy: () => res.body.destroy(),
       };
     },
-    close: () => dispatcher.close(),
+    close: async () => undefined, // the dispatcher is the caller's to close
   };
 }

@@ -212,7 +212,11 @@ describe('proxies from the environment', () => {
     assert.equal(proxyFromEnv({}), undefined);
     const c = createHttpClient({ env: { HTTPS_PROXY: 'http://user:pw123@127.0.0.1:9' } });
     assert.deepEqual(c.proxy, { http: undefined, https: 'http://user:****@127.0.0.1:9' });
+    // A dispatcher asked for before any request (the ustream site's POSTs) is closed with the client.
+    const d = await c.dispatcher();
+    assert.ok(d instanceof EnvHttpProxyAgent);
     await c.close();
+    assert.equal((d as unknown as { closed: boolean }).closed, true, 'the dispatcher is closed');
   });
 
   it('tunnels http through HTTP_PROXY with CONNECT, keeping NO_PROXY hosts direct', async () => {
