@@ -164,6 +164,11 @@ export class SegmentJournal {
     return this.entries.has(key);
   }
 
+  /** Bytes of a completed segment (0 for a key not listed). */
+  lengthOf(key: string): number {
+    return this.entries.get(key)?.length ?? 0;
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -334,9 +334,21 @@ export async function downloadSegments(
     }),
   );
 
-  // Journal reads for committing: one buffer, reused while the consumer releases what it was given.
-  let readBack: Uint8Array | undefined;
+  // Journal reads for committing go into memory used again once the consumer releases what it was given
+  // (at most two buffers kept), so that the segment after the one being consumed is read meanwhile.
+  const spare: Uint8Array[] = [];
   let lent: Buffer | undefined;
+  let ahead: { i: number; read: Promise<Buffer | undefined> } | undefined;
+  const readStreamed = (i: number): Promise<Buffer | undefined> => {
+    const key = (segments[i] as Segment).key;
+    const k = spare.findIndex((b) => b.length >= (journal as SegmentJournal).lengthOf(key));
+    return (journal as SegmentJournal).read(key, false, k >= 0 ? spare.splice(k, 1)[0] : undefined);
+  };
+  const release = (b: Buffer): void => {
+    // The whole memory the read went into, not only this segment's part of it.
+    spare.push(new Uint8Array(b.buffer, b.byteOffset, b.buffer.byteLength - b.byteOffset));
+    if (spare.length > 2) spare.sort((x, y) => y.length - x.length).pop();
+  };
   const commit = async (): Promise<void> => {
     while (nextCommit < n && !run.signal.aborted) {
       const i = nextCommit;
@@ -346,10 +358,11 @@ export async function downloadSegments(
         held.delete(i);
         heldBytes -= bytes.length;
       } else if (streamed[i]) {
-        bytes = await journal?.read(seg.key, false, readBack);
+        const pending = ahead?.i === i ? ahead.read : readStreamed(i);
+        ahead = undefined;
+        bytes = await pending;
         if (!bytes) throw new Error(`segment ${seg.key} was journaled but cannot be read back`);
-        readBack = undefined; // lent to onSegment until it says otherwise
-        lent = bytes;
+        lent = bytes; // until the consumer says it let go of it
       } else if (inJournal[i]) {
         bytes = await journal?.read(seg.key);
         if (bytes) stats.fromJournal++;
@@ -374,11 +387,11 @@ export async function downloadSegments(
         await o.onMissing?.(m);
       } else {
         const length = bytes.length; // onSegment may transfer the bytes away (to a worker)
+        // The next segment, when it is journaled already, is read while this one is consumed.
+        if (streamed[i + 1] && !held.has(i + 1) && ahead === undefined)
+          ahead = { i: i + 1, read: readStreamed(i + 1) };
         await o.onSegment(seg.key, bytes, i);
-        if (lent && o.segmentReleased?.()) {
-          // The whole memory the read went into, for the next read back (the largest so far).
-          readBack = new Uint8Array(lent.buffer, lent.byteOffset, lent.buffer.byteLength - lent.byteOffset);
-        }
+        if (lent && o.segmentReleased?.()) release(lent);
         lent = undefined;
         stats.committed++;
         stats.committedBytes += length;
@@ -395,6 +408,8 @@ export async function downloadSegments(
     fatal ??= err;
     run.abort();
   }
+  // A read ahead that was not taken (the run stopped): let it end before the caller closes the journal.
+  await ahead?.read.catch(() => undefined);
   await Promise.all(workers);
   o.signal?.removeEventListener('abort', onCallerAbort);
   await ownClient?.close().catch(() => undefined);
