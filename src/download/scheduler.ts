@@ -340,9 +340,11 @@ export async function downloadSegments(
   let lent: Buffer | undefined;
   let ahead: { i: number; read: Promise<Buffer | undefined> } | undefined;
   const readStreamed = (i: number): Promise<Buffer | undefined> => {
+    const j = journal as SegmentJournal;
     const key = (segments[i] as Segment).key;
-    const k = spare.findIndex((b) => b.length >= (journal as SegmentJournal).lengthOf(key));
-    return (journal as SegmentJournal).read(key, false, k >= 0 ? spare.splice(k, 1)[0] : undefined);
+    const length = j.lengthOf(key);
+    const k = spare.findIndex((b) => b.length >= length);
+    return j.read(key, false, k >= 0 ? spare.splice(k, 1)[0] : undefined);
   };
   const release = (b: Buffer): void => {
     // The whole memory the read went into, not only this segment's part of it.
@@ -387,9 +389,9 @@ export async function downloadSegments(
         await o.onMissing?.(m);
       } else {
         const length = bytes.length; // onSegment may transfer the bytes away (to a worker)
-        // The next segment, when it is journaled already, is read while this one is consumed.
-        if (streamed[i + 1] && !held.has(i + 1) && ahead === undefined)
-          ahead = { i: i + 1, read: readStreamed(i + 1) };
+        // The next segment, when it is journaled already (streamed segments are never held), is read
+        // while this one is consumed.
+        if (streamed[i + 1] && ahead === undefined) ahead = { i: i + 1, read: readStreamed(i + 1) };
         await o.onSegment(seg.key, bytes, i);
         if (lent && o.segmentReleased?.()) release(lent);
         lent = undefined;
