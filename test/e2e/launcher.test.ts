@@ -16,14 +16,18 @@ import { makeCertificate, startHttpsServer } from '../helpers/tls-cert.js';
 const dir = scratchDir('castkit-launcher-');
 const BIN = join(REPO, 'bin', 'castkit');
 
-/** Run the launcher (through a symbolic link, as npm installs it) with the given environment changes. */
-function launch(args: string[], env: Record<string, string | undefined>): Promise<CliResult> {
-  const link = join(dir, 'node_modules-bin-castkit');
+/**
+ * Run the launcher (through a symbolic link, as npm installs it, unless `via` names another path to start)
+ * with the given environment changes.
+ */
+function launch(args: string[], env: Record<string, string | undefined>, via?: string): Promise<CliResult> {
+  let link = join(dir, 'node_modules-bin-castkit');
   try {
     symlinkSync(BIN, link);
   } catch {
     // made by an earlier call
   }
+  if (via !== undefined) link = via;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete childEnv[k];
@@ -81,11 +85,20 @@ describe('bin/castkit (the installed command)', () => {
 
   after(() => server.close());
 
-  it('runs the CLI through a symbolic link', async () => {
-    const r = await launch(['--version'], {});
-    assert.equal(r.code, 0, r.stderr);
+  it('runs the CLI through a symbolic link, a relative link to that link, and by its own path', async () => {
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
-    assert.equal(r.stdout.trim(), pkg.version);
+    await launch(['--version'], {}); // makes the first link
+    const second = join(dir, 'second-link');
+    try {
+      symlinkSync('node_modules-bin-castkit', second);
+    } catch {
+      // made by an earlier run
+    }
+    for (const via of [undefined, second, BIN]) {
+      const r = await launch(['--version'], {}, via);
+      assert.equal(r.code, 0, `${via ?? 'link'}: ${r.stderr}`);
+      assert.equal(r.stdout.trim(), pkg.version);
+    }
   });
 
   it('takes NODE_EXTRA_CA_CERTS over: Node does not load it at start', async () => {
