@@ -87,7 +87,7 @@ describe('bin/castkit (the installed command)', () => {
 
   it('runs the CLI through a symbolic link, a relative link to that link, and by its own path', async () => {
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
-    await launch(['--version'], {}); // makes the first link
+    // Made before the link it points to (the first launch below makes that one): a link may dangle meanwhile.
     const second = join(dir, 'second-link');
     try {
       symlinkSync('node_modules-bin-castkit', second);
