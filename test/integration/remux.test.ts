@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { remux } from '../../src/api/remux.js';
-import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
+import { fixture, lavfiAv, makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeAmf0All, type AmfObject } from '../../src/formats/flv/amf0.js';
 import { bodyStart, childBoxes, findBox, readBoxes, u32 } from '../../src/formats/isobmff/isobmff-boxes.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
@@ -136,6 +136,48 @@ describe('remux single inputs to MP4', () => {
         assert.ok(head.indexOf('moov') < head.indexOf('mdat') || !head.includes('mdat'), 'moov before mdat');
         assert.ok(head.includes('moov'), `${name}: moov near the start`);
       }
+    }
+  });
+
+  it('MPEG-TS and FLV larger than the read that sizes the moov room: the media after it goes straight behind the room', async () => {
+    // 8.6 MB of noisy video: the room is sized after the first 2 MB, and most payloads are written after.
+    const ts = await makeMedia({
+      name: 'h264-aac-noise',
+      ext: '.ts',
+      args: [
+        ...lavfiAv(6),
+        '-vf',
+        'noise=alls=30:allf=t',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'veryfast',
+        '-pix_fmt',
+        'yuv420p',
+        '-bf',
+        '2',
+        '-g',
+        '30',
+        '-crf',
+        '14',
+        '-c:a',
+        'aac',
+        '-b:a',
+        '96k',
+        '-shortest',
+      ],
+    });
+    const flv = await ffmpegCopy(ts, '.flv');
+    for (const src of [ts, flv]) {
+      assert.ok(statSync(src).size > 6 << 20, `${src}: larger than the first read`);
+      const out = outPath('.mp4');
+      const r = await remux([src], { output: out });
+      assert.equal(r.bytesOut, statSync(out).size, 'the size reported');
+      await assertSameMedia(src, out);
+      const bytes = readFileSync(out);
+      const top = readBoxes(bytes, 0, bytes.length).map((b) => b.type);
+      // The room was estimated, not made to measure at the end: what the moov leaves of it is a free box.
+      assert.deepEqual(top, ['ftyp', 'moov', 'free', 'mdat'], `${src}: boxes`);
     }
   });
 
