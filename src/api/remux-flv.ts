@@ -5,6 +5,7 @@ import { GatherWriter } from '../storage/gather-writer.js';
 import { readInputInto, readInputSync, statInput } from '../sources/file-source.js';
 import { requireFlvInput, sniffBytes } from './remux-inputs.js';
 import { rewriteWithHead } from './remux-output.js';
+import { pacer } from './remux-demux.js';
 import { progressReporter } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxTrackSummary, RemuxWarning } from './remux-types.js';
 
@@ -15,6 +16,7 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
   const total = sizes.reduce((a, b) => a + b, 0);
   // The chunks are read into our own memory and written out before the next is read: retime in place.
   const joiner = new FlvJoiner({ rewriteInPlace: true });
+  const pace = pacer();
   const out = await AtomicFile.create(options.output);
   const readProgress = progressReporter(options, 'join', total);
   // Each chunk is read into the writer's block and its tags are written from there, retimed in place.
@@ -55,6 +57,9 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
         emit(buf, pieces);
       }
       readProgress(bytesIn);
+      // The reads are synchronous and the writer's waits often settle at once: without a yield now and
+      // then, a Ctrl-C would be seen only at the end.
+      await pace(buf.length);
     }
     await writer.flush();
     try {

@@ -207,10 +207,13 @@ async function writeFlv(
         offset: samples.offset[row] as number,
         size: samples.size[row] as number,
       };
-      if (!writer.tryAdd(piece)) await writer.add(piece);
+      if (!writer.tryAdd(piece)) {
+        await writer.add(piece);
+        interrupted(options); // a write in between: signals have been seen
+      }
       const trailer = plan.trailerOf(row);
       if (!writer.tryAddBytes(trailer)) await writer.add({ bytes: trailer });
-      if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+      if ((++n & 0xfff) === 0) interrupted(options);
     }
     await writer.flush();
   } finally {
@@ -256,8 +259,11 @@ async function writeTs(
         samples.keyframe[row] === 1,
         bytes,
       );
-      if (!writer.tryAddBytes(packets)) await writer.add({ bytes: packets });
-      if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+      if (!writer.tryAddBytes(packets)) {
+        await writer.add({ bytes: packets });
+        interrupted(options);
+      }
+      if ((++n & 0xfff) === 0) interrupted(options);
     }
     await writer.flush();
     // The estimate was an estimate: the last event says the whole was written.
@@ -386,13 +392,18 @@ async function writeMp4(
         const source = sourceOf(i);
         const offset = samples.offset[i] as number;
         const size = samples.size[i] as number;
-        if (run && run.source === source && run.offset + run.size === offset) {
+        if (run && run.source === source && run.offset + run.size === offset && run.size < RUN_MAX) {
           run.size += size;
           continue;
         }
-        if (run && !writer.tryAdd(run)) await writer.add(run);
+        if (run && !writer.tryAdd(run)) {
+          // Neighbouring samples coalesce into few runs: a large input may have only a handful, so the
+          // signal is looked at after every write as well as every 4096 runs.
+          await writer.add(run);
+          interrupted(options);
+        }
         run = { source, offset, size };
-        if ((++n & 0xfff) === 0 && options.signal?.aborted) throw new InterruptedError();
+        if ((++n & 0xfff) === 0) interrupted(options);
       }
       if (run && !writer.tryAdd(run)) await writer.add(run);
       await writer.add({ bytes: tail });
@@ -401,4 +412,12 @@ async function writeMp4(
   } finally {
     await writer.close();
   }
+}
+
+/** The largest range moved in one piece: a signal is looked at between pieces (see writeMp4). */
+const RUN_MAX = 64 << 20;
+
+/** Throws InterruptedError once the caller's signal has been aborted. */
+function interrupted(options: RemuxOptions): void {
+  if (options.signal?.aborted) throw new InterruptedError();
 }

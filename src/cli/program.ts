@@ -5,6 +5,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerProbe } from './commands/probe.js';
 import { registerRecord } from './commands/record.js';
 import { registerRemux } from './commands/remux.js';
+import { removeUnfinishedSync } from '../storage/local.js';
 import { createContext, type CliContext, type GlobalOptions } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
@@ -46,7 +47,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     interrupts++;
-    if (interrupts > 1) process.exit(EXIT.interrupted); // second Ctrl-C: leave now
+    if (interrupts > 1) {
+      // Second Ctrl-C: leave now, without the outputs' temporary files (a journal stays, for a resume).
+      removeUnfinishedSync();
+      process.exit(EXIT.interrupted);
+    }
     controller.abort(sig);
   };
   process.on('SIGINT', onSignal);

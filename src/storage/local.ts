@@ -1,11 +1,28 @@
-import { lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { rmSync, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readlink, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError, systemErrorCode } from '../core/errors.js';
 import { writeAllAt, writevAllAt } from './write-all.js';
+
+/** Temporary files of outputs being written, removed by `removeUnfinishedSync` on a hurried exit. */
+const unfinished = new Set<string>();
+
+/**
+ * Removes the temporary files of every output still being written, synchronously: for a process about to
+ * exit without finishing its work (a second Ctrl-C), so that no `.part` file is left behind.
+ */
+export function removeUnfinishedSync(): void {
+  for (const p of unfinished) rmSync(p, { force: true });
+  unfinished.clear();
+}
 
 /**
  * A file written under a temporary name beside its destination and renamed into place only when
  * complete: a file that looks finished is finished. `abort()` removes the temporary file.
+ *
+ * The destination is where a symbolic link at `path` leads (the link stays, and the file it names is
+ * replaced). Anything else that is not a regular file (a device such as /dev/null, a FIFO, a socket, a
+ * directory) is refused: renamed over, it would be replaced by a regular file.
  */
 export class AtomicFile {
   readonly tempPath: string;
@@ -13,18 +30,26 @@ export class AtomicFile {
   private position = 0;
   private done = false;
 
-  private constructor(readonly path: string) {
-    this.tempPath = join(dirname(path), `.${basename(path)}.${tempSuffix()}.part`);
+  /** `path` is the output as named; `target` the file to replace (the same, unless `path` is a link). */
+  private constructor(
+    readonly path: string,
+    private readonly target: string,
+  ) {
+    this.tempPath = join(dirname(target), `.${basename(target)}.${tempSuffix()}.part`);
   }
 
   static async create(path: string, mode = 0o644): Promise<AtomicFile> {
-    const f = new AtomicFile(path);
+    const target = await outputTarget(path).catch((err: unknown) => {
+      throw err instanceof OutputError ? err : outputError(`cannot create ${path}`, err, path);
+    });
+    const f = new AtomicFile(path, target);
     try {
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(target), { recursive: true });
       f.handle = await open(f.tempPath, 'wx', mode);
     } catch (err) {
       throw outputError(`cannot create ${path}`, err, path);
     }
+    unfinished.add(f.tempPath);
     return f;
   }
 
@@ -88,7 +113,8 @@ export class AtomicFile {
     try {
       await this.handle.close();
       this.handle = undefined;
-      await replaceFile(this.tempPath, this.path);
+      await replaceFile(this.tempPath, this.target);
+      unfinished.delete(this.tempPath);
       this.done = true;
     } catch (err) {
       await this.abort();
@@ -103,7 +129,41 @@ export class AtomicFile {
     this.handle = undefined;
     await h?.close().catch(() => undefined);
     await rm(this.tempPath, { force: true }).catch(() => undefined);
+    unfinished.delete(this.tempPath);
   }
+}
+
+/**
+ * The file an output named `path` replaces: `path` itself, or where the symbolic link(s) at `path` lead
+ * (a dangling link: the file it names, to be made). An existing non-regular file is an OutputError.
+ */
+async function outputTarget(path: string): Promise<string> {
+  let target = path;
+  let st = await lstat(path).catch(() => undefined);
+  if (st?.isSymbolicLink()) {
+    target = await realpath(path).catch(async () => resolve(dirname(path), await readlink(path)));
+    st = await lstat(target).catch(() => undefined);
+  }
+  if (st && !st.isFile()) {
+    throw new OutputError(`cannot write ${path}: it is ${kindOf(st)}, not a regular file`, {
+      code: 'E_OUTPUT_NOT_FILE',
+      hint: st.isDirectory()
+        ? 'name a file inside it'
+        : 'castkit writes an output under a temporary name and renames it into place; name a regular file' +
+          ' (a recording can go to standard output with -o -)',
+      details: { path },
+    });
+  }
+  return target;
+}
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
 }
 
 /**

@@ -77,26 +77,66 @@ describe('castkit remux (CLI)', () => {
     assert.match(ext.stderr, /hint: name the output \.mp4/);
   });
 
-  it('SIGINT, SIGTERM or SIGHUP during a remux exit 130 and leave no output or temporary file', async () => {
+  /** Starts a remux of `inputs`; resolves once its temporary output exists (its writing has begun). */
+  const startRemux = async (inputs: string[], out: string) => {
     const { spawn } = await import('node:child_process');
     const { CLI } = await import('../helpers/cli.js');
+    const child = spawn(process.execPath, [CLI, 'remux', ...inputs, '-o', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    let done = false;
+    void closed.then(() => (done = true));
+    while (!done && leftovers().length === 0) await new Promise((r) => setTimeout(r, 5));
+    return { child, closed, stderr: () => stderr };
+  };
+
+  it('SIGINT, SIGTERM or SIGHUP during a remux exit 130 and leave no output or temporary file', async () => {
     const ts = await fixture('h264-aac.ts');
     const many = Array.from({ length: 1500 }, () => ts); // a few seconds: long enough to be interrupted
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       const out = join(dir, `interrupted-${sig}.mp4`);
-      const child = spawn(process.execPath, [CLI, 'remux', ...many, '-o', out], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      await new Promise((r) => setTimeout(r, 400));
-      child.kill(sig);
-      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      const run = await startRemux(many, out);
+      run.child.kill(sig);
+      const code = await run.closed;
       if (code === 0) continue; // finished before the signal: nothing to check on this machine
-      assert.equal(code, 130, `${sig}: ${stderr}`);
+      assert.equal(code, 130, `${sig}: ${run.stderr()}`);
       assert.equal(existsSync(out), false);
       assert.deepEqual(leftovers(), [], `${sig} left a temporary file`);
     }
+  });
+
+  it('Ctrl-C is seen while large inputs are copied in few long ranges (MP4) or joined (FLV)', async () => {
+    // 40 inputs of 8.6 MB: MP4 samples back to back move as a few long ranges, and FLV chunks are read
+    // synchronously; either way a signal must be looked at while the output is being written.
+    for (const name of ['noise.mp4', 'noise.flv'] as const) {
+      const src = await fixture(name);
+      const out = join(dir, `long-${name}`);
+      const run = await startRemux(
+        Array.from({ length: 40 }, () => src),
+        out,
+      );
+      run.child.kill('SIGINT');
+      assert.equal(await run.closed, 130, `${name}: ${run.stderr()}`);
+      assert.equal(existsSync(out), false);
+      assert.deepEqual(leftovers(), [], `${name} left a temporary file`);
+    }
+  });
+
+  it('a second Ctrl-C leaves at once, and takes the temporary output with it', async () => {
+    const src = await fixture('noise.mp4');
+    const out = join(dir, 'twice.mp4');
+    const run = await startRemux(
+      Array.from({ length: 40 }, () => src),
+      out,
+    );
+    run.child.kill('SIGINT');
+    run.child.kill('SIGINT');
+    assert.equal(await run.closed, 130, run.stderr());
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(leftovers(), []);
   });
 
   it('--help has examples', async () => {

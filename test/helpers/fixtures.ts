@@ -109,6 +109,27 @@ export const FIXTURES: Record<string, MediaSpec> = {
     deps: ['h264-aac.mp4'],
     args: ['-i', '{dep:h264-aac.mp4}', '-c', 'copy'],
   },
+  /**
+   * 8.6 MB of noisy 320x240 video (6 s) with AAC: larger than what a remux reads before it sizes the moov
+   * room, and big enough to take a noticeable time when given many times over.
+   */
+  'noise.ts': {
+    name: 'h264-aac-noise',
+    ext: '.ts',
+    args: [...lavfiAv(6), '-vf', 'noise=alls=30:allf=t', ...X264, '-crf', '14', ...AAC, '-shortest'],
+  },
+  'noise.mp4': {
+    name: 'h264-aac-noise',
+    ext: '.mp4',
+    deps: ['noise.ts'],
+    args: ['-i', '{dep:noise.ts}', '-c', 'copy'],
+  },
+  'noise.flv': {
+    name: 'h264-aac-noise',
+    ext: '.flv',
+    deps: ['noise.ts'],
+    args: ['-i', '{dep:noise.ts}', '-c', 'copy'],
+  },
   'hevc-aac.mp4': {
     name: 'hevc-aac',
     ext: '.mp4',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { remux } from '../../src/api/remux.js';
-import { fixture, lavfiAv, makeMedia, tools } from '../helpers/fixtures.js';
+import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeAmf0All, type AmfObject } from '../../src/formats/flv/amf0.js';
 import { bodyStart, childBoxes, findBox, readBoxes, u32 } from '../../src/formats/isobmff/isobmff-boxes.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
@@ -141,33 +141,8 @@ describe('remux single inputs to MP4', () => {
 
   it('MPEG-TS and FLV larger than the read that sizes the moov room: the media after it goes straight behind the room', async () => {
     // 8.6 MB of noisy video: the room is sized after the first 2 MB, and most payloads are written after.
-    const ts = await makeMedia({
-      name: 'h264-aac-noise',
-      ext: '.ts',
-      args: [
-        ...lavfiAv(6),
-        '-vf',
-        'noise=alls=30:allf=t',
-        '-c:v',
-        'libx264',
-        '-preset',
-        'veryfast',
-        '-pix_fmt',
-        'yuv420p',
-        '-bf',
-        '2',
-        '-g',
-        '30',
-        '-crf',
-        '14',
-        '-c:a',
-        'aac',
-        '-b:a',
-        '96k',
-        '-shortest',
-      ],
-    });
-    const flv = await ffmpegCopy(ts, '.flv');
+    const ts = await fixture('noise.ts');
+    const flv = await fixture('noise.flv');
     for (const src of [ts, flv]) {
       assert.ok(statSync(src).size > 6 << 20, `${src}: larger than the first read`);
       const out = outPath('.mp4');

@@ -1,11 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError, OutputError } from '../../src/core/errors.js';
-import { AtomicFile, replaceFile } from '../../src/storage/local.js';
+import { AtomicFile, removeUnfinishedSync, replaceFile } from '../../src/storage/local.js';
 import { PieceWriter, type Piece } from '../../src/storage/piece-writer.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -94,6 +104,57 @@ describe('AtomicFile', () => {
     const notADir = join(dir, 'plain-file');
     writeFileSync(notADir, 'x');
     await assert.rejects(AtomicFile.create(join(notADir, 'x.mp4')), OutputError);
+  });
+
+  it('writes through a symbolic link: the file it names is replaced, the link stays', async () => {
+    const sub = join(dir, 'links');
+    mkdirSync(sub);
+    writeFileSync(join(sub, 'real.mp4'), 'old');
+    symlinkSync('real.mp4', join(sub, 'link.mp4'));
+    symlinkSync('later.mp4', join(sub, 'dangling.mp4')); // names a file not made yet
+    for (const [link, real] of [
+      ['link.mp4', 'real.mp4'],
+      ['dangling.mp4', 'later.mp4'],
+    ] as const) {
+      const f = await AtomicFile.create(join(sub, link));
+      await f.write(new TextEncoder().encode(`new ${link}`));
+      await f.commit();
+      assert.ok(lstatSync(join(sub, link)).isSymbolicLink(), `${link} is still a link`);
+      assert.equal(readFileSync(join(sub, real), 'utf8'), `new ${link}`);
+    }
+    assert.deepEqual(readdirSync(sub).sort(), ['dangling.mp4', 'later.mp4', 'link.mp4', 'real.mp4']);
+  });
+
+  it('refuses an output that is a named pipe or a directory, and leaves it as it was', async () => {
+    const sub = join(dir, 'special');
+    mkdirSync(join(sub, 'dir.mp4'), { recursive: true });
+    execFileSync('mkfifo', [join(sub, 'pipe.ts')]);
+    for (const [name, kind] of [
+      ['pipe.ts', /a named pipe \(FIFO\), not a regular file/],
+      ['dir.mp4', /a directory, not a regular file/],
+    ] as const) {
+      await assert.rejects(AtomicFile.create(join(sub, name)), (err: unknown) => {
+        assert.ok(err instanceof OutputError);
+        assert.equal(err.code, 'E_OUTPUT_NOT_FILE');
+        assert.match(err.message, kind);
+        return true;
+      });
+    }
+    assert.ok(lstatSync(join(sub, 'pipe.ts')).isFIFO(), 'the FIFO is still a FIFO');
+    assert.ok(lstatSync(join(sub, 'dir.mp4')).isDirectory());
+    assert.deepEqual(readdirSync(sub).sort(), ['dir.mp4', 'pipe.ts']);
+  });
+
+  it('removeUnfinishedSync removes the temporary files of outputs not committed, and only those', async () => {
+    const sub = join(dir, 'unfinished');
+    const a = await AtomicFile.create(join(sub, 'a.mp4'));
+    const b = await AtomicFile.create(join(sub, 'b.mp4'));
+    await b.write(new Uint8Array([1]));
+    await b.commit();
+    assert.ok(existsSync(a.tempPath));
+    removeUnfinishedSync();
+    assert.deepEqual(readdirSync(sub), ['b.mp4']);
+    await a.abort();
   });
 });
 
