@@ -194,7 +194,10 @@ async function writeFlv(
   options: RemuxOptions,
 ): Promise<void> {
   const { sources, sourceOf } = payloadSources(store, demuxed, samples);
-  const plan = planFlv(tracks, samples);
+  // The inputs' edit lists, applied as for MPEG-TS (a player of the input would).
+  const shifts = new Map<number, number>();
+  for (const [id, o] of tsTrackOptions(tracks, samples)) if (o.shift) shifts.set(id, o.shift);
+  const plan = planFlv(tracks, samples, shifts);
   const writer = new PieceWriter(out, sources, 2 * IO_BLOCK, progressReporter(options, 'write', plan.size));
   try {
     await writer.add({ bytes: plan.head });

@@ -418,6 +418,33 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     });
   }
 
+  it('MP4 -> FLV applies the edit lists (AAC priming, B-frame delay, delayed audio): in sync as ffmpeg has it', async () => {
+    const src = await fixture('h264-aac.mp4');
+    const video = await ffmpegCopy(src, '.mp4', ['-an']);
+    const audio = await ffmpegCopy(src, '.m4a', ['-vn']);
+    // The audio a second late, said by the audio track's edit list (an empty edit first).
+    const delayed = outPath('.mp4');
+    await run(tools().ffmpeg.path, [
+      ...['-v', 'error', '-i', video, '-itsoffset', '1', '-i', audio],
+      ...['-map', '0', '-map', '1', '-c', 'copy', delayed],
+    ]);
+    const starts = async (path: string): Promise<string> =>
+      (
+        await run(tools().ffprobe.path, [
+          ...['-v', 'error', '-show_entries', 'stream=codec_type,start_time', '-of', 'csv=p=0', path],
+        ])
+      ).stdout.trim();
+    for (const input of [src, delayed]) {
+      const mine = outPath('.flv');
+      await remux([input], { output: mine });
+      const theirs = await ffmpegCopy(input, '.flv');
+      const got = await starts(mine);
+      assert.equal(got, await starts(theirs), `${input}: stream start times`);
+      if (input === delayed) assert.match(got, /audio,1\.0\d+/, 'the audio a second after the video');
+      await assertSameMedia(input, mine, { ignoreSourceEditList: true });
+    }
+  });
+
   it('MPEG-TS -> FLV in one pass: onMetaData fills its room, or the body moves behind a larger head', async () => {
     const src = await fixture('h264-aac.ts');
     const keyframes = await keyframesOf(src);

@@ -164,9 +164,16 @@ export function flvTrackFields(
 
 /**
  * Plans an FLV of `tracks` (at most one video and one audio) from `samples` (decode times from 0; payload
- * sizes as they will be written).
+ * sizes as they will be written). `shifts`: ticks added to a track's times, as its input's edit list asks
+ * (AAC priming skipped, audio delayed, the B-frame delay of video taken off). FLV times cannot be
+ * negative, so when a shift takes any time below 0 every track is lifted by as much, which keeps the
+ * tracks in sync as ffmpeg does (avoid_negative_ts).
  */
-export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): FlvPlan {
+export function planFlv(
+  tracks: readonly TrackInfo[],
+  samples: SampleTable,
+  shifts?: ReadonlyMap<number, number>,
+): FlvPlan {
   const video = tracks.find((t) => t.kind === 'video');
   const audio = tracks.find((t) => t.kind === 'audio');
   const plans = new Map<number, FlvTrackPlan>();
@@ -176,15 +183,20 @@ export function planFlv(tracks: readonly TrackInfo[], samples: SampleTable): Flv
   const ms = new Float64Array(n);
   const ctsMs = new Int32Array(n);
   const rows: number[] = [];
+  let minMs = 0;
   for (let i = 0; i < n; i++) {
-    const p = plans.get(samples.trackId[i] as number);
+    const id = samples.trackId[i] as number;
+    const p = plans.get(id);
     if (!p) continue;
     const ts = p.track.timescale;
-    const dts = samples.dts[i] as number;
-    ms[i] = Math.round((dts * 1000) / ts);
-    if (p.video) ctsMs[i] = Math.round(((dts + (samples.cts[i] as number)) * 1000) / ts) - (ms[i] as number);
+    const dts = (samples.dts[i] as number) + (shifts?.get(id) ?? 0);
+    const t = Math.round((dts * 1000) / ts);
+    ms[i] = t;
+    if (t < minMs) minMs = t;
+    if (p.video) ctsMs[i] = Math.round(((dts + (samples.cts[i] as number)) * 1000) / ts) - t;
     rows.push(i);
   }
+  if (minMs < 0) for (const i of rows) ms[i] = (ms[i] as number) - minMs;
   const videoId = video?.id ?? -1;
   // Stable: equal times keep the input order, video first.
   const order = samples.timeOrder(rows, ms, (id) => id === videoId);
