@@ -1,4 +1,5 @@
 import { sameBytes } from '../core/bytes.js';
+import { parseAudioSpecificConfig } from './codecs/aac.js';
 import { CastkitError } from '../core/errors.js';
 import type { FormatWarning, TrackInfo } from './media.js';
 import { SampleTable } from './sample-table.js';
@@ -30,13 +31,50 @@ export const RUN_ON_TOLERANCE_SEC = 1;
 /** The error for an input whose track was encoded unlike the first input's: it cannot be joined to it. */
 export function concatMismatch(inputName: string, t: TrackInfo, first: TrackInfo): CastkitError {
   return new CastkitError(
-    `${inputName}: its ${t.kind} track (${t.codec}) was encoded differently from the first input's (${first.codec}); they cannot be joined without re-encoding`,
+    `${inputName}: its ${t.kind} track differs from the first input's (${difference(t, first)}); they cannot be joined without re-encoding`,
     {
       code: 'E_CONCAT_MISMATCH',
       category: 'input',
       hint: 'join only parts of one recording, or re-encode them with ffmpeg first',
     },
   );
+}
+
+/** What tells track `t` from `first`, for a message. */
+function difference(t: TrackInfo, first: TrackInfo): string {
+  if (t.codec !== first.codec) return `${t.codec}, not ${first.codec}`;
+  if (t.width !== first.width || t.height !== first.height)
+    return `${t.width}x${t.height}, not ${first.width}x${first.height}`;
+  if (t.sampleRate !== first.sampleRate) return `${t.sampleRate} Hz, not ${first.sampleRate} Hz`;
+  if (t.channels !== first.channels) return `${t.channels} channels, not ${first.channels}`;
+  return `${t.codec} with other decoder settings`;
+}
+
+/**
+ * Whether samples of track `t` decode with the configuration of `first`: the same bytes, or for AAC the
+ * same decoder settings written another way (an MP4 or FLV AudioSpecificConfig often carries a sync
+ * extension saying "no SBR" that the 2-byte one made from ADTS headers has not).
+ */
+export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
+  if (t.codec !== first.codec) return false;
+  if (sameBytes(t.config, first.config)) return true;
+  if (t.codec !== 'aac' || !t.config || !first.config) return false;
+  try {
+    const a = parseAudioSpecificConfig(t.config);
+    const b = parseAudioSpecificConfig(first.config);
+    return (
+      a.coreObjectType === b.coreObjectType &&
+      a.sampleRate === b.sampleRate &&
+      a.channelConfig === b.channelConfig &&
+      a.channels === b.channels &&
+      a.frameLength === b.frameLength &&
+      a.sbr === b.sbr &&
+      a.ps === b.ps &&
+      a.channelConfig !== 0 // a program_config_element may say more than the channel count: bytes decide
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -122,7 +160,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
         });
         continue;
       }
-      if (o.codec !== t.codec || (index > 0 && !sameBytes(o.config, t.config))) {
+      if (o.codec !== t.codec || (index > 0 && !sameDecoding(t, o))) {
         throw concatMismatch(input.name, t, o);
       }
       map.set(t.id, o);

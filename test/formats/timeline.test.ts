@@ -89,6 +89,45 @@ describe('joinInputs', () => {
         err instanceof CastkitError && err.code === 'E_CONCAT_MISMATCH' && /b\.flv/.test(err.message),
     );
   });
+
+  it('joins AAC whose configurations say the same in other bytes, and names what differs when they do not', () => {
+    const audioOnly = (name: string, config: number[], more: Partial<TrackInfo> = {}) => ({
+      name,
+      tracks: [{ ...audio, config: new Uint8Array(config), ...more }],
+      samples: SampleTable.from(av(0, 2).filter((s) => s.trackId === 2)),
+    });
+    // LC, 48 kHz, stereo: from ADTS headers (2 bytes), and as an MP4 or FLV often has it, with the sync
+    // extension that says "no SBR" (5 bytes).
+    const adts = [0x11, 0x90];
+    const withExtension = [0x11, 0x90, 0x56, 0xe5, 0x00];
+    const joined = joinInputs([audioOnly('a.ts', adts), audioOnly('b.flv', withExtension)]);
+    assert.equal(joined.tracks.length, 1);
+    // 44.1 kHz (sampling index 4): another decoder setting.
+    const mismatch = (inputs: Parameters<typeof joinInputs>[0], what: RegExp) =>
+      assert.throws(
+        () => joinInputs(inputs),
+        (err: unknown) =>
+          err instanceof CastkitError && err.code === 'E_CONCAT_MISMATCH' && what.test(err.message),
+      );
+    mismatch(
+      [
+        audioOnly('a.ts', adts, { sampleRate: 48000 }),
+        audioOnly('c.ts', [0x12, 0x10], { sampleRate: 44100 }),
+      ],
+      /c\.ts: its audio track differs from the first input's \(44100 Hz, not 48000 Hz\)/,
+    );
+    mismatch(
+      [
+        { name: 'a', tracks: [{ ...video, width: 320, height: 240 }], samples: SampleTable.from([]) },
+        {
+          name: 'big.ts',
+          tracks: [{ ...video, config: new Uint8Array([7]), width: 640, height: 360 }],
+          samples: SampleTable.from([]),
+        },
+      ],
+      /big\.ts: its video track differs from the first input's \(640x360, not 320x240\)/,
+    );
+  });
 });
 
 describe('mergeInputs', () => {
