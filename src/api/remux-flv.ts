@@ -1,5 +1,10 @@
-import { InterruptedError } from '../core/errors.js';
-import { FlvJoiner, type FlvJoinResult, type FlvPiece } from '../formats/flv/flv-joiner.js';
+import { CastkitError, InterruptedError } from '../core/errors.js';
+import {
+  FlvJoiner,
+  type FlvChunkPlan,
+  type FlvJoinResult,
+  type FlvPiece,
+} from '../formats/flv/flv-joiner.js';
 import { AtomicFile } from '../storage/local.js';
 import { GatherWriter } from '../storage/gather-writer.js';
 import { readInputInto, readInputSync, statInput } from '../sources/file-source.js';
@@ -43,7 +48,7 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
           : readInputInto(input, await writer.region(sizes[i] as number));
       if (i > 0) requireFlvInput(input, sniffBytes(input, buf));
       bytesIn += buf.length;
-      const { pieces } = joiner.push(buf);
+      const { pieces } = pushNaming(joiner, buf, input);
       if (reserved === undefined) {
         held.push({ buf, pieces });
         heldBytes += buf.length;
@@ -87,6 +92,21 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
     warnings: joinWarnings(inputs, result),
     join: result.summary,
   };
+}
+
+/** joiner.push, with a refusal of the chunk naming its file. */
+function pushNaming(joiner: FlvJoiner, buf: Uint8Array, input: string): FlvChunkPlan {
+  try {
+    return joiner.push(buf);
+  } catch (err) {
+    if (!(err instanceof CastkitError) || err.code !== 'E_CONCAT_MISMATCH') throw err;
+    throw new CastkitError(`${input}: ${err.message}`, {
+      code: err.code,
+      category: err.category,
+      ...(err.hint ? { hint: err.hint } : {}),
+      details: { ...err.details, path: input },
+    });
+  }
 }
 
 /** What the joiner repaired or skipped, per input. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { remux } from '../../src/api/remux.js';
+import { CastkitError } from '../../src/core/errors.js';
 import { fixture, makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeAmf0All, type AmfObject } from '../../src/formats/flv/amf0.js';
 import { bodyStart, childBoxes, findBox, readBoxes, u32 } from '../../src/formats/isobmff/isobmff-boxes.js';
@@ -496,6 +497,40 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     );
     assert.ok(r.warnings.some((w) => w.code === 'W_FLV_TRACKS' && /track 3 dropped/.test(w.message)));
     await assertSameMedia(src, out, { ignoreSourceEditList: true });
+  });
+
+  it('an FLV chunk join refuses a chunk of another codec, naming it; HEVC chunks (enhanced RTMP) join', async () => {
+    const aac = await fixture('h264-aac.flv');
+    const mp3 = outPath('.flv');
+    await run(tools().ffmpeg.path, [
+      ...['-v', 'error', '-i', aac, '-c:v', 'copy', '-c:a', 'libmp3lame', '-ar', '44100', mp3],
+    ]);
+    const out = outPath('.flv');
+    await assert.rejects(remux([aac, aac, mp3], { output: out }), (err: unknown) => {
+      assert.ok(err instanceof CastkitError);
+      assert.equal(err.code, 'E_CONCAT_MISMATCH');
+      assert.match(err.message, /chunk 3: its audio is MP3, the first chunk's AAC/);
+      assert.ok(err.message.startsWith(mp3), err.message);
+      return true;
+    });
+    const base = out.split('/').pop() as string;
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes(base)),
+      [],
+      'no output or temporary file',
+    );
+    // HEVC as enhanced RTMP: the codec is a FourCC in every video tag, the same in every chunk (a chunk
+    // given twice repeats the first, and is dropped as an overlap: the join is not refused).
+    const hevc = outPath('.flv');
+    await remux([await fixture('hevc-aac.mp4')], { output: hevc });
+    const joined = outPath('.flv');
+    const r = await remux([hevc, hevc], { output: joined });
+    assert.equal(r.join?.chunks, 2);
+    assert.equal(r.join?.overlaps, 1);
+    // ffmpeg 5 reads no enhanced RTMP: checked back in MP4.
+    const back = outPath('.mp4');
+    await remux([joined], { output: back });
+    assert.equal(await decodeMessages(back), '');
   });
 
   it('FLV chunks with an MP4 among them are made the general way; non-media is refused', async () => {

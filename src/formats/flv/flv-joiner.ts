@@ -24,7 +24,7 @@
  * the keyframe file positions are computed as (head size + position in the pieces).
  */
 import { copyOf, sameBytes } from '../../core/bytes.js';
-import { FormatError } from '../../core/errors.js';
+import { CastkitError, FormatError } from '../../core/errors.js';
 import type { FormatWarning } from '../media.js';
 import { decodeAmf0, decodeAmf0All, isAmfObject, type AmfObject } from './amf0.js';
 import { FlvTagReader, type FlvTagSink, type FlvTagView } from './flv-reader.js';
@@ -287,6 +287,9 @@ export class FlvJoiner implements FlvTagSink {
   private meta: AmfObject | undefined;
   private videoCodecId: number | undefined;
   private audioCodecId: number | undefined;
+  /** The first chunk's codecs (see requireSameCodecs). */
+  private firstVideoCodec: number | undefined;
+  private firstAudioCodec: number | undefined;
   private readonly reports: FlvChunkReport[] = [];
 
   // History of the last HISTORY_MAX written frames, a ring in the order written (so each track's times
@@ -365,6 +368,7 @@ export class FlvJoiner implements FlvTagSink {
       }
     }
     this.report = undefined;
+    this.requireSameCodecs(chunk, index);
     report.tags = this.rows.count;
     report.videoConfigChanged = this.chunkVideoConfigChanged;
     report.audioConfigChanged = this.chunkAudioConfigChanged;
@@ -393,9 +397,71 @@ export class FlvJoiner implements FlvTagSink {
       i++
     ) {
       const b0 = chunk[(r.start[i] as number) + TAG_HEADER_SIZE] as number;
-      if (r.kind[i] === K_VFRAME) this.videoCodecId ??= b0 & 0x0f;
+      if (r.kind[i] === K_VFRAME)
+        this.videoCodecId ??= videoCodecIdAt(
+          chunk,
+          (r.start[i] as number) + TAG_HEADER_SIZE,
+          (r.size[i] as number) >= 5,
+        );
       else if (r.kind[i] === K_AFRAME) this.audioCodecId ??= b0 >> 4;
     }
+  }
+
+  /**
+   * Throws E_CONCAT_MISMATCH when the chunk is of another video or audio codec than the first chunk: one FLV
+   * has one codec per track in its onMetaData and sequence headers, and players decode every later frame
+   * with it (an MP3 chunk after AAC ones was silently unplayable). A chunk's codec is the one most of its
+   * first frames have, so that a damaged byte in a tag is not taken for a change of codec.
+   */
+  private requireSameCodecs(chunk: Uint8Array, index: number): void {
+    const video = this.mainCodec(chunk, K_VFRAME);
+    const audio = this.mainCodec(chunk, K_AFRAME);
+    this.firstVideoCodec ??= video;
+    this.firstAudioCodec ??= audio;
+    for (const [kind, got, first] of [
+      ['video', video, this.firstVideoCodec],
+      ['audio', audio, this.firstAudioCodec],
+    ] as const) {
+      if (got === undefined || first === undefined || got === first) continue;
+      throw new CastkitError(
+        `chunk ${index + 1}: its ${kind} is ${codecName(kind, got)}, the first chunk's ${codecName(kind, first)}; FLV chunks of different codecs cannot be joined into one FLV`,
+        {
+          code: 'E_CONCAT_MISMATCH',
+          category: 'input',
+          hint: 'join only chunks of one stream, or remux to .mp4 / .ts, or re-encode them with ffmpeg first',
+          details: { chunk: index },
+        },
+      );
+    }
+  }
+
+  /**
+   * The codec most of the chunk's first CODEC_SAMPLE frames of a kind have, when at least two of them
+   * agree on it; undefined otherwise (too few frames to tell).
+   */
+  private mainCodec(chunk: Uint8Array, kind: number): number | undefined {
+    const r = this.rows;
+    const counts = new Map<number, number>();
+    let seen = 0;
+    for (let i = 0; i < r.count && seen < CODEC_SAMPLE; i++) {
+      if (r.kind[i] !== kind) continue;
+      const at = (r.start[i] as number) + TAG_HEADER_SIZE;
+      const id =
+        kind === K_VFRAME
+          ? videoCodecIdAt(chunk, at, (r.size[i] as number) >= 5)
+          : (chunk[at] as number) >> 4;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      seen++;
+    }
+    let best: number | undefined;
+    let most = 1;
+    for (const [id, n] of counts) {
+      if (n > most) {
+        best = id;
+        most = n;
+      }
+    }
+    return most * 2 > seen ? best : undefined;
   }
 
   warning(w: FormatWarning): void {
@@ -1072,4 +1138,31 @@ export function assembleFlv(head: Uint8Array, pieces: FlvPiece[], chunks: readon
     }
   }
   return out;
+}
+
+/** An FLV video tag's codec: CodecID (FLV 10.1 E.4.3.1), or an enhanced RTMP FourCC as a number. */
+function videoCodecIdAt(b: Uint8Array, at: number, hasFourCc: boolean): number {
+  const b0 = b[at] as number;
+  if ((b0 & 0x80) === 0) return b0 & 0x0f;
+  if (!hasFourCc) return 0;
+  return (
+    (((b[at + 1] as number) << 24) |
+      ((b[at + 2] as number) << 16) |
+      ((b[at + 3] as number) << 8) |
+      (b[at + 4] as number)) >>>
+    0
+  );
+}
+
+/** Frames of each kind looked at for a chunk's codec. */
+const CODEC_SAMPLE = 16;
+
+const AUDIO_CODECS: Record<number, string> = { 2: 'MP3', 10: 'AAC', 11: 'Speex', 14: 'MP3 8 kHz' };
+const VIDEO_CODECS: Record<number, string> = { 2: 'Sorenson H.263', 4: 'VP6', 7: 'H.264', 12: 'HEVC' };
+
+function codecName(kind: 'video' | 'audio', id: number): string {
+  const known = (kind === 'audio' ? AUDIO_CODECS : VIDEO_CODECS)[id];
+  if (known) return known;
+  if (id > 0xffff) return String.fromCharCode(id >>> 24, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff);
+  return `codec id ${id}`;
 }
