@@ -161,6 +161,17 @@ async function demuxAll(
     }
     demuxed.push(demuxedInput(input, tracks, samples));
   }
+  if (demuxed.length === 0) {
+    // Every input was an init segment (tracks, no samples).
+    throw new InputError(
+      `${inputs.length === 1 ? inputs[0] : 'the inputs'}: no media samples, only an init segment`,
+      {
+        code: 'E_NO_SAMPLES',
+        hint: 'give the media segments after the init segment: castkit remux init.mp4 seg*.m4s -o out.mp4',
+        details: { inputs: inputs.length },
+      },
+    );
+  }
   return { demuxed, bytesIn };
 }
 

@@ -24,6 +24,18 @@ export function statInput(path: string): number {
         details: { path },
       });
     }
+    if (!st.isFile()) {
+      // A pipe or a device: remux reads its inputs where it likes (sniffing, then reading, and twice for
+      // MP4), which only a regular file allows.
+      throw new InputError(
+        `${path} is not a regular file (a pipe or a device); castkit reads inputs from files`,
+        {
+          code: 'E_INPUT_NOT_FILE',
+          hint: 'save the stream to a file first, e.g. cat > in.ts, then remux in.ts',
+          details: { path },
+        },
+      );
+    }
     return st.size;
   } catch (err) {
     if (err instanceof CastkitError) throw err;

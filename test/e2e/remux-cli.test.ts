@@ -139,6 +139,30 @@ describe('castkit remux (CLI)', () => {
     assert.deepEqual(leftovers(), []);
   });
 
+  it('-o -, an init segment alone and a pipe as input are refused with what to do, not as bugs', async () => {
+    const stdout = await castkit(['remux', await fixture('h264-aac.ts'), '-o', '-']);
+    assert.equal(stdout.code, 2, stdout.stderr);
+    assert.match(stdout.stderr, /-o - \(standard output\) is not supported/);
+    assert.equal(existsSync(join(process.cwd(), '-')), false, 'no file named -');
+
+    // An init segment: an fMP4's moov with its tracks and no samples.
+    const frag = readFileSync(await fixture('h264-aac.fmp4'));
+    const moof = frag.indexOf('moof');
+    const init = join(dir, 'init.mp4');
+    writeFileSync(init, frag.subarray(0, moof - 4));
+    const alone = await castkit(['remux', init, '-o', join(dir, 'init-out.mp4')]);
+    assert.equal(alone.code, 3, alone.stderr);
+    assert.match(alone.stderr, /init\.mp4: no media samples, only an init segment/);
+
+    const fifo = join(dir, 'in.fifo');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [fifo]);
+    const piped = await castkit(['remux', fifo, '-o', join(dir, 'fifo-out.mp4')]);
+    assert.equal(piped.code, 3, piped.stderr);
+    assert.match(piped.stderr, /in\.fifo is not a regular file/);
+    assert.deepEqual(leftovers(), []);
+  });
+
   it('--help has examples', async () => {
     const r = await castkit(['remux', '--help']);
     assert.equal(r.code, 0);

@@ -86,6 +86,12 @@ async function remuxCommand(inputs: string[], opts: RemuxCliOptions, ctx: CliCon
     json: false,
     quiet: ctx.quiet || ctx.json,
   });
+  if (opts.output === '-') {
+    // Without this, "-" would be taken as a file name in the current directory.
+    throw new UsageError('remux writes a file: -o - (standard output) is not supported', {
+      hint: 'name an output file, e.g. -o out.mp4 (castkit record can write to -o -)',
+    });
+  }
   let fragmentDuration: number | undefined;
   if (opts.fragmentDuration !== undefined) {
     fragmentDuration = Number(opts.fragmentDuration);
