@@ -446,6 +446,31 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     }
   });
 
+  it('mono AAC from an MP4 stays mono: the AudioSpecificConfig counts the channels, not channelcount', async () => {
+    // ffmpeg writes channelcount 2 in the sample entry of a mono AAC track.
+    const mono = await makeMedia({
+      name: 'aac-mono',
+      ext: '.m4a',
+      args: [
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:sample_rate=48000:duration=1',
+        '-ac',
+        '1',
+        '-c:a',
+        'aac',
+      ],
+    });
+    const out = outPath('.flv');
+    const r = await remux([mono], { output: out });
+    assert.equal(r.tracks[0]?.channels, 1);
+    const bytes = new Uint8Array(readFileSync(out));
+    const size = (bytes[14]! << 16) | (bytes[15]! << 8) | bytes[16]!;
+    const [, meta] = decodeAmf0All(bytes.subarray(13 + 11, 13 + 11 + size)) as [string, AmfObject];
+    assert.equal(meta.stereo, false);
+  });
+
   it('MPEG-TS -> FLV in one pass: onMetaData fills its room, or the body moves behind a larger head', async () => {
     const src = await fixture('h264-aac.ts');
     const keyframes = await keyframesOf(src);

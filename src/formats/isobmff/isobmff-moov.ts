@@ -4,6 +4,7 @@
  * lazily by isobmff-sample-table.ts) and the trex defaults of a fragmented one (mvex, 8.8.3).
  */
 import { FormatError } from '../../core/errors.js';
+import { parseAudioSpecificConfig } from '../codecs/aac.js';
 import type { AudioCodec, FormatWarning, TrackInfo, VideoCodec } from '../media.js';
 import { type Box, BoxCursor, bodyStart, childBoxes, findBox, fullBoxHeader, u32 } from './isobmff-boxes.js';
 
@@ -378,6 +379,14 @@ function parseSampleEntry(
   if (codec === 'aac') {
     if (es.config.length < 2) return skip('AAC track has no AudioSpecificConfig');
     info.config = es.config.slice();
+    // The sample entry's channelcount is often 2 whatever the stream (14496-12 12.2.3.2 lets it be a
+    // template): the AudioSpecificConfig says what the decoder will output (mono written as 2 otherwise).
+    try {
+      const asc = parseAudioSpecificConfig(info.config);
+      if (asc.channels > 0) info.channels = asc.channels;
+    } catch {
+      // an unreadable configuration leaves the sample entry's count, as before
+    }
   }
   return info;
 }
