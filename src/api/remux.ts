@@ -81,17 +81,20 @@ export async function remux(inputs: readonly string[], options: RemuxOptions): P
   const sniffed: SniffedInput[] = [];
   for (const input of inputs) sniffed.push(sniffFile(input));
   // TS and FLV to a plain faststart MP4 go in one pass; the rest (MP4 inputs, fMP4, --merge, .m4a) in two.
+  // An .m4a keeps only the audio, whatever the format asked for: the two-pass way drops the rest.
+  const m4a = extname(options.output).toLowerCase() === '.m4a';
   const streamable =
     format === 'mp4' &&
     !options.merge &&
     options.faststart !== false &&
-    extname(options.output).toLowerCase() !== '.m4a' &&
+    !m4a &&
     sniffed.every((f) => f.format !== 'mp4');
   if (streamable) return remuxStreaming(inputs, sniffed, options);
   // TS and FLV to TS, fMP4 or FLV: one pass as well (the two-pass way would write every payload twice).
   const onePass =
     (format === 'ts' || format === 'fmp4' || format === 'flv') &&
     !options.merge &&
+    !m4a &&
     sniffed.every((f) => f.format === 'mpegts' || f.format === 'flv');
   if (onePass) return remuxStreamInOnePass(inputs, sniffed, format, options);
   return remuxInTwoPasses(inputs, sniffed, format, options);

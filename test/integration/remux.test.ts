@@ -124,6 +124,18 @@ describe('remux single inputs to MP4', () => {
     const h = await frameHashes(out);
     assert.equal(h.video.length, 0);
     assert.deepEqual(h.audio, (await frameHashes(src)).audio);
+    // From MPEG-TS too, and when a format is asked for: an .m4a is audio.
+    const ts = await fixture('h264-aac.ts');
+    for (const format of [undefined, 'fmp4', 'ts'] as const) {
+      const m4a = outPath('.m4a');
+      const got = await remux([ts], { output: m4a, format });
+      assert.deepEqual(
+        got.tracks.map((t) => t.kind),
+        ['audio'],
+        `TS to .m4a, format ${format}`,
+      );
+      assert.equal((await frameHashes(m4a)).video.length, 0, `format ${format}: no video in the file`);
+    }
   });
 
   it('MPEG-TS and FLV are written in one pass; the moov lands first whether its room was enough or not', async () => {
