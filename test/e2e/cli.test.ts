@@ -138,6 +138,28 @@ describe('castkit probe', () => {
     }
   });
 
+  it('several inputs: every one is probed, a bad one is named and sets the exit code; --json keeps the good ones', async () => {
+    const bad = join(scratch, 'noise.mp4');
+    writeFileSync(bad, 'just some text\nnot a video\n');
+    const good = await fixture('h264-aac.ts');
+    const text = await castkit(['probe', bad, good]);
+    assert.equal(text.code, 3, text.stderr);
+    assert.match(text.stdout, /mpegts, 0:00:02/, 'the good input after the bad one is probed');
+    assert.match(text.stderr, /noise\.mp4 is not a media file/);
+    assert.match(text.stderr, /1 of 2 inputs could not be probed/);
+    const json = await castkit(['probe', good, bad, '--json']);
+    assert.equal(json.code, 3, json.stderr);
+    const entries = JSON.parse(json.stdout) as {
+      input: string;
+      format?: unknown;
+      error?: { code: string };
+    }[];
+    assert.equal(entries.length, 2);
+    assert.ok(entries[0]?.format, 'the good input');
+    assert.equal(entries[1]?.input, bad);
+    assert.equal(entries[1]?.error?.code, 'E_NOT_MEDIA');
+  });
+
   it('an unreachable URL exits 4 naming the URL', async () => {
     const url = `http://127.0.0.1:${await closedPort()}/live/clip.mp4`;
     const r = await castkit(['probe', url]);

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { ProbeResult, MediaStream } from '../../api/probe.js';
-import { InputError } from '../../core/errors.js';
+import { CastkitError, InputError, isCastkitError } from '../../core/errors.js';
 import { formatClock } from '../../core/time.js';
 import { formatBitRate, formatBytes } from '../../core/units.js';
 import type { CliContext } from '../context.js';
@@ -20,7 +20,8 @@ JSON schema (numbers as numbers, seconds for durations, absent fields omitted):
   {"input","format":{"name","duration","size","bitRate"},
    "streams":[{"index","type","codec","profile","level","width","height","frameRate","pixelFormat",
                "sampleRate","channels","language","bitRate","duration"}]}
-  One input prints an object, several print an array.`;
+  One input prints an object, several print an array; an input that could not be probed is
+  {"input","error":{"code","category","message","hint"}} there, and sets the exit code.`;
 
 interface ProbeCliOptions {
   field?: Field;
@@ -98,15 +99,38 @@ function fieldValue(info: ProbeResult, field: Field): string {
 
 async function probeCommand(inputs: string[], opts: ProbeCliOptions, ctx: CliContext): Promise<void> {
   const { probe } = await import('../../api/probe.js');
-  const results: ProbeResult[] = [];
+  const results: (ProbeResult | { input: string; error: Record<string, unknown> })[] = [];
+  let firstFailure: CastkitError | undefined;
+  let failures = 0;
   for (const input of inputs) {
-    const info = await probe(input, { ...ctx.locate, signal: ctx.signal, logger: ctx.logger });
+    let info: ProbeResult;
+    try {
+      info = await probe(input, { ...ctx.locate, signal: ctx.signal, logger: ctx.logger });
+      if (opts.field)
+        ctx.out(
+          inputs.length > 1 ? `${input}\t${fieldValue(info, opts.field)}` : fieldValue(info, opts.field),
+        );
+    } catch (err) {
+      // One input: its error is the command's. Several: each is probed, and each failure said where it is
+      // (in --json, as an entry of the array); the exit code is the first failure's.
+      if (inputs.length === 1 || !isCastkitError(err) || err.category === 'interrupted') throw err;
+      failures++;
+      firstFailure ??= err;
+      if (ctx.json) results.push({ input, error: err.toJSON() });
+      else ctx.logger.error(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+      continue;
+    }
     results.push(info);
-    if (opts.field)
-      ctx.out(inputs.length > 1 ? `${input}\t${fieldValue(info, opts.field)}` : fieldValue(info, opts.field));
-    else if (!ctx.json) ctx.out(render(info, ctx) + (input === inputs.at(-1) ? '' : '\n'));
+    if (!opts.field && !ctx.json) ctx.out(render(info, ctx) + (input === inputs.at(-1) ? '' : '\n'));
   }
   if (ctx.json && !opts.field) {
     ctx.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+  }
+  if (firstFailure) {
+    throw new CastkitError(`${failures} of ${inputs.length} inputs could not be probed`, {
+      code: firstFailure.code,
+      category: firstFailure.category,
+      details: { failed: failures },
+    });
   }
 }
