@@ -140,6 +140,8 @@ export abstract class DemuxingSink {
       run.recent.push([at, bytes]);
       if (run.recent.length > 3) run.recent.shift();
     }
+    // Each segment after the first starts afresh for the checks that look back (MPEG-TS continuity).
+    if (at > 0) run.demuxer.segmentBoundary?.();
     run.pushed += bytes.length;
     await this.take(s, run, run.demuxer.push(bytes));
   }

@@ -89,6 +89,12 @@ export interface Demuxer {
    * box it is gathering), so that a seeking reader reads no more than that before it can skip again.
    */
   wanted?(): number;
+  /**
+   * Optional: the bytes pushed next start a new file or segment, which need not continue the previous one
+   * byte for byte (a recording's segments, with one missing, or after a resume). Checks that compare a
+   * packet with the one before it (MPEG-TS continuity counters) start again there.
+   */
+  segmentBoundary?(): void;
 }
 
 export function emptyOutput(): DemuxOutput {

@@ -573,6 +573,15 @@ export class MpegtsDemuxer implements Demuxer {
     return -1;
   }
 
+  /**
+   * The next packets start another segment: their continuity counters are not compared with the last
+   * ones. A segment after a missing one may start with the counter the last packet had, which would
+   * otherwise be taken for a duplicate (2.4.3.3) and dropped: the first packet of a keyframe, silently.
+   */
+  segmentBoundary(): void {
+    for (const h of this.pids) if (h) h.cc = -1;
+  }
+
   // ---------------------------------------------------------------------------------------------------
   // Packets (13818-1 2.4.3.2) and adaptation fields (2.4.3.4)
 

@@ -435,3 +435,65 @@ async function withTempFile<T>(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe('MPEG-TS: segments of a recording with one missing between them', () => {
+  it('after segmentBoundary(), a first packet with the last continuity counter is kept, not taken for a duplicate', async () => {
+    const ts = new Uint8Array(readFileSync(await fixture('h264-aac.ts')));
+    const n = ts.length / 188;
+    const pidOf = (k: number): number => ((ts[k * 188 + 1]! & 0x1f) << 8) | ts[k * 188 + 2]!;
+    const pusi = (k: number): boolean => (ts[k * 188 + 1]! & 0x40) !== 0;
+    const ccOf = (k: number): number => ts[k * 188 + 3]! & 0x0f;
+    // The video PID: the one whose PES packets have stream_id 0xe0 (no adaptation field before it here).
+    let videoPid = -1;
+    for (let k = 0; k < n && videoPid < 0; k++) {
+      const p = k * 188 + 4 + ((ts[k * 188 + 3]! & 0x20) !== 0 ? 1 + ts[k * 188 + 4]! : 0);
+      if (pusi(k) && ts[p] === 0 && ts[p + 1] === 0 && ts[p + 2] === 1 && ts[p + 3] === 0xe0)
+        videoPid = pidOf(k);
+    }
+    assert.ok(videoPid > 0, 'a video PID');
+    // The second segment starts at a video PES in the second half; the first ends with the video packet
+    // 16 video packets earlier, whose counter is the same (the packets between are the missing segment).
+    let start = -1;
+    for (let k = Math.floor(n / 2); k < n && start < 0; k++) if (pidOf(k) === videoPid && pusi(k)) start = k;
+    assert.ok(start > 0, 'a PES start in the second half');
+    let back = 0;
+    let end = start;
+    while (back < 16 && end > 0) if (pidOf(--end) === videoPid) back++;
+    assert.equal(ccOf(end), ccOf(start), 'the same counter on both sides of the hole');
+    const first = ts.slice(0, (end + 1) * 188);
+    const second = ts.slice(start * 188);
+
+    type Out = {
+      tracks: TrackInfo[];
+      samples: { trackId: number; size: number }[];
+      warnings: { code: string }[];
+    };
+    const run = (parts: Uint8Array[], boundary: boolean): Out => {
+      const d = new MpegtsDemuxer({ trimToKeyframe: false });
+      const out: Out = { tracks: [], samples: [], warnings: [] };
+      const take = (o: Out): void => {
+        out.tracks.push(...o.tracks);
+        out.samples.push(...o.samples);
+        out.warnings.push(...o.warnings);
+      };
+      parts.forEach((p, k) => {
+        if (k > 0 && boundary) d.segmentBoundary();
+        take(d.push(p));
+      });
+      take(d.end());
+      return out;
+    };
+    const videoOf = (o: Out) => {
+      const id = o.tracks.find((t) => t.kind === 'video')?.id;
+      return o.samples.filter((s) => s.trackId === id).map((s) => s.size);
+    };
+    const joined = run([first, second], true);
+    // The frames of the second segment, demuxed after the first, are the whole file's frames from there
+    // on: the first of them whole (its first packet was dropped as a "duplicate" before).
+    let frames = 0;
+    for (let k = start; k < n; k++) if (pidOf(k) === videoPid && pusi(k)) frames++;
+    const whole = videoOf(run([ts], false));
+    assert.deepEqual(videoOf(joined).slice(-frames), whole.slice(-frames));
+    assert.ok(!joined.warnings.some((w) => w.code === 'W_TS_CC'), 'no continuity warning at the boundary');
+  });
+});
