@@ -263,6 +263,7 @@ async function recordFrom(
 
   try {
     // What earlier runs committed, in their order, from the journal.
+    const lastKeys = new Map<StreamName, string>();
     for (const item of (await order?.read()) ?? []) {
       if (item.kind === 'gap') {
         await commitItem(item, undefined);
@@ -277,9 +278,14 @@ async function recordFrom(
       const bytes = await journal?.read(item.key);
       if (!bytes) break; // damaged on disk: from here on, fetch again
       await commitItem(item, bytes);
-      if (item.kind === 'media') stats.fromJournal++;
+      if (item.kind === 'media') {
+        stats.fromJournal++;
+        lastKeys.set(item.stream, item.key);
+      }
       if (reachedDuration()) break;
     }
+    // A live recording goes on after what it has, not near the live edge with a hole in between.
+    if (source.live && lastKeys.size > 0) source.resumeAfter?.(lastKeys);
 
     let batchBytes = 0;
     const progress = (p: {

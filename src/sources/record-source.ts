@@ -87,6 +87,12 @@ export interface RecordSource {
   subtitles?: { url: string; language?: string; name: string };
   /** The first call gives the initial window; each later call reloads the manifest(s). */
   next(signal?: AbortSignal): Promise<SourceBatch>;
+  /**
+   * Live, before the first next(): an earlier run recorded up to these segments (the key of each stream's
+   * last one). The first batch then continues after them, and what has left the live window since is
+   * reported as missed, instead of starting again near the live edge with a silent hole.
+   */
+  resumeAfter?(lastKeys: ReadonlyMap<StreamName, string>): void;
 }
 
 export interface SourceContext {

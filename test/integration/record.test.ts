@@ -455,6 +455,31 @@ describe('record live', () => {
     }
   });
 
+  it('HLS live run again after the edge moved on: it continues after what it has, not near the edge', async () => {
+    const fx = await streamFixture('hls-ts', { segmentSeconds: 1, seconds: 20 });
+    const live = await startLiveOrigin(fx, { window: 20, initial: 3, speed: 2 });
+    try {
+      const out = outPath();
+      const ac = new AbortController();
+      const onProgress = (p: { recordedSec: number }): void => {
+        if (p.recordedSec >= 3) ac.abort();
+      };
+      // No --from-start: the first run starts at the live edge less three segments (here: the start).
+      await assert.rejects(record(live.url, { output: out, signal: ac.signal, onProgress }), (err: unknown) =>
+        isCastkitError(err),
+      );
+      const stoppedAt = live.publishedSegments();
+      // Until the live edge is well past where the first run stopped, with the stream still going.
+      while (live.publishedSegments() < stoppedAt + 8) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!live.ended(), 'still live when the second run starts');
+      const r = await record(live.url, { output: out });
+      assert.equal(r.gaps.length, 0, 'nothing missed');
+      await assertRecordingOf(out, fx.clip);
+    } finally {
+      await live.close();
+    }
+  });
+
   it('DASH live to .ts stopped (Ctrl-C) then run again: a TS that plays at the stop, then every frame', async () => {
     const fx = await streamFixture('dash-timeline', { segmentSeconds: 1, seconds: 12 });
     const live = await startLiveOrigin(fx, { window: 12, initial: 3, speed: 2 });

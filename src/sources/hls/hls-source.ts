@@ -127,10 +127,11 @@ export async function openHlsSource(
         if (s.ended) continue;
         let media = s.media as HlsMediaPlaylist;
         let fresh: HlsSegment[];
-        if (!started) {
+        if (!started && s.last === undefined) {
           fresh = liveWindow(media, { fromStart: options.fromStart }).segments;
         } else {
-          media = s.media = await load(s, signal);
+          // A resumed stream goes on from its first playlist, after what the earlier run recorded.
+          if (started) media = s.media = await load(s, signal);
           const after = segmentsAfter(media, s.last ?? -1);
           fresh = after.segments;
           if (after.missed > 0) {
@@ -160,6 +161,14 @@ export async function openHlsSource(
       if (refreshMs !== undefined && !batch.ended) batch.refreshMs = refreshMs;
       if (live) batch.edgeLagSec = edgeLag;
       return batch;
+    },
+    resumeAfter: (lastKeys) => {
+      if (started) return;
+      for (const s of streams) {
+        // Keys end in the media sequence number (recordSegmentOf, hls-playlist's segment key).
+        const m = /:m(\d+)$/.exec(lastKeys.get(s.name) ?? '');
+        if (m) s.last = Number(m[1]);
+      }
     },
   };
   if (subtitles) source.subtitles = subtitles;
