@@ -12,7 +12,15 @@ import { journalPathFor } from '../download/journal.js';
 export function refuseFinishedOutput(output: string, overwrite: boolean | undefined): void {
   if (overwrite || output === '-' || existsSync(journalPathFor(output))) return;
   // Not there, or not a file (a directory named as the output fails later, saying so).
-  if (!statSync(output, { throwIfNoEntry: false })?.isFile()) return;
+  // A path that cannot be looked at (a parent that is a file: ENOTDIR) is not a finished recording either:
+  // creating the output then says what is wrong with it.
+  let st;
+  try {
+    st = statSync(output, { throwIfNoEntry: false });
+  } catch {
+    return;
+  }
+  if (!st?.isFile()) return;
   throw new OutputError(`${output} already exists: a finished recording of an earlier run`, {
     code: 'E_OUTPUT_EXISTS',
     hint: 'choose another output, or pass --force to record over it',

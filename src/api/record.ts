@@ -96,6 +96,13 @@ function checkPipeFormat(options: RecordOptions): void {
       hint: 'use -o - with --format ts or fmp4, or give a file name',
     });
   }
+  if (options.output === '-' && options.subs !== undefined) {
+    // They would be fetched for nothing: there is no file to put them beside.
+    throw new UsageError('--subs saves the subtitles beside the output file, and -o - has none', {
+      code: 'E_OUTPUT_FORMAT',
+      hint: 'record to a file to get the subtitles as a .vtt beside it, or leave out --subs',
+    });
+  }
 }
 
 /**

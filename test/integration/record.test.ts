@@ -125,6 +125,33 @@ describe('record VOD', () => {
     await assertRecordingOf(out, fx.clip, de);
   });
 
+  it('refused with what to do: --audio-lang on a media playlist and --subs to a pipe (usage), a parent that is a file (output)', async () => {
+    const fx = await streamFixture('hls-ts');
+    const url = serveFixture(origin, fx, '/refusals');
+    const master = await (await fetch(url)).text();
+    const variant = master.split('\n').find((l) => l !== '' && !l.startsWith('#')) as string;
+    const media = new URL(variant, url).href;
+    await assert.rejects(record(media, { output: outPath(), audioLang: 'de' }), (err: unknown) => {
+      assert.ok(isCastkitError(err));
+      assert.equal(err.category, 'usage');
+      assert.match(err.message, /no audio renditions to choose "de" from: .* is a media playlist/);
+      return true;
+    });
+    await assert.rejects(record(url, { output: '-', format: 'ts', subs: true }), (err: unknown) => {
+      assert.ok(isCastkitError(err));
+      assert.equal(err.category, 'usage');
+      assert.match(err.message, /--subs saves the subtitles beside the output file/);
+      return true;
+    });
+    const file = outPath();
+    writeFileSync(file, 'a file, not a directory');
+    await assert.rejects(record(url, { output: join(file, 'x.mp4') }), (err: unknown) => {
+      assert.ok(isCastkitError(err), String(err));
+      assert.equal(err.category, 'output');
+      return true;
+    });
+  });
+
   it('hls-ts --quality worst picks the low variant', async () => {
     const fx = await streamFixture('hls-ts');
     const url = serveFixture(origin, fx, '/worst');

@@ -94,6 +94,16 @@ export async function openHlsSource(
     if (options.subs !== undefined) subtitles = pickSubtitles(first, variant, options.subs);
     renditions = rows(first, variant, separateAudio ? audio : undefined);
   } else {
+    // A media playlist is one rendition: nothing to choose from (it would be recorded as it is, silently).
+    if (options.audioLang !== undefined) {
+      throw new UsageError(
+        `no audio renditions to choose "${options.audioLang}" from: ${url} is a media playlist`,
+        {
+          code: 'E_NO_SUCH_AUDIO',
+          hint: 'give the master playlist to choose an audio language, or leave out --audio-lang',
+        },
+      );
+    }
     streams.push({ name: 'main', url, ended: false, media: first });
   }
   const load = async (s: HlsStream, signal?: AbortSignal): Promise<HlsMediaPlaylist> => {
