@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { record } from '../../src/api/record.js';
+import { openRecordSource } from '../../src/api/record-open.js';
 import { isCastkitError } from '../../src/core/errors.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
@@ -526,6 +527,33 @@ describe('record live', () => {
       const r = await record(live.url, { output: out, fromStart: true, retry: FAST_RETRY });
       assert.ok(r.fromJournal > 0, 'the second run replayed the segments of the first');
       await assertRecordingOf(out, fx.clip, fx.clip, { maxSkew: 0.022 });
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('DASH live near the edge: video and audio start at one time of the presentation', async () => {
+    const fx = await streamFixture('dash-timeline', { segmentSeconds: 1, seconds: 30 });
+    const live = await startLiveOrigin(fx, { window: 20, initial: 12, speed: 1 });
+    try {
+      // Every start offset against the edge: the origin publishes audio and video segments at their
+      // own ends (AAC frames do not fall on the video's segment boundaries), so their edges differ.
+      for (let k = 0; k < 6; k++) {
+        const opened = await openRecordSource(live.url, { retry: FAST_RETRY });
+        try {
+          const batch = await opened.source.next();
+          const first = (stream: string): number =>
+            Math.min(...batch.segments.filter((s) => s.stream === stream).map((s) => s.start));
+          assert.ok(first('video') > 0, 'a window near the edge, not the start');
+          assert.ok(
+            Math.abs(first('audio') - first('video')) < 0.5,
+            `audio from ${first('audio')} s, video from ${first('video')} s`,
+          );
+        } finally {
+          await opened.client.close();
+        }
+        await new Promise((r) => setTimeout(r, 170));
+      }
     } finally {
       await live.close();
     }

@@ -180,16 +180,35 @@ export async function openDashSource(
       const segments: RecordSegment[] = [];
       const missed: MissedSpan[] = [];
       let edgeLag = 0;
+      const listed = [];
       for (const s of streams) {
         const lists = await listsOf(mpd, s, signal);
-        let all = concatPeriods(lists);
-        if (!started && mpd.type === 'dynamic') {
-          const last = lists[lists.length - 1];
-          if (last) {
-            const window = dashLiveWindow(mpd, { ...last, segments: all }, { fromStart: options.fromStart });
-            all = window.segments;
-          }
+        listed.push({ s, lists, all: concatPeriods(lists) });
+      }
+      if (!started && mpd.type === 'dynamic') {
+        // The first window starts at one time for every stream: each stream's own window (its edge less
+        // the delay) may begin a segment apart from another's, and the recording would then start its
+        // audio and video at different times of the presentation (found by hand: 2 s apart).
+        let common = -Infinity;
+        for (const l of listed) {
+          const last = l.lists[l.lists.length - 1];
+          if (!last) continue;
+          l.all = dashLiveWindow(
+            mpd,
+            { ...last, segments: l.all },
+            { fromStart: options.fromStart },
+          ).segments;
+          const first = l.all[0];
+          if (first) common = Math.max(common, first.start);
         }
+        for (const l of listed) {
+          // From the segment that holds the common start (or the first after it).
+          let from = l.all.findIndex((seg) => seg.start + seg.duration > common + EPS);
+          if (from < 0) from = l.all.length;
+          l.all = l.all.slice(from);
+        }
+      }
+      for (const { s, lists, all } of listed) {
         const fresh = all.filter(
           (seg) => !s.taken.has(seg.key) && (s.lastEnd === undefined || seg.start >= s.lastEnd - EPS),
         );
