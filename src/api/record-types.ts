@@ -58,6 +58,12 @@ export interface RecordOptions {
   subs?: string | true;
   /** Stop after this many seconds of media. */
   durationSec?: number;
+  /**
+   * Live: a stream whose manifest brings no new segment for this many seconds is lost (the encoder died
+   * without ending the playlist): the output is finished with what came, as when the server goes away.
+   * Default 60.
+   */
+  liveStallSec?: number;
   timeoutMs?: number;
   stallMs?: number;
   retry?: RetryPolicyOptions;

@@ -10,7 +10,7 @@ import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
 import { AtomicFile, replaceFile } from '../storage/local.js';
 import { refuseFinishedOutput } from './record-existing.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
-import type { RecordSegment, StreamName } from '../sources/record-source.js';
+import type { RecordSegment, SourceBatch, StreamName } from '../sources/record-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
@@ -38,6 +38,9 @@ export type {
 
 /** Bytes of fetched segments waiting for their turn at most (RSS stays bounded whatever the segment size). */
 const MAX_HELD_BYTES = 24 << 20;
+
+/** Seconds without a new segment after which a live stream is taken as lost (RecordOptions.liveStallSec). */
+const LIVE_STALL_SEC = 60;
 
 /** One item of the download list: an init section or a media segment. */
 interface Item extends Segment {
@@ -325,9 +328,38 @@ async function recordFrom(
       options.onProgress(ev);
     };
 
+    const stallMs = (options.liveStallSec ?? LIVE_STALL_SEC) * 1000;
+    let lastNewAt = Date.now();
+    let stallNoticed = false;
     while (!stop.signal.aborted && !reachedDuration()) {
       const started = Date.now();
-      const batch = await source.next(stop.signal);
+      let batch: SourceBatch;
+      try {
+        batch = await source.next(stop.signal);
+      } catch (err) {
+        // A live stream whose manifest cannot be had any more (after the retries): what was recorded is
+        // finished into the output, as for a stream lost any other way, instead of left in the journal.
+        if (!source.live || stats.committed === 0 || !isCastkitError(err) || err.category !== 'network')
+          throw err;
+        state.stoppedBy = 'lost';
+        state.lostReason = err.message;
+        break;
+      }
+      if (source.live && !batch.ended) {
+        if (batch.segments.length > 0) {
+          lastNewAt = Date.now();
+          stallNoticed = false;
+        } else if (Date.now() - lastNewAt >= stallMs) {
+          state.stoppedBy = 'lost';
+          state.lostReason = `no new segment for ${Math.round((Date.now() - lastNewAt) / 1000)} s`;
+          break;
+        } else if (!stallNoticed && Date.now() - lastNewAt >= stallMs / 2) {
+          stallNoticed = true;
+          options.onNotice?.(
+            `no new segment for ${Math.round((Date.now() - lastNewAt) / 1000)} s; the stream is taken as lost after ${Math.round(stallMs / 1000)} s`,
+          );
+        }
+      }
       if (batch.edgeLagSec !== undefined) edgeLagSec = batch.edgeLagSec;
       for (const m of batch.missed) {
         const item: CommittedItem = {

@@ -532,6 +532,41 @@ describe('record live', () => {
     }
   });
 
+  it('a live playlist that stops changing, or whose server goes away: a playable file with what came, exit 4', async () => {
+    const origin = await startOrigin();
+    try {
+      const fx = await streamFixture('hls-ts');
+      const media = mediaPlaylistOf(fx);
+      const text = readFileSync(join(fx.dir, media), 'utf8')
+        .replace(/^#EXT-X-ENDLIST\s*$/m, '')
+        .replace(/^#EXT-X-PLAYLIST-TYPE:.*$/m, '');
+      for (const how of ['stalled', 'gone'] as const) {
+        const prefix = `/${how}`;
+        serveFixture(origin, fx, prefix);
+        // A live playlist (no ENDLIST) that never changes: the encoder died without ending it.
+        const path = `${prefix}/${media}`;
+        origin.route(path, { body: text, type: 'application/vnd.apple.mpegurl' });
+        const out = outPath();
+        const onProgress = (p: { recordedSec: number }): void => {
+          if (how === 'gone' && p.recordedSec > 0) origin.remove(path);
+        };
+        await assert.rejects(
+          record(origin.url(path), { output: out, liveStallSec: 1.5, retry: FAST_RETRY, onProgress }),
+          (err: unknown) => {
+            assert.ok(isCastkitError(err));
+            assert.equal(err.code, 'E_STREAM_LOST', `${how}: ${err.message}`);
+            assert.equal(err.category, 'network');
+            return true;
+          },
+        );
+        assert.equal(await decodeMessages(out), '', `${how}: the output plays`);
+        assert.ok((await frameHashes(out)).video.length > 0, `${how}: with what came`);
+      }
+    } finally {
+      await origin.close();
+    }
+  });
+
   it('DASH live near the edge: video and audio start at one time of the presentation', async () => {
     const fx = await streamFixture('dash-timeline', { segmentSeconds: 1, seconds: 30 });
     const live = await startLiveOrigin(fx, { window: 20, initial: 12, speed: 1 });

@@ -25,8 +25,9 @@ Examples:
 Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: completed segments are kept in
 <output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
-lists the holes in <output>.gaps.json. A live stream lost for good (its session cannot be connected again)
-keeps a playable file and exits 4; run the same command when it is back to continue into the same file.
+lists the holes in <output>.gaps.json. A live stream lost for good (its server or session cannot be reached
+again, or no new segment for --stall-timeout) keeps a playable file and exits 4; run the same command when
+it is back to continue into the same file.
 An output that already exists with no journal beside it is a finished recording: record refuses to replace
 it (exit 6) unless --force is given.
 Behind a proxy: HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for every connection (websockets too);
@@ -48,6 +49,7 @@ interface RecordCliOptions {
   force?: boolean;
   fromStart?: boolean;
   duration?: string;
+  stallTimeout?: string;
   origin?: string;
   reconnect: boolean;
   source?: 'auto' | 'hls' | 'dash' | 'ustream';
@@ -99,6 +101,10 @@ export function registerRecord(
     )
     .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
     .option('--duration <time>', 'stop after this much media: seconds or [hh:]mm:ss')
+    .option(
+      '--stall-timeout <time>',
+      'live: finish the output when no new segment came for this long (default 60 s)',
+    )
     .addOption(
       new Option('--source <kind>', 'what the URL is (default: from the URL and its first bytes)').choices([
         'auto',
@@ -175,6 +181,15 @@ export function recordOptionsFrom(opts: RecordCliOptions, ctx: CliContext): Omit
       });
     }
     o.durationSec = d;
+  }
+  if (opts.stallTimeout !== undefined) {
+    const t = parseDuration(opts.stallTimeout);
+    if (t === undefined || !(t > 0)) {
+      throw new UsageError(`--stall-timeout "${opts.stallTimeout}" is not a time`, {
+        hint: 'write 120, 2:00 or 0:02:00',
+      });
+    }
+    o.liveStallSec = t;
   }
   return o;
 }
