@@ -18,6 +18,7 @@ import {
   segmentsFromSidx,
   type DashManifest,
   type DashRepresentation,
+  type DashSegment,
   type DashSegmentList,
 } from '../../formats/dash/index.js';
 import { assertSafeUris } from '../hls/hls-source.js';
@@ -202,10 +203,15 @@ export async function openDashSource(
           if (first) common = Math.max(common, first.start);
         }
         for (const l of listed) {
-          // From the segment that holds the common start (or the first after it).
-          let from = l.all.findIndex((seg) => seg.start + seg.duration > common + EPS);
-          if (from < 0) from = l.all.length;
-          l.all = l.all.slice(from);
+          // From the segment that starts nearest the common start: the streams then start within half a
+          // segment of each other (their segments need not share boundaries: AAC frames do not fall on
+          // the video's).
+          let from = -1;
+          for (let i = 0; i < l.all.length; i++) {
+            const d = Math.abs((l.all[i] as DashSegment).start - common);
+            if (from < 0 || d < Math.abs((l.all[from] as DashSegment).start - common) - EPS) from = i;
+          }
+          if (from > 0) l.all = l.all.slice(from);
         }
       }
       for (const { s, lists, all } of listed) {
