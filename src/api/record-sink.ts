@@ -1,5 +1,5 @@
 import { copyOf } from '../core/bytes.js';
-import { InputError } from '../core/errors.js';
+import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
@@ -169,7 +169,7 @@ export class Mp4RecordSink extends DemuxingSink {
   private timeline(): Timeline {
     const recorded = [...this.streams.values()].filter((s) => s.runs.length > 0);
     // One stream: its runs joined are the timeline (starting at 0), with no second pass over the samples.
-    if (recorded.length === 1) return joinInputs((recorded[0] as StreamState).runs);
+    if (recorded.length === 1) return joinRuns((recorded[0] as StreamState).runs);
     const parts: DemuxedInput[] = [];
     for (const [name, s] of this.streams) {
       if (s.runs.length === 0) continue;
@@ -192,7 +192,7 @@ export class Mp4RecordSink extends DemuxingSink {
       const i = first.samples.firstOf(t.id);
       if (i >= 0) startSec = Math.min(startSec, (first.samples.dts[i] as number) / t.timescale);
     }
-    const joined = joinInputs(runs);
+    const joined = joinRuns(runs);
     if (Number.isFinite(startSec) && startSec !== 0) {
       const shifts: number[] = [];
       for (const t of joined.tracks) shifts[t.id] = Math.round(startSec * t.timescale);
@@ -207,5 +207,25 @@ export class Mp4RecordSink extends DemuxingSink {
   async abort(): Promise<void> {
     await this.writer.close().catch(() => undefined);
     await this.out.abort();
+  }
+}
+
+/**
+ * joinInputs over a stream's runs, with a refusal in a recording's words: the runs are the parts between
+ * discontinuities, not inputs a user gave.
+ */
+function joinRuns(runs: DemuxedInput[]): Timeline {
+  try {
+    return joinInputs(runs);
+  } catch (err) {
+    if (!isCastkitError(err) || err.code !== 'E_CONCAT_MISMATCH') throw err;
+    const what = /\(([^)]*)\)/.exec(err.message)?.[1];
+    throw new InputError(
+      `the stream changed its encoding at a discontinuity${what ? ` (${what})` : ''}: one MP4 cannot hold both`,
+      {
+        code: 'E_CONCAT_MISMATCH',
+        hint: 'record with --format ts (an MPEG-TS carries the change), or record each part on its own',
+      },
+    );
   }
 }

@@ -253,6 +253,48 @@ describe('record EXT-X-DISCONTINUITY', () => {
   });
 });
 
+describe('record EXT-X-DISCONTINUITY to another encoding', () => {
+  it('an MP4 output is refused in words of a recording, with --format ts as the way; --format ts records both', async () => {
+    const origin = await startOrigin();
+    try {
+      const fx = await streamFixture('hls-ts');
+      serveFixture(origin, fx, '/change');
+      const master = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
+      const variants = master.filter((l) => l !== '' && !l.startsWith('#'));
+      assert.ok(variants.length >= 2, 'two variants of different sizes');
+      const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
+      for (const [k, v] of variants.slice(0, 2).entries()) {
+        if (k > 0) lines.push('#EXT-X-DISCONTINUITY');
+        const base = dirnameOf(v);
+        const segs = readFileSync(join(fx.dir, v), 'utf8')
+          .split('\n')
+          .filter((l) => l.endsWith('.ts'))
+          .slice(0, 2);
+        for (const s of segs) lines.push('#EXTINF:2.0,', `/change/${base}${s}`);
+      }
+      lines.push('#EXT-X-ENDLIST', '');
+      origin.route('/change/mixed.m3u8', { body: lines.join('\n'), type: 'application/vnd.apple.mpegurl' });
+      const url = origin.url('/change/mixed.m3u8');
+      await assert.rejects(record(url, { output: outPath() }), (err: unknown) => {
+        assert.ok(isCastkitError(err));
+        assert.equal(err.code, 'E_CONCAT_MISMATCH');
+        assert.match(
+          err.message,
+          /the stream changed its encoding at a discontinuity \(\d+x\d+, not \d+x\d+\)/,
+        );
+        assert.match(err.hint ?? '', /--format ts/);
+        return true;
+      });
+      const ts = outPath('.ts');
+      const r = await record(url, { output: ts, format: 'ts' });
+      assert.equal(r.segments, 4);
+      assert.equal(await decodeMessages(ts), '');
+    } finally {
+      await origin.close();
+    }
+  });
+});
+
 describe('record --subs', () => {
   it('saves the WebVTT subtitles rendition beside the output', async () => {
     const origin = await startOrigin();
