@@ -346,17 +346,18 @@ async function recordFrom(
         break;
       }
       if (source.live && !batch.ended) {
+        const quietMs = Date.now() - lastNewAt;
         if (batch.segments.length > 0) {
           lastNewAt = Date.now();
           stallNoticed = false;
-        } else if (Date.now() - lastNewAt >= stallMs) {
+        } else if (quietMs >= stallMs) {
           state.stoppedBy = 'lost';
-          state.lostReason = `no new segment for ${Math.round((Date.now() - lastNewAt) / 1000)} s`;
+          state.lostReason = `no new segment for ${Math.round(quietMs / 1000)} s`;
           break;
-        } else if (!stallNoticed && Date.now() - lastNewAt >= stallMs / 2) {
+        } else if (!stallNoticed && quietMs >= stallMs / 2) {
           stallNoticed = true;
           options.onNotice?.(
-            `no new segment for ${Math.round((Date.now() - lastNewAt) / 1000)} s; the stream is taken as lost after ${Math.round(stallMs / 1000)} s`,
+            `no new segment for ${Math.round(quietMs / 1000)} s; the stream is taken as lost after ${Math.round(stallMs / 1000)} s`,
           );
         }
       }

@@ -65,8 +65,7 @@ export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
     return (
       a.coreObjectType === b.coreObjectType &&
       a.sampleRate === b.sampleRate &&
-      a.channelConfig === b.channelConfig &&
-      a.channels === b.channels &&
+      a.channelConfig === b.channelConfig && // the channels follow from it (0 is ruled out below)
       a.frameLength === b.frameLength &&
       a.sbr === b.sbr &&
       a.ps === b.ps &&

@@ -77,6 +77,14 @@ export const x264FixedGop = (gop: number): string[] => [
 const X264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-bf', '2', '-g', '30'];
 const AAC = ['-c:a', 'aac', '-b:a', '96k', '-ac', '2'];
 
+/** Fixture `dep` put into another container by ffmpeg -c copy. */
+const copied = (dep: string, name: string, ext: string): MediaSpec => ({
+  name,
+  ext,
+  deps: [dep],
+  args: ['-i', `{dep:${dep}}`, '-c', 'copy'],
+});
+
 /** The generated fixtures every format test can use. */
 export const FIXTURES: Record<string, MediaSpec> = {
   'h264-aac.mp4': {
@@ -97,18 +105,8 @@ export const FIXTURES: Record<string, MediaSpec> = {
       'frag_keyframe+empty_moov+default_base_moof',
     ],
   },
-  'h264-aac.flv': {
-    name: 'h264-aac',
-    ext: '.flv',
-    deps: ['h264-aac.mp4'],
-    args: ['-i', '{dep:h264-aac.mp4}', '-c', 'copy'],
-  },
-  'h264-aac.ts': {
-    name: 'h264-aac',
-    ext: '.ts',
-    deps: ['h264-aac.mp4'],
-    args: ['-i', '{dep:h264-aac.mp4}', '-c', 'copy'],
-  },
+  'h264-aac.flv': copied('h264-aac.mp4', 'h264-aac', '.flv'),
+  'h264-aac.ts': copied('h264-aac.mp4', 'h264-aac', '.ts'),
   /**
    * 8.6 MB of noisy 320x240 video (6 s) with AAC: larger than what a remux reads before it sizes the moov
    * room, and big enough to take a noticeable time when given many times over.
@@ -118,18 +116,8 @@ export const FIXTURES: Record<string, MediaSpec> = {
     ext: '.ts',
     args: [...lavfiAv(6), '-vf', 'noise=alls=30:allf=t', ...X264, '-crf', '14', ...AAC, '-shortest'],
   },
-  'noise.mp4': {
-    name: 'h264-aac-noise',
-    ext: '.mp4',
-    deps: ['noise.ts'],
-    args: ['-i', '{dep:noise.ts}', '-c', 'copy'],
-  },
-  'noise.flv': {
-    name: 'h264-aac-noise',
-    ext: '.flv',
-    deps: ['noise.ts'],
-    args: ['-i', '{dep:noise.ts}', '-c', 'copy'],
-  },
+  'noise.mp4': copied('noise.ts', 'h264-aac-noise', '.mp4'),
+  'noise.flv': copied('noise.ts', 'h264-aac-noise', '.flv'),
   'hevc-aac.mp4': {
     name: 'hevc-aac',
     ext: '.mp4',

@@ -399,11 +399,17 @@ describe('remux several inputs into one', () => {
 });
 
 describe('remux to FLV from MP4, TS and fMP4', () => {
-  /** onMetaData: filesize, and a keyframe index whose positions are video keyframe tags in time order. */
-  function assertFlvIndex(flv: string, keyframes: number): void {
+  /** The FLV's bytes and the name and object of its first tag, the script data tag after the header. */
+  function firstScriptTag(flv: string): { bytes: Uint8Array; name: string; meta: AmfObject } {
     const bytes = new Uint8Array(readFileSync(flv));
     const size = (bytes[14]! << 16) | (bytes[15]! << 8) | bytes[16]!;
     const [name, meta] = decodeAmf0All(bytes.subarray(13 + 11, 13 + 11 + size)) as [string, AmfObject];
+    return { bytes, name, meta };
+  }
+
+  /** onMetaData: filesize, and a keyframe index whose positions are video keyframe tags in time order. */
+  function assertFlvIndex(flv: string, keyframes: number): void {
+    const { bytes, name, meta } = firstScriptTag(flv);
     assert.equal(name, 'onMetaData');
     assert.equal(meta.filesize, bytes.length);
     const index = meta.keyframes as { times: number[]; filepositions: number[] };
@@ -477,9 +483,8 @@ describe('remux to FLV from MP4, TS and fMP4', () => {
     const out = outPath('.flv');
     const r = await remux([mono], { output: out });
     assert.equal(r.tracks[0]?.channels, 1);
-    const bytes = new Uint8Array(readFileSync(out));
-    const size = (bytes[14]! << 16) | (bytes[15]! << 8) | bytes[16]!;
-    const [, meta] = decodeAmf0All(bytes.subarray(13 + 11, 13 + 11 + size)) as [string, AmfObject];
+    const { name, meta } = firstScriptTag(out);
+    assert.equal(name, 'onMetaData');
     assert.equal(meta.stereo, false);
   });
 

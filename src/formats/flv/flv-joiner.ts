@@ -478,26 +478,12 @@ export class FlvJoiner implements FlvTagSink {
       k = mediaKind(video, m, t.buf, t.at, t.dataSize, this.hooks);
       if (k === K_VFRAME) {
         if (m.keyframe) flags |= F_KEY;
-        if (this.videoCodecId === undefined) this.videoCodecId = this.codecIdOf(t);
+        if (this.videoCodecId === undefined) this.videoCodecId = videoCodecIdAt(t.buf, t.at, t.avail >= 5);
       } else if (k === K_AFRAME && this.audioCodecId === undefined) {
         this.audioCodecId = (t.buf[t.at] as number) >> 4;
       }
     }
     this.rows.add(k, t.timestamp, t.tagOffset, t.dataSize, m.cts, flags);
-  }
-
-  private codecIdOf(t: FlvTagView): number {
-    const b0 = t.buf[t.at] as number;
-    if ((b0 & 0x80) === 0) return b0 & 0x0f;
-    // Enhanced RTMP: onMetaData videocodecid carries the FourCC as a number.
-    if (t.avail < 5) return 0;
-    return (
-      (((t.buf[t.at + 1] as number) << 24) |
-        ((t.buf[t.at + 2] as number) << 16) |
-        ((t.buf[t.at + 3] as number) << 8) |
-        (t.buf[t.at + 4] as number)) >>>
-      0
-    );
   }
 
   /**
@@ -1140,7 +1126,10 @@ export function assembleFlv(head: Uint8Array, pieces: FlvPiece[], chunks: readon
   return out;
 }
 
-/** An FLV video tag's codec: CodecID (FLV 10.1 E.4.3.1), or an enhanced RTMP FourCC as a number. */
+/**
+ * An FLV video tag's codec: CodecID (FLV 10.1 E.4.3.1), or an enhanced RTMP FourCC as a number (what an
+ * onMetaData videocodecid carries for it); 0 when the body is too short to hold the FourCC.
+ */
 function videoCodecIdAt(b: Uint8Array, at: number, hasFourCc: boolean): number {
   const b0 = b[at] as number;
   if ((b0 & 0x80) === 0) return b0 & 0x0f;
