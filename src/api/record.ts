@@ -9,6 +9,7 @@ import { sleep } from '../download/retry-policy.js';
 import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
 import { AtomicFile, replaceFile } from '../storage/local.js';
 import { refuseFinishedOutput } from './record-existing.js';
+import { checkedSegment } from './record-segment-check.js';
 import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, SourceBatch, StreamName } from '../sources/record-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
@@ -239,6 +240,8 @@ async function recordFrom(
     await journal?.close();
     throw err;
   }
+  // A segment cut short by the server with a matching Content-Length is seen from its media (HLS, DASH).
+  const checkSegments = source.kind === 'hls' || source.kind === 'dash';
   const keys = new AesKeyCache((u, signal) => client.fetchBytes(u, { signal, maxBytes: 4096 }));
   const gaps: RecordGap[] = [];
   const done = new Set<string>();
@@ -401,17 +404,26 @@ async function recordFrom(
                 transformFor: async (seg: Segment, signal: AbortSignal) => {
                   const item = seg as Item;
                   const aes = item.seg?.aes;
-                  if (!aes || item.kind === 'init') return undefined;
-                  return aes128Decipher(await keys.get(aes.keyUrl, signal), aes.iv, item.url);
+                  if (item.kind === 'init') return undefined;
+                  const decipher = aes
+                    ? aes128Decipher(await keys.get(aes.keyUrl, signal), aes.iv, item.url)
+                    : undefined;
+                  return checkSegments && item.seg
+                    ? checkedSegment(item.url, item.seg.duration, decipher)
+                    : decipher;
                 },
               }
             : {
                 fetchSegment: async (seg: Segment, signal: AbortSignal) => {
                   const item = seg as Item;
                   const body = await client.fetchBytes(item.url, { range: item.range, signal });
-                  const aes = item.seg?.aes;
-                  if (!aes || item.kind === 'init') return body;
-                  return decryptAes128(body, await keys.get(aes.keyUrl, signal), aes.iv, item.url);
+                  if (item.kind === 'init' || !item.seg) return body;
+                  const aes = item.seg.aes;
+                  const clear = aes
+                    ? decryptAes128(body, await keys.get(aes.keyUrl, signal), aes.iv, item.url)
+                    : body;
+                  if (checkSegments) checkedSegment(item.url, item.seg.duration).check(clear);
+                  return clear;
                 },
               }),
           onSegment: async (key, bytes, i) => {

@@ -1,0 +1,163 @@
+/**
+ * A segment that the server cuts short while sending a Content-Length that matches what it sends: the
+ * HTTP layer sees a whole body, so only the media can tell. It must never be a silent gap: the run fails
+ * naming the segment (exit 4), or with --allow-gaps the file is written and the gap report has its time.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { record } from '../../src/api/record.js';
+import { checkedSegment } from '../../src/api/record-segment-check.js';
+import { isCastkitError } from '../../src/core/errors.js';
+import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { serveFixture } from '../helpers/live-origin.js';
+import { decodeMessages, packets } from '../helpers/media-check.js';
+import { scratchDir } from '../helpers/scratch.js';
+import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
+
+const dir = scratchDir('castkit-short-');
+let n = 0;
+const outPath = (ext = '.mp4'): string => join(dir, `rec-${n++}${ext}`);
+const FAST_RETRY = { baseMs: 5, capMs: 20, maxAttempts: 3 };
+
+/** The best variant's segments of an HLS fixture, as [path relative to the package, EXTINF]. */
+function hlsSegments(fx: StreamFixture): [string, number][] {
+  const media = 'v0/index.m3u8';
+  const out: [string, number][] = [];
+  let dur = 0;
+  for (const line of readFileSync(join(fx.dir, media), 'utf8').split('\n')) {
+    if (line.startsWith('#EXTINF:')) dur = parseFloat(line.slice(8));
+    else if (line.endsWith('.ts')) out.push([`v0/${line}`, dur]);
+  }
+  return out;
+}
+
+/** The first half of a file, cut at a packet boundary as a server's truncated copy would often be. */
+function firstHalf(path: string, align = 188): Buffer {
+  const b = readFileSync(path);
+  return b.subarray(0, Math.floor(b.length / 2 / align) * align);
+}
+
+const rejectsNaming = (segment: string) => (err: unknown) => {
+  assert.ok(isCastkitError(err), String(err));
+  assert.equal(err.code, 'E_SEGMENTS_MISSING', err.message);
+  assert.equal(err.category, 'network', 'exit 4, as for a segment that cannot be downloaded');
+  assert.ok(err.message.includes(segment), `names ${segment}: ${err.message}`);
+  assert.match(err.message, /cut short/);
+  return true;
+};
+
+describe('the segment check on real segments', () => {
+  it('every TS segment of the fixtures passes, pushed whole or 7 bytes at a time; half of one, or none, fails', async () => {
+    for (const name of ['hls-ts', 'hls-alt-audio'] as const) {
+      const fx = await streamFixture(name);
+      const lists = [join(fx.dir, 'v0/index.m3u8')];
+      if (name === 'hls-alt-audio') lists.push(join(fx.dir, 'audio/en/index.m3u8'));
+      for (const list of lists.filter((l) => existsSync(l))) {
+        let dur = 0;
+        for (const line of readFileSync(list, 'utf8').split('\n')) {
+          if (line.startsWith('#EXTINF:')) dur = parseFloat(line.slice(8));
+          if (!line.endsWith('.ts')) continue;
+          const file = join(list, '..', line);
+          const bytes = readFileSync(file);
+          checkedSegment(file, dur).check(bytes);
+          const t = checkedSegment(file, dur);
+          for (let i = 0; i < bytes.length; i += 7) t.update(bytes.subarray(i, i + 7));
+          t.final();
+        }
+      }
+    }
+    const fx = await streamFixture('hls-ts');
+    const [seg, dur] = hlsSegments(fx)[3] as [string, number];
+    const file = join(fx.dir, seg);
+    assert.throws(() => checkedSegment(file, dur).check(firstHalf(file)), { code: 'E_SEGMENT_SHORT' });
+    assert.throws(() => checkedSegment(file, dur).check(new Uint8Array(0)), { code: 'E_SEGMENT_SHORT' });
+  });
+
+  it('fMP4 segments (DASH) pass whole and fail cut inside their mdat', async () => {
+    const fx = await streamFixture('dash-timeline');
+    const segs = readdirSync(join(fx.dir)).filter((f) => /^chunk-stream\d-\d+\.m4s$/.test(f));
+    assert.ok(segs.length >= 20, `${segs.length} segments`);
+    for (const s of segs) {
+      const bytes = readFileSync(join(fx.dir, s));
+      checkedSegment(s, 2).check(bytes);
+      const t = checkedSegment(s, 2);
+      for (let i = 0; i < bytes.length; i += 5) t.update(bytes.subarray(i, i + 5));
+      t.final();
+      assert.throws(
+        () => checkedSegment(s, 2).check(bytes.subarray(0, bytes.length - 100)),
+        (err: unknown) => {
+          assert.ok(isCastkitError(err));
+          assert.equal(err.code, 'E_SEGMENT_SHORT');
+          assert.match(err.message, /ends inside its mdat box/);
+          return true;
+        },
+      );
+    }
+  });
+});
+
+describe('record: a segment cut short with a matching Content-Length', () => {
+  let origin: Origin;
+  before(async () => {
+    origin = await startOrigin();
+  });
+  after(async () => origin.close());
+
+  it('HLS TS: exit 4 naming the segment; --allow-gaps writes the file with the hole in the gap report', async () => {
+    const fx = await streamFixture('hls-ts');
+    const url = serveFixture(origin, fx, '/cut');
+    const [seg, dur] = hlsSegments(fx)[3] as [string, number];
+    // The origin answers the cut body with its own length: nothing wrong at the HTTP level.
+    origin.route(`/cut/${seg}`, { body: firstHalf(join(fx.dir, seg)), type: 'video/mp2t' });
+    const out = outPath();
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY }), rejectsNaming(seg));
+    assert.ok(!existsSync(out), 'no output that looks finished');
+    const hits = origin.requests.filter((q) => q.path === `/cut/${seg}`).length;
+    assert.equal(hits, FAST_RETRY.maxAttempts, 'fetched again in case the cut was passing, then given up');
+
+    const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
+    assert.equal(r.gaps.length, 1);
+    assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
+    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as {
+      missing: { url: string; startSec?: number; durationSec?: number; message: string }[];
+    };
+    assert.equal(report.missing.length, 1);
+    const m = report.missing[0];
+    assert.ok(m?.url.endsWith(seg), m?.url);
+    assert.equal(m?.startSec, 3 * dur, 'where the hole is');
+    assert.equal(m?.durationSec, dur, 'how long it is');
+    assert.match(m?.message ?? '', /cut short/);
+    assert.equal(await decodeMessages(out), '');
+    // The hole is where the segment was (6-8 s), and the rest of the timeline is there.
+    const v = (await packets(out))
+      .filter((p) => p.type === 'video')
+      .map((p) => p.pts)
+      .sort((a, b) => a - b);
+    assert.ok(!v.some((t) => t > 3 * dur + 0.05 && t < 4 * dur - 0.05), 'no video inside the gap');
+    assert.ok((v[v.length - 1] as number) > 18, 'the timeline keeps its length');
+
+    // Without a journal (to a pipe) the check is the same.
+    await assert.rejects(
+      record(url, { output: '-', stdout: new PassThrough().resume(), retry: FAST_RETRY }),
+      rejectsNaming(seg),
+    );
+  });
+
+  it('DASH fMP4: a video segment cut inside its mdat fails naming it, instead of a demuxer error (exit 3)', async () => {
+    const fx = await streamFixture('dash-timeline');
+    const url = serveFixture(origin, fx, '/cut-dash');
+    // The chosen video Representation is the 640x360 one (stream1 in ffmpeg's numbering).
+    const seg = 'chunk-stream1-00004.m4s';
+    origin.route(`/cut-dash/${seg}`, { body: firstHalf(join(fx.dir, seg), 1), type: 'video/iso.segment' });
+    const out = outPath();
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY }), rejectsNaming(seg));
+    const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
+    assert.equal(r.gaps.length, 1);
+    assert.equal(r.gaps[0]?.stream, 'video');
+    assert.equal(r.gaps[0]?.startSec, 6);
+    assert.equal(await decodeMessages(out), '');
+  });
+});
