@@ -10,7 +10,7 @@ import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
 import { AtomicFile, replaceFile } from '../storage/local.js';
 import { refuseFinishedOutput } from './record-existing.js';
 import { checkedSegment } from './record-segment-check.js';
-import { AesKeyCache, aes128Decipher, decryptAes128 } from '../sources/hls/hls-aes.js';
+import { AesKeyCache, wrongKeyError } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, SourceBatch, StreamName } from '../sources/record-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
@@ -406,7 +406,7 @@ async function recordFrom(
                   const aes = item.seg?.aes;
                   if (item.kind === 'init') return undefined;
                   const decipher = aes
-                    ? aes128Decipher(await keys.get(aes.keyUrl, signal), aes.iv, item.url)
+                    ? await keys.decipher({ name: item.url, keyUrl: aes.keyUrl }, aes.iv, signal)
                     : undefined;
                   return checkSegments && item.seg
                     ? checkedSegment(item.url, item.seg.duration, decipher)
@@ -416,11 +416,15 @@ async function recordFrom(
             : {
                 fetchSegment: async (seg: Segment, signal: AbortSignal) => {
                   const item = seg as Item;
+                  const aes = item.kind === 'media' ? item.seg?.aes : undefined;
+                  // The key first: one known to be wrong fails the segment before it is fetched.
+                  const decipher = aes
+                    ? await keys.decipher({ name: item.url, keyUrl: aes.keyUrl }, aes.iv, signal)
+                    : undefined;
                   const body = await client.fetchBytes(item.url, { range: item.range, signal });
                   if (item.kind === 'init' || !item.seg) return body;
-                  const aes = item.seg.aes;
-                  const clear = aes
-                    ? decryptAes128(body, await keys.get(aes.keyUrl, signal), aes.iv, item.url)
+                  const clear = decipher
+                    ? Buffer.concat([decipher.update(Buffer.from(body)), decipher.final()])
                     : body;
                   if (checkSegments) checkedSegment(item.url, item.seg.duration).check(clear);
                   return clear;
@@ -488,7 +492,7 @@ async function recordFrom(
           onProgress: (p) => progress(p),
         }).catch((err: unknown) => {
           if (err instanceof InterruptedError && state.stoppedBy === 'duration') return undefined;
-          throw err;
+          throw wrongKeyError(err, (i) => items[i]?.seg?.aes?.keyUrl) ?? err;
         });
         if (result) {
           stats.fetched += result.fetched;
