@@ -300,9 +300,15 @@ async function recordFrom(
     // A live recording goes on after what it has, not near the live edge with a hole in between.
     if (source.live && lastKeys.size > 0) source.resumeAfter?.(lastKeys);
 
+    // What the batch being downloaded did, from the scheduler's progress events: the last one comes at
+    // its end even when it throws (as when --duration stops it), whereas its result is then lost.
     let batchBytes = 0;
+    let batchFromJournal = 0;
+    /** Segments and init sections of the batch handed to the sink. */
+    let batchCommitted = 0;
     const progress = (p: {
       fetched: number;
+      fromJournal: number;
       bytes: number;
       bytesPerSec?: number;
       retries: number;
@@ -310,6 +316,7 @@ async function recordFrom(
       etaSec?: number;
     }): void => {
       batchBytes = p.bytes;
+      batchFromJournal = p.fromJournal;
       if (!options.onProgress) return;
       const ev: RecordProgress = {
         phase: 'record',
@@ -388,8 +395,10 @@ async function recordFrom(
       total = stats.committed + items.filter((i) => i.kind === 'media').length;
       if (items.length > 0) {
         batchBytes = 0;
+        batchFromJournal = 0;
+        batchCommitted = 0;
         const byIndex = items;
-        const result = await downloadSegments(items, {
+        await downloadSegments(items, {
           concurrency: options.concurrency ?? RECORD_CONCURRENCY,
           ...(journal ? { journal } : {}),
           client,
@@ -454,6 +463,7 @@ async function recordFrom(
               if (item.seg.discontinuity) c.discontinuity = true;
             }
             await commitItem(c, bytes);
+            batchCommitted++;
             await order?.add(c);
             if (item.kind === 'media' && firstPdt === undefined && item.seg?.programDateTime !== undefined) {
               firstPdt = item.seg.programDateTime;
@@ -494,11 +504,11 @@ async function recordFrom(
           if (err instanceof InterruptedError && state.stoppedBy === 'duration') return undefined;
           throw wrongKeyError(err, (i) => items[i]?.seg?.aes?.keyUrl) ?? err;
         });
-        if (result) {
-          stats.fetched += result.fetched;
-          stats.fromJournal += result.fromJournal;
-          stats.bytes += batchBytes;
-        }
+        // Counted from what was committed: segments fetched after --duration was reached (in flight
+        // then) are not in the output, and a batch stopped by it has no result to count from.
+        stats.fetched += batchCommitted - batchFromJournal;
+        stats.fromJournal += batchFromJournal;
+        stats.bytes += batchBytes;
       }
       if (state.stoppedBy === 'duration' || reachedDuration()) {
         state.stoppedBy = 'duration';
