@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { makeDirs } from '../storage/make-dirs.js';
 import { basename, dirname, extname, join } from 'node:path';
 import type { CastkitError } from '../core/errors.js';
 import {
@@ -264,7 +265,7 @@ export async function recordWebSocket(
   refuseFinishedOutput(output, options.overwrite);
   const shown = redactUrlCredentials(url);
   try {
-    await mkdir(dirname(output), { recursive: true });
+    await makeDirs(dirname(output));
   } catch (err) {
     throw outputError(`cannot create the output directory of ${output}`, err, output);
   }

@@ -10,7 +10,8 @@
  * journal survives the process dying (the page cache keeps what was written), not the machine losing
  * power; the CRC catches the rare segment that came back damaged, and that segment is fetched again.
  */
-import { mkdir, open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { makeDirs } from '../storage/make-dirs.js';
 import { basename, dirname, join } from 'node:path';
 import { fileReadBuffer } from '../core/bytes.js';
 import type { CastkitError } from '../core/errors.js';
@@ -62,9 +63,14 @@ export class SegmentJournal {
   /** Open (or create) the journal in `dir`, recovering from a torn tail. */
   static async open(dir: string, options: JournalOptions = {}): Promise<SegmentJournal> {
     try {
-      await mkdir(dir, { recursive: true });
+      await makeDirs(dir);
     } catch (err) {
-      throw journalError(`cannot create the resume journal ${dir}`, err, dir);
+      throw journalError(
+        `cannot create the resume journal ${dir}`,
+        err,
+        dir,
+        'the journal goes beside the output: give an output (-o) in a directory where files can be made',
+      );
     }
     await takeLock(dir);
     try {
@@ -342,14 +348,14 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function journalError(what: string, err: unknown, dir: string): CastkitError {
+function journalError(what: string, err: unknown, dir: string, otherHint?: string): CastkitError {
   if (isCastkitError(err)) return err;
   return new OutputError(`${what}: ${systemErrorCode(err) ?? String(err)}`, {
     code: 'E_JOURNAL_IO',
     cause: err,
     details: { path: dir },
     hint:
-      systemErrorCode(err) === 'ENOSPC' ? 'the disk is full; free space and run again to resume' : undefined,
+      systemErrorCode(err) === 'ENOSPC' ? 'the disk is full; free space and run again to resume' : otherHint,
   });
 }
 

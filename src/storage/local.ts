@@ -1,5 +1,6 @@
 import { rmSync, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readlink, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, rename, rm, type FileHandle } from 'node:fs/promises';
+import { makeDirs } from './make-dirs.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError, systemErrorCode } from '../core/errors.js';
 import { writeAllAt, writevAllAt } from './write-all.js';
@@ -44,7 +45,7 @@ export class AtomicFile {
     });
     const f = new AtomicFile(path, target);
     try {
-      await mkdir(dirname(target), { recursive: true });
+      await makeDirs(dirname(target));
       f.handle = await open(f.tempPath, 'wx', mode);
     } catch (err) {
       throw outputError(`cannot create ${path}`, err, path);
