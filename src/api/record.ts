@@ -326,7 +326,7 @@ async function recordFrom(
         bytes: stats.bytes + p.bytes,
         fromJournal: stats.fromJournal,
         missing: gaps.length,
-        retries: stats.retries + p.retries,
+        retries: stats.retries, // onRetry counts each retry already (p.retries is the same ones)
         recordedSec: sink.recordedSec(),
         live: source.live,
       };

@@ -113,10 +113,15 @@ describe('record: a segment cut short with a matching Content-Length', () => {
     // The origin answers the cut body with its own length: nothing wrong at the HTTP level.
     origin.route(`/cut/${seg}`, { body: firstHalf(join(fx.dir, seg)), type: 'video/mp2t' });
     const out = outPath();
-    await assert.rejects(record(url, { output: out, retry: FAST_RETRY }), rejectsNaming(seg));
+    let retries = 0;
+    const onProgress = (p: { retries: number }): void => {
+      retries = p.retries;
+    };
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY, onProgress }), rejectsNaming(seg));
     assert.ok(!existsSync(out), 'no output that looks finished');
     const hits = origin.requests.filter((q) => q.path === `/cut/${seg}`).length;
     assert.equal(hits, FAST_RETRY.maxAttempts, 'fetched again in case the cut was passing, then given up');
+    assert.equal(retries, hits - 1, 'the progress counts each retry once');
 
     const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
     assert.equal(r.gaps.length, 1);
