@@ -13,17 +13,11 @@ import type { RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
 import { Fmp4Streamer } from './fmp4-streamer.js';
 import { FlvStreamer } from './flv-streamer.js';
 import { rewriteWithHead } from './remux-output.js';
+import { repeatsQueued, SeamRing, shiftAfter, type Pending } from './remux-seam.js';
 import { TsInterleaver, type OnePassSink, type TsTrack } from './ts-interleaver.js';
 
 /** Seconds of an input's samples looked at before its start (the earliest of its tracks) is decided. */
 const START_WINDOW_SEC = 2;
-
-interface Pending {
-  t: TsTrack;
-  sec: number;
-  sample: Sample;
-  payload: Uint8Array;
-}
 
 /**
  * MPEG-TS and FLV inputs to MPEG-TS or fragmented MP4 in one pass, as ffmpeg does: each input is demuxed
@@ -31,7 +25,8 @@ interface Pending {
  * the tracks; Fmp4Streamer: in fragments at keyframes), so nothing is held but a few seconds of samples
  * and nothing is written twice. Inputs are joined as joinInputs does: one
  * whose times run on from the previous one keeps them, one that restarts or jumps is moved to continue,
- * and samples that repeat the end of the previous input are dropped (W_OVERLAP).
+ * and samples that repeat the end of the previous input (the same bytes at the same time) are dropped
+ * (W_OVERLAP).
  */
 export async function remuxStreamInOnePass(
   inputs: readonly string[],
@@ -61,6 +56,9 @@ export async function remuxStreamInOnePass(
   let prevOrigEnd = 0;
   let prevShift = 0;
   let prevStart = 0;
+  // The last samples queued of each output track (by id), to place the next input after them.
+  const rings: SeamRing[] = [];
+  const ringOf = (t: TsTrack): SeamRing | undefined => rings[t.info.id];
   /**
    * Where the output's reference track (video, else the first) ends: the next input continues from there,
    * and the other tracks keep their offsets to it, so A/V offsets inside inputs never become drift.
@@ -118,6 +116,7 @@ export async function remuxStreamInOnePass(
         }
         keptHere.add(p.t);
         ts.queue(p.t, at, p.sample, p.payload);
+        (rings[p.t.info.id] ??= new SeamRing()).add(at, p);
       };
       /** This input's shift, once its start is known: the earliest first time of its tracks. */
       const decide = (): void => {
@@ -130,7 +129,11 @@ export async function remuxStreamInOnePass(
         }
         if (index === 0) shift = 0;
         else {
-          shift = runsOn(start, prevOrigEnd, prevStart) ? prevShift : referenceEnd() - start;
+          // Times that run on are kept, unless the samples landing on written time are new content (the
+          // clocks only happen to overlap): then, as for a restart, the input goes after every track's end.
+          let continues = runsOn(start, prevOrigEnd, prevStart);
+          if (continues && repeatsQueued(pending, prevShift, ringOf) === false) continues = false;
+          shift = continues ? prevShift : (shiftAfter(pending, ringOf) ?? referenceEnd() - start);
         }
         prevStart = start;
         for (const p of pending) put(p);

@@ -12,6 +12,7 @@ import { demuxedInput, demuxFile, pacer, RecentChunks } from './remux-demux.js';
 import { statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';
 import { rewriteWithHead } from './remux-output.js';
+import { PayloadPeek } from './remux-payloads.js';
 import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
 
@@ -108,10 +109,19 @@ export async function remuxStreaming(
     if (reserved === undefined) await reserve(bytesIn);
     await writer.flush();
 
-    const timeline = joinInputs(demuxed);
+    // The payloads are in the output by now, behind the room: read back there to compare at a seam.
+    const peek = new PayloadPeek();
+    const room = reserved as number;
+    let timeline;
+    try {
+      timeline = joinInputs(demuxed, {
+        samePayload: PayloadPeek.same((r) => peek.read(out.tempPath, room + r.offset, r.size)),
+      });
+    } finally {
+      peek.close();
+    }
     for (const w of timeline.warnings) warnings.push({ ...w, input: w.input ?? inputs[0] ?? '' });
     const tracks = timeline.tracks.map(withDetails);
-    const room = reserved as number;
     const plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, {
       explicitOffsets: true,
       payloadSize: payloadPos,

@@ -14,7 +14,7 @@ import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-wri
 import { TsMuxer, type TsMuxerTrackOptions } from '../formats/mpegts/mpegts-muxer.js';
 import type { Sample, TrackInfo } from '../formats/media.js';
 import { SampleTable, type TableSample } from '../formats/sample-table.js';
-import { joinInputs, mergeInputs, type DemuxedInput } from '../formats/timeline.js';
+import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
 import { PieceReader } from '../storage/piece-reader.js';
@@ -24,6 +24,7 @@ import { IO_BLOCK } from '../storage/write-all.js';
 import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
 import { readInputSync, statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';
+import { PayloadPeek } from './remux-payloads.js';
 import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
 
@@ -51,7 +52,7 @@ export async function remuxInTwoPasses(
     const { demuxed, bytesIn } = await demuxAll(inputs, sniffed, store, warnings, options);
     await store.flush();
 
-    const timeline = options.merge ? mergeInputs(demuxed) : joinInputs(demuxed);
+    const timeline = options.merge ? mergeInputs(demuxed) : joinDemuxed(demuxed, store);
     for (const w of timeline.warnings) warnings.push({ ...w, input: w.input ?? inputs[0] ?? '' });
     let tracks = timeline.tracks.map(withDetails);
     let samples = timeline.samples;
@@ -101,6 +102,24 @@ export async function remuxInTwoPasses(
     throw err;
   } finally {
     await store.dispose();
+  }
+}
+
+/** joinInputs, with payloads read back from the inputs or the store where a seam needs to compare them. */
+function joinDemuxed(demuxed: DemuxedInput[], store: PayloadStore): Timeline {
+  const peek = new PayloadPeek();
+  try {
+    return joinInputs(demuxed, {
+      samePayload: PayloadPeek.same((r) =>
+        r.tag === IN_INPUT
+          ? peek.read((demuxed[r.input] as DemuxedInput).name, r.offset, r.size)
+          : r.tag === IN_MEMORY
+            ? store.memoryBytes(r.offset, r.size)
+            : peek.read(store.path, r.offset, r.size),
+      ),
+    });
+  } finally {
+    peek.close();
   }
 }
 

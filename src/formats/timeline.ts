@@ -2,6 +2,15 @@ import { sameBytes } from '../core/bytes.js';
 import { parseAudioSpecificConfig } from './codecs/aac.js';
 import { CastkitError } from '../core/errors.js';
 import type { FormatWarning, TrackInfo } from './media.js';
+import {
+  repeatsWritten,
+  sameSize,
+  seamShift,
+  trackEnd,
+  trackStarts,
+  type SamePayload,
+  type SeamTrack,
+} from './join-seam.js';
 import { SampleTable } from './sample-table.js';
 
 /** One demuxed input: its tracks and its samples in input order. */
@@ -118,16 +127,28 @@ function fillDurations(t: SampleTable, trackIds: Iterable<number>): void {
   }
 }
 
+export interface JoinOptions {
+  /**
+   * Whether two samples carry the same bytes: asked at a seam where a later input's first samples land on
+   * time already written, to tell a repeat of the previous input's end (dropped) from new content (moved
+   * after it). Only a few samples per seam. Without it, the same size counts as the same bytes.
+   */
+  samePayload?: SamePayload;
+}
+
 /**
  * Concatenate demuxed inputs into one timeline: the output tracks are the first input's; each later
- * input's tracks are matched by kind and codec, rescaled to the first input's timescales, and shifted so
- * that the input starts where the previous one's video (or first) track ended (A/V offsets within an input
- * are kept). The first
- * input is moved so that its earliest decode time is 0. Sample durations of 0 are filled from the next
- * sample's dts, so that every sample has a duration. The inputs' tables are consumed: one input's is
- * rewritten in place into the timeline, several are copied into a new table and cleared as they go.
+ * input's tracks are matched by kind and codec and rescaled to the first input's timescales. An input whose
+ * own times run on from the previous one's (segments of one stream) keeps them, less the samples at its
+ * start that repeat the written ones (same time, same payload: W_OVERLAP); any other input (a restart, a
+ * jump, or an overlap with new content) is shifted to start after everything written, in decode and in
+ * presentation time, on every track (join-seam.ts seamShift), with its A/V offsets kept. The first input is
+ * moved so that its earliest decode time is 0. Sample durations of 0 are filled from the next sample's
+ * dts, so that every sample has a duration. The inputs' tables are consumed: one input's is rewritten in
+ * place into the timeline, several are copied into a new table and cleared as they go.
  */
-export function joinInputs(inputs: DemuxedInput[]): Timeline {
+export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): Timeline {
+  const samePayload = options.samePayload ?? sameSize;
   const first = inputs[0];
   if (!first) throw new RangeError('joinInputs: no inputs');
   const tracks = first.tracks.map((t) => ({ ...t }));
@@ -143,6 +164,7 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
   let prevOrigEndSec = 0;
   let prevStartSec = 0;
   let overlapDrops = 0;
+  let prevFrom = 0; // the previous input's first row in `out`
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
 
@@ -203,8 +225,42 @@ export function joinInputs(inputs: DemuxedInput[]): Timeline {
     // A known gap before the input moves where it is expected to start, and is kept if it has to be moved.
     const gapSec = index > 0 ? Math.max(0, input.gapBeforeSec ?? 0) : 0;
     const expectedSec = prevOrigEndSec + gapSec;
-    const continues = index > 0 && runsOn(startSec, expectedSec, prevStartSec);
-    const shiftSec = continues ? prevShiftSec : endSec + gapSec - startSec;
+    let continues = index > 0 && runsOn(startSec, expectedSec, prevStartSec);
+    const seamTracks: (SeamTrack | undefined)[] = [];
+    for (const [id, o] of map) {
+      seamTracks[id] = { outId: o.id, inScale: (inOf[id] as TrackInfo).timescale, outScale: o.timescale };
+    }
+    // Samples landing on written time are dropped only when they are the written ones again (a chunk that
+    // repeats the previous one's end); new content there means the clocks only happen to overlap (another
+    // recording, another muxer's start offset): the input is moved after the end instead.
+    if (continues) {
+      const repeats = repeatsWritten(
+        out,
+        prevFrom,
+        n,
+        t,
+        index,
+        seamTracks,
+        lastDts,
+        prevShiftSec,
+        samePayload,
+      );
+      if (repeats === false) continues = false;
+    }
+    let shiftSec = prevShiftSec;
+    if (!continues) {
+      const starts = trackStarts(t, [...map.keys()]);
+      const after = seamShift(
+        [...map].map(([id, o]) => ({
+          end: index > 0 ? trackEnd(out, prevFrom, n, o.id) : undefined,
+          start: starts.get(id),
+          outScale: o.timescale,
+          inScale: (inOf[id] as TrackInfo).timescale,
+        })),
+      );
+      shiftSec = (after ?? endSec - startSec) + gapSec;
+    }
+    prevFrom = n;
     prevStartSec = startSec;
     prevShiftSec = shiftSec;
 

@@ -96,6 +96,12 @@ export class PayloadStore {
     this.fileBufUsed = 0;
   }
 
+  /** A view of `size` bytes kept in memory at `at` (a position addToMemory returned). */
+  memoryBytes(at: number, size: number): Uint8Array {
+    const seg = this.segments[Math.floor(at / SEGMENT)] ?? new Uint8Array(0);
+    return seg.subarray(at % SEGMENT, (at % SEGMENT) + size);
+  }
+
   memorySource(): PieceSource {
     return { name: 'payloads in memory', memory: { segments: this.segments, segmentSize: SEGMENT } };
   }

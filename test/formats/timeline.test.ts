@@ -74,6 +74,69 @@ describe('joinInputs', () => {
     assert.equal(a[25]?.dts, (1000 + 20) * 48, 'audio keeps its offset to video in the next input');
   });
 
+  it('puts an input after the previous one in decode and in presentation time: B-frames then none, and back', () => {
+    // 10 frames of 40 ms; with B-frames, presented 80 ms after they are decoded (cts 80).
+    const frames = (startMs: number, cts: number): Sample[] =>
+      Array.from({ length: 10 }, (_, i) => ({
+        trackId: 1,
+        dts: startMs + i * 40,
+        cts,
+        duration: 40,
+        keyframe: i === 0,
+        size: 10 + i,
+        offset: i * 100,
+      }));
+    const input = (name: string, cts: number) => ({
+      name,
+      tracks: [video],
+      samples: SampleTable.from(frames(0, cts)),
+    });
+    const joined = joinInputs([input('bf', 80), input('nobf', 0), input('bf2', 80)]).samples.toSamples();
+    assert.equal(joined.length, 30, 'no sample dropped');
+    assert.ok(
+      joined.every((s, i) => i === 0 || s.dts > (joined[i - 1]?.dts ?? 0)),
+      'decode times rise',
+    );
+    const pts = joined.map((s) => s.dts + s.cts);
+    // Each input's frames are presented after all of the previous input's: none is shown among them.
+    assert.ok(Math.min(...pts.slice(10, 20)) >= Math.max(...pts.slice(0, 10)) + 40, 'nobf after bf');
+    assert.ok(Math.min(...pts.slice(20)) >= Math.max(...pts.slice(10, 20)) + 40, 'bf after nobf');
+    assert.equal(
+      joined[10]?.dts,
+      480,
+      'nobf: its first frame presented right after the last of bf (80 ms later)',
+    );
+    assert.equal(joined[20]?.dts, 880, 'bf2: decoded right after nobf (its frames presented 80 ms later)');
+  });
+
+  it('drops the start of an input only when its payloads repeat the written ones at those times', () => {
+    const clip = (startMs: number, offset: number): Sample[] =>
+      Array.from({ length: 10 }, (_, i) => ({
+        trackId: 1,
+        dts: startMs + i * 40,
+        cts: 0,
+        duration: 40,
+        keyframe: i % 5 === 0,
+        size: 10,
+        offset: offset + i,
+      }));
+    // The second input's clock starts 200 ms before the first one's end (a run-on with an overlap).
+    const inputs = () => [
+      { name: 'a', tracks: [video], samples: SampleTable.from(clip(0, 0)) },
+      { name: 'b', tracks: [video], samples: SampleTable.from(clip(200, 5)) },
+    ];
+    // Payload i of a is "frame i", of b "frame i + 5": b's first five repeat a's last five.
+    const frame = (r: { input: number; offset: number }): number => r.offset;
+    const repeat = joinInputs(inputs(), { samePayload: (x, y) => frame(x) === frame(y) });
+    assert.equal(repeat.samples.length, 15, 'the five repeated frames dropped');
+    assert.equal(repeat.warnings[0]?.code, 'W_OVERLAP');
+    // The same times, other pictures: not a repeat, appended after a's end whole.
+    const other = joinInputs(inputs(), { samePayload: () => false });
+    assert.equal(other.samples.length, 20);
+    assert.deepEqual(other.warnings, []);
+    assert.equal(other.samples.dts[10], 400, 'b starts where a ends');
+  });
+
   it('refuses inputs encoded differently', () => {
     assert.throws(
       () =>

@@ -57,13 +57,17 @@ export interface PacketInfo {
   keyframe: boolean;
 }
 
-/** ffprobe's packets, timestamps in seconds. */
-export async function packets(path: string): Promise<PacketInfo[]> {
+/**
+ * ffprobe's packets, timestamps in seconds. `asWritten`: no timestamp made up where the file has none (an
+ * MPEG-TS PES without a DTS has it equal to its PTS, which ffmpeg otherwise guesses from the frame delay).
+ */
+export async function packets(path: string, options: { asWritten?: boolean } = {}): Promise<PacketInfo[]> {
   const { stdout } = await run(
     tools().ffprobe.path,
     [
       '-v',
       'error',
+      ...(options.asWritten ? ['-fflags', '+nofillin'] : []),
       '-show_entries',
       'packet=codec_type,pts_time,dts_time,duration_time,size,flags',
       '-of',
