@@ -140,7 +140,7 @@ export async function remuxStreaming(
       inputs: inputs.length,
       bytesIn,
       bytesOut: plan.head.length + payloadPos,
-      durationSec: timeline.durationSec,
+      durationSec: plan.durationSec, // the mvhd's: what a player reads
       tracks: trackSummaries(tracks, timeline.samples),
       warnings,
     };

@@ -82,10 +82,22 @@ export async function remuxInTwoPasses(
       samples = samples.filter((id) => ids.has(id));
     }
 
-    // Pass 2: the output, from the tables.
-    if (format === 'flv') await writeFlv(out, store, demuxed, tracks, samples, options);
-    else if (format === 'ts') await writeTs(out, store, demuxed, tracks, samples, options);
-    else await writeMp4(out, store, demuxed, tracks, samples, format, options);
+    // Pass 2: the output, from the tables; each writer says how long its output plays, as a player reads it.
+    let durationSec: number;
+    if (format === 'flv') durationSec = await writeFlv(out, store, demuxed, tracks, samples, options);
+    else if (format === 'ts') durationSec = await writeTs(out, store, demuxed, tracks, samples, options);
+    else {
+      durationSec = await writeMp4(
+        out,
+        store,
+        demuxed,
+        tracks,
+        samples,
+        format,
+        options,
+        timeline.durationSec,
+      );
+    }
     await out.commit();
     return {
       output: options.output,
@@ -93,7 +105,7 @@ export async function remuxInTwoPasses(
       inputs: inputs.length,
       bytesIn,
       bytesOut: out.bytesWritten,
-      durationSec: timeline.durationSec,
+      durationSec,
       tracks: trackSummaries(tracks, samples),
       warnings,
     };
@@ -222,7 +234,7 @@ async function writeFlv(
   tracks: TrackInfo[],
   samples: SampleTable,
   options: RemuxOptions,
-): Promise<void> {
+): Promise<number> {
   const { sources, sourceOf } = payloadSources(store, demuxed, samples);
   // The inputs' edit lists, applied as for MPEG-TS (a player of the input would).
   const shifts = new Map<number, number>();
@@ -252,6 +264,7 @@ async function writeFlv(
   } finally {
     await writer.close();
   }
+  return plan.durationSec;
 }
 
 /**
@@ -265,9 +278,10 @@ async function writeTs(
   tracks: TrackInfo[],
   samples: SampleTable,
   options: RemuxOptions,
-): Promise<void> {
+): Promise<number> {
   const { sources, sourceOf } = payloadSources(store, demuxed, samples);
-  const muxer = new TsMuxer(tracks, tsTrackOptions(tracks, samples));
+  const trackOptions = tsTrackOptions(tracks, samples);
+  const muxer = new TsMuxer(tracks, trackOptions);
   const order = decodeOrder(tracks, samples);
   // Progress against an estimate: each sample's packets with room for its PES header, start codes and
   // ADTS header, plus a PAT and PMT at each keyframe.
@@ -305,6 +319,36 @@ async function writeTs(
     await writer.close();
     await reader.close();
   }
+  return presentationSpan(tracks, samples, trackOptions);
+}
+
+/**
+ * Seconds from the earliest presentation time to the latest presentation end, over the tracks, with the
+ * shifts the TS muxer applies: the duration a player or ffprobe finds in an MPEG-TS (which has no header
+ * saying it).
+ */
+function presentationSpan(
+  tracks: readonly TrackInfo[],
+  samples: SampleTable,
+  options: ReadonlyMap<number, TsMuxerTrackOptions>,
+): number {
+  const scale: number[] = [];
+  const shift: number[] = [];
+  for (const t of tracks) {
+    scale[t.id] = 1 / t.timescale;
+    shift[t.id] = options.get(t.id)?.shift ?? 0;
+  }
+  let start = Infinity;
+  let end = -Infinity;
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples.trackId[i] as number;
+    const k = scale[id];
+    if (k === undefined) continue;
+    const pts = ((samples.dts[i] as number) + (samples.cts[i] as number) + (shift[id] as number)) * k;
+    start = Math.min(start, pts);
+    end = Math.max(end, pts + (samples.duration[i] as number) * k);
+  }
+  return end > start ? end - start : 0;
 }
 
 /** Rows in decode-time order across the tracks (seconds); at equal times, video first, then input order. */
@@ -368,7 +412,8 @@ async function writeMp4(
   samples: SampleTable,
   format: RemuxFormat,
   options: RemuxOptions,
-): Promise<void> {
+  timelineDuration: number,
+): Promise<number> {
   const { sources, sourceOf, memoryIndex, fileIndex } = payloadSources(store, demuxed, samples);
   let payload = 0;
   for (let i = 0; i < samples.length; i++) payload += samples.size[i] as number;
@@ -387,6 +432,8 @@ async function writeMp4(
     return { header: writeFragment(f + 1, tracks), tracks };
   };
   let total = payload;
+  // An fMP4's duration is read from its fragments: the timeline's. An MP4's is its mvhd's.
+  let durationSec = timelineDuration;
   if (format === 'fmp4') {
     head = writeInitSegment(tracks as Mp4WriterTrack[]);
     fragments = fragmentRowsAtKeyframes(tableInput(samples), {
@@ -398,6 +445,7 @@ async function writeMp4(
     const plan = planMp4(tracks as Mp4WriterTrack[], samples, { faststart: options.faststart ?? true });
     head = plan.head;
     tail = plan.tail;
+    durationSec = plan.durationSec;
   }
   total += head.length + tail.length;
   const writer = new PieceWriter(out, sources, 2 * IO_BLOCK, progressReporter(options, 'write', total));
@@ -445,6 +493,7 @@ async function writeMp4(
   } finally {
     await writer.close();
   }
+  return durationSec;
 }
 
 /** The largest range moved in one piece: a signal is looked at between pieces (see writeMp4). */

@@ -157,6 +157,9 @@ export abstract class QueuedTracks {
  */
 export class TsInterleaver extends QueuedTracks implements OnePassSink {
   private muxer: TsMuxer | undefined;
+  /** The earliest presentation time and the latest presentation end written, seconds from the zero. */
+  private ptsStart = Infinity;
+  private ptsEnd = -Infinity;
 
   constructor(
     private readonly write: (packets: Uint8Array) => Promise<void>,
@@ -192,7 +195,20 @@ export class TsInterleaver extends QueuedTracks implements OnePassSink {
       const next = this.nextInTimeOrder(all, this.maxLeadSec);
       if (!next) break;
       const { q, dts } = this.take(next);
+      const ts = next.info.timescale;
+      const pts = (dts + q.sample.cts) / ts;
+      if (pts < this.ptsStart) this.ptsStart = pts;
+      const end = pts + (q.sample.duration > 0 ? q.sample.duration / ts : next.lastStep);
+      if (end > this.ptsEnd) this.ptsEnd = end;
       await this.write(muxer.sample(next.info.id, dts, q.sample.cts, q.sample.keyframe, q.payload));
     }
+  }
+
+  /**
+   * Seconds from the earliest presentation time to the latest presentation end: what a player or ffprobe
+   * takes for an MPEG-TS's duration (no header says it).
+   */
+  override get durationSec(): number {
+    return this.ptsEnd > this.ptsStart ? this.ptsEnd - this.ptsStart : 0;
   }
 }

@@ -41,6 +41,8 @@ export interface FlvPlan {
   order: Uint32Array;
   /** Output size, bytes. */
   size: number;
+  /** The duration written in onMetaData, seconds: what a player or ffprobe reads as the file's duration. */
+  durationSec: number;
   /** The bytes before sample row `row`'s payload (tag header and codec header), valid until the next call. */
   prefixOf(row: number): Uint8Array;
   /** The PreviousTagSize after sample row `row`'s payload, valid until the next call. */
@@ -274,6 +276,7 @@ export function planFlv(
     head,
     order,
     size: pos,
+    durationSec: endMs / 1000,
     prefixOf(row: number): Uint8Array {
       const p = plans.get(samples.trackId[row] as number) as FlvTrackPlan;
       const n = writeFlvSamplePrefix(

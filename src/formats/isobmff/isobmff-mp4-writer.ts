@@ -56,6 +56,8 @@ export interface Mp4Plan {
   tail: Uint8Array;
   /** Bytes of sample payloads the caller writes between head and tail, in the order given. */
   payloadSize: number;
+  /** The movie's duration (mvhd), seconds: what a player or ffprobe reads as the file's duration. */
+  durationSec: number;
 }
 
 /** A track given to the writers: TrackInfo, and the input's edit list when it had one. */
@@ -312,6 +314,7 @@ export function planMp4(
     return e ? e.delay + e.duration : rescale(p.mediaDuration, p.track.timescale, movieTs);
   });
   const duration = Math.max(0, ...tkhdDurations);
+  const durationSec = duration / movieTs;
   let capacity = 4096;
   for (const p of plans) capacity += 1024 + p.count * 25 + p.tables.chunkCounts.length * 20;
   // Only the chunk offsets depend on where the media data starts: the rest of each track's tables is
@@ -350,7 +353,7 @@ export function planMp4(
   const faststart = options.faststart ?? true;
   if (!faststart) {
     const base = ftyp.length + hdr.length;
-    return { head: concat([ftyp.view8(), hdr]), tail: build(base), payloadSize };
+    return { head: concat([ftyp.view8(), hdr]), tail: build(base), payloadSize, durationSec };
   }
   const fixed = options.headSize ?? options.room;
   if (fixed !== undefined) {
@@ -363,7 +366,12 @@ export function planMp4(
         new DataView(free.buffer).setUint32(0, pad);
         free.set([0x66, 0x72, 0x65, 0x65], 4); // 'free'
       }
-      return { head: concat([ftyp.view8(), moov, free, hdr]), tail: new Uint8Array(0), payloadSize };
+      return {
+        head: concat([ftyp.view8(), moov, free, hdr]),
+        tail: new Uint8Array(0),
+        payloadSize,
+        durationSec,
+      };
     }
     if (options.headSize !== undefined) {
       throw new RangeError(`the MP4 head needs ${fixed - pad + 8} bytes; ${fixed} were reserved`);
@@ -378,7 +386,7 @@ export function planMp4(
     moov = next;
     if (stable) break;
   }
-  return { head: concat([ftyp.view8(), moov, hdr]), tail: new Uint8Array(0), payloadSize };
+  return { head: concat([ftyp.view8(), moov, hdr]), tail: new Uint8Array(0), payloadSize, durationSec };
 }
 
 function defaultBrands(tracks: readonly TrackInfo[]): Brands {
