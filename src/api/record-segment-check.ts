@@ -40,6 +40,7 @@ export function checkedSegment(
   let held: Uint8Array[] | undefined = [];
   let heldBytes = 0;
   let ts: TsTimeSpan | undefined;
+  let length: number | undefined;
   let boxes: BoxWalk | undefined;
   const push = (b: Uint8Array): void => {
     ts?.push(b);
@@ -49,8 +50,10 @@ export function checkedSegment(
     const earlier = held ?? [];
     held = undefined;
     const sniff = Buffer.concat([...earlier, last.subarray(0, SNIFF_BYTES)]);
-    if (looksLikeTs(sniff)) ts = new TsTimeSpan();
-    else if (looksLikeBox(sniff)) boxes = new BoxWalk();
+    if (looksLikeTs(sniff)) {
+      ts = new TsTimeSpan();
+      ts.expect(length);
+    } else if (looksLikeBox(sniff)) boxes = new BoxWalk();
     for (const b of earlier) push(b);
     push(last);
   };
@@ -81,6 +84,10 @@ export function checkedSegment(
     }
   };
   return {
+    start: (n) => {
+      length = n;
+      inner?.start?.(n);
+    },
     update: (chunk) => {
       const out = inner ? inner.update(chunk) : chunk;
       feed(out);
@@ -93,6 +100,7 @@ export function checkedSegment(
       return tail;
     },
     check: (bytes) => {
+      length = bytes.length;
       feed(bytes);
       verdict();
     },

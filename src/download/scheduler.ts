@@ -86,6 +86,8 @@ export interface DownloadSegmentsOptions {
 
 /** A streaming transform of a body: update() per chunk, final() at the end (may throw on bad input). */
 export interface ChunkTransform {
+  /** The body's length when the response gives one, before its first chunk. */
+  start?(length: number | undefined): void;
   update(chunk: Buffer): Buffer;
   final(): Buffer;
 }
@@ -249,7 +251,10 @@ export async function downloadSegments(
           range: seg.range,
           signal: run.signal,
           sink: {
-            start: (length) => w.start(length),
+            start: (length) => {
+              transform?.start?.(length);
+              return w.start(length);
+            },
             chunk: async (b) => {
               const out = transform ? transform.update(b) : b;
               if (out.length > 0) await w.chunk(out);

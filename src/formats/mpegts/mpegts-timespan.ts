@@ -6,17 +6,27 @@
  *
  * The span of a track is its last presentation time plus one frame (or, for audio, one PES: ffmpeg puts
  * several AAC frames in one) less its first. Video is exact to a frame, audio to a PES.
+ *
+ * Told the segment's length (`expect`), a segment with video is read only in its first SCAN_HEAD and
+ * last SCAN_TAIL bytes, and gives its video spans only: the video's first and last presentation times are
+ * there (the last within the few frames of B-frame reordering, which the caller's slack covers), while
+ * a muxer may write audio well ahead of the video (ffmpeg: up to 0.7 s), so the last audio can lie in the
+ * middle. Reading one byte of every 188 costs about 22 ns a packet out of the caches: 17 ms of a 142 MB
+ * recording's main thread, read whole. Without video in the head, the whole segment is read.
  */
 
 const PACKET = 188;
 const SYNC = 0x47;
 const CLOCK = 90_000;
 const WRAP = 2 ** 33;
+/** Bytes read at the start and at the end of a segment of known length (see expect()). */
+export const SCAN_HEAD = 256 * 1024;
+export const SCAN_TAIL = 512 * 1024;
 
 export interface TsTrackSpan {
   pid: number;
   kind: 'video' | 'audio';
-  /** PES packets with a PTS. */
+  /** PES packets with a PTS, among those read. */
   count: number;
   /** Seconds from the first presentation time to the end of the last frame (or PES). */
   seconds: number;
@@ -29,34 +39,70 @@ export class TsTimeSpan {
   private readonly pts = new Map<number, { kind: 'video' | 'audio'; first: number; values: number[] }>();
   /** Lost packet sync: the rest is not read (spans stay what they were). */
   private lost = false;
+  /** Bytes pushed so far: packets start at multiples of PACKET from the segment's first byte. */
+  private pos = 0;
+  /** Packets starting in [skipFrom, skipTo) are not read (once video has been seen before it). */
+  private skipFrom = Infinity;
+  private skipTo = Infinity;
+  /** Whether packets were skipped: only video spans are then whole. */
+  private skipped = false;
+
+  /**
+   * The segment's length in bytes, when known before its bytes come (a Content-Length): only its head and
+   * tail are read then. A length a few bytes off (AES padding) does no harm.
+   */
+  expect(length: number | undefined): void {
+    if (length === undefined || length <= SCAN_HEAD + SCAN_TAIL + PACKET) return;
+    this.skipFrom = SCAN_HEAD;
+    this.skipTo = Math.ceil((length - SCAN_TAIL) / PACKET) * PACKET;
+  }
 
   push(chunk: Uint8Array): void {
     if (this.lost || chunk.length === 0) return;
-    let i = 0;
+    const base = this.pos;
+    this.pos += chunk.length;
+    // After skipped bytes, the first packet start in this chunk; after a carried part, its end.
+    let i = (PACKET - (base % PACKET)) % PACKET;
     if (this.carried > 0) {
       const take = Math.min(PACKET - this.carried, chunk.length);
       this.carry.set(chunk.subarray(0, take), this.carried);
       this.carried += take;
-      i = take;
       if (this.carried < PACKET) return;
       this.packet(this.carry, 0);
       this.carried = 0;
     }
-    for (; i + PACKET <= chunk.length && !this.lost; i += PACKET) this.packet(chunk, i);
-    if (!this.lost && i < chunk.length) {
+    for (; i + PACKET <= chunk.length && !this.lost; i += PACKET) {
+      const at = base + i;
+      if (at >= this.skipFrom && at < this.skipTo && this.skipping()) i = this.skipTo - base - PACKET;
+      else this.packet(chunk, i);
+    }
+    const at = base + i;
+    if (!this.lost && i < chunk.length && !(at >= this.skipFrom && at < this.skipTo && this.skipped)) {
       this.carry.set(chunk.subarray(i), 0);
       this.carried = chunk.length - i;
     }
   }
 
-  /** Each video and audio track seen, with the time its PES packets cover. */
+  /**
+   * Each video and audio track seen, with the time its PES packets cover; only the video tracks when the
+   * middle of the segment was skipped.
+   */
   spans(): TsTrackSpan[] {
     const out: TsTrackSpan[] = [];
     for (const [pid, t] of this.pts) {
+      if (this.skipped && t.kind !== 'video') continue;
       const v = t.values.slice().sort((a, b) => a - b);
       out.push({ pid, kind: t.kind, count: v.length, seconds: spanOf(v) / CLOCK });
     }
     return out;
+  }
+
+  /** At the first packet of the middle: skip it when video has been seen, else read everything. */
+  private skipping(): boolean {
+    if (this.skipped) return true;
+    for (const t of this.pts.values()) if (t.kind === 'video') return (this.skipped = true);
+    this.skipFrom = this.skipTo = Infinity;
+    return false;
   }
 
   private packet(b: Uint8Array, i: number): void {
