@@ -479,6 +479,24 @@ describe('record live', () => {
     }
   });
 
+  // The other HLS kinds live too: the window re-states EXT-X-MAP and EXT-X-KEY (two keys) at its top.
+  for (const name of ['hls-fmp4', 'hls-aes', 'hls-byterange'] as const) {
+    it(`HLS live (${name}) from the start of the window to the end of the stream: every frame`, async () => {
+      const fx = await streamFixture(name, { segmentSeconds: 1, seconds: 12 });
+      const live = await startLiveOrigin(fx, { window: 5, initial: 3, speed: 4 });
+      try {
+        const out = outPath();
+        const r = await record(live.url, { output: out, fromStart: true, retry: FAST_RETRY });
+        assert.equal(r.live, true);
+        assert.equal(r.stoppedBy, 'end');
+        assert.equal(r.gaps.length, 0);
+        await assertRecordingOf(out, fx.clip);
+      } finally {
+        await live.close();
+      }
+    });
+  }
+
   it('HLS live with separate audio, stopped by --duration: a valid file of that length', async () => {
     const fx = await streamFixture('hls-alt-audio', { segmentSeconds: 1, seconds: 12 });
     const live = await startLiveOrigin(fx, { window: 4, initial: 3, speed: 4 });
