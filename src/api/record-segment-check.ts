@@ -2,8 +2,8 @@
  * A media segment checked against what the manifest says of it, as its bytes arrive: a server (or a CDN's
  * cached copy) that cuts a segment short while sending a Content-Length that matches passes every HTTP
  * check, and would leave a hole in the recording that nothing reports. So:
- * - an MPEG-TS segment must cover about the time its EXTINF (or DASH duration) gives it: its video (else
- *   audio) presentation times, read from the PES headers;
+ * - an MPEG-TS segment must cover about the time its EXTINF (or DASH duration) gives it: the presentation
+ *   times of its longest track, read from the PES headers;
  * - a fragmented-MP4 segment must end where its last box ends (a cut one ends inside its mdat).
  * A segment that fails is a retryable network error (E_SEGMENT_SHORT): fetched again, and when it stays
  * short, missing like any segment that cannot be downloaded (exit 4, or a gap with --allow-gaps).
@@ -108,13 +108,18 @@ export function checkedSegment(
 }
 
 function checkSpan(url: string, durationSec: number, ts: TsTimeSpan): void {
+  // The longest track tells: a cut ends every track, while sparse video (one still picture a segment, over
+  // running audio) covers little of a whole one.
   const spans = ts.spans();
-  const video = spans.filter((s) => s.kind === 'video');
-  const measured = video.length > 0 ? video : spans;
-  const covered = Math.max(0, ...measured.map((s) => s.seconds));
+  let covered = 0;
+  let what = 'audio or video';
+  for (const s of spans) {
+    if (s.seconds < covered) continue;
+    covered = s.seconds;
+    what = s.kind;
+  }
   const slack = Math.max(SHORT_SEGMENT_SLACK_SEC, SHORT_SEGMENT_SLACK_SHARE * durationSec);
   if (durationSec - covered <= slack) return;
-  const what = video.length > 0 ? 'video' : spans.length > 0 ? 'audio' : 'audio or video';
   throw new NetworkError(
     `segment ${shownUrl(url)} holds ${covered.toFixed(2)} s of ${what} where the playlist gives it ${durationSec.toFixed(2)} s: the server sent it cut short`,
     {

@@ -13,6 +13,7 @@ import { checkedSegment } from '../../src/api/record-segment-check.js';
 import { isCastkitError } from '../../src/core/errors.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture } from '../helpers/live-origin.js';
+import { makeMedia } from '../helpers/fixtures.js';
 import { decodeMessages, packets } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
@@ -74,6 +75,23 @@ describe('the segment check on real segments', () => {
     const file = join(fx.dir, seg);
     assert.throws(() => checkedSegment(file, dur).check(firstHalf(file)), { code: 'E_SEGMENT_SHORT' });
     assert.throws(() => checkedSegment(file, dur).check(new Uint8Array(0)), { code: 'E_SEGMENT_SHORT' });
+  });
+
+  it('a segment whose video is one still frame (a radio stream with a picture) passes on its audio', async () => {
+    const ts = await makeMedia({
+      name: 'still-frame-6s',
+      ext: '.ts',
+      args: [
+        ...['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=1/6:duration=6'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=6'],
+        ...['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-r', '1/6'],
+        ...['-c:a', 'aac', '-b:a', '96k', '-f', 'mpegts'],
+      ],
+    });
+    const bytes = readFileSync(ts);
+    checkedSegment(ts, 6).check(bytes);
+    // Cut, its audio tells: half of it is short.
+    assert.throws(() => checkedSegment(ts, 6).check(firstHalf(ts)), { code: 'E_SEGMENT_SHORT' });
   });
 
   it('fMP4 segments (DASH) pass whole and fail cut inside their mdat', async () => {

@@ -12,7 +12,7 @@
  * there (the last within the few frames of B-frame reordering, which the caller's slack covers), while
  * a muxer may write audio well ahead of the video (ffmpeg: up to 0.7 s), so the last audio can lie in the
  * middle. Reading one byte of every 188 costs about 22 ns a packet out of the caches: 17 ms of a 142 MB
- * recording's main thread, read whole. Without video in the head, the whole segment is read.
+ * recording's main thread, read whole. Without a few video frames in the head, the whole segment is read.
  */
 
 const PACKET = 188;
@@ -22,6 +22,8 @@ const WRAP = 2 ** 33;
 /** Bytes read at the start and at the end of a segment of known length (see expect()). */
 export const SCAN_HEAD = 256 * 1024;
 export const SCAN_TAIL = 512 * 1024;
+/** Video frames the head must hold for the middle to be skipped. */
+const HEAD_FRAMES = 3;
 
 export interface TsTrackSpan {
   pid: number;
@@ -97,10 +99,14 @@ export class TsTimeSpan {
     return out;
   }
 
-  /** At the first packet of the middle: skip it when video has been seen, else read everything. */
+  /**
+   * At the first packet of the middle: skip it when a few video frames have come, else read everything
+   * (no video, or video too sparse for its span to tell: one still picture over running audio).
+   */
   private skipping(): boolean {
     if (this.skipped) return true;
-    for (const t of this.pts.values()) if (t.kind === 'video') return (this.skipped = true);
+    for (const t of this.pts.values())
+      if (t.kind === 'video' && t.values.length >= HEAD_FRAMES) return (this.skipped = true);
     this.skipFrom = this.skipTo = Infinity;
     return false;
   }

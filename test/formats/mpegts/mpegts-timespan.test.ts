@@ -12,7 +12,7 @@ import {
   TsTimeSpan,
   type TsTrackSpan,
 } from '../../../src/formats/mpegts/mpegts-timespan.js';
-import { fixture } from '../../helpers/fixtures.js';
+import { fixture, makeMedia } from '../../helpers/fixtures.js';
 import { ODD_CHUNKS } from './demux-helpers.js';
 
 function spansOf(bytes: Uint8Array, sizes: readonly number[], expect?: number): TsTrackSpan[] {
@@ -84,6 +84,25 @@ describe('TsTimeSpan', () => {
       ['audio'],
     );
     assert.deepEqual(spansOf(bytes, ODD_CHUNKS, bytes.length), full);
+  });
+
+  it('reads a large segment of sparse video (a still picture every 6 s over audio) whole, audio spans and all', async () => {
+    const ts = await makeMedia({
+      name: 'still-frames-12s-noise',
+      ext: '.ts',
+      args: [
+        ...['-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=1/6:duration=12'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=12'],
+        ...['-vf', 'noise=alls=60:allf=t', '-c:v', 'libx264', '-preset', 'veryfast', '-qp', '0'],
+        ...['-pix_fmt', 'yuv420p', '-r', '1/6'],
+        ...['-c:a', 'aac', '-b:a', '256k', '-f', 'mpegts'],
+      ],
+    });
+    const bytes = readFileSync(ts);
+    assert.ok(bytes.length > SCAN_HEAD + SCAN_TAIL + 188, `fixture of ${bytes.length} bytes`);
+    const full = spansOf(bytes, [65536]);
+    assert.deepEqual(spansOf(bytes, ODD_CHUNKS, bytes.length), full);
+    assert.ok(byKind(full, 'audio').seconds > 11, JSON.stringify(full));
   });
 
   it('gives a cut segment the span of what is left, told its own length', async () => {
