@@ -17,6 +17,8 @@ export interface CommittedItem {
   duration?: number;
   discontinuity?: boolean;
   name?: string;
+  /** A media segment kept though cut short (--allow-gaps): the part it lacks is a gap, on every rerun too. */
+  short?: { startSec?: number; seconds: number; url: string; reason: string };
 }
 
 export class CommitLog {

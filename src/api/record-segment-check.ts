@@ -27,14 +27,26 @@ export const SHORT_SEGMENT_SLACK_SHARE = 0.25;
 /** Bytes needed to tell MPEG-TS (two sync bytes 188 apart) from ISO-BMFF (a box header). */
 const SNIFF_BYTES = 189;
 
+/** An MPEG-TS segment found short, when it is kept (see checkedSegment's `keepShort`). */
+export interface ShortSegment {
+  coveredSec: number;
+  declaredSec: number;
+  /** The E_SEGMENT_SHORT error it would have been. */
+  error: NetworkError;
+}
+
 /**
  * A pass-through transform that checks the segment at `url` (declared `durationSec`) at final(); `inner`
- * (AES-128 decryption) runs first, so the check sees clear media.
+ * (AES-128 decryption) runs first, so the check sees clear media. With `keepShort`, an MPEG-TS segment
+ * found short is kept (what it holds plays) and reported there instead of thrown: for the last attempt
+ * under --allow-gaps, where the gap is only the part it lacks. A cut fMP4 segment (its last box
+ * incomplete) is always thrown: a demuxer cannot read it.
  */
 export function checkedSegment(
   url: string,
   durationSec: number,
   inner?: ChunkTransform,
+  keepShort?: (s: ShortSegment) => void,
 ): ChunkTransform & { check(bytes: Uint8Array): void } {
   // Chunks before the first SNIFF_BYTES are copied and held: the first bytes decide which check applies.
   let held: Uint8Array[] | undefined = [];
@@ -72,7 +84,11 @@ export function checkedSegment(
       );
     }
     if (held) decide(new Uint8Array(0));
-    if (ts) checkSpan(url, durationSec, ts);
+    if (ts) {
+      const error = checkSpan(url, durationSec, ts);
+      if (error && !keepShort) throw error;
+      if (error) keepShort?.({ ...(error.details as { coveredSec: number; declaredSec: number }), error });
+    }
     if (boxes) {
       const r = boxes.result();
       if (r.cut) {
@@ -107,7 +123,8 @@ export function checkedSegment(
   };
 }
 
-function checkSpan(url: string, durationSec: number, ts: TsTimeSpan): void {
+/** The E_SEGMENT_SHORT error of a TS segment that covers too little of its duration; undefined if none. */
+function checkSpan(url: string, durationSec: number, ts: TsTimeSpan): NetworkError | undefined {
   // The longest track tells: a cut ends every track, while sparse video (one still picture a segment, over
   // running audio) covers little of a whole one.
   const spans = ts.spans();
@@ -119,8 +136,8 @@ function checkSpan(url: string, durationSec: number, ts: TsTimeSpan): void {
     what = s.kind;
   }
   const slack = Math.max(SHORT_SEGMENT_SLACK_SEC, SHORT_SEGMENT_SLACK_SHARE * durationSec);
-  if (durationSec - covered <= slack) return;
-  throw new NetworkError(
+  if (durationSec - covered <= slack) return undefined;
+  return new NetworkError(
     `segment ${shownUrl(url)} holds ${covered.toFixed(2)} s of ${what} where the playlist gives it ${durationSec.toFixed(2)} s: the server sent it cut short`,
     {
       code: 'E_SEGMENT_SHORT',

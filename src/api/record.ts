@@ -9,7 +9,7 @@ import { sleep } from '../download/retry-policy.js';
 import { joinWebVtt, parseHlsMedia } from '../formats/hls/index.js';
 import { AtomicFile, replaceFile } from '../storage/local.js';
 import { refuseFinishedOutput } from './record-existing.js';
-import { checkedSegment } from './record-segment-check.js';
+import { checkedSegment, type ShortSegment } from './record-segment-check.js';
 import { AesKeyCache, wrongKeyError } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, SourceBatch, StreamName } from '../sources/record-source.js';
 import { CommitLog, type CommittedItem } from './record-order.js';
@@ -244,6 +244,16 @@ async function recordFrom(
   const checkSegments = source.kind === 'hls' || source.kind === 'dash';
   const keys = new AesKeyCache((u, signal) => client.fetchBytes(u, { signal, maxBytes: 4096 }));
   const gaps: RecordGap[] = [];
+  // --allow-gaps: a TS segment still short at its last attempt is kept (what it holds plays), and only
+  // the part it lacks is a gap. Attempts are counted here, as each one asks for its transform or fetch.
+  const attempts = new Map<string, number>();
+  const keptShort = new Map<string, ShortSegment>();
+  const keepShortOn = (item: { key: string }): ((s: ShortSegment) => void) | undefined => {
+    const n = (attempts.get(item.key) ?? 0) + 1;
+    attempts.set(item.key, n);
+    if (options.allowGaps !== true || n < opened.retry.maxAttempts) return undefined;
+    return (s) => keptShort.set(item.key, s);
+  };
   const done = new Set<string>();
   const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0, inits: 0 };
   const stop = new AbortController();
@@ -291,6 +301,7 @@ async function recordFrom(
       const bytes = await journal?.read(item.key);
       if (!bytes) break; // damaged on disk: from here on, fetch again
       await commitItem(item, bytes);
+      if (item.short) gaps.push(shortGap(item, item.short));
       if (item.kind === 'media') {
         stats.fromJournal++;
         lastKeys.set(item.stream, item.key);
@@ -418,7 +429,7 @@ async function recordFrom(
                     ? await keys.decipher({ name: item.url, keyUrl: aes.keyUrl }, aes.iv, signal)
                     : undefined;
                   return checkSegments && item.seg
-                    ? checkedSegment(item.url, item.seg.duration, decipher)
+                    ? checkedSegment(item.url, item.seg.duration, decipher, keepShortOn(item))
                     : decipher;
                 },
               }
@@ -435,12 +446,19 @@ async function recordFrom(
                   const clear = decipher
                     ? Buffer.concat([decipher.update(Buffer.from(body)), decipher.final()])
                     : body;
-                  if (checkSegments) checkedSegment(item.url, item.seg.duration).check(clear);
+                  if (checkSegments)
+                    checkedSegment(item.url, item.seg.duration, undefined, keepShortOn(item)).check(clear);
                   return clear;
                 },
               }),
-          onSegment: async (key, bytes, i) => {
+          onSegment: async (key, bytes, i, replayed) => {
             const item = byIndex[i] as Item;
+            // From an earlier run's journal: a TS segment kept short then (--allow-gaps) is a gap again.
+            if (replayed && checkSegments && item.kind === 'media' && item.seg) {
+              checkedSegment(item.url, item.seg.duration, undefined, (s) => keptShort.set(key, s)).check(
+                bytes,
+              );
+            }
             if (item.gapBeforeSec) {
               const g: CommittedItem = {
                 key: `gap:${key}`,
@@ -458,6 +476,20 @@ async function recordFrom(
               });
             }
             const c: CommittedItem = { key, stream: item.stream, kind: item.kind, name: item.url };
+            const short = keptShort.get(key);
+            if (short) {
+              keptShort.delete(key);
+              c.short = {
+                ...(item.seg ? { startSec: item.seg.start + short.coveredSec } : {}),
+                seconds: short.declaredSec - short.coveredSec,
+                url: item.url,
+                reason: `${short.error.code}: ${short.error.message}`,
+              };
+              gaps.push(shortGap(c, c.short));
+              options.onNotice?.(
+                `keeping ${item.stream} segment ${key} cut short: ${c.short.seconds.toFixed(2)} s of it never came`,
+              );
+            }
             if (item.seg) {
               c.duration = item.seg.duration;
               if (item.seg.discontinuity) c.discontinuity = true;
@@ -725,4 +757,16 @@ async function removeStaleParts(output: string): Promise<void> {
       await rm(join(dir, n), { force: true }).catch(() => undefined);
     }
   }
+}
+
+/** The gap of a segment kept though cut short: the part of it that never came. */
+function shortGap(item: CommittedItem, short: NonNullable<CommittedItem['short']>): RecordGap {
+  return {
+    stream: item.stream,
+    ...(short.startSec !== undefined ? { startSec: short.startSec } : {}),
+    key: item.key,
+    url: short.url,
+    reason: short.reason,
+    seconds: short.seconds,
+  };
 }

@@ -48,8 +48,11 @@ export interface DownloadSegmentsOptions {
   retry?: RetryPolicy | RetryPolicyOptions;
   /** Completed segments are recorded here and never fetched again by a later run with the same journal. */
   journal?: SegmentJournal;
-  /** Called with each segment's bytes, strictly in list order, one at a time (awaited). */
-  onSegment: (key: string, bytes: Buffer, index: number) => void | Promise<void>;
+  /**
+   * Called with each segment's bytes, strictly in list order, one at a time (awaited); `replayed` when they
+   * come from the journal of an earlier run (not fetched, nor checked by a transform, in this one).
+   */
+  onSegment: (key: string, bytes: Buffer, index: number, replayed: boolean) => void | Promise<void>;
   /** With allowGaps: called in list order at the place of each segment given up on. */
   onMissing?: (missing: MissingSegment) => void | Promise<void>;
   /** Give up on segments that keep failing and carry on, instead of failing the run. */
@@ -361,6 +364,7 @@ export async function downloadSegments(
       const i = nextCommit;
       const seg = segments[i] as Segment;
       let bytes = held.get(i);
+      let replayed = false;
       if (bytes) {
         held.delete(i);
         heldBytes -= bytes.length;
@@ -372,8 +376,10 @@ export async function downloadSegments(
         lent = bytes; // until the consumer says it let go of it
       } else if (inJournal[i]) {
         bytes = await journal?.read(seg.key);
-        if (bytes) stats.fromJournal++;
-        else {
+        if (bytes) {
+          stats.fromJournal++;
+          replayed = true;
+        } else {
           // Damaged on disk (checksum): fetch it again here, at the head of the line.
           inJournal[i] = false;
           bytes = await acquire(i);
@@ -397,7 +403,7 @@ export async function downloadSegments(
         // The next segment, when it is journaled already (streamed segments are never held), is read
         // while this one is consumed.
         if (streamed[i + 1] && ahead === undefined) ahead = { i: i + 1, read: readStreamed(i + 1) };
-        await o.onSegment(seg.key, bytes, i);
+        await o.onSegment(seg.key, bytes, i, replayed);
         if (lent && o.segmentReleased?.()) release(lent);
         lent = undefined;
         stats.committed++;

@@ -124,7 +124,7 @@ describe('record: a segment cut short with a matching Content-Length', () => {
   });
   after(async () => origin.close());
 
-  it('HLS TS: exit 4 naming the segment; --allow-gaps writes the file with the hole in the gap report', async () => {
+  it('HLS TS: exit 4 naming the segment; --allow-gaps keeps what it holds, its missing part in the gap report', async () => {
     const fx = await streamFixture('hls-ts');
     const url = serveFixture(origin, fx, '/cut');
     const [seg, dur] = hlsSegments(fx)[3] as [string, number];
@@ -142,25 +142,80 @@ describe('record: a segment cut short with a matching Content-Length', () => {
     assert.equal(retries, hits - 1, 'the progress counts each retry once');
 
     const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
-    assert.equal(r.gaps.length, 1);
-    assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
-    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as {
-      missing: { url: string; startSec?: number; durationSec?: number; message: string }[];
+    await assertKeptShort(r.gaps.length, r.gapReport);
+
+    // Stopped after the cut segment was kept (the 7th segment stalls the first time), then run again:
+    // replayed from the journal, it is still reported (it was kept under --allow-gaps, not fetched whole).
+    const again = outPath();
+    const ac = new AbortController();
+    const [seventh] = hlsSegments(fx)[6] as [string, number];
+    origin.fault(`/cut/${seventh}`, { kind: 'stall', times: 1 });
+    const onCommit = (p: { done: number }): void => {
+      if (p.done >= 6) ac.abort();
     };
-    assert.equal(report.missing.length, 1);
-    const m = report.missing[0];
-    assert.ok(m?.url.endsWith(seg), m?.url);
-    assert.equal(m?.startSec, 3 * dur, 'where the hole is');
-    assert.equal(m?.durationSec, dur, 'how long it is');
-    assert.match(m?.message ?? '', /cut short/);
-    assert.equal(await decodeMessages(out), '');
-    // The hole is where the segment was (6-8 s), and the rest of the timeline is there.
-    const v = (await packets(out))
-      .filter((p) => p.type === 'video')
-      .map((p) => p.pts)
-      .sort((a, b) => a - b);
-    assert.ok(!v.some((t) => t > 3 * dur + 0.05 && t < 4 * dur - 0.05), 'no video inside the gap');
-    assert.ok((v[v.length - 1] as number) > 18, 'the timeline keeps its length');
+    await assert.rejects(
+      record(url, {
+        output: again,
+        retry: FAST_RETRY,
+        allowGaps: true,
+        signal: ac.signal,
+        onProgress: onCommit,
+      }),
+      { category: 'interrupted' },
+    );
+    const r2 = await record(url, { output: again, retry: FAST_RETRY, allowGaps: true });
+    assert.ok(r2.fromJournal >= 4, `the cut segment came from the journal (${r2.fromJournal} replayed)`);
+    await assertKeptShort(r2.gaps.length, r2.gapReport, again);
+
+    // Stopped when the cut segment was kept and journaled but not yet in the output (the 2nd segment
+    // stalls): the rerun takes it from the journal, unfetched, and reports it all the same.
+    const third = outPath();
+    const ac3 = new AbortController();
+    const [second] = hlsSegments(fx)[1] as [string, number];
+    origin.fault(`/cut/${second}`, { kind: 'stall', times: 1 });
+    const hitsOf = (path: string): number => origin.requests.filter((q) => q.path === path).length;
+    const before = hitsOf(`/cut/${seg}`);
+    const last = hlsSegments(fx).at(-1)?.[0] as string;
+    const lastBefore = hitsOf(`/cut/${last}`);
+    const run3 = record(url, { output: third, retry: FAST_RETRY, allowGaps: true, signal: ac3.signal });
+    for (let i = 0; i < 200; i++) {
+      if (hitsOf(`/cut/${seg}`) - before >= FAST_RETRY.maxAttempts && hitsOf(`/cut/${last}`) > lastBefore)
+        break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // its last attempt's body into the journal
+    ac3.abort();
+    await assert.rejects(run3, { category: 'interrupted' });
+    const cutHits = hitsOf(`/cut/${seg}`);
+    const r3 = await record(url, { output: third, retry: FAST_RETRY, allowGaps: true });
+    assert.equal(hitsOf(`/cut/${seg}`), cutHits, 'the kept segment is not fetched again');
+    await assertKeptShort(r3.gaps.length, r3.gapReport, third);
+
+    async function assertKeptShort(gaps: number, gapReport: string | undefined, file = out): Promise<void> {
+      assert.equal(gaps, 1);
+      assert.ok(gapReport && existsSync(gapReport), 'a gap report beside the output');
+      const report = JSON.parse(readFileSync(gapReport, 'utf8')) as {
+        missing: { url: string; startSec: number; durationSec: number; message: string }[];
+      };
+      assert.equal(report.missing.length, 1);
+      const m = report.missing[0] as (typeof report.missing)[number];
+      assert.ok(m.url.endsWith(seg), m.url);
+      // The hole is the part of the segment (6-8 s) that never came: from where its media ends to 8 s.
+      assert.ok(m.startSec > 3 * dur + 0.3 && m.startSec < 4 * dur - 0.3, `the hole starts at ${m.startSec}`);
+      assert.ok(Math.abs(m.startSec + m.durationSec - 4 * dur) < 1e-6, 'and ends where the segment does');
+      assert.match(m.message, /cut short/);
+      assert.equal(await decodeMessages(file), '');
+      const v = (await packets(file))
+        .filter((p) => p.type === 'video')
+        .map((p) => p.pts)
+        .sort((a, b) => a - b);
+      assert.ok(
+        v.some((t) => t > 3 * dur + 0.1 && t < m.startSec - 0.1),
+        'the video the segment holds is kept',
+      );
+      assert.ok(!v.some((t) => t > m.startSec + 0.1 && t < 4 * dur - 0.05), 'no video inside the hole');
+      assert.ok((v[v.length - 1] as number) > 18, 'the timeline keeps its length');
+    }
 
     // Without a journal (to a pipe) the check is the same.
     await assert.rejects(

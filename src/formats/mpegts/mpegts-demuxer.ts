@@ -1034,6 +1034,16 @@ export class MpegtsDemuxer implements Demuxer {
       s.audio.pushRange(s.pes, s.payloadStart, end);
       s.audioAppended += end - s.payloadStart;
       this.cutAudioFrames(s, false);
+      // A PES cut short lost the rest of its last frame: the next PES must not complete it with its own
+      // first bytes (a frame of garbage, then a lost sync).
+      if (s.pesSize > 0 && end < s.pesSize && s.audio.length > 0) {
+        this.warn(
+          'W_TS_TRUNCATED',
+          `PID ${hex(s.pid)}: ${s.audio.length} bytes of an incomplete audio frame dropped`,
+          s.pesOffset,
+        );
+        this.dropAudio(s, s.audio.length);
+      }
     }
     s.pes.clear();
   }
