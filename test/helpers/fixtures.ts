@@ -107,6 +107,8 @@ export const FIXTURES: Record<string, MediaSpec> = {
   },
   'h264-aac.flv': copied('h264-aac.mp4', 'h264-aac', '.flv'),
   'h264-aac.ts': copied('h264-aac.mp4', 'h264-aac', '.ts'),
+  /** ffmpeg's FLV from a TS (ADTS audio): an empty AAC sequence header first, the real one with the frames. */
+  'h264-aac-from-ts.flv': copied('h264-aac.ts', 'h264-aac-from-ts', '.flv'),
   /**
    * 8.6 MB of noisy 320x240 video (6 s) with AAC: larger than what a remux reads before it sizes the moov
    * room, and big enough to take a noticeable time when given many times over.

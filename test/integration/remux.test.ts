@@ -271,6 +271,25 @@ describe('remux MPEG-TS and FLV -> fragmented MP4 (one pass)', () => {
 });
 
 describe('remux several inputs into one', () => {
+  it("ffmpeg's FLV from a TS (an empty AAC sequence header first) joins another FLV of the clip, to MP4 and TS", async () => {
+    const fromTs = await fixture('h264-aac-from-ts.flv');
+    const flv = await fixture('h264-aac.flv');
+    const count = async (f: string, kind: string): Promise<number> =>
+      (await packets(f)).filter((p) => p.type === kind).length;
+    for (const ext of ['.mp4', '.ts']) {
+      const out = outPath(ext);
+      await remux([fromTs, flv], { output: out });
+      assert.equal(await decodeMessages(out), '', ext);
+      for (const kind of ['video', 'audio']) {
+        assert.equal(
+          await count(out, kind),
+          (await count(fromTs, kind)) + (await count(flv, kind)),
+          `${ext} ${kind}`,
+        );
+      }
+    }
+  });
+
   it('MPEG-TS segments -> one MP4 with every frame', async () => {
     const src = await makeMedia({
       name: 'gop30',

@@ -210,6 +210,10 @@ export class FlvDemuxer implements Demuxer, FlvTagSink {
     }
     if (m.packet === PACKET_CONFIG) {
       const config = t.buf.slice(t.at + m.headerSize, t.at + t.dataSize);
+      // ffmpeg's FLV from ADTS input opens with an empty sequence header, the real one coming with the
+      // first frame: an empty one configures nothing (taken as the track's config, it made such a file
+      // unjoinable with any other: 'aac with other decoder settings').
+      if (config.length === 0 && m.codec === 'aac') return;
       const prev = this.audio;
       if (prev && prev.codec === m.codec && sameBytes(prev.config, config)) return;
       const params = parseAudioSpecificConfig(config);
