@@ -3,6 +3,7 @@
  * its last top-level box ends, read from box headers only as bytes are pushed. A segment that a server cut
  * short while sending a Content-Length that matches ends inside a box (its mdat, most often).
  */
+import { fourccAt, u32 } from './isobmff-boxes.js';
 
 export interface BoxWalkResult {
   /** False when the bytes end inside a box. */
@@ -39,7 +40,7 @@ export class BoxWalk {
       if (want === 8 && u32(this.header, 0) === 1) continue; // read the largesize too
       const size32 = u32(this.header, 0);
       const size = size32 === 1 ? u32(this.header, 8) * 2 ** 32 + u32(this.header, 12) : size32;
-      this.box = { type: String.fromCharCode(...this.header.subarray(4, 8)), size };
+      this.box = { type: fourccAt(this.header, 4), size };
       if (size32 === 0 || size < want) {
         this.done = true; // to the end of the segment, or not a box size: nothing to say
         return;
@@ -56,13 +57,4 @@ export class BoxWalk {
     // The bytes end inside a box header: a box of unknown type and size.
     return { complete: false, cut: { type: '????', size: 8, present: this.headerBytes } };
   }
-}
-
-function u32(b: Uint8Array, at: number): number {
-  return (
-    (b[at] as number) * 2 ** 24 +
-    ((b[at + 1] as number) << 16) +
-    ((b[at + 2] as number) << 8) +
-    (b[at + 3] as number)
-  );
 }
