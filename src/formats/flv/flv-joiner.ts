@@ -304,6 +304,7 @@ export class FlvJoiner implements FlvTagSink {
   private readonly rows = new FlvTagRows();
   /** trackSpans' result. */
   private readonly span = new Float64Array(7);
+  private readonly alignSpan = new Float64Array(7);
   /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
   private tailFrom = 0;
   private readonly inPlace: boolean;
@@ -889,6 +890,13 @@ export class FlvJoiner implements FlvTagSink {
       const tr1 = this.rows.kind[i1] === K_VFRAME ? V : A;
       const out1 = (this.rows.ts[i1] as number) + shift;
       if (out1 <= this.lastOut[tr1]! && this.printAt(out1, tr1) !== this.printOf(i1)) return undefined;
+    }
+    // A chunk sent again overlaps the end of what was written. One that, laid there, would end before
+    // the end of a track is older content coming back (a, b, a joined): new frames, a restart.
+    const span = trackSpans(this.rows, from, to, this.alignSpan);
+    for (const tr of [V, A]) {
+      const frames = span[tr * 3 + 2] as number;
+      if (frames > 0 && (span[tr * 3 + 1] as number) + shift < this.lastOut[tr]!) return undefined;
     }
     return shift;
   }

@@ -455,6 +455,29 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
     );
   });
 
+  it('keeps a chunk joined again later (a, b, a): older content coming back is not an overlap', () => {
+    const a = synthChunk({ t0: 0, frame0: 0, videoFrames: 10, audioFrames: 20 });
+    const b = synthChunk({ t0: 0, frame0: 100, videoFrames: 10, audioFrames: 20 });
+    // A chunk sent again right after itself is still recognised and dropped.
+    const { result, pieces } = planFlvJoin([a, b, a.slice(), b.slice()]);
+    assert.deepEqual(
+      result.reports.map((r) => r.kind),
+      ['first', 'restart', 'restart', 'restart'],
+    );
+    assert.equal(result.summary.dropped.duplicate, 0);
+    const { video, audio } = demuxJoined(assembleFlv(result.head, pieces, [a, b, a, b]));
+    assert.equal(video.length, 40);
+    assert.equal(audio.length, 80);
+    for (let i = 1; i < video.length; i++)
+      assert.equal((video[i] as Sample).dts - (video[i - 1] as Sample).dts, 40);
+    const again = planFlvJoin([a, b, b.slice()]);
+    assert.deepEqual(
+      again.result.reports.map((r) => r.kind),
+      ['first', 'restart', 'overlap'],
+    );
+    assert.equal(again.result.summary.dropped.duplicate, 30);
+  });
+
   it('drops a repeated time with different bytes as a duplicate, not as a restart', () => {
     const a = synthChunk({ t0: 0, frame0: 0, videoFrames: 5, audioFrames: 10 });
     // Starts one video frame early (160 ms instead of 200 ms), with new bytes.
