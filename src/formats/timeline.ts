@@ -165,6 +165,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
   let prevStartSec = 0;
   let overlapDrops = 0;
   let prevFrom = 0; // the previous input's first row in `out`
+  const inputsWith: number[] = []; // per output track id: how many inputs kept samples of it
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
 
@@ -300,6 +301,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
       if (o === reference) lastRef = j;
     }
     if (t !== out) t.clear();
+    for (const o of tracks) if (keptHere[o.id]) inputsWith[o.id] = (inputsWith[o.id] ?? 0) + 1;
     if (overlapDrops > 0) {
       warnings.push({
         code: 'W_OVERLAP',
@@ -319,6 +321,11 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
   });
   out.length = n;
   out.trim();
+  // An input's edit list (ISO-BMFF) says where its presentation starts and how long it lasts: the start
+  // stays the joined track's, the length was the first input's only and now runs to the end of the media.
+  for (const o of tracks as { id: number; edit?: { duration: number } }[]) {
+    if (o.edit && o.edit.duration > 0 && (inputsWith[o.id] ?? 0) > 1) o.edit = { ...o.edit, duration: 0 };
+  }
   let durationSec = 0;
   for (const o of tracks) {
     const i = lastIndexOf(out, n, o.id);
