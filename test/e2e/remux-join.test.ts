@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
-import { flvChunks, makeMedia, tools, x264FixedGop, type MediaSpec } from '../helpers/fixtures.js';
+import { flvChunks, lavfiAv, makeMedia, tools, x264FixedGop, type MediaSpec } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -207,5 +207,35 @@ describe('castkit remux: joining 1,400 six-second FLV chunks', { concurrency: tr
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await decodeMessages(out), '');
     sameList((await frameHashes(out)).video, clipFrames.video, 'decoded video');
+  });
+});
+
+describe('castkit remux: FLV inputs whose encoder settings change', () => {
+  const scratch = scratchDir('castkit-remux-join-sps-');
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+  const flv = (name: string, x264: string[]): Promise<string> =>
+    makeMedia({
+      name: `join-sps-${name}`,
+      ext: '.flv',
+      args: [...lavfiAv(2), '-c:v', 'libx264', '-g', '25', ...x264, '-c:a', 'aac', '-shortest'],
+    });
+
+  it('carries a changed SPS/PPS in-band too: ffmpeg decodes the join silently, every frame of both', async () => {
+    const base = await flv('baseline', ['-profile:v', 'baseline']);
+    const high = await flv('high-bf3', ['-profile:v', 'high', '-bf', '3']);
+    for (const inputs of [
+      [base, high],
+      [high, base, high],
+    ]) {
+      const out = join(scratch, `sps-${inputs.length}.flv`);
+      const r = await castkit(['remux', ...inputs, '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      // Without the parameter sets in the keyframe after the change, ffmpeg's H.264 parser printed
+      // "illegal reordering_of_pic_nums_idc" and the like for every frame after it.
+      assert.equal(await decodeMessages(out), '');
+      const want: string[] = [];
+      for (const i of inputs) want.push(...(await frameHashes(i)).video);
+      assert.deepEqual((await frameHashes(out)).video, want);
+    }
   });
 });

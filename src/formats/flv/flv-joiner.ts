@@ -47,6 +47,7 @@ import {
   scanCleanFlv,
   type CleanScanHooks,
 } from './flv-tag-rows.js';
+import { inBandParams, paramsInsertAt, type InBandParams } from './flv-inband-params.js';
 import { PREVIOUS_TAG_SIZE, TAG_AUDIO, TAG_HEADER_SIZE, TAG_SCRIPT, TAG_VIDEO } from './flv-tags.js';
 import {
   flvHeader,
@@ -313,6 +314,9 @@ export class FlvJoiner implements FlvTagSink {
   private cur: Uint8Array = NO_BYTES;
   private report: FlvChunkReport | undefined;
   private chunkVideoConfigChanged = false;
+  /** A video sequence header has been written; the parameter sets of a changed one, until a keyframe. */
+  private videoConfigWritten = false;
+  private pendingParams: InBandParams | undefined;
   private chunkAudioConfigChanged = false;
 
   constructor(options: FlvJoinerOptions = {}) {
@@ -760,6 +764,24 @@ export class FlvJoiner implements FlvTagSink {
       const start = starts[i] as number;
       const size = sizes[i] as number;
       const whole = TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
+      if (k === K_VCONFIG) {
+        // A change of configuration: its parameter sets also go into the next keyframe (in-band).
+        const body = cur.subarray(start + TAG_HEADER_SIZE, start + TAG_HEADER_SIZE + size);
+        if (this.videoConfigWritten) this.pendingParams = inBandParams(body);
+        this.videoConfigWritten = true;
+      } else if (k === K_VFRAME && this.pendingParams && ((flags[i] as number) & F_KEY) !== 0) {
+        const params = this.pendingParams;
+        this.pendingParams = undefined;
+        const insertAt = paramsInsertAt(cur, start + TAG_HEADER_SIZE, size, params);
+        if (insertAt !== undefined) {
+          if (rangeStart >= 0) addRange(e, rangeStart, rangeEnd - rangeStart);
+          rangeStart = rangeEnd = -1;
+          this.emitWithParams(e, start, size, out, insertAt, params.units);
+          bytesV += params.units.length;
+          bodySize += whole + params.units.length;
+          continue;
+        }
+      }
       if (((flags[i] as number) & F_RAW_OK) !== 0 && (out === t || inPlace)) {
         // The input's own header and PreviousTagSize are right (once the timestamp is written into the
         // header, when allowed): move the tag whole, and runs of such tags as one range.
@@ -800,6 +822,28 @@ export class FlvJoiner implements FlvTagSink {
     report.kept += kept;
     report.dropped.duplicate += duplicate;
     report.dropped.nonMonotonic += nonMonotonic;
+  }
+
+  /** A video tag at `start` of the current chunk, retimed to `out`, with `units` inserted at `insertAt`. */
+  private emitWithParams(
+    e: Emitter,
+    start: number,
+    size: number,
+    out: number,
+    insertAt: number,
+    units: Uint8Array,
+  ): void {
+    const grown = size + units.length;
+    const bodyAt = start + TAG_HEADER_SIZE;
+    if (e.pool === NO_BYTES) e.pool = new Uint8Array(e.poolSize);
+    writeTagHeader(e.pool, e.poolPos, TAG_VIDEO, grown, out);
+    e.poolPos += TAG_HEADER_SIZE;
+    addRange(e, bodyAt, insertAt - bodyAt);
+    e.pieces.push({ bytes: units });
+    e.lastRange = undefined;
+    if (bodyAt + size > insertAt) addRange(e, insertAt, bodyAt + size - insertAt);
+    writePreviousTagSize(e.pool, e.poolPos, grown);
+    e.poolPos += PREVIOUS_TAG_SIZE;
   }
 
   private frameDur(tr: number): number {

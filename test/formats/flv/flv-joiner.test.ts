@@ -668,6 +668,27 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
     const o = d.push(out);
     d.end();
     assert.equal(o.tracks.filter((t) => t.kind === 'video').length, 2);
+    // The changed parameter sets also go in-band, into the first keyframe after the change only (readers
+    // that parse frames, like ffmpeg's H.264 parser, would otherwise keep the old ones).
+    const tags = listTags(out);
+    const keys = tags.filter((t) => t.type === TAG_VIDEO && t.packet === PACKET_FRAME && t.keyframe);
+    assert.equal(keys.length, 3);
+    const body = (t: TagInfo): Uint8Array => out.subarray(t.offset + 11, t.end - 4);
+    const units = [0, 0, 0, 4, 0x67, 77, 0, 30, 0, 0, 0, 2, 0x68, 0xee];
+    const third = body(keys[2] as TagInfo);
+    assert.deepEqual([...third.subarray(5, 5 + units.length)], units);
+    assert.deepEqual(third.subarray(5 + units.length), payload(10, 40 + 10));
+    assert.deepEqual(body(keys[1] as TagInfo).subarray(5), payload(5, 40 + 5));
+    // The keyframe index still points at the keyframes, and in place the output is the same.
+    const md = d.metadata as AmfObject;
+    const positions = (md.keyframes as AmfObject).filepositions as number[];
+    assert.deepEqual(
+      positions,
+      keys.map((t) => t.offset),
+    );
+    const own = [a.slice(), b.slice(), c.slice()];
+    const inPlace = planFlvJoin(own, { rewriteInPlace: true });
+    assert.deepEqual(assembleFlv(inPlace.result.head, inPlace.pieces, own), out);
   });
 });
 
