@@ -17,8 +17,32 @@ export interface CommittedItem {
   duration?: number;
   discontinuity?: boolean;
   name?: string;
-  /** A media segment kept though cut short (--allow-gaps): the part it lacks is a gap, on every rerun too. */
-  short?: { startSec?: number; seconds: number; url: string; reason: string };
+  /**
+   * A gap: the code of the error behind it. Absent in journals of earlier versions and for gaps with no
+   * error behind them: read as E_SEGMENT_MISSING (gapCodeOf).
+   */
+  code?: string;
+  /**
+   * A media segment kept though cut short (--allow-gaps): the part it lacks is a gap, on every rerun too.
+   * `code` is its error's (E_SEGMENT_SHORT); absent in journals of earlier versions.
+   */
+  short?: { startSec?: number; seconds: number; url: string; code?: string; reason: string };
+}
+
+/** The code of a gap with no error behind it, and of a gap item journaled by an earlier version. */
+export const GAP_CODE_DEFAULT = 'E_SEGMENT_MISSING';
+
+/** The error code of a gap item as journaled (none in journals of earlier versions). */
+export function gapCodeOf(item: CommittedItem): string {
+  return item.code ?? GAP_CODE_DEFAULT;
+}
+
+/**
+ * The error code of a short segment's gap as journaled. Earlier versions did not journal it, but a segment
+ * is only ever kept short for E_SEGMENT_SHORT (record-segment-check.ts), so that is what it was.
+ */
+export function shortCodeOf(short: NonNullable<CommittedItem['short']>): string {
+  return short.code ?? 'E_SEGMENT_SHORT';
 }
 
 export class CommitLog {

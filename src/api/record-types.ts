@@ -94,6 +94,12 @@ export interface RecordGap {
   /** The segment key, or "live window" for segments that left the playlist before a reload. */
   key: string;
   url?: string;
+  /**
+   * The code of the error behind the gap (E_HTTP_STATUS for a 404, E_SEGMENT_SHORT for a segment the
+   * server cut short, E_KEY_WRONG...); E_SEGMENT_MISSING when no error is behind it (a live window
+   * missed, EXT-X-GAP).
+   */
+  code: string;
   reason: string;
   seconds: number;
   /** Where it was, seconds in the manifest's timeline, when known. */

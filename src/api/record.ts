@@ -12,7 +12,7 @@ import { refuseFinishedOutput } from './record-existing.js';
 import { checkedSegment, type ShortSegment } from './record-segment-check.js';
 import { AesKeyCache, wrongKeyError } from '../sources/hls/hls-aes.js';
 import type { RecordSegment, SourceBatch, StreamName } from '../sources/record-source.js';
-import { CommitLog, type CommittedItem } from './record-order.js';
+import { CommitLog, GAP_CODE_DEFAULT, gapCodeOf, shortCodeOf, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
 import { FlvChunkJoiningSink, FlvRecordSink } from './record-flv-sink.js';
@@ -293,6 +293,7 @@ async function recordFrom(
         gaps.push({
           stream: item.stream,
           key: item.key,
+          code: gapCodeOf(item),
           reason: 'missing in an earlier run',
           seconds: item.duration ?? 0,
         });
@@ -395,6 +396,7 @@ async function recordFrom(
         gaps.push({
           stream: m.stream,
           key: 'live window',
+          code: GAP_CODE_DEFAULT,
           reason: `${m.count} segments left the live playlist before they could be fetched`,
           seconds: m.seconds,
         });
@@ -471,6 +473,7 @@ async function recordFrom(
               gaps.push({
                 stream: item.stream,
                 key: item.key,
+                code: GAP_CODE_DEFAULT,
                 reason: 'EXT-X-GAP: the server has no media here',
                 seconds: item.gapBeforeSec,
               });
@@ -483,6 +486,7 @@ async function recordFrom(
                 ...(item.seg ? { startSec: item.seg.start + short.coveredSec } : {}),
                 seconds: short.declaredSec - short.coveredSec,
                 url: item.url,
+                code: short.error.code,
                 reason: `${short.error.code}: ${short.error.message}`,
               };
               gaps.push(shortGap(c, c.short));
@@ -513,6 +517,7 @@ async function recordFrom(
               stream: item.stream,
               kind: 'gap',
               duration: seconds,
+              code: m.error.code,
             };
             await commitItem(g, undefined);
             await order?.add(g);
@@ -521,6 +526,7 @@ async function recordFrom(
               ...(item.seg ? { startSec: item.seg.start } : {}),
               key: m.key,
               url: m.url,
+              code: m.error.code,
               reason: `${m.error.code}: ${m.error.message}`,
               seconds,
             });
@@ -587,7 +593,7 @@ async function recordFrom(
         index,
         key: g.key,
         url: g.url ?? '',
-        error: new NetworkError(g.reason, { code: 'E_SEGMENT_MISSING' }),
+        error: new NetworkError(g.reason, { code: g.code }),
       })),
       (m) => {
         const g = gaps[m.index];
@@ -766,6 +772,7 @@ function shortGap(item: CommittedItem, short: NonNullable<CommittedItem['short']
     ...(short.startSec !== undefined ? { startSec: short.startSec } : {}),
     key: item.key,
     url: short.url,
+    code: shortCodeOf(short),
     reason: short.reason,
     seconds: short.seconds,
   };

@@ -142,7 +142,7 @@ describe('record: a segment cut short with a matching Content-Length', () => {
     assert.equal(retries, hits - 1, 'the progress counts each retry once');
 
     const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
-    await assertKeptShort(r.gaps.length, r.gapReport);
+    await assertKeptShort(r.gaps, r.gapReport);
 
     // Stopped after the cut segment was kept (the 7th segment stalls the first time), then run again:
     // replayed from the journal, it is still reported (it was kept under --allow-gaps, not fetched whole).
@@ -165,7 +165,7 @@ describe('record: a segment cut short with a matching Content-Length', () => {
     );
     const r2 = await record(url, { output: again, retry: FAST_RETRY, allowGaps: true });
     assert.ok(r2.fromJournal >= 4, `the cut segment came from the journal (${r2.fromJournal} replayed)`);
-    await assertKeptShort(r2.gaps.length, r2.gapReport, again);
+    await assertKeptShort(r2.gaps, r2.gapReport, again);
 
     // Stopped when the cut segment was kept and journaled but not yet in the output (the 2nd segment
     // stalls): the rerun takes it from the journal, unfetched, and reports it all the same.
@@ -189,17 +189,24 @@ describe('record: a segment cut short with a matching Content-Length', () => {
     const cutHits = hitsOf(`/cut/${seg}`);
     const r3 = await record(url, { output: third, retry: FAST_RETRY, allowGaps: true });
     assert.equal(hitsOf(`/cut/${seg}`), cutHits, 'the kept segment is not fetched again');
-    await assertKeptShort(r3.gaps.length, r3.gapReport, third);
+    await assertKeptShort(r3.gaps, r3.gapReport, third);
 
-    async function assertKeptShort(gaps: number, gapReport: string | undefined, file = out): Promise<void> {
-      assert.equal(gaps, 1);
+    async function assertKeptShort(
+      gaps: readonly { code: string }[],
+      gapReport: string | undefined,
+      file = out,
+    ): Promise<void> {
+      assert.equal(gaps.length, 1);
+      // The error behind the gap, also when the kept segment was replayed from the journal.
+      assert.equal(gaps[0]?.code, 'E_SEGMENT_SHORT');
       assert.ok(gapReport && existsSync(gapReport), 'a gap report beside the output');
       const report = JSON.parse(readFileSync(gapReport, 'utf8')) as {
-        missing: { url: string; startSec: number; durationSec: number; message: string }[];
+        missing: { url: string; code: string; startSec: number; durationSec: number; message: string }[];
       };
       assert.equal(report.missing.length, 1);
       const m = report.missing[0] as (typeof report.missing)[number];
       assert.ok(m.url.endsWith(seg), m.url);
+      assert.equal(m.code, 'E_SEGMENT_SHORT', 'the gap report names the error behind the gap');
       // The hole is the part of the segment (6-8 s) that never came: from where its media ends to 8 s.
       assert.ok(m.startSec > 3 * dur + 0.3 && m.startSec < 4 * dur - 0.3, `the hole starts at ${m.startSec}`);
       assert.ok(Math.abs(m.startSec + m.durationSec - 4 * dur) < 1e-6, 'and ends where the segment does');
@@ -236,6 +243,13 @@ describe('record: a segment cut short with a matching Content-Length', () => {
     assert.equal(r.gaps.length, 1);
     assert.equal(r.gaps[0]?.stream, 'video');
     assert.equal(r.gaps[0]?.startSec, 6);
+    assert.equal(r.gaps[0]?.code, 'E_SEGMENT_SHORT');
+    assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
+    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as { missing: { code: string }[] };
+    assert.deepEqual(
+      report.missing.map((m) => m.code),
+      ['E_SEGMENT_SHORT'],
+    );
     assert.equal(await decodeMessages(out), '');
   });
 });

@@ -433,8 +433,11 @@ describe('record through faults', () => {
     const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
     assert.equal(r.gaps.length, 1);
     assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
-    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as { missing: unknown[] };
+    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as { missing: { code: string }[] };
     assert.equal(report.missing.length, 1);
+    // The error behind the gap (the 404), not the generic "missing".
+    assert.equal(report.missing[0]?.code, 'E_HTTP_STATUS', JSON.stringify(report.missing));
+    assert.equal(r.gaps[0]?.code, 'E_HTTP_STATUS');
     assert.equal(await decodeMessages(out), '');
     // Honest timestamps: the hole stays where the missing segment was, the output keeps its full length.
     const pk = await packets(out);
@@ -460,6 +463,40 @@ describe('record through faults', () => {
       'segments fetched by the failed run are not fetched again',
     );
     assert.equal(new Set(after).size, after.length, 'each of the others once');
+  });
+
+  it('--allow-gaps, stopped after a gap and run again: the gap replayed from the journal keeps its code', async () => {
+    const url = serveFixture(origin, fx, '/unavailable');
+    const segs = segPaths('/unavailable');
+    origin.fault(segs[3] as string, { kind: 'status', status: 503, times: 1000 });
+    // The 7th segment stalls the first time: the run is stopped while it waits, the gap journaled.
+    origin.fault(segs[6] as string, { kind: 'stall', times: 1 });
+    const out = outPath();
+    const ac = new AbortController();
+    const onProgress = (p: { done: number; missing: number }): void => {
+      if (p.done >= 5 && p.missing >= 1) ac.abort();
+    };
+    await assert.rejects(
+      record(url, { output: out, retry: FAST_RETRY, allowGaps: true, signal: ac.signal, onProgress }),
+      { category: 'interrupted' },
+    );
+    const order = readFileSync(join(`${out}.castkit-journal`, 'order.jsonl'), 'utf8');
+    assert.match(order, /"kind":"gap".*"code":"E_HTTP_STATUS"/, order);
+    const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
+    assert.ok(r.fromJournal >= 5, `replayed from the journal (${r.fromJournal})`);
+    const replayed = r.gaps.filter((g) => g.reason === 'missing in an earlier run');
+    assert.equal(replayed.length, 1, JSON.stringify(r.gaps));
+    assert.ok(
+      r.gaps.every((g) => g.code === 'E_HTTP_STATUS'),
+      JSON.stringify(r.gaps),
+    );
+    assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
+    const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as { missing: { code: string }[] };
+    assert.equal(report.missing.length, r.gaps.length);
+    assert.ok(
+      report.missing.every((m) => m.code === 'E_HTTP_STATUS'),
+      JSON.stringify(report.missing),
+    );
   });
 });
 
