@@ -23,6 +23,12 @@ export interface CommittedItem {
    */
   code?: string;
   /**
+   * A gap in place of a segment given up on: that segment's key. Its place in the output is taken, so a
+   * rerun must not fetch it again (it would land after what the journal replays). Absent in journals of
+   * earlier versions, and for gaps that stand for no segment (a live window missed, EXT-X-GAP).
+   */
+  missed?: string;
+  /**
    * A media segment kept though cut short (--allow-gaps): the part it lacks is a gap, on every rerun too.
    * `code` is its error's (E_SEGMENT_SHORT); absent in journals of earlier versions.
    */

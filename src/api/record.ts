@@ -272,8 +272,10 @@ async function recordFrom(
     if (item.kind === 'init' && bytes) {
       await sink.setInit(item.stream, bytes);
       stats.inits++;
-    } else if (item.kind === 'gap') await sink.addGap(item.stream, item.duration ?? 0);
-    else if (bytes) {
+    } else if (item.kind === 'gap') {
+      await sink.addGap(item.stream, item.duration ?? 0);
+      if (item.missed !== undefined) done.add(item.missed);
+    } else if (bytes) {
       await sink.addSegment(item.stream, bytes, {
         name: item.name ?? item.key,
         duration: item.duration ?? 0,
@@ -518,6 +520,7 @@ async function recordFrom(
               kind: 'gap',
               duration: seconds,
               code: m.error.code,
+              missed: m.key,
             };
             await commitItem(g, undefined);
             await order?.add(g);

@@ -465,7 +465,7 @@ describe('record through faults', () => {
     assert.equal(new Set(after).size, after.length, 'each of the others once');
   });
 
-  it('--allow-gaps, stopped after a gap and run again: the gap replayed from the journal keeps its code', async () => {
+  it('--allow-gaps, stopped after a gap and run again: the gap is replayed from the journal, with its code', async () => {
     const url = serveFixture(origin, fx, '/unavailable');
     const segs = segPaths('/unavailable');
     origin.fault(segs[3] as string, { kind: 'status', status: 503, times: 1000 });
@@ -482,20 +482,29 @@ describe('record through faults', () => {
     );
     const order = readFileSync(join(`${out}.castkit-journal`, 'order.jsonl'), 'utf8');
     assert.match(order, /"kind":"gap".*"code":"E_HTTP_STATUS"/, order);
+    const hits = (p: string): number => origin.requests.filter((q) => q.path === p).length;
+    const badHits = hits(segs[3] as string);
     const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
     assert.ok(r.fromJournal >= 5, `replayed from the journal (${r.fromJournal})`);
-    const replayed = r.gaps.filter((g) => g.reason === 'missing in an earlier run');
-    assert.equal(replayed.length, 1, JSON.stringify(r.gaps));
-    assert.ok(
-      r.gaps.every((g) => g.code === 'E_HTTP_STATUS'),
-      JSON.stringify(r.gaps),
-    );
+    // Its place in the output is taken by the gap: fetched again, it would land after the replayed ones.
+    assert.equal(hits(segs[3] as string), badHits, 'the segment given up on is not fetched again');
+    assert.equal(r.gaps.length, 1, JSON.stringify(r.gaps));
+    assert.equal(r.gaps[0]?.reason, 'missing in an earlier run');
+    assert.equal(r.gaps[0]?.code, 'E_HTTP_STATUS');
     assert.ok(r.gapReport && existsSync(r.gapReport), 'a gap report beside the output');
     const report = JSON.parse(readFileSync(r.gapReport, 'utf8')) as { missing: { code: string }[] };
-    assert.equal(report.missing.length, r.gaps.length);
-    assert.ok(
-      report.missing.every((m) => m.code === 'E_HTTP_STATUS'),
-      JSON.stringify(report.missing),
+    assert.deepEqual(
+      report.missing.map((m) => m.code),
+      ['E_HTTP_STATUS'],
+    );
+    assert.equal(await decodeMessages(out), '');
+    const v = (await packets(out)).filter((p) => p.type === 'video').map((p) => p.pts);
+    const length = segs.length * fx.segmentSeconds;
+    assert.ok(Math.max(...v) < length, `the timeline keeps its length, no more (${Math.max(...v)} s)`);
+    assert.equal(
+      v.filter((t) => t >= 3 * fx.segmentSeconds && t < 4 * fx.segmentSeconds).length,
+      0,
+      'the hole is where the segment was',
     );
   });
 });
