@@ -40,6 +40,25 @@ const MIN_INPUT_BYTES = 100e6;
 const JOIN_CHUNKS = 1400;
 const JOIN_CHUNK_SEC = 6;
 const JOIN_FPS = 15;
+/** argv: output, then the chunks. Reads each into a reused 1 MB buffer, writes it when full; no parsing. */
+const NODE_COPY = [
+  "const fs = require('node:fs');",
+  'const [out, ...files] = process.argv.slice(1);',
+  "const fd = fs.openSync(out, 'w');",
+  'let buf = Buffer.allocUnsafeSlow(1 << 20);',
+  'let fill = 0;',
+  'for (const f of files) {',
+  "  const i = fs.openSync(f, 'r');",
+  '  const n = fs.fstatSync(i).size;',
+  '  if (fill + n > buf.length) { fs.writeSync(fd, buf, 0, fill); fill = 0; }',
+  '  if (n > buf.length) buf = Buffer.allocUnsafeSlow(n);',
+  '  for (let got = 0; got < n; ) got += fs.readSync(i, buf, fill + got, n - got, null) || n;',
+  '  fs.closeSync(i);',
+  '  fill += n;',
+  '}',
+  'fs.writeSync(fd, buf, 0, fill);',
+  'fs.closeSync(fd);',
+].join('\n');
 const JOIN_SEC = JOIN_CHUNKS * JOIN_CHUNK_SEC;
 const JOIN_VIDEO: MediaSpec = {
   name: `remux-bench-join-video-${JOIN_SEC}s-320x240-${JOIN_FPS}fps`,
@@ -246,6 +265,7 @@ export const remuxSuite: Suite = {
     inputBytes.set('flv-to-mp4', statSync(inputs.flv).size);
     inputBytes.set('join-1400-flv', chunkBytes);
     inputBytes.set('join-1400-flv-cat', chunkBytes);
+    inputBytes.set('join-1400-flv-node-copy', chunkBytes);
 
     /** Checks `path` once, after the check run: the same packets per stream as the input. */
     const samePackets =
@@ -287,6 +307,7 @@ export const remuxSuite: Suite = {
     const joinMine = join(scratch, 'join-castkit.flv');
     const joinTheirs = join(scratch, 'join-ffmpeg.flv');
     const joinCat = join(scratch, 'join-cat.flv');
+    const joinNode = join(scratch, 'join-node-copy.flv');
     const castkitJoin: Argv = [...ctx.castkit, 'remux', ...chunks, '-o', joinMine, '--quiet'];
     // cat's stdout must go to a file: sh sets up the redirection and execs cat in its place ($0 is cat,
     // $1 the output, the rest the chunks; no path is ever part of the script text).
@@ -333,6 +354,19 @@ export const remuxSuite: Suite = {
           return size === chunkBytes ? undefined : `${joinCat} is ${size} bytes, the chunks ${chunkBytes}`;
         },
       },
+      {
+        // The floor of any join in Node: one process that reads the chunks into a reused 1 MB buffer and
+        // writes it out, synchronously, parsing nothing (cat copies inside the kernel; Node cannot).
+        name: 'join-1400-flv-node-copy',
+        castkit: castkitJoin,
+        peer: { name: 'node-copy', argv: [process.execPath, '-e', NODE_COPY, joinNode, ...chunks] },
+        reset: () => removeAll(joinMine, joinNode),
+        validate: (_stdout, tool) => {
+          if (tool !== 'node-copy') return undefined;
+          const size = statSync(joinNode).size;
+          return size === chunkBytes ? undefined : `${joinNode} is ${size} bytes, the chunks ${chunkBytes}`;
+        },
+      },
       // Last: their inputs are made only now (makeBig).
       convertBig('fmp4-to-mp4-2gb', big.fmp4, () => bigCounts.fmp4),
       convertBig('ts-to-mp4-2gb', big.ts, () => bigCounts.ts),
@@ -346,6 +380,14 @@ export const remuxSuite: Suite = {
         const verdict = r.ratio <= JOIN_CAT_TARGET ? 'PASS' : 'FAIL';
         return `remux/${r.case}: castkit/cat ${ratio}, target <= ${JOIN_CAT_TARGET}: ${verdict}`;
       }
+      if (r.peer.tool === 'node-copy') {
+        // castkit/cat = castkit/node-copy x node-copy/cat: the second factor is what Node costs anyway.
+        const cat = results.find((c) => c.peer.tool === 'cat');
+        const floor = cat
+          ? ` (node-copy/cat ${(cat.ratio / r.ratio).toFixed(2)}: no join in Node beats it)`
+          : '';
+        return `remux/${r.case}: castkit/node-copy ${ratio}, no target${floor}`;
+      }
       if (UNTARGETED.has(r.case)) return `remux/${r.case}: castkit/ffmpeg ${ratio} (no target)`;
       const verdict = r.ratio <= REMUX_RATIO_TARGET ? 'PASS' : 'FAIL';
       const aim = r.ratio <= REMUX_RATIO_AIM ? ', within the 0.8 aim' : '';
@@ -353,7 +395,7 @@ export const remuxSuite: Suite = {
     });
     for (const r of results) {
       const rss = r.castkit.peakRssMb;
-      if (rss === undefined || r.peer.tool === 'cat') continue;
+      if (rss === undefined || r.peer.tool === 'cat' || r.peer.tool === 'node-copy') continue;
       const inMb = (inputBytes.get(r.case) ?? 0) / 1e6;
       // Over the target on any input is a fail; under it counts as a pass only on a 2 GB input.
       const verdict = rss > RSS_TARGET_MB ? 'FAIL' : inMb >= 2000 ? 'PASS' : 'ok here';
