@@ -1,6 +1,8 @@
 import { sameBytes } from '../core/bytes.js';
 import { parseAudioSpecificConfig } from './codecs/aac.js';
-import { CastkitError } from '../core/errors.js';
+import { parseAvcC } from './codecs/h264.js';
+import { parseHvcC } from './codecs/hevc.js';
+import { CastkitError, FormatError } from '../core/errors.js';
 import type { FormatWarning, TrackInfo } from './media.js';
 import {
   repeatsWritten,
@@ -60,14 +62,17 @@ function difference(t: TrackInfo, first: TrackInfo): string {
 }
 
 /**
- * Whether samples of track `t` decode with the configuration of `first`: the same bytes, or for AAC the
- * same decoder settings written another way (an MP4 or FLV AudioSpecificConfig often carries a sync
- * extension saying "no SBR" that the 2-byte one made from ADTS headers has not).
+ * Whether samples of track `t` decode with the configuration of `first`: the same bytes, or the same
+ * decoder settings written another way: for AAC, an MP4 or FLV AudioSpecificConfig often carries a sync
+ * extension saying "no SBR" that the 2-byte one made from ADTS headers has not; for H.264 and HEVC, the
+ * same parameter sets in records that differ elsewhere (sameParameterSets).
  */
 export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
   if (t.codec !== first.codec) return false;
   if (sameBytes(t.config, first.config)) return true;
-  if (t.codec !== 'aac' || !t.config || !first.config) return false;
+  if (!t.config || !first.config) return false;
+  if (t.codec === 'avc' || t.codec === 'hevc') return sameParameterSets(t.codec, t.config, first.config);
+  if (t.codec !== 'aac') return false;
   try {
     const a = parseAudioSpecificConfig(t.config);
     const b = parseAudioSpecificConfig(first.config);
@@ -82,6 +87,30 @@ export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
     );
   } catch {
     return false;
+  }
+}
+
+/**
+ * Two avcC or two hvcC records that decode alike: the same NAL length size and byte-identical parameter
+ * sets (VPS, SPS, PPS; SPS extensions when both have them). Other arrays (an hvcC's SEI, as ffmpeg copies
+ * x265's from an MP4 but not from an MPEG-TS) and the header fields, which the SPS determines, may differ.
+ */
+function sameParameterSets(codec: 'avc' | 'hevc', a: Uint8Array, b: Uint8Array): boolean {
+  const same = (x: readonly Uint8Array[], y: readonly Uint8Array[]): boolean =>
+    x.length === y.length && x.every((u, i) => sameBytes(u, y[i] as Uint8Array));
+  try {
+    if (codec === 'avc') {
+      const x = parseAvcC(a);
+      const y = parseAvcC(b);
+      const extOk = !x.spsExt || !y.spsExt || same(x.spsExt, y.spsExt);
+      return x.lengthSize === y.lengthSize && same(x.sps, y.sps) && same(x.pps, y.pps) && extOk;
+    }
+    const x = parseHvcC(a);
+    const y = parseHvcC(b);
+    return x.lengthSize === y.lengthSize && same(x.vps, y.vps) && same(x.sps, y.sps) && same(x.pps, y.pps);
+  } catch (err) {
+    if (err instanceof FormatError) return false;
+    throw err;
   }
 }
 

@@ -239,3 +239,40 @@ describe('castkit remux: FLV inputs whose encoder settings change', () => {
     }
   });
 });
+
+describe('castkit remux: one HEVC stream as MP4 and as MPEG-TS', () => {
+  const scratch = scratchDir('castkit-remux-join-hevc-');
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('joins them: an hvcC with an SEI array (x265 in MP4) decodes like the one made from the TS', async () => {
+    const mp4 = await makeMedia({
+      name: 'join-hevc-x265',
+      ext: '.mp4',
+      args: [...lavfiAv(2), '-c:v', 'libx265', '-x265-params', 'log-level=none', '-g', '25', '-c:a', 'aac'],
+    });
+    const ts = await makeMedia(
+      { name: 'join-hevc-x265', ext: '.ts', deps: ['src'], args: ['-i', '{dep:src}', '-c', 'copy'] },
+      async () => mp4,
+    );
+    const single = await packets(mp4);
+    for (const inputs of [
+      [mp4, ts],
+      [ts, mp4],
+    ]) {
+      const out = join(scratch, `hevc-${inputs.map((i) => i.slice(-3)).join('-')}.mp4`);
+      // Refused before ("hevc with other decoder settings"): the records differed only in that SEI array.
+      const r = await castkit(['remux', ...inputs, '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      // The TS first: the seam leaves a 105 ms hole in the video (2.5 frames; TS then TS leaves one frame,
+      // the audio being longer), and ffmpeg's null muxer, timing frames by the rate it guesses from the
+      // average (29.47 fps), prints that two of them collide. Not a decoding error; the seam is a known
+      // imperfection (the notes), so only the MP4-first join is held to a silent decode.
+      if (inputs[0] === mp4) assert.equal(await decodeMessages(out), '');
+      const got = await packets(out);
+      for (const kind of ['video', 'audio'] as const) {
+        const n = single.filter((p) => p.type === kind).length;
+        assert.equal(got.filter((p) => p.type === kind).length, 2 * n, kind);
+      }
+    }
+  });
+});
