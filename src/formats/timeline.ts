@@ -90,6 +90,13 @@ export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
   }
 }
 
+/** Where a track's edit list puts its media, seconds: its delay less its media time (0 without one). */
+function editOffsetSec(t: TrackInfo): number {
+  const e = (t as { edit?: { mediaTime: number; delay: number } }).edit;
+  if (!e || e.mediaTime < 0 || t.timescale <= 0) return 0;
+  return (e.delay - e.mediaTime) / t.timescale;
+}
+
 /**
  * Two avcC or two hvcC records that decode alike: the same NAL length size and byte-identical parameter
  * sets (VPS, SPS, PPS; SPS extensions when both have them). Other arrays (an hvcC's SEI, as ffmpeg copies
@@ -229,9 +236,16 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
     // Per input track id: its output track and its own timescale (ids are small integers).
     const outOf: (TrackInfo | undefined)[] = [];
     const inOf: (TrackInfo | undefined)[] = [];
+    // Per input track id: seconds added to its times beyond the input's shift. An ISO-BMFF input presents
+    // each track under its edit list (an empty edit delays a track, a media time hides an encoder's
+    // priming samples or a B-frame delay), and the output keeps only the first input's: a later input's
+    // tracks move by the difference, so that their A/V offsets are the ones its own player shows.
+    const extraOf: number[] = [];
     for (const t of input.tracks) {
       outOf[t.id] = map.get(t.id);
       inOf[t.id] = t;
+      const o = map.get(t.id);
+      extraOf[t.id] = index > 0 && o ? editOffsetSec(t) - editOffsetSec(o) : 0;
     }
     const t = input.samples;
     const ids = t.trackId;
@@ -280,6 +294,11 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
     let shiftSec = prevShiftSec;
     if (!continues) {
       const starts = trackStarts(t, [...map.keys()]);
+      for (const [id, s] of starts) {
+        const extra = (extraOf[id] ?? 0) * (inOf[id] as TrackInfo).timescale;
+        s.dts += extra;
+        s.pts += extra;
+      }
       const after = seamShift(
         [...map].map(([id, o]) => ({
           end: index > 0 ? trackEnd(out, prevFrom, n, o.id) : undefined,
@@ -304,7 +323,9 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
       const inTrack = inOf[id];
       if (!o || !inTrack) continue;
       const scale = o.timescale / inTrack.timescale;
-      let dts = Math.round(((t.dts[i] as number) / inTrack.timescale + shiftSec) * o.timescale);
+      let dts = Math.round(
+        ((t.dts[i] as number) / inTrack.timescale + shiftSec + (extraOf[id] as number)) * o.timescale,
+      );
       const prev = lastDts[o.id];
       if (prev !== undefined && dts <= prev) {
         // Before this input has kept a sample of the track, a collision is an overlap with the previous

@@ -137,6 +137,37 @@ describe('joinInputs', () => {
     assert.equal(other.samples.dts[10], 400, 'b starts where a ends');
   });
 
+  it("keeps a later MP4 input's A/V offsets as its edit lists give them", () => {
+    // The second input's video has an empty edit of 23 ms and starts presenting at 80 ms (a B-frame delay),
+    // as ffmpeg's MP4 copy of an MPEG-TS has it: its video is shown 57 ms earlier than its raw times say.
+    const withEdit = { ...video, edit: { mediaTime: 80, delay: 23, duration: 0 } };
+    const rows = (table: SampleTable, input: number, trackId: number): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < table.length; i++) {
+        if (table.input[i] === input && table.trackId[i] === trackId) out.push(table.dts[i] as number);
+      }
+      return out;
+    };
+    const offset = (j: ReturnType<typeof joinInputs>, input: number): number =>
+      (rows(j.samples, input, 1)[0] as number) / 1000 - (rows(j.samples, input, 2)[0] as number) / 48000;
+    const plain = joinInputs([
+      { name: 'a.ts', tracks: [video, audio], samples: SampleTable.from(av(0, 5)) },
+      { name: 'b.ts', tracks: [video, audio], samples: SampleTable.from(av(0, 5)) },
+    ]);
+    const edited = joinInputs([
+      { name: 'a.ts', tracks: [video, audio], samples: SampleTable.from(av(0, 5)) },
+      { name: 'b.mp4', tracks: [withEdit, audio], samples: SampleTable.from(av(0, 5)) },
+    ]);
+    assert.ok(Math.abs(offset(plain, 1) - offset(plain, 0)) < 1e-9);
+    assert.ok(Math.abs(offset(edited, 1) - (offset(plain, 1) - 0.057)) < 1e-6, String(offset(edited, 1)));
+    // The same edits on both sides (segments of one stream, the first input's edit kept): nothing moves.
+    const both = joinInputs([
+      { name: 'a.mp4', tracks: [withEdit, audio], samples: SampleTable.from(av(0, 5)) },
+      { name: 'b.mp4', tracks: [withEdit, audio], samples: SampleTable.from(av(0, 5)) },
+    ]);
+    assert.ok(Math.abs(offset(both, 1) - offset(plain, 1)) < 1e-9);
+  });
+
   it('refuses inputs encoded differently', () => {
     assert.throws(
       () =>
