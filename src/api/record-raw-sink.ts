@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { InputError } from '../core/errors.js';
+import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../formats/mpegts/mpegts-retime.js';
 import { sniffContainer } from '../formats/sniff.js';
 import type { StreamName } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
@@ -22,13 +23,21 @@ export interface RecordSink {
  * The segments themselves, in order, as one MPEG-TS or fragmented MP4 stream (what `--format ts|fmp4` and
  * `-o -` write for a stream that comes as one muxed rendition): TS segments back to back, or the init
  * section (again whenever it changes) followed by the media segments. Nothing is parsed or rewritten, so
- * it can go to a pipe while it is being recorded.
+ * it can go to a pipe while it is being recorded, with one exception: TS segments whose timestamps restart
+ * after a discontinuity (an ad, a restarted encoder) have their PTS, DTS and PCR moved to go on from where
+ * the output was, or the file would go back in time and play the parts over each other.
  */
 export class RawRecordSink implements RecordSink {
   private recorded = 0;
   private written = 0;
   private lastInit: Uint8Array | undefined;
   private pendingInit: Uint8Array | undefined;
+  /** TS: the last segment written (its end is read only when a discontinuity needs it). */
+  private lastTs: Uint8Array | undefined;
+  /** TS: seconds of gaps since the last segment written. */
+  private gapSec = 0;
+  /** TS: 90 kHz ticks added to the times of the current run of segments (since the last discontinuity). */
+  private tsShift = 0;
 
   private constructor(
     private format: 'ts' | 'fmp4' | 'auto',
@@ -74,12 +83,36 @@ export class RawRecordSink implements RecordSink {
       this.lastInit = this.pendingInit;
       this.pendingInit = undefined;
     }
+    if (isTs) bytes = this.retimed(bytes, meta.discontinuity === true);
     await this.write(bytes);
     this.recorded += meta.duration;
   }
 
-  async addGap(): Promise<void> {
-    // The segments carry their own timestamps: a hole shows as a jump, as in the source.
+  async addGap(_stream: StreamName, seconds: number): Promise<void> {
+    // The segments carry their own timestamps: a hole shows as a jump, as in the source (and is kept as
+    // one when the times after it are moved, see retimed()).
+    this.gapSec += seconds;
+  }
+
+  /**
+   * A TS segment on the output's clock: after a discontinuity, the run it starts is moved to begin where
+   * the last segment ended (plus any gap in between); the segments of that run follow with the same shift.
+   */
+  private retimed(bytes: Uint8Array, discontinuity: boolean): Uint8Array {
+    if (discontinuity && this.lastTs) {
+      // The last segment is already on the output's clock: the new run's shift replaces the old one.
+      const gap = Math.round(this.gapSec * 90_000);
+      const shift = tsJoinOffset(tsSegmentTimes(this.lastTs), tsSegmentTimes(bytes), gap);
+      if (shift !== undefined) this.tsShift = shift;
+    }
+    let out = bytes;
+    if (this.tsShift !== 0) {
+      out = bytes.slice(); // the caller's bytes are left as they came (the journal holds the source's)
+      shiftTsTimes(out, this.tsShift);
+    }
+    this.lastTs = out;
+    this.gapSec = 0;
+    return out;
   }
 
   recordedSec(): number {

@@ -209,48 +209,54 @@ describe('record VOD', () => {
 });
 
 describe('record EXT-X-DISCONTINUITY', () => {
-  it('timestamps that restart after a discontinuity continue in the output', async () => {
-    const origin = await startOrigin();
-    try {
-      const fx = await streamFixture('hls-ts');
-      serveFixture(origin, fx, '/disc');
-      const media = mediaPlaylistOf(fx);
-      const base = dirnameOf(media);
-      const segs = readFileSync(join(fx.dir, media), 'utf8')
-        .split('\n')
-        .filter((l) => l.endsWith('.ts'))
-        .slice(0, 3);
-      // The same three segments twice: the second time their timestamps start over.
-      const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
-      for (const s of segs) lines.push('#EXTINF:2.0,', `/disc/${base}${s}`);
-      lines.push('#EXT-X-DISCONTINUITY');
-      for (const s of segs) lines.push('#EXTINF:2.0,', `/disc/${base}${s}`);
-      lines.push('#EXT-X-ENDLIST', '');
-      origin.route('/disc/twice.m3u8', { body: lines.join('\n'), type: 'application/vnd.apple.mpegurl' });
-      const out = outPath();
-      const r = await record(origin.url('/disc/twice.m3u8'), { output: out });
-      assert.equal(r.segments, 6);
-      assert.equal(await decodeMessages(out), '');
-      const [got, clip] = await Promise.all([frameHashes(out), frameHashes(fx.clip)]);
-      const part = clip.video.slice(0, 150);
-      assert.deepEqual(got.video, [...part, ...part], 'the three segments twice, every frame');
-      const pts = (await packets(out))
-        .filter((p) => p.type === 'video')
-        .map((p) => p.pts)
-        .sort((a, b) => a - b);
-      const steps = pts.slice(1).map((t, i) => t - (pts[i] as number));
-      assert.ok(
-        Math.max(...steps) < 0.05 && Math.min(...steps) > 0,
-        'video timestamps continue, frame after frame',
-      );
-      assert.ok(
-        Math.abs((pts[pts.length - 1] as number) - (pts[0] as number) - 11.96) < 0.05,
-        '12 s of video',
-      );
-    } finally {
-      await origin.close();
-    }
-  });
+  // .ts: the TS segments are written as they are, and went back in time after the discontinuity (the
+  // second part played over the first: a 12 s recording with 6 s of timeline and a broken decode).
+  for (const ext of ['.mp4', '.ts'] as const)
+    it(`timestamps that restart after a discontinuity continue in the output (${ext})`, async () => {
+      const origin = await startOrigin();
+      try {
+        const fx = await streamFixture('hls-ts');
+        serveFixture(origin, fx, '/disc');
+        const media = mediaPlaylistOf(fx);
+        const base = dirnameOf(media);
+        const segs = readFileSync(join(fx.dir, media), 'utf8')
+          .split('\n')
+          .filter((l) => l.endsWith('.ts'))
+          .slice(0, 3);
+        // The same three segments twice: the second time their timestamps start over.
+        const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
+        for (const s of segs) lines.push('#EXTINF:2.0,', `/disc/${base}${s}`);
+        lines.push('#EXT-X-DISCONTINUITY');
+        for (const s of segs) lines.push('#EXTINF:2.0,', `/disc/${base}${s}`);
+        lines.push('#EXT-X-ENDLIST', '');
+        origin.route('/disc/twice.m3u8', { body: lines.join('\n'), type: 'application/vnd.apple.mpegurl' });
+        const out = outPath(ext);
+        const r = await record(origin.url('/disc/twice.m3u8'), { output: out });
+        assert.equal(r.segments, 6);
+        assert.equal(await decodeMessages(out), '');
+        const [got, clip] = await Promise.all([
+          frameHashes(out),
+          frameHashes(fx.clip, { ignoreEditList: ext === '.ts' }),
+        ]);
+        const part = clip.video.slice(0, 150);
+        assert.deepEqual(got.video, [...part, ...part], 'the three segments twice, every frame');
+        const pts = (await packets(out))
+          .filter((p) => p.type === 'video')
+          .map((p) => p.pts)
+          .sort((a, b) => a - b);
+        const steps = pts.slice(1).map((t, i) => t - (pts[i] as number));
+        assert.ok(
+          Math.max(...steps) < 0.05 && Math.min(...steps) > 0,
+          'video timestamps continue, frame after frame',
+        );
+        assert.ok(
+          Math.abs((pts[pts.length - 1] as number) - (pts[0] as number) - 11.96) < 0.05,
+          '12 s of video',
+        );
+      } finally {
+        await origin.close();
+      }
+    });
 });
 
 describe('record EXT-X-DISCONTINUITY to another encoding', () => {

@@ -1,0 +1,237 @@
+/**
+ * Moving the times of MPEG-TS segments written as they are (the pass-through of `record --format ts`) so
+ * that a stream whose timestamps restart at an HLS discontinuity (RFC 8216 4.3.2.3) plays on instead of
+ * going back in time: the PTS and DTS of every PES header (ISO/IEC 13818-1 2.4.3.7) and the PCR of every
+ * adaptation field (2.4.3.5) are shifted by one offset, modulo 2^33. Nothing else is touched, so a segment
+ * keeps its size and its packets.
+ */
+
+const PACKET = 188;
+const SYNC = 0x47;
+const WRAP = 2 ** 33;
+
+/** The times of one video or audio PID in one segment, 90 kHz, unwrapped against the segment's first. */
+export interface TsPidTimes {
+  /** Its first decoding time (DTS, else PTS). */
+  firstDts: number;
+  /** Its latest decoding time. */
+  lastDts: number;
+  /**
+   * Where its media ends: the last decoding time plus one frame (the median step between its times), or
+   * for ADTS audio (a PES holds several AAC frames) plus the frames of its last PES.
+   */
+  end: number;
+}
+
+/** The video and audio PIDs of one segment, by PID. */
+export type TsSegmentTimes = Map<number, TsPidTimes>;
+
+/** Whether a PES of this stream_id carries the optional header with PTS/DTS (2.4.3.7, Table 2-21). */
+function hasPesHeader(id: number): boolean {
+  return (
+    id !== 0xbc &&
+    id !== 0xbe &&
+    id !== 0xbf &&
+    id !== 0xf0 &&
+    id !== 0xf1 &&
+    id !== 0xff &&
+    id !== 0xf2 &&
+    id !== 0xf8
+  );
+}
+
+function isMedia(id: number): boolean {
+  return (id >= 0xe0 && id <= 0xef) || (id >= 0xc0 && id <= 0xdf) || id === 0xbd;
+}
+
+function readTime(b: Uint8Array, q: number): number {
+  return (
+    (((b[q] as number) >> 1) & 7) * 2 ** 30 +
+    (b[q + 1] as number) * 2 ** 22 +
+    ((b[q + 2] as number) >> 1) * 2 ** 15 +
+    (b[q + 3] as number) * 2 ** 7 +
+    ((b[q + 4] as number) >> 1)
+  );
+}
+
+function writeTime(b: Uint8Array, q: number, t: number): void {
+  const hi = Math.floor(t / 2 ** 30) & 7;
+  const lo = t % 2 ** 30;
+  b[q] = ((b[q] as number) & 0xf0) | (hi << 1) | 1;
+  b[q + 1] = (lo >>> 22) & 0xff;
+  b[q + 2] = (((lo >>> 15) & 0x7f) << 1) | 1;
+  b[q + 3] = (lo >>> 7) & 0xff;
+  b[q + 4] = ((lo & 0x7f) << 1) | 1;
+}
+
+/** AAC sampling_frequency_index (ISO/IEC 14496-3 1.6.3.4). */
+const AAC_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+
+/** 90 kHz ticks of the ADTS frames (ISO/IEC 14496-3 1.A.2.2) at the start of `data`; undefined if none. */
+function adtsTicks(data: Uint8Array): number | undefined {
+  let ticks = 0;
+  let i = 0;
+  while (i + 7 <= data.length && data[i] === 0xff && ((data[i + 1] as number) & 0xf6) === 0xf0) {
+    const rate = AAC_RATES[((data[i + 2] as number) >> 2) & 0xf];
+    const len =
+      (((data[i + 3] as number) & 3) << 11) | ((data[i + 4] as number) << 3) | ((data[i + 5] as number) >> 5);
+    if (rate === undefined || len < 7) break;
+    ticks += ((((data[i + 6] as number) & 3) + 1) * 1024 * 90_000) / rate;
+    i += len;
+  }
+  return i > 0 ? ticks : undefined;
+}
+
+/**
+ * Each PES header that starts in a packet of `bytes` (its stream_id and the offsets of its PTS and DTS),
+ * and the payload of every packet (from its PES header, if it has one).
+ */
+function forEachPes(
+  bytes: Uint8Array,
+  onPcr: ((at: number) => void) | undefined,
+  onPes: (pid: number, id: number, pts: number | undefined, dts: number | undefined) => void,
+  onPayload?: (pid: number, from: number, to: number) => void,
+): void {
+  for (let i = 0; i + PACKET <= bytes.length; i += PACKET) {
+    if (bytes[i] !== SYNC) return; // lost sync: leave the rest as it is
+    const b1 = bytes[i + 1] as number;
+    const afc = ((bytes[i + 3] as number) >> 4) & 3;
+    let p = i + 4;
+    if (afc & 2) {
+      const len = bytes[i + 4] as number;
+      // adaptation_field_length, flags; PCR_flag with 6 bytes of PCR after the flags.
+      if (onPcr && len >= 7 && ((bytes[i + 5] as number) & 0x10) !== 0) onPcr(i + 6);
+      p += 1 + len;
+    }
+    if ((afc & 1) === 0 || p >= i + PACKET) continue;
+    const pid = ((b1 & 0x1f) << 8) | (bytes[i + 2] as number);
+    if (
+      (b1 & 0x40) !== 0 &&
+      p + 14 <= i + PACKET &&
+      bytes[p] === 0 &&
+      bytes[p + 1] === 0 &&
+      bytes[p + 2] === 1 &&
+      hasPesHeader(bytes[p + 3] as number)
+    ) {
+      const flags = ((bytes[p + 7] as number) >> 6) & 3;
+      const pts = flags & 2 ? p + 9 : undefined;
+      const dts = flags === 3 && p + 19 <= i + PACKET ? p + 14 : undefined;
+      onPes(pid, bytes[p + 3] as number, pts, dts);
+    }
+    if (onPayload) onPayload(pid, p, i + PACKET);
+  }
+}
+
+/** The times of a segment's video and audio PIDs (see TsPidTimes). */
+export function tsSegmentTimes(bytes: Uint8Array): TsSegmentTimes {
+  let ref: number | undefined;
+  // Times unwrapped against the first one read: a segment may straddle the 2^33 wrap.
+  const unwrap = (t: number): number => {
+    if (ref === undefined) ref = t;
+    let d = t - ref;
+    if (d < -WRAP / 2) d += WRAP;
+    else if (d > WRAP / 2) d -= WRAP;
+    return ref + d;
+  };
+  const byPid = new Map<number, number[]>();
+  // Per PID: the decoding time and payload of its last PES (an audio PES's frames give its length).
+  const last = new Map<number, { dts: number; parts: Uint8Array[] }>();
+  forEachPes(
+    bytes,
+    undefined,
+    (pid, id, ptsAt, dtsAt) => {
+      if (!isMedia(id) || ptsAt === undefined) return;
+      const dts = unwrap(readTime(bytes, dtsAt ?? ptsAt));
+      let list = byPid.get(pid);
+      if (!list) byPid.set(pid, (list = []));
+      list.push(dts);
+      // This packet's payload (from its PES header) comes next, through onPayload.
+      last.set(pid, { dts, parts: [] });
+    },
+    (pid, from, to) => last.get(pid)?.parts.push(bytes.subarray(from, to)),
+  );
+  const out: TsSegmentTimes = new Map();
+  for (const [pid, list] of byPid) {
+    list.sort((a, b) => a - b);
+    const steps: number[] = [];
+    for (let k = 1; k < list.length; k++) {
+      const g = (list[k] as number) - (list[k - 1] as number);
+      if (g > 0) steps.push(g);
+    }
+    steps.sort((a, b) => a - b);
+    const step = steps.length > 0 ? (steps[steps.length >> 1] as number) : 1;
+    const lastDts = list[list.length - 1] as number;
+    let end = lastDts + step;
+    const pes = last.get(pid);
+    if (pes) {
+      const head = pes.parts[0];
+      const payload = Buffer.concat(pes.parts).subarray(
+        head && head.length > 8 ? 9 + (head[8] as number) : 0,
+      );
+      const ticks = adtsTicks(payload);
+      if (ticks !== undefined) end = Math.max(end - step, pes.dts + ticks);
+    }
+    out.set(pid, { firstDts: list[0] as number, lastDts, end });
+  }
+  return out;
+}
+
+/**
+ * The shift (90 kHz, in [0, 2^33)) that makes a segment `next` follow the segment `prev` (already on the
+ * output's clock), `gap` ticks later: the least that keeps each PID they share going forward (its first
+ * decoding time one step after its last in `prev`), so that the longer of video and audio sets the join as
+ * in an MP4 join. PIDs renumbered (no PID in common): the earliest of `next` after the latest of `prev`.
+ * Undefined when either holds no video or audio.
+ */
+export function tsJoinOffset(prev: TsSegmentTimes, next: TsSegmentTimes, gap = 0): number | undefined {
+  const needs: number[] = [];
+  for (const [pid, n] of next) {
+    const p = prev.get(pid);
+    if (p) needs.push(p.end - n.firstDts);
+  }
+  if (needs.length === 0 && prev.size > 0 && next.size > 0) {
+    const end = Math.max(...[...prev.values()].map((p) => p.end));
+    needs.push(end - Math.min(...[...next.values()].map((n) => n.firstDts)));
+  }
+  const first = needs[0];
+  if (first === undefined) return undefined;
+  // Each need modulo 2^33, taken nearest the first (the PIDs of one stream are close in time).
+  let need = first;
+  for (const d of needs) {
+    let x = d - first;
+    x = (((x % WRAP) + WRAP + WRAP / 2) % WRAP) - WRAP / 2;
+    need = Math.max(need, first + x);
+  }
+  return (((need + gap) % WRAP) + WRAP) % WRAP;
+}
+
+/** `bytes` with every PTS, DTS and PCR moved by `offset` (90 kHz ticks, modulo 2^33), in place. */
+export function shiftTsTimes(bytes: Uint8Array, offset: number): void {
+  const off = ((offset % WRAP) + WRAP) % WRAP;
+  if (off === 0) return;
+  const move = (at: number | undefined): void => {
+    if (at !== undefined) writeTime(bytes, at, (readTime(bytes, at) + off) % WRAP);
+  };
+  forEachPes(
+    bytes,
+    (at) => {
+      // program_clock_reference_base (33 bits), 6 reserved bits, the 9-bit extension.
+      const base =
+        (bytes[at] as number) * 2 ** 25 +
+        (bytes[at + 1] as number) * 2 ** 17 +
+        (bytes[at + 2] as number) * 2 ** 9 +
+        (bytes[at + 3] as number) * 2 +
+        ((bytes[at + 4] as number) >> 7);
+      const t = (base + off) % WRAP;
+      bytes[at] = Math.floor(t / 2 ** 25) & 0xff;
+      bytes[at + 1] = Math.floor(t / 2 ** 17) & 0xff;
+      bytes[at + 2] = Math.floor(t / 2 ** 9) & 0xff;
+      bytes[at + 3] = Math.floor(t / 2) & 0xff;
+      bytes[at + 4] = ((t & 1) << 7) | ((bytes[at + 4] as number) & 0x7f);
+    },
+    (_pid, _id, ptsAt, dtsAt) => {
+      move(ptsAt);
+      move(dtsAt);
+    },
+  );
+}
