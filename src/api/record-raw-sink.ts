@@ -1,5 +1,12 @@
 import type { Writable } from 'node:stream';
 import { InputError } from '../core/errors.js';
+import {
+  fmp4Clocks,
+  fmp4JoinShift,
+  fmp4SegmentTimes,
+  shiftFmp4Times,
+  type Fmp4Clocks,
+} from '../formats/isobmff/isobmff-retime.js';
 import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../formats/mpegts/mpegts-retime.js';
 import { sniffContainer } from '../formats/sniff.js';
 import type { StreamName } from '../sources/record-source.js';
@@ -23,9 +30,10 @@ export interface RecordSink {
  * The segments themselves, in order, as one MPEG-TS or fragmented MP4 stream (what `--format ts|fmp4` and
  * `-o -` write for a stream that comes as one muxed rendition): TS segments back to back, or the init
  * section (again whenever it changes) followed by the media segments. Nothing is parsed or rewritten, so
- * it can go to a pipe while it is being recorded, with one exception: TS segments whose timestamps restart
- * after a discontinuity (an ad, a restarted encoder) have their PTS, DTS and PCR moved to go on from where
- * the output was, or the file would go back in time and play the parts over each other.
+ * it can go to a pipe while it is being recorded, with one exception: segments whose timestamps restart
+ * after a discontinuity (an ad, a restarted encoder) have their times (TS: PTS, DTS and PCR; fMP4: tfdt
+ * and sidx) moved to go on from where the output was, or the file would go back in time and play the
+ * parts over each other.
  */
 export class RawRecordSink implements RecordSink {
   private recorded = 0;
@@ -34,10 +42,15 @@ export class RawRecordSink implements RecordSink {
   private pendingInit: Uint8Array | undefined;
   /** TS: the last segment written (its end is read only when a discontinuity needs it). */
   private lastTs: Uint8Array | undefined;
-  /** TS: seconds of gaps since the last segment written. */
+  /** Seconds of gaps since the last segment written. */
   private gapSec = 0;
   /** TS: 90 kHz ticks added to the times of the current run of segments (since the last discontinuity). */
   private tsShift = 0;
+  /** fMP4: the last segment written, and the tracks of its init section. */
+  private lastFmp4: { bytes: Uint8Array; init: Uint8Array | undefined } | undefined;
+  /** fMP4: seconds added to the times of the current run of segments. */
+  private fmp4Shift = 0;
+  private clocksCache: { init: Uint8Array; clocks: Fmp4Clocks } | undefined;
 
   private constructor(
     private format: 'ts' | 'fmp4' | 'auto',
@@ -84,6 +97,7 @@ export class RawRecordSink implements RecordSink {
       this.pendingInit = undefined;
     }
     if (isTs) bytes = this.retimed(bytes, meta.discontinuity === true);
+    else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);
     await this.write(bytes);
     this.recorded += meta.duration;
   }
@@ -98,6 +112,34 @@ export class RawRecordSink implements RecordSink {
    * A TS segment on the output's clock: after a discontinuity, the run it starts is moved to begin where
    * the last segment ended (plus any gap in between); the segments of that run follow with the same shift.
    */
+  /** retimed() for fMP4 segments: the run after a discontinuity moved to begin where the output ended. */
+  private retimedFmp4(bytes: Uint8Array, discontinuity: boolean): Uint8Array {
+    const init = this.lastInit;
+    try {
+      if (discontinuity && this.lastFmp4) {
+        const prev = fmp4SegmentTimes(this.lastFmp4.bytes, this.clocksOf(this.lastFmp4.init));
+        const shift = fmp4JoinShift(prev, fmp4SegmentTimes(bytes, this.clocksOf(init)), this.gapSec);
+        if (shift !== undefined) this.fmp4Shift = shift;
+      }
+      if (this.fmp4Shift !== 0) {
+        const out = bytes.slice(); // the caller's bytes are left as they came
+        shiftFmp4Times(out, this.clocksOf(init), this.fmp4Shift);
+        bytes = out;
+      }
+    } catch {
+      // Boxes the retiming cannot read: the segment goes out as it came (as it always did).
+    }
+    this.lastFmp4 = { bytes, init };
+    this.gapSec = 0;
+    return bytes;
+  }
+
+  private clocksOf(init: Uint8Array | undefined): Fmp4Clocks {
+    if (!init) return new Map();
+    if (this.clocksCache?.init !== init) this.clocksCache = { init, clocks: fmp4Clocks(init) };
+    return this.clocksCache.clocks;
+  }
+
   private retimed(bytes: Uint8Array, discontinuity: boolean): Uint8Array {
     if (discontinuity && this.lastTs) {
       // The last segment is already on the output's clock: the new run's shift replaces the old one.

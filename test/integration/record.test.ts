@@ -209,36 +209,46 @@ describe('record VOD', () => {
 });
 
 describe('record EXT-X-DISCONTINUITY', () => {
-  // .ts: the TS segments are written as they are, and went back in time after the discontinuity (the
-  // second part played over the first: a 12 s recording with 6 s of timeline and a broken decode).
-  for (const ext of ['.mp4', '.ts'] as const)
-    it(`timestamps that restart after a discontinuity continue in the output (${ext})`, async () => {
+  // .ts and fmp4 from fMP4 segments: the segments are written as they are, and went back in time after
+  // the discontinuity (the second part played over the first: 12 s recorded, 6 s of timeline).
+  const cases = [
+    { fixture: 'hls-ts', ext: '.mp4', format: undefined },
+    { fixture: 'hls-ts', ext: '.ts', format: undefined },
+    { fixture: 'hls-fmp4', ext: '.mp4', format: 'fmp4' },
+  ] as const;
+  for (const { fixture, ext, format } of cases)
+    it(`timestamps that restart after a discontinuity continue in the output (${fixture} to ${format ?? ext})`, async () => {
       const origin = await startOrigin();
       try {
-        const fx = await streamFixture('hls-ts');
+        const fx = await streamFixture(fixture);
         serveFixture(origin, fx, '/disc');
         const media = mediaPlaylistOf(fx);
         const base = dirnameOf(media);
-        const segs = readFileSync(join(fx.dir, media), 'utf8')
-          .split('\n')
-          .filter((l) => l.endsWith('.ts'))
-          .slice(0, 3);
+        const playlist = readFileSync(join(fx.dir, media), 'utf8').split('\n');
+        const segs = playlist.filter((l) => l.endsWith('.ts') || l.endsWith('.m4s')).slice(0, 3);
+        const map = playlist.find((l) => l.startsWith('#EXT-X-MAP:'));
         // The same three segments twice: the second time their timestamps start over.
-        const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
-        for (const s of segs) lines.push('#EXTINF:2.0,', `/disc/${base}${s}`);
-        lines.push('#EXT-X-DISCONTINUITY');
-        for (const s of segs) lines.push('#EXTINF:2.0,', `/disc/${base}${s}`);
+        const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
+        for (const k of [0, 1]) {
+          if (k > 0) lines.push('#EXT-X-DISCONTINUITY');
+          if (map) lines.push(map.replace('URI="', `URI="/disc/${base}`));
+          for (const s of segs) lines.push(`#EXTINF:${fx.segmentSeconds}.0,`, `/disc/${base}${s}`);
+        }
         lines.push('#EXT-X-ENDLIST', '');
         origin.route('/disc/twice.m3u8', { body: lines.join('\n'), type: 'application/vnd.apple.mpegurl' });
         const out = outPath(ext);
-        const r = await record(origin.url('/disc/twice.m3u8'), { output: out });
+        const r = await record(
+          origin.url('/disc/twice.m3u8'),
+          format ? { output: out, format } : { output: out },
+        );
         assert.equal(r.segments, 6);
         assert.equal(await decodeMessages(out), '');
         const [got, clip] = await Promise.all([
           frameHashes(out),
           frameHashes(fx.clip, { ignoreEditList: ext === '.ts' }),
         ]);
-        const part = clip.video.slice(0, 150);
+        const frames = 3 * fx.segmentSeconds * 25;
+        const part = clip.video.slice(0, frames);
         assert.deepEqual(got.video, [...part, ...part], 'the three segments twice, every frame');
         const pts = (await packets(out))
           .filter((p) => p.type === 'video')
@@ -250,8 +260,8 @@ describe('record EXT-X-DISCONTINUITY', () => {
           'video timestamps continue, frame after frame',
         );
         assert.ok(
-          Math.abs((pts[pts.length - 1] as number) - (pts[0] as number) - 11.96) < 0.05,
-          '12 s of video',
+          Math.abs((pts[pts.length - 1] as number) - (pts[0] as number) - (2 * frames - 1) / 25) < 0.05,
+          `${(2 * frames) / 25} s of video`,
         );
       } finally {
         await origin.close();

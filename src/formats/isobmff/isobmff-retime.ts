@@ -1,0 +1,195 @@
+/**
+ * Moving the times of fragmented MP4 media segments written as they are (the pass-through of `record
+ * --format fmp4`) so that a stream whose timestamps restart at an HLS discontinuity (RFC 8216 4.3.2.3)
+ * plays on instead of going back in time: the baseMediaDecodeTime of every tfdt (ISO/IEC 14496-12 8.8.12)
+ * and the earliest_presentation_time of every top-level sidx (8.16.3) move by one offset in seconds, in
+ * each track's timescale. Nothing else is touched, so a segment keeps its size.
+ */
+import { bodyStart, childBoxes, findBox, fullBoxHeader, readBoxes, u32, type Box } from './isobmff-boxes.js';
+import { parseMoov, type TrexDefaults } from './isobmff-moov.js';
+
+/** What the times of a track's fragments need from the init section. */
+export interface Fmp4TrackClock {
+  timescale: number;
+  trex: TrexDefaults;
+}
+
+/** The tracks of an init section by track_ID (tkhd), with their timescale and trex defaults. */
+export type Fmp4Clocks = Map<number, Fmp4TrackClock>;
+
+/** The times of one track in one segment, seconds. */
+export interface Fmp4TrackTimes {
+  /** Its first decoding time (the first tfdt). */
+  start: number;
+  /** The end of its last sample (the last tfdt plus the durations of its samples). */
+  end: number;
+}
+
+const TFHD_BASE_DATA_OFFSET = 0x1;
+const TFHD_DESCRIPTION_INDEX = 0x2;
+const TFHD_DEFAULT_DURATION = 0x8;
+const TRUN_DATA_OFFSET = 0x1;
+const TRUN_FIRST_SAMPLE_FLAGS = 0x4;
+const TRUN_DURATION = 0x100;
+const TRUN_SIZE = 0x200;
+const TRUN_FLAGS = 0x400;
+const TRUN_CTS = 0x800;
+
+/** The tracks of an init section (its moov); empty when it has none. */
+export function fmp4Clocks(init: Uint8Array): Fmp4Clocks {
+  const out: Fmp4Clocks = new Map();
+  const moov = findBox(readBoxes(init, 0, init.length), 'moov');
+  if (!moov) return out;
+  for (const t of parseMoov(init, moov, 0).tracks)
+    out.set(t.fileTrackId, { timescale: t.info.timescale, trex: t.trex });
+  return out;
+}
+
+function u64(d: Uint8Array, at: number): number {
+  return u32(d, at) * 2 ** 32 + u32(d, at + 4);
+}
+
+function putU32(d: Uint8Array, at: number, v: number): void {
+  d[at] = (v >>> 24) & 0xff;
+  d[at + 1] = (v >>> 16) & 0xff;
+  d[at + 2] = (v >>> 8) & 0xff;
+  d[at + 3] = v & 0xff;
+}
+
+function putU64(d: Uint8Array, at: number, v: number): void {
+  putU32(d, at, Math.floor(v / 2 ** 32));
+  putU32(d, at + 4, v % 2 ** 32);
+}
+
+/** A time field (32 or 64 bits) at `at`. */
+interface TimeField {
+  at: number;
+  wide: boolean;
+  trackId: number;
+  /** The sidx's own timescale; undefined for a tfdt (the track's). */
+  timescale?: number;
+}
+
+interface TrafInfo {
+  trackId: number;
+  tfdt?: TimeField;
+  /** Sum of its samples' durations, in the track's timescale. */
+  duration: number;
+}
+
+/** The trafs of every moof in a segment, and the time fields of the segment's sidx boxes. */
+function walk(seg: Uint8Array, clocks: Fmp4Clocks): { trafs: TrafInfo[]; sidx: TimeField[] } {
+  const trafs: TrafInfo[] = [];
+  const sidx: TimeField[] = [];
+  for (const top of readBoxes(seg, 0, seg.length)) {
+    if (top.type === 'sidx') {
+      // version, flags, reference_ID, timescale, earliest_presentation_time (32 or 64 bits).
+      const { version } = fullBoxHeader(seg, top);
+      const b = bodyStart(top) + 4;
+      sidx.push({ at: b + 8, wide: version === 1, trackId: u32(seg, b), timescale: u32(seg, b + 4) });
+    }
+    if (top.type !== 'moof') continue;
+    for (const traf of childBoxes(seg, top)) {
+      if (traf.type === 'traf') trafs.push(trafInfo(seg, traf, clocks));
+    }
+  }
+  return { trafs, sidx };
+}
+
+function trafInfo(seg: Uint8Array, traf: Box, clocks: Fmp4Clocks): TrafInfo {
+  const kids = childBoxes(seg, traf);
+  const tfhd = findBox(kids, 'tfhd');
+  if (!tfhd) return { trackId: -1, duration: 0 };
+  const { flags: tf } = fullBoxHeader(seg, tfhd);
+  let at = bodyStart(tfhd) + 4;
+  const trackId = u32(seg, at);
+  at += 4;
+  if (tf & TFHD_BASE_DATA_OFFSET) at += 8;
+  if (tf & TFHD_DESCRIPTION_INDEX) at += 4;
+  const defaultDuration =
+    tf & TFHD_DEFAULT_DURATION ? u32(seg, at) : (clocks.get(trackId)?.trex.duration ?? 0);
+  const info: TrafInfo = { trackId, duration: 0 };
+  const tfdt = findBox(kids, 'tfdt');
+  if (tfdt) info.tfdt = { at: bodyStart(tfdt) + 4, wide: fullBoxHeader(seg, tfdt).version === 1, trackId };
+  for (const trun of kids) {
+    if (trun.type !== 'trun') continue;
+    const { flags } = fullBoxHeader(seg, trun);
+    let p = bodyStart(trun) + 4;
+    const count = u32(seg, p);
+    p += 4;
+    if (flags & TRUN_DATA_OFFSET) p += 4;
+    if (flags & TRUN_FIRST_SAMPLE_FLAGS) p += 4;
+    if ((flags & TRUN_DURATION) === 0) {
+      info.duration += count * defaultDuration;
+      continue;
+    }
+    const entry =
+      4 * (1 + (flags & TRUN_SIZE ? 1 : 0) + (flags & TRUN_FLAGS ? 1 : 0) + (flags & TRUN_CTS ? 1 : 0));
+    for (let k = 0; k < count && p + 4 <= trun.end; k++, p += entry) info.duration += u32(seg, p);
+  }
+  return info;
+}
+
+/** Each track's first decoding time and end in a segment, seconds (tracks without a tfdt are left out). */
+export function fmp4SegmentTimes(seg: Uint8Array, clocks: Fmp4Clocks): Map<number, Fmp4TrackTimes> {
+  const out = new Map<number, Fmp4TrackTimes>();
+  for (const t of walk(seg, clocks).trafs) {
+    const clock = clocks.get(t.trackId);
+    if (!clock || !t.tfdt || clock.timescale <= 0) continue;
+    const dts = t.tfdt.wide ? u64(seg, t.tfdt.at) : u32(seg, t.tfdt.at);
+    const start = dts / clock.timescale;
+    const end = (dts + t.duration) / clock.timescale;
+    const had = out.get(t.trackId);
+    out.set(
+      t.trackId,
+      had ? { start: Math.min(had.start, start), end: Math.max(had.end, end) } : { start, end },
+    );
+  }
+  return out;
+}
+
+/**
+ * The shift (seconds) that makes segment `next` follow `prev` (already on the output's clock), `gap`
+ * seconds later: the least that keeps each track they share going forward (its first sample at the end of
+ * its last), so that the longer of video and audio sets the join. No track in common: the earliest of
+ * `next` at the latest end of `prev`. Undefined when either has no times.
+ */
+export function fmp4JoinShift(
+  prev: Map<number, Fmp4TrackTimes>,
+  next: Map<number, Fmp4TrackTimes>,
+  gap = 0,
+): number | undefined {
+  const needs: number[] = [];
+  for (const [id, n] of next) {
+    const p = prev.get(id);
+    if (p) needs.push(p.end - n.start);
+  }
+  if (needs.length === 0 && prev.size > 0 && next.size > 0) {
+    const end = Math.max(...[...prev.values()].map((p) => p.end));
+    needs.push(end - Math.min(...[...next.values()].map((n) => n.start)));
+  }
+  return needs.length > 0 ? Math.max(...needs) + gap : undefined;
+}
+
+/**
+ * `seg` with every tfdt and sidx time moved by `shift` seconds (in each track's timescale), in place. A
+ * 32-bit field whose new value does not fit, or would be negative, is left as it was (false is returned).
+ */
+export function shiftFmp4Times(seg: Uint8Array, clocks: Fmp4Clocks, shift: number): boolean {
+  if (shift === 0) return true;
+  const { trafs, sidx } = walk(seg, clocks);
+  let ok = true;
+  const fields = [...trafs.flatMap((t) => (t.tfdt ? [t.tfdt] : [])), ...sidx];
+  for (const f of fields) {
+    const scale = f.timescale ?? clocks.get(f.trackId)?.timescale;
+    if (!scale) continue;
+    const v = (f.wide ? u64(seg, f.at) : u32(seg, f.at)) + Math.round(shift * scale);
+    if (v < 0 || (!f.wide && v >= 2 ** 32) || v > Number.MAX_SAFE_INTEGER) {
+      ok = false;
+      continue;
+    }
+    if (f.wide) putU64(seg, f.at, v);
+    else putU32(seg, f.at, v);
+  }
+  return ok;
+}
