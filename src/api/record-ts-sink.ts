@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { InputError } from '../core/errors.js';
-import type { DemuxOutput, TrackInfo } from '../formats/media.js';
+import type { DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
 import type { Mp4TrackInfo } from '../formats/isobmff/isobmff-moov.js';
 import { AtomicFile } from '../storage/local.js';
 import { copyOf, sameBytes } from '../core/bytes.js';
@@ -89,15 +89,19 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     for (const sample of o.samples) {
       const t = map.get(sample.trackId);
       if (!t) continue; // a track that came too late for the PMT (warned)
+      // The sample's times are in its own track's timescale, which a later run may have changed (another
+      // init section after a discontinuity, TS segments after fMP4 ones): the output track keeps the first.
+      const own = run.tracks.get(sample.trackId)?.timescale ?? t.info.timescale;
       // An MP4 edit list (fMP4 init segments: B-frame delay, AAC priming) says where presentation starts.
-      const sec = (sample.dts + (shifts.get(sample.trackId) ?? 0)) / t.info.timescale;
+      const sec = (sample.dts + (shifts.get(sample.trackId) ?? 0)) / own;
       if (clock.runOffset === undefined) {
         clock.runOffset = clock.started ? clock.endSec + run.gapBeforeSec - sec : 0;
         clock.started = true;
       }
       const at = sec + clock.runOffset;
-      this.ts.queue(t, at, sample, sample.data ?? this.payloadOf(run, sample));
-      clock.endSec = Math.max(clock.endSec, at + sample.duration / t.info.timescale);
+      const payload = sample.data ?? this.payloadOf(run, sample);
+      this.ts.queue(t, at, rescaled(sample, own, t.info.timescale), payload);
+      clock.endSec = Math.max(clock.endSec, at + sample.duration / own);
     }
     if (this.ready()) await this.ts.drain(false);
   }
@@ -224,4 +228,16 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     this.pipe?.close();
     await this.file?.abort();
   }
+}
+
+/** A sample with its times in another timescale (the output track's), or itself when it is the same. */
+function rescaled(sample: Sample, from: number, to: number): Sample {
+  if (from === to || from <= 0) return sample;
+  const k = to / from;
+  return {
+    ...sample,
+    dts: Math.round(sample.dts * k),
+    cts: Math.round(sample.cts * k),
+    duration: Math.round(sample.duration * k),
+  };
 }
