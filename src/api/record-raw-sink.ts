@@ -6,9 +6,11 @@ import {
   fmp4SegmentTimes,
   shiftFmp4Times,
   type Fmp4Clocks,
+  type Fmp4TrackClock,
 } from '../formats/isobmff/isobmff-retime.js';
 import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../formats/mpegts/mpegts-retime.js';
 import { sniffContainer } from '../formats/sniff.js';
+import { concatMismatch, sameDecoding } from '../formats/timeline.js';
 import type { StreamName } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PipeOutput } from './pipe-output.js';
@@ -29,11 +31,12 @@ export interface RecordSink {
 /**
  * The segments themselves, in order, as one MPEG-TS or fragmented MP4 stream (what `--format ts|fmp4` and
  * `-o -` write for a stream that comes as one muxed rendition): TS segments back to back, or the init
- * section (again whenever it changes) followed by the media segments. Nothing is parsed or rewritten, so
- * it can go to a pipe while it is being recorded, with one exception: segments whose timestamps restart
- * after a discontinuity (an ad, a restarted encoder) have their times (TS: PTS, DTS and PCR; fMP4: tfdt
- * and sidx) moved to go on from where the output was, or the file would go back in time and play the
- * parts over each other.
+ * section followed by the media segments. Nothing is parsed or rewritten, so it can go to a pipe while it
+ * is being recorded, with two exceptions at a discontinuity (an ad, a restarted encoder): segments whose
+ * timestamps restart have their times (TS: PTS, DTS and PCR; fMP4: tfdt and sidx) moved to go on from
+ * where the output was, or the file would go back in time and play the parts over each other; and a new
+ * fMP4 init section is not written into the file (players read the first moov only): one that describes
+ * the same tracks decoded alike is left out, another encoding is refused, as the MP4 output refuses it.
  */
 export class RawRecordSink implements RecordSink {
   private recorded = 0;
@@ -92,7 +95,8 @@ export class RawRecordSink implements RecordSink {
       );
     }
     if (this.pendingInit) {
-      await this.write(this.pendingInit);
+      if (!this.lastInit || this.initChangeNeedsWriting(this.lastInit, this.pendingInit))
+        await this.write(this.pendingInit);
       this.lastInit = this.pendingInit;
       this.pendingInit = undefined;
     }
@@ -132,6 +136,48 @@ export class RawRecordSink implements RecordSink {
     this.lastFmp4 = { bytes, init };
     this.gapSec = 0;
     return bytes;
+  }
+
+  /**
+   * A new init section in the middle of a fragmented MP4 (after a discontinuity): a player reads the first
+   * moov only, so one that describes the same tracks decoded alike is left out, and one that does not is
+   * refused (what comes after it would not play) in the words the MP4 output uses. An init section this
+   * cannot read goes out as before.
+   */
+  private initChangeNeedsWriting(prev: Uint8Array, next: Uint8Array): boolean {
+    let a: Fmp4Clocks;
+    let b: Fmp4Clocks;
+    try {
+      a = fmp4Clocks(prev);
+      b = fmp4Clocks(next);
+    } catch {
+      return true;
+    }
+    if (a.size === 0 || b.size === 0) return true;
+    let what: string | undefined;
+    let encoding = true;
+    for (const [id, p] of a) {
+      const q = b.get(id);
+      if (!q) what = `track ${id} went away`;
+      else if (!sameDecoding(q.info, p.info)) {
+        what = /\(([^)]*)\)/.exec(concatMismatch('', q.info, p.info).message)?.[1];
+      } else if (q.timescale !== p.timescale || !sameTrex(q, p)) {
+        what = `track ${id} has another timescale or other defaults`;
+        encoding = false;
+      }
+      if (what) break;
+    }
+    if (!what && [...b.keys()].some((id) => !a.has(id))) what = 'a track was added';
+    if (!what) return false;
+    throw new InputError(
+      `the stream changed its ${encoding ? 'encoding' : 'init section'} at a discontinuity (${what}): one fragmented MP4 cannot hold both`,
+      {
+        code: 'E_CONCAT_MISMATCH',
+        hint: encoding
+          ? 'record with --format ts (an MPEG-TS carries the change), or record each part on its own'
+          : 'record with --format mp4 or ts',
+      },
+    );
   }
 
   private clocksOf(init: Uint8Array | undefined): Fmp4Clocks {
@@ -183,4 +229,13 @@ export class RawRecordSink implements RecordSink {
     this.pipe?.close();
     await this.file?.abort();
   }
+}
+
+function sameTrex(a: Fmp4TrackClock, b: Fmp4TrackClock): boolean {
+  return (
+    a.trex.duration === b.trex.duration &&
+    a.trex.size === b.trex.size &&
+    a.trex.flags === b.trex.flags &&
+    a.trex.descriptionIndex === b.trex.descriptionIndex
+  );
 }

@@ -358,6 +358,65 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
       await origin.close();
     }
   });
+  // fMP4 written as it came: the second init section was written into the file, where players read only
+  // the first, so the part after it was decoded with the wrong parameter sets (exit 0, a broken file).
+  it('--format fmp4 is refused the same way; an init section that only differs in bytes is left out', async () => {
+    const origin = await startOrigin();
+    try {
+      const fx = await streamFixture('hls-fmp4');
+      serveFixture(origin, fx, '/fchange');
+      const master = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
+      const variants = master.filter((l) => l !== '' && !l.startsWith('#'));
+      assert.ok(variants.length >= 2, 'two variants of different sizes');
+      const partOf = (v: string, map?: string): string[] => {
+        const base = dirnameOf(v);
+        const text = readFileSync(join(fx.dir, v), 'utf8').split('\n');
+        const out = [`#EXT-X-MAP:URI="${map ?? `/fchange/${base}init.mp4`}"`];
+        for (const s of text.filter((l) => l.endsWith('.m4s')).slice(0, 2))
+          out.push(`#EXTINF:${fx.segmentSeconds}.0,`, `/fchange/${base}${s}`);
+        return out;
+      };
+      const head = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
+      const [hi, lo] = variants as [string, string];
+      const mixed = [...head, ...partOf(hi), '#EXT-X-DISCONTINUITY', ...partOf(lo), '#EXT-X-ENDLIST', ''];
+      origin.route('/fchange/mixed.m3u8', { body: mixed.join('\n'), type: 'application/vnd.apple.mpegurl' });
+      await assert.rejects(
+        record(origin.url('/fchange/mixed.m3u8'), { output: outPath(), format: 'fmp4' }),
+        (err: unknown) => {
+          assert.ok(isCastkitError(err));
+          assert.equal(err.code, 'E_CONCAT_MISMATCH');
+          assert.match(err.message, /changed its encoding at a discontinuity .*one fragmented MP4/);
+          assert.match(err.hint ?? '', /--format ts/);
+          return true;
+        },
+      );
+      // The same init section again under another name, one byte of its handler name changed.
+      const init = readFileSync(join(fx.dir, `${dirnameOf(hi)}init.mp4`));
+      const other = Buffer.from(init);
+      const at = other.indexOf('VideoHandler');
+      assert.ok(at > 0, 'the init names its handler');
+      other[at] = 'W'.charCodeAt(0);
+      origin.route('/fchange/init-b.mp4', { body: other, type: 'video/mp4' });
+      const same = [
+        ...head,
+        ...partOf(hi),
+        '#EXT-X-DISCONTINUITY',
+        ...partOf(hi, '/fchange/init-b.mp4'),
+        '#EXT-X-ENDLIST',
+        '',
+      ];
+      origin.route('/fchange/same.m3u8', { body: same.join('\n'), type: 'application/vnd.apple.mpegurl' });
+      const out = outPath();
+      await record(origin.url('/fchange/same.m3u8'), { output: out, format: 'fmp4' });
+      assert.equal(await decodeMessages(out), '');
+      const bytes = readFileSync(out);
+      let moovs = 0;
+      for (let i = bytes.indexOf('moov'); i >= 0; i = bytes.indexOf('moov', i + 4)) moovs++;
+      assert.equal(moovs, 1, 'one init section in the file');
+    } finally {
+      await origin.close();
+    }
+  });
 });
 
 describe('record --subs', () => {

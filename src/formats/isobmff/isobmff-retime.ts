@@ -6,12 +6,15 @@
  * each track's timescale. Nothing else is touched, so a segment keeps its size.
  */
 import { bodyStart, childBoxes, findBox, fullBoxHeader, readBoxes, u32, type Box } from './isobmff-boxes.js';
+import type { TrackInfo } from '../media.js';
 import { parseMoov, type TrexDefaults } from './isobmff-moov.js';
 
 /** What the times of a track's fragments need from the init section. */
 export interface Fmp4TrackClock {
   timescale: number;
   trex: TrexDefaults;
+  /** The track as the init section describes it (codec, decoder configuration). */
+  info: TrackInfo;
 }
 
 /** The tracks of an init section by track_ID (tkhd), with their timescale and trex defaults. */
@@ -41,7 +44,7 @@ export function fmp4Clocks(init: Uint8Array): Fmp4Clocks {
   const moov = findBox(readBoxes(init, 0, init.length), 'moov');
   if (!moov) return out;
   for (const t of parseMoov(init, moov, 0).tracks)
-    out.set(t.fileTrackId, { timescale: t.info.timescale, trex: t.trex });
+    out.set(t.fileTrackId, { timescale: t.info.timescale, trex: t.trex, info: t.info });
   return out;
 }
 
