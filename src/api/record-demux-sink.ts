@@ -52,6 +52,15 @@ export abstract class DemuxingSink {
   protected readonly streams = new Map<StreamName, StreamState>();
   protected readonly warnings: FormatWarning[] = [];
 
+  /**
+   * A separate audio stream is recorded beside the video (an HLS audio rendition with a URI, a DASH audio
+   * adaptation set): audio muxed into the video stream's own segments (an HLS variant that carries its
+   * default audio) is not what was chosen, and is left out (RFC 8216 4.3.4.2.1: the rendition replaces it).
+   */
+  protected separateAudio = false;
+  /** Per run of the video stream: the ids of its audio tracks, left out when `separateAudio`. */
+  private readonly dropped = new WeakMap<Run, Set<number>>();
+
   /** Where a run's demuxer makes payloads (MPEG-TS access units); default: new memory each. */
   protected allocate: ((n: number) => Uint8Array) | undefined;
 
@@ -143,7 +152,25 @@ export abstract class DemuxingSink {
     // Each segment after the first starts afresh for the checks that look back (MPEG-TS continuity).
     if (at > 0) run.demuxer.segmentBoundary?.();
     run.pushed += bytes.length;
-    await this.take(s, run, run.demuxer.push(bytes));
+    await this.take(s, run, this.chosen(s, run, run.demuxer.push(bytes)));
+  }
+
+  /** What a push demuxed, less the video stream's own audio when a separate audio stream was chosen. */
+  private chosen(s: StreamState, run: Run, o: DemuxOutput): DemuxOutput {
+    if (!this.separateAudio || s.name !== 'video') return o;
+    let drop = this.dropped.get(run);
+    for (const t of o.tracks) {
+      if (t.kind !== 'audio') continue;
+      if (!drop) this.dropped.set(run, (drop = new Set()));
+      drop.add(t.id);
+    }
+    if (!drop) return o;
+    const ids = drop;
+    return {
+      ...o,
+      tracks: o.tracks.filter((t) => !ids.has(t.id)),
+      samples: o.samples.filter((x) => !ids.has(x.trackId)),
+    };
   }
 
   protected payloadOf(run: Run, s: Sample): Uint8Array {
@@ -164,7 +191,7 @@ export abstract class DemuxingSink {
     if (!run) return;
     s.run = undefined;
     // end() may complete samples (the last PES of an MPEG-TS).
-    await this.take(s, run, run.demuxer.end());
+    await this.take(s, run, this.chosen(s, run, run.demuxer.end()));
     if (run.samples.length > 0 && run.tracks.size > 0) {
       run.samples.trim();
       const input: DemuxedInput = {

@@ -60,6 +60,7 @@ export class Mp4RecordSink extends DemuxingSink {
   ) {
     super();
     this.allocate = (n) => this.arena.allocate(n);
+    this.separateAudio = options.streams?.includes('audio') === true;
   }
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {

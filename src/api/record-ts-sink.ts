@@ -56,6 +56,7 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     private readonly expected: readonly StreamName[],
   ) {
     super();
+    this.separateAudio = expected.includes('audio');
   }
 
   static async toFile(path: string, streams: readonly StreamName[]): Promise<TsRecordSink> {

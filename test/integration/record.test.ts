@@ -11,7 +11,7 @@ import { isCastkitError } from '../../src/core/errors.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
 import { tools } from '../helpers/fixtures.js';
-import { decodeMessages, frameHashes, packets } from '../helpers/media-check.js';
+import { decodeMessages, frameHashes, packets, streamTypes } from '../helpers/media-check.js';
 import { streamFixture, type StreamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -125,6 +125,37 @@ describe('record VOD', () => {
     assert.ok(de, 'the fixture names the de audio file');
     await assertRecordingOf(out, fx.clip, de);
   });
+
+  // The variant carries its own (default) audio, and the German rendition has a URI: the output had both
+  // audio tracks, the variant's first, so a player played the English one.
+  for (const ext of ['.mp4', '.ts'] as const)
+    it(`--audio-lang de on a variant with muxed audio: only the German audio (${ext})`, async () => {
+      const muxed = await streamFixture('hls-ts');
+      const alt = await streamFixture('hls-alt-audio');
+      const de = alt.audioTracks?.de;
+      assert.ok(de, 'the fixture names the de audio file');
+      const m = serveFixture(origin, muxed, `/muxed-de${ext}`);
+      const a = serveFixture(origin, alt, `/alt-for-muxed${ext}`);
+      const variant = readFileSync(join(muxed.dir, muxed.entry), 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('#EXT-X-STREAM-INF') && l.includes('RESOLUTION=640x360'));
+      const lines = readFileSync(join(muxed.dir, muxed.entry), 'utf8').split('\n');
+      const uri = lines[lines.indexOf(variant as string) + 1] as string;
+      const master = [
+        '#EXTM3U',
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",LANGUAGE="en",NAME="main",DEFAULT=YES,AUTOSELECT=YES',
+        `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",LANGUAGE="de",NAME="Deutsch",URI="${new URL('audio/de/index.m3u8', a).href}"`,
+        `${variant as string},AUDIO="a"`,
+        new URL(uri, m).href,
+        '',
+      ].join('\n');
+      origin.route(`/muxed-de${ext}/with-de.m3u8`, { body: master, type: 'application/vnd.apple.mpegurl' });
+      const out = outPath(ext);
+      const r = await record(origin.url(`/muxed-de${ext}/with-de.m3u8`), { output: out, audioLang: 'de' });
+      assert.match(r.chosen, /audio de/);
+      assert.deepEqual(await streamTypes(out), ['video', 'audio'], 'one audio track');
+      await assertRecordingOf(out, muxed.clip, de);
+    });
 
   it('refused with what to do: --audio-lang on a media playlist and --subs to a pipe (usage), a parent that is a file (output)', async () => {
     const fx = await streamFixture('hls-ts');
