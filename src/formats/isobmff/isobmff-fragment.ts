@@ -27,19 +27,19 @@ export interface FragTrackState {
 }
 
 // tfhd flags (8.8.7.1)
-const TFHD_BASE_DATA_OFFSET = 0x1;
-const TFHD_DESCRIPTION_INDEX = 0x2;
-const TFHD_DEFAULT_DURATION = 0x8;
+export const TFHD_BASE_DATA_OFFSET = 0x1;
+export const TFHD_DESCRIPTION_INDEX = 0x2;
+export const TFHD_DEFAULT_DURATION = 0x8;
 const TFHD_DEFAULT_SIZE = 0x10;
 const TFHD_DEFAULT_FLAGS = 0x20;
 const TFHD_DEFAULT_BASE_IS_MOOF = 0x20000;
 // trun flags (8.8.8.1)
-const TRUN_DATA_OFFSET = 0x1;
-const TRUN_FIRST_SAMPLE_FLAGS = 0x4;
-const TRUN_DURATION = 0x100;
-const TRUN_SIZE = 0x200;
-const TRUN_FLAGS = 0x400;
-const TRUN_CTS = 0x800;
+export const TRUN_DATA_OFFSET = 0x1;
+export const TRUN_FIRST_SAMPLE_FLAGS = 0x4;
+export const TRUN_DURATION = 0x100;
+export const TRUN_SIZE = 0x200;
+export const TRUN_FLAGS = 0x400;
+export const TRUN_CTS = 0x800;
 
 interface TrunPlan {
   version: number;

@@ -8,6 +8,17 @@
 import { bodyStart, childBoxes, findBox, fullBoxHeader, readBoxes, u32, type Box } from './isobmff-boxes.js';
 import type { TrackInfo } from '../media.js';
 import { parseMoov, type TrexDefaults } from './isobmff-moov.js';
+import {
+  TFHD_BASE_DATA_OFFSET,
+  TFHD_DEFAULT_DURATION,
+  TFHD_DESCRIPTION_INDEX,
+  TRUN_CTS,
+  TRUN_DATA_OFFSET,
+  TRUN_DURATION,
+  TRUN_FIRST_SAMPLE_FLAGS,
+  TRUN_FLAGS,
+  TRUN_SIZE,
+} from './isobmff-fragment.js';
 
 /** What the times of a track's fragments need from the init section. */
 export interface Fmp4TrackClock {
@@ -27,16 +38,6 @@ export interface Fmp4TrackTimes {
   /** The end of its last sample (the last tfdt plus the durations of its samples). */
   end: number;
 }
-
-const TFHD_BASE_DATA_OFFSET = 0x1;
-const TFHD_DESCRIPTION_INDEX = 0x2;
-const TFHD_DEFAULT_DURATION = 0x8;
-const TRUN_DATA_OFFSET = 0x1;
-const TRUN_FIRST_SAMPLE_FLAGS = 0x4;
-const TRUN_DURATION = 0x100;
-const TRUN_SIZE = 0x200;
-const TRUN_FLAGS = 0x400;
-const TRUN_CTS = 0x800;
 
 /** The tracks of an init section (its moov); empty when it has none. */
 export function fmp4Clocks(init: Uint8Array): Fmp4Clocks {
