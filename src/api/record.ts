@@ -94,6 +94,8 @@ export async function record(url: string, options: RecordOptions): Promise<Recor
 
 function checkPipeFormat(options: RecordOptions): void {
   const format = options.format;
+  // A name that says another container is refused before anything is fetched.
+  if (format === undefined && options.output !== '-') formatOfName(options.output);
   if (options.output === '-' && (format === 'mp4' || format === 'mkv')) {
     throw new UsageError(`${format} cannot be written to a pipe (its index comes at the end)`, {
       code: 'E_OUTPUT_FORMAT',
@@ -144,11 +146,21 @@ export async function recordOpened(
 
 export type { OpenedSource } from './record-open.js';
 
+/** Extensions of containers castkit does not write: named so, the output would be an MP4 in disguise. */
+const OTHER_CONTAINERS = ['.webm', '.avi', '.wmv', '.ogg', '.ogv', '.mpg', '.mpeg', '.mp3', '.aac', '.wav'];
+
 /** The output format its name implies: .ts, .mkv, else MP4 (fragmented only when asked for). */
 function formatOfName(name: string): RecordFormat {
   const n = name.toLowerCase();
   if (n.endsWith('.ts') || n.endsWith('.m2ts')) return 'ts';
   if (n.endsWith('.mkv')) return 'mkv';
+  const other = OTHER_CONTAINERS.find((ext) => n.endsWith(ext));
+  if (other !== undefined) {
+    throw new UsageError(`castkit record cannot write ${other} files (${name})`, {
+      code: 'E_OUTPUT_FORMAT',
+      hint: 'name the output .mp4, .m4a, .ts or .mkv, or pass --format mp4|fmp4|ts|mkv; convert with ffmpeg after',
+    });
+  }
   return 'mp4';
 }
 

@@ -152,6 +152,17 @@ describe('castkit record (CLI)', () => {
     assert.ok(readFileSync(output).equals(before), 'the same recording again');
   });
 
+  it('an output named for a container castkit does not write (.webm) is refused before any request', async () => {
+    const url = serveFixture(origin, fx, '/webm');
+    const requests = origin.log.length;
+    const r = await castkit(['record', url, '-o', join(dir, 'clip.webm')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot write \.webm files/);
+    assert.match(r.stderr, /\.mp4, \.m4a, \.ts or \.mkv/);
+    assert.equal(origin.log.length, requests, 'refused before any request');
+    assert.equal(existsSync(join(dir, 'clip.webm')), false);
+  });
+
   it('record DASH -o - | ffmpeg: one TS stream through a real pipe, every frame decoded', async () => {
     const dash = await streamFixture('dash-timeline');
     const url = serveFixture(origin, dash, '/pipe');
