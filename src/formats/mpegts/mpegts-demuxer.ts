@@ -15,6 +15,7 @@
  * push()), and copied exactly once, into the sample's `data`, whose size is computed before allocation.
  * Start codes are found with Uint8Array.indexOf, never a per-byte loop.
  */
+import { hasNoOptionalHeader, readPesTime } from './mpegts-pes-fields.js';
 import { BitReader, READ_SKEW, sameBytes, unescapeRbsp } from '../../core/bytes.js';
 import { FormatError } from '../../core/errors.js';
 import { makeAudioSpecificConfig, parseAdtsHeader } from '../codecs/aac.js';
@@ -206,31 +207,6 @@ interface EsPid {
   sampleRate: number;
   gated: Sample[];
   gatedDropped: number;
-}
-
-/** Stream ids whose PES packets have no optional header (13818-1 2.4.3.7, Table 2-22). */
-function hasNoOptionalHeader(streamId: number): boolean {
-  return (
-    streamId === 0xbc || // program_stream_map
-    streamId === 0xbe || // padding_stream
-    streamId === 0xbf || // private_stream_2
-    streamId === 0xf0 || // ECM
-    streamId === 0xf1 || // EMM
-    streamId === 0xff || // program_stream_directory
-    streamId === 0xf2 || // DSMCC_stream
-    streamId === 0xf8 // ITU-T H.222.1 type E
-  );
-}
-
-/** A 33-bit PTS/DTS from its 5 bytes (2.4.3.7): 3 + 15 + 15 bits between marker bits. */
-function readTimestamp(b: Uint8Array, at: number): number {
-  const high = ((b[at] as number) >> 1) & 7;
-  const low =
-    ((b[at + 1] as number) << 22) |
-    (((b[at + 2] as number) >> 1) << 15) |
-    ((b[at + 3] as number) << 7) |
-    ((b[at + 4] as number) >> 1);
-  return high * 2 ** 30 + (low >>> 0);
 }
 
 export class MpegtsDemuxer implements Demuxer {
@@ -933,8 +909,8 @@ export class MpegtsDemuxer implements Demuxer {
       const headerLength = h[8] as number;
       if (c.length < 9 + headerLength) return false;
       const flags = (h[7] as number) >> 6;
-      if (flags >= 2 && headerLength >= 5) pts = readTimestamp(h, 9);
-      if (flags === 3 && headerLength >= 10) dts = readTimestamp(h, 14);
+      if (flags >= 2 && headerLength >= 5) pts = readPesTime(h, 9);
+      if (flags === 3 && headerLength >= 10) dts = readPesTime(h, 14);
       s.payloadStart = 9 + headerLength;
       if (s.pesSize > 0 && s.payloadStart > s.pesSize) {
         this.warn('W_TS_PES', `PID ${hex(s.pid)}: PES header longer than its packet; skipped`, s.pesOffset);

@@ -16,6 +16,7 @@
  * Hot path: each sample's elementary stream is built in a reused buffer, past the room for its packets,
  * and cut into packets in place (copyWithin); the result is a view that stays valid until the next call.
  */
+import { writePesTime } from './mpegts-pes-fields.js';
 import { FormatError } from '../../core/errors.js';
 import { parseAudioSpecificConfig } from '../codecs/aac.js';
 import { parseAvcC } from '../codecs/h264.js';
@@ -331,8 +332,8 @@ export class TsMuxer {
         out[p + 6] = 0x80; // '10', not scrambled, no priority, no alignment flag, not copyrighted, copy
         out[p + 7] = withDts ? 0xc0 : 0x80;
         out[p + 8] = withDts ? 10 : 5;
-        writeTimestamp(out, p + 9, withDts ? 3 : 2, pts);
-        if (withDts) writeTimestamp(out, p + 14, 1, dts);
+        writePesTime(out, p + 9, withDts ? 3 : 2, pts);
+        if (withDts) writePesTime(out, p + 14, 1, dts);
         p += header;
       }
       out.copyWithin(p, es + pos, es + pos + take);
@@ -418,18 +419,6 @@ function annexB(nals: readonly Uint8Array[]): Uint8Array {
     o += 4 + n.length;
   }
   return out;
-}
-
-/** 2.4.3.7: a 33-bit timestamp in 5 bytes, `prefix` in the top 4 bits, marker bits set. */
-function writeTimestamp(out: Uint8Array, at: number, prefix: number, ts: number): void {
-  const v = ((ts % WRAP) + WRAP) % WRAP;
-  const high = Math.floor(v / 2 ** 30); // bits 32..30
-  const low = v % 2 ** 30; // bits 29..0
-  out[at] = (prefix << 4) | (high << 1) | 1;
-  out[at + 1] = (low >>> 22) & 0xff;
-  out[at + 2] = (((low >>> 15) & 0x7f) << 1) | 1;
-  out[at + 3] = (low >>> 7) & 0xff;
-  out[at + 4] = ((low & 0x7f) << 1) | 1;
 }
 
 /** 2.4.3.5: program_clock_reference_base (33 bits, 90 kHz), 6 reserved bits, extension 0. */

@@ -5,6 +5,8 @@
  * adaptation field (2.4.3.5) are shifted by one offset, modulo 2^33. Nothing else is touched, so a segment
  * keeps its size and its packets.
  */
+import { parseAdtsHeader } from '../codecs/aac.js';
+import { hasNoOptionalHeader, readPesTime, writePesTime } from './mpegts-pes-fields.js';
 
 const PACKET = 188;
 const SYNC = 0x47;
@@ -26,58 +28,17 @@ export interface TsPidTimes {
 /** The video and audio PIDs of one segment, by PID. */
 export type TsSegmentTimes = Map<number, TsPidTimes>;
 
-/** Whether a PES of this stream_id carries the optional header with PTS/DTS (2.4.3.7, Table 2-21). */
-function hasPesHeader(id: number): boolean {
-  return (
-    id !== 0xbc &&
-    id !== 0xbe &&
-    id !== 0xbf &&
-    id !== 0xf0 &&
-    id !== 0xf1 &&
-    id !== 0xff &&
-    id !== 0xf2 &&
-    id !== 0xf8
-  );
-}
-
 function isMedia(id: number): boolean {
   return (id >= 0xe0 && id <= 0xef) || (id >= 0xc0 && id <= 0xdf) || id === 0xbd;
 }
-
-function readTime(b: Uint8Array, q: number): number {
-  return (
-    (((b[q] as number) >> 1) & 7) * 2 ** 30 +
-    (b[q + 1] as number) * 2 ** 22 +
-    ((b[q + 2] as number) >> 1) * 2 ** 15 +
-    (b[q + 3] as number) * 2 ** 7 +
-    ((b[q + 4] as number) >> 1)
-  );
-}
-
-function writeTime(b: Uint8Array, q: number, t: number): void {
-  const hi = Math.floor(t / 2 ** 30) & 7;
-  const lo = t % 2 ** 30;
-  b[q] = ((b[q] as number) & 0xf0) | (hi << 1) | 1;
-  b[q + 1] = (lo >>> 22) & 0xff;
-  b[q + 2] = (((lo >>> 15) & 0x7f) << 1) | 1;
-  b[q + 3] = (lo >>> 7) & 0xff;
-  b[q + 4] = ((lo & 0x7f) << 1) | 1;
-}
-
-/** AAC sampling_frequency_index (ISO/IEC 14496-3 1.6.3.4). */
-const AAC_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /** 90 kHz ticks of the ADTS frames (ISO/IEC 14496-3 1.A.2.2) at the start of `data`; undefined if none. */
 function adtsTicks(data: Uint8Array): number | undefined {
   let ticks = 0;
   let i = 0;
-  while (i + 7 <= data.length && data[i] === 0xff && ((data[i + 1] as number) & 0xf6) === 0xf0) {
-    const rate = AAC_RATES[((data[i + 2] as number) >> 2) & 0xf];
-    const len =
-      (((data[i + 3] as number) & 3) << 11) | ((data[i + 4] as number) << 3) | ((data[i + 5] as number) >> 5);
-    if (rate === undefined || len < 7) break;
-    ticks += ((((data[i + 6] as number) & 3) + 1) * 1024 * 90_000) / rate;
-    i += len;
+  for (let h = parseAdtsHeader(data, 0); h; h = parseAdtsHeader(data, i)) {
+    ticks += (h.rawDataBlocks * 1024 * 90_000) / h.sampleRate;
+    i += h.frameLength;
   }
   return i > 0 ? ticks : undefined;
 }
@@ -111,7 +72,7 @@ function forEachPes(
       bytes[p] === 0 &&
       bytes[p + 1] === 0 &&
       bytes[p + 2] === 1 &&
-      hasPesHeader(bytes[p + 3] as number)
+      !hasNoOptionalHeader(bytes[p + 3] as number)
     ) {
       const flags = ((bytes[p + 7] as number) >> 6) & 3;
       const pts = flags & 2 ? p + 9 : undefined;
@@ -141,7 +102,7 @@ export function tsSegmentTimes(bytes: Uint8Array): TsSegmentTimes {
     undefined,
     (pid, id, ptsAt, dtsAt) => {
       if (!isMedia(id) || ptsAt === undefined) return;
-      const dts = unwrap(readTime(bytes, dtsAt ?? ptsAt));
+      const dts = unwrap(readPesTime(bytes, dtsAt ?? ptsAt));
       let list = byPid.get(pid);
       if (!list) byPid.set(pid, (list = []));
       list.push(dts);
@@ -210,7 +171,7 @@ export function shiftTsTimes(bytes: Uint8Array, offset: number): void {
   const off = ((offset % WRAP) + WRAP) % WRAP;
   if (off === 0) return;
   const move = (at: number | undefined): void => {
-    if (at !== undefined) writeTime(bytes, at, (readTime(bytes, at) + off) % WRAP);
+    if (at !== undefined) writePesTime(bytes, at, (bytes[at] as number) >> 4, readPesTime(bytes, at) + off);
   };
   forEachPes(
     bytes,
