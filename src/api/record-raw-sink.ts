@@ -10,7 +10,7 @@ import {
 } from '../formats/isobmff/isobmff-retime.js';
 import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../formats/mpegts/mpegts-retime.js';
 import { sniffContainer } from '../formats/sniff.js';
-import { concatMismatch, sameDecoding } from '../formats/timeline.js';
+import { sameDecoding, trackDifference } from '../formats/timeline.js';
 import type { StreamName } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PipeOutput } from './pipe-output.js';
@@ -112,10 +112,6 @@ export class RawRecordSink implements RecordSink {
     this.gapSec += seconds;
   }
 
-  /**
-   * A TS segment on the output's clock: after a discontinuity, the run it starts is moved to begin where
-   * the last segment ended (plus any gap in between); the segments of that run follow with the same shift.
-   */
   /** retimed() for fMP4 segments: the run after a discontinuity moved to begin where the output ended. */
   private retimedFmp4(bytes: Uint8Array, discontinuity: boolean): Uint8Array {
     const init = this.lastInit;
@@ -159,9 +155,8 @@ export class RawRecordSink implements RecordSink {
     for (const [id, p] of a) {
       const q = b.get(id);
       if (!q) what = `track ${id} went away`;
-      else if (!sameDecoding(q.info, p.info)) {
-        what = /\(([^)]*)\)/.exec(concatMismatch('', q.info, p.info).message)?.[1];
-      } else if (q.timescale !== p.timescale || !sameTrex(q, p)) {
+      else if (!sameDecoding(q.info, p.info)) what = trackDifference(q.info, p.info);
+      else if (q.timescale !== p.timescale || !sameTrex(q, p)) {
         what = `track ${id} has another timescale or other defaults`;
         encoding = false;
       }
@@ -186,6 +181,10 @@ export class RawRecordSink implements RecordSink {
     return this.clocksCache.clocks;
   }
 
+  /**
+   * A TS segment on the output's clock: after a discontinuity, the run it starts is moved to begin where
+   * the last segment ended (plus any gap in between); the segments of that run follow with the same shift.
+   */
   private retimed(bytes: Uint8Array, discontinuity: boolean): Uint8Array {
     if (discontinuity && this.lastTs) {
       // The last segment is already on the output's clock: the new run's shift replaces the old one.

@@ -42,7 +42,7 @@ export const RUN_ON_TOLERANCE_SEC = 1;
 /** The error for an input whose track was encoded unlike the first input's: it cannot be joined to it. */
 export function concatMismatch(inputName: string, t: TrackInfo, first: TrackInfo): CastkitError {
   return new CastkitError(
-    `${inputName}: its ${t.kind} track differs from the first input's (${difference(t, first)}); they cannot be joined without re-encoding`,
+    `${inputName}: its ${t.kind} track differs from the first input's (${trackDifference(t, first)}); they cannot be joined without re-encoding`,
     {
       code: 'E_CONCAT_MISMATCH',
       category: 'input',
@@ -52,7 +52,7 @@ export function concatMismatch(inputName: string, t: TrackInfo, first: TrackInfo
 }
 
 /** What tells track `t` from `first`, for a message. */
-function difference(t: TrackInfo, first: TrackInfo): string {
+export function trackDifference(t: TrackInfo, first: TrackInfo): string {
   if (t.codec !== first.codec) return `${t.codec}, not ${first.codec}`;
   if (t.width !== first.width || t.height !== first.height)
     return `${t.width}x${t.height}, not ${first.width}x${first.height}`;
