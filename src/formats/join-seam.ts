@@ -181,3 +181,26 @@ function rowAt(out: SampleTable, from: number, n: number, trackId: number, dts: 
   }
   return -1;
 }
+
+/**
+ * For a segment `next` to follow `prev` (the record pass-through after a discontinuity): per track they
+ * share, the shift that puts its first time at its end in `prev`; with none shared, the one that puts the
+ * earliest of `next` at the latest end of `prev`. Empty when either has no track. The caller takes the
+ * largest, so that the longer of video and audio sets the join.
+ */
+export function followNeeds<T>(
+  prev: ReadonlyMap<number, T>,
+  next: ReadonlyMap<number, T>,
+  end: (t: T) => number,
+  start: (t: T) => number,
+): number[] {
+  const needs: number[] = [];
+  for (const [id, n] of next) {
+    const p = prev.get(id);
+    if (p) needs.push(end(p) - start(n));
+  }
+  if (needs.length === 0 && prev.size > 0 && next.size > 0) {
+    needs.push(Math.max(...[...prev.values()].map(end)) - Math.min(...[...next.values()].map(start)));
+  }
+  return needs;
+}

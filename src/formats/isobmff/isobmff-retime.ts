@@ -6,6 +6,7 @@
  * each track's timescale. Nothing else is touched, so a segment keeps its size.
  */
 import { bodyStart, childBoxes, findBox, fullBoxHeader, readBoxes, u32, type Box } from './isobmff-boxes.js';
+import { followNeeds } from '../join-seam.js';
 import type { TrackInfo } from '../media.js';
 import { parseMoov, type TrexDefaults } from './isobmff-moov.js';
 import {
@@ -163,15 +164,12 @@ export function fmp4JoinShift(
   next: Map<number, Fmp4TrackTimes>,
   gap = 0,
 ): number | undefined {
-  const needs: number[] = [];
-  for (const [id, n] of next) {
-    const p = prev.get(id);
-    if (p) needs.push(p.end - n.start);
-  }
-  if (needs.length === 0 && prev.size > 0 && next.size > 0) {
-    const end = Math.max(...[...prev.values()].map((p) => p.end));
-    needs.push(end - Math.min(...[...next.values()].map((n) => n.start)));
-  }
+  const needs = followNeeds(
+    prev,
+    next,
+    (p) => p.end,
+    (n) => n.start,
+  );
   return needs.length > 0 ? Math.max(...needs) + gap : undefined;
 }
 

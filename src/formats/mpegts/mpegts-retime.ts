@@ -6,6 +6,7 @@
  * keeps its size and its packets.
  */
 import { parseAdtsHeader } from '../codecs/aac.js';
+import { followNeeds } from '../join-seam.js';
 import { hasNoOptionalHeader, readPesTime, writePesTime } from './mpegts-pes-fields.js';
 
 const PACKET = 188;
@@ -145,15 +146,12 @@ export function tsSegmentTimes(bytes: Uint8Array): TsSegmentTimes {
  * Undefined when either holds no video or audio.
  */
 export function tsJoinOffset(prev: TsSegmentTimes, next: TsSegmentTimes, gap = 0): number | undefined {
-  const needs: number[] = [];
-  for (const [pid, n] of next) {
-    const p = prev.get(pid);
-    if (p) needs.push(p.end - n.firstDts);
-  }
-  if (needs.length === 0 && prev.size > 0 && next.size > 0) {
-    const end = Math.max(...[...prev.values()].map((p) => p.end));
-    needs.push(end - Math.min(...[...next.values()].map((n) => n.firstDts)));
-  }
+  const needs = followNeeds(
+    prev,
+    next,
+    (p) => p.end,
+    (n) => n.firstDts,
+  );
   const first = needs[0];
   if (first === undefined) return undefined;
   // Each need modulo 2^33, taken nearest the first (the PIDs of one stream are close in time).
