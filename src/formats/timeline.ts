@@ -4,6 +4,7 @@ import { parseAvcC } from './codecs/h264.js';
 import { parseHvcC } from './codecs/hevc.js';
 import { CastkitError, FormatError } from '../core/errors.js';
 import type { FormatWarning, TrackInfo } from './media.js';
+import type { Mp4TrackInfo } from './isobmff/isobmff-moov.js';
 import {
   repeatsWritten,
   sameSize,
@@ -92,7 +93,7 @@ export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
 
 /** Where a track's edit list puts its media, seconds: its delay less its media time (0 without one). */
 function editOffsetSec(t: TrackInfo): number {
-  const e = (t as { edit?: { mediaTime: number; delay: number } }).edit;
+  const e = (t as Mp4TrackInfo).edit;
   if (!e || e.mediaTime < 0 || t.timescale <= 0) return 0;
   return (e.delay - e.mediaTime) / t.timescale;
 }
@@ -373,7 +374,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
   out.trim();
   // An input's edit list (ISO-BMFF) says where its presentation starts and how long it lasts: the start
   // stays the joined track's, the length was the first input's only and now runs to the end of the media.
-  for (const o of tracks as { id: number; edit?: { duration: number } }[]) {
+  for (const o of tracks as Mp4TrackInfo[]) {
     if (o.edit && o.edit.duration > 0 && (inputsWith[o.id] ?? 0) > 1) o.edit = { ...o.edit, duration: 0 };
   }
   let durationSec = 0;
