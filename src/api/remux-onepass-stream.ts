@@ -99,7 +99,7 @@ export async function remuxStreamInOnePass(
         if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
         warnings.push({
           code: 'W_EXTRA_TRACK',
-          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped`,
+          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped: put an input with ${t.kind} first, or remux to .mp4, which takes tracks that start later`,
           input,
         });
         return null;

@@ -13,6 +13,7 @@ import {
   trackStarts,
   type SamePayload,
   type SeamTrack,
+  type TrackEdge,
 } from './join-seam.js';
 import { SampleTable } from './sample-table.js';
 
@@ -174,8 +175,10 @@ export interface JoinOptions {
 }
 
 /**
- * Concatenate demuxed inputs into one timeline: the output tracks are the first input's; each later
- * input's tracks are matched by kind and codec and rescaled to the first input's timescales. An input whose
+ * Concatenate demuxed inputs into one timeline: the output tracks are the first input's, and each later
+ * input's tracks are matched to them by kind and codec and rescaled to their timescales; a track of a kind
+ * no input before had (sound after a silent intro) is added from there on, after a gap (W_LATE_TRACK),
+ * placed after the end of the reference track (the first input's video, else its first). An input whose
  * own times run on from the previous one's (segments of one stream) keeps them, less the samples at its
  * start that repeat the written ones (same time, same payload: W_OVERLAP); any other input (a restart, a
  * jump, or an overlap with new content) is shifted to start after everything written, in decode and in
@@ -203,6 +206,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
   let overlapDrops = 0;
   let prevFrom = 0; // the previous input's first row in `out`
   const inputsWith: number[] = []; // per output track id: how many inputs kept samples of it
+  const addedTracks = new Set<TrackInfo>(); // tracks first seen in a later input
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
 
@@ -212,11 +216,20 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
     for (const t of input.tracks) {
       const o = tracks.find((ot) => ot.kind === t.kind && ![...map.values()].includes(ot));
       if (!o) {
-        warnings.push({
-          code: 'W_EXTRA_TRACK',
-          message: `${t.kind} track ${t.id} has no match in the first input; dropped`,
-          input: input.name,
-        });
+        // A track the inputs before had none of (an intro without sound, then the talk): it joins the
+        // output from here, after a gap as long as what came before. Its own edit list is not kept
+        // (it would place it at the start); its offset is applied to its times instead (see extraOf).
+        const added: TrackInfo = { ...t, id: nextTrackId(tracks) };
+        delete (added as Mp4TrackInfo).edit;
+        tracks.push(added);
+        addedTracks.add(added);
+        map.set(t.id, added);
+        if (index > 0)
+          warnings.push({
+            code: 'W_LATE_TRACK',
+            message: `its ${t.kind} track is the first one: the output's ${t.kind} starts here, with a gap before it`,
+            input: input.name,
+          });
         continue;
       }
       if (o.codec !== t.codec || (index > 0 && !sameDecoding(t, o))) {
@@ -246,7 +259,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
       outOf[t.id] = map.get(t.id);
       inOf[t.id] = t;
       const o = map.get(t.id);
-      extraOf[t.id] = index > 0 && o ? editOffsetSec(t) - editOffsetSec(o) : 0;
+      extraOf[t.id] = index > 0 && o ? editOffsetSec(t) - (addedTracks.has(o) ? 0 : editOffsetSec(o)) : 0;
     }
     const t = input.samples;
     const ids = t.trackId;
@@ -300,13 +313,20 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
         s.dts += extra;
         s.pts += extra;
       }
+      // A track that nothing was written to yet (it starts in this input, without an edit list) goes
+      // after where the reference track's presentation ends, as if it had run on.
+      const refEnd = index > 0 ? presentationEnd(out, prevFrom, n, reference) : undefined;
       const after = seamShift(
-        [...map].map(([id, o]) => ({
-          end: index > 0 ? trackEnd(out, prevFrom, n, o.id) : undefined,
-          start: starts.get(id),
-          outScale: o.timescale,
-          inScale: (inOf[id] as TrackInfo).timescale,
-        })),
+        [...map].map(([id, o]) => {
+          const end = index > 0 ? trackEnd(out, prevFrom, n, o.id) : undefined;
+          const ref = end === undefined && refEnd !== undefined;
+          return {
+            end: ref ? refEnd : end,
+            start: starts.get(id),
+            outScale: ref ? reference.timescale : o.timescale,
+            inScale: (inOf[id] as TrackInfo).timescale,
+          };
+        }),
       );
       shiftSec = (after ?? endSec - startSec) + gapSec;
     }
@@ -387,6 +407,24 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
       );
   }
   return { tracks, samples: out, durationSec, warnings };
+}
+
+/**
+ * Where a track's written samples stop being presented, in its ticks (its edit list's offset applied), as
+ * the end of both decode and presentation, to place a track that starts after it.
+ */
+function presentationEnd(out: SampleTable, from: number, n: number, track: TrackInfo): TrackEdge | undefined {
+  const end = trackEnd(out, from, n, track.id);
+  if (!end) return undefined;
+  const pts = end.pts + Math.round(editOffsetSec(track) * track.timescale);
+  return { dts: pts, pts };
+}
+
+/** An output track id not yet taken. */
+function nextTrackId(tracks: readonly TrackInfo[]): number {
+  let id = 0;
+  for (const t of tracks) id = Math.max(id, t.id);
+  return id + 1;
 }
 
 /** The last of the first `n` samples that belongs to a track, or -1. */

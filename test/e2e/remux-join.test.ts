@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
-import { flvChunks, lavfiAv, makeMedia, tools, x264FixedGop, type MediaSpec } from '../helpers/fixtures.js';
+import {
+  fixture,
+  flvChunks,
+  lavfiAv,
+  makeMedia,
+  tools,
+  x264FixedGop,
+  type MediaSpec,
+} from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
@@ -272,5 +280,57 @@ describe('castkit remux: one HEVC stream as MP4 and as MPEG-TS', () => {
         assert.equal(got.filter((p) => p.type === kind).length, 2 * n, kind);
       }
     }
+  });
+});
+
+describe('castkit remux: a track that only later inputs have', () => {
+  const scratch = scratchDir('castkit-remux-join-late-');
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+  const av = (ext: '.ts' | '.mp4'): Promise<string> => fixture(`h264-aac${ext}`);
+  const part = (ext: '.ts' | '.mp4', kind: 'video' | 'audio'): Promise<string> =>
+    makeMedia(
+      {
+        name: `join-late-${kind}-only`,
+        ext,
+        deps: ['src'],
+        args: ['-i', '{dep:src}', '-c', 'copy', kind === 'video' ? '-an' : '-vn'],
+      },
+      async () => av(ext),
+    );
+  const count = (ps: PacketInfo[], kind: string): number => ps.filter((p) => p.type === kind).length;
+  const start = (ps: PacketInfo[], kind: string): number =>
+    Math.min(...ps.filter((p) => p.type === kind).map((p) => p.pts));
+
+  it('keeps it from where it starts, after a gap, instead of dropping it (an intro without sound)', async () => {
+    for (const ext of ['.ts', '.mp4'] as const) {
+      const full = await packets(await av(ext));
+      const videoOnly = await part(ext, 'video');
+      const out = join(scratch, `late${ext}.mp4`);
+      // Before, the audio of every input after a video-only first one was dropped (W_EXTRA_TRACK).
+      const r = await castkit(['remux', videoOnly, await av(ext), '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /audio starts here/);
+      assert.equal(await decodeMessages(out), '', ext);
+      const got = await packets(out);
+      assert.equal(count(got, 'video'), 2 * count(full, 'video'), `${ext} video`);
+      assert.equal(count(got, 'audio'), count(full, 'audio'), `${ext} audio`);
+      // The audio starts where the second input does: after the first one's 2 s, not at 0.
+      const second = start(got, 'video') + 2;
+      assert.ok(Math.abs(start(got, 'audio') - second) < 0.05, `${ext}: audio at ${start(got, 'audio')}`);
+    }
+  });
+
+  it('puts an input with only the new track after the others', async () => {
+    const out = join(scratch, 'v-then-a.mp4');
+    const r = await castkit(['remux', await part('.ts', 'video'), await part('.ts', 'audio'), '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await decodeMessages(out), '');
+    const got = await packets(out);
+    const lastVideo = Math.max(...got.filter((p) => p.type === 'video').map((p) => p.pts + p.duration));
+    assert.ok(
+      start(got, 'audio') >= lastVideo - 0.001,
+      `audio at ${start(got, 'audio')}, video to ${lastVideo}`,
+    );
+    assert.ok(start(got, 'audio') - lastVideo < 0.05, `a gap of ${start(got, 'audio') - lastVideo} s`);
   });
 });

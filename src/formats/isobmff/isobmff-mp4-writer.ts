@@ -608,9 +608,15 @@ function planEdits(plans: TrackPlan[], movieTs: number): (EditOut | undefined)[]
   const out: (EditOut | undefined)[] = [];
   // The earliest first presentation time of the tracks without an input edit list, in seconds.
   let t0 = Infinity;
+  let edited = false;
   for (const p of plans) {
-    if (p.count > 0 && !usableEdit(p)) t0 = Math.min(t0, (p.firstDts + p.firstCts) / p.track.timescale);
+    if (p.count === 0) continue;
+    if (usableEdit(p)) edited = true;
+    else t0 = Math.min(t0, (p.firstDts + p.firstCts) / p.track.timescale);
   }
+  // Tracks that keep an edit list are presented from decode time 0 on: a track without one that starts
+  // later (joined from a later input) is delayed by its start, not moved to the beginning.
+  if (edited) t0 = Math.min(t0, 0);
   for (const p of plans) {
     const ts = p.track.timescale;
     if (p.count === 0) {
