@@ -5,6 +5,7 @@ import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
 import { SampleTable } from '../formats/sample-table.js';
 import type { DemuxedInput } from '../formats/timeline.js';
+import type { StreamLanguages } from '../sources/record-source.js';
 
 export type StreamName = 'main' | 'video' | 'audio';
 
@@ -60,6 +61,12 @@ export abstract class DemuxingSink {
   protected separateAudio = false;
   /** Per run of the video stream: the ids of its audio tracks, left out when `separateAudio`. */
   private readonly dropped = new WeakMap<Run, Set<number>>();
+
+  /**
+   * ISO 639-2/T codes the manifest gives each stream's tracks, by kind: they replace what the segments
+   * say (often nothing, "und"); a track the manifest says nothing about keeps its own.
+   */
+  protected languages: StreamLanguages = {};
 
   /** Where a run's demuxer makes payloads (MPEG-TS access units); default: new memory each. */
   protected allocate: ((n: number) => Uint8Array) | undefined;
@@ -155,8 +162,24 @@ export abstract class DemuxingSink {
     await this.take(s, run, this.chosen(s, run, run.demuxer.push(bytes)));
   }
 
-  /** What a push demuxed, less the video stream's own audio when a separate audio stream was chosen. */
+  /**
+   * What a push demuxed, less the video stream's own audio when a separate audio stream was chosen, with
+   * the tracks in the languages the manifest gives them.
+   */
   private chosen(s: StreamState, run: Run, o: DemuxOutput): DemuxOutput {
+    const out = this.withoutOwnAudio(s, run, o);
+    const langs = this.languages[s.name];
+    if (!langs || out.tracks.length === 0) return out;
+    return {
+      ...out,
+      tracks: out.tracks.map((t) => {
+        const language = langs[t.kind];
+        return language !== undefined && language !== t.language ? { ...t, language } : t;
+      }),
+    };
+  }
+
+  private withoutOwnAudio(s: StreamState, run: Run, o: DemuxOutput): DemuxOutput {
     if (!this.separateAudio || s.name !== 'video') return o;
     let drop = this.dropped.get(run);
     for (const t of o.tracks) {

@@ -7,11 +7,15 @@ import {
   shiftFmp4Times,
   type Fmp4Clocks,
   type Fmp4TrackClock,
+  withTrackLanguages,
 } from '../formats/isobmff/isobmff-retime.js';
 import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../formats/mpegts/mpegts-retime.js';
 import { sniffContainer } from '../formats/sniff.js';
 import { sameDecoding, trackDifference } from '../formats/timeline.js';
-import type { StreamName } from '../sources/record-source.js';
+import type { StreamLanguages, StreamName } from '../sources/record-source.js';
+
+/** ISO 639-2/T codes for a stream's tracks, by kind. */
+type TrackLanguages = NonNullable<StreamLanguages[StreamName]>;
 import { AtomicFile } from '../storage/local.js';
 import { PipeOutput } from './pipe-output.js';
 import type { RecordSinkResult, SegmentMeta } from './record-sink.js';
@@ -60,17 +64,37 @@ export class RawRecordSink implements RecordSink {
     private readonly name: string,
     private readonly file: AtomicFile | undefined,
     private readonly pipe: PipeOutput | undefined,
+    private readonly languages: TrackLanguages | undefined,
   ) {}
 
-  static async toFile(path: string, format: 'ts' | 'fmp4' | 'auto'): Promise<RawRecordSink> {
-    return new RawRecordSink(format, path, await AtomicFile.create(path), undefined);
+  /**
+   * `languages`: ISO 639-2/T codes written into the fMP4 init section's tracks, by kind (a TS stream's
+   * PMT is left as it came).
+   */
+  static async toFile(
+    path: string,
+    format: 'ts' | 'fmp4' | 'auto',
+    languages?: TrackLanguages,
+  ): Promise<RawRecordSink> {
+    return new RawRecordSink(format, path, await AtomicFile.create(path), undefined, languages);
   }
 
-  static toStream(stream: Writable, format: 'ts' | 'fmp4' | 'auto'): RawRecordSink {
-    return new RawRecordSink(format, 'stdout', undefined, new PipeOutput(stream, 'stdout'));
+  static toStream(
+    stream: Writable,
+    format: 'ts' | 'fmp4' | 'auto',
+    languages?: TrackLanguages,
+  ): RawRecordSink {
+    return new RawRecordSink(format, 'stdout', undefined, new PipeOutput(stream, 'stdout'), languages);
   }
 
   async setInit(_stream: StreamName, bytes: Uint8Array): Promise<void> {
+    if (this.languages) {
+      try {
+        bytes = withTrackLanguages(bytes, this.languages);
+      } catch {
+        // An init section this cannot read goes out as it came.
+      }
+    }
     if (this.lastInit && Buffer.compare(this.lastInit, bytes) === 0) return;
     this.pendingInit = bytes;
   }

@@ -5,6 +5,7 @@ import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-wri
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
+import type { StreamLanguages } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
 import { IO_BLOCK } from '../storage/write-all.js';
@@ -29,6 +30,8 @@ export interface RecordSinkOptions {
   expectedSec?: number;
   /** The streams that will come (default ['main']): the room is sized once each has sent a segment. */
   streams?: StreamName[];
+  /** ISO 639-2/T codes for the tracks of each stream, by kind (DemuxingSink.languages). */
+  languages?: StreamLanguages;
 }
 
 export interface RecordSinkResult {
@@ -61,6 +64,7 @@ export class Mp4RecordSink extends DemuxingSink {
     super();
     this.allocate = (n) => this.arena.allocate(n);
     this.separateAudio = options.streams?.includes('audio') === true;
+    if (options.languages) this.languages = options.languages;
   }
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {

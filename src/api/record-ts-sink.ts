@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import { InputError } from '../core/errors.js';
 import type { DemuxOutput, Sample, TrackInfo } from '../formats/media.js';
 import type { Mp4TrackInfo } from '../formats/isobmff/isobmff-moov.js';
+import type { StreamLanguages } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { copyOf, sameBytes } from '../core/bytes.js';
 import { DemuxingSink, type Run, type StreamName, type StreamState } from './record-demux-sink.js';
@@ -54,17 +55,28 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     private readonly file: AtomicFile | undefined,
     private readonly pipe: PipeOutput | undefined,
     private readonly expected: readonly StreamName[],
+    languages: StreamLanguages,
   ) {
     super();
     this.separateAudio = expected.includes('audio');
+    this.languages = languages;
   }
 
-  static async toFile(path: string, streams: readonly StreamName[]): Promise<TsRecordSink> {
-    return new TsRecordSink(path, await AtomicFile.create(path), undefined, streams);
+  /** `languages`: ISO 639-2/T codes for each stream's tracks, by kind (written in the PMT). */
+  static async toFile(
+    path: string,
+    streams: readonly StreamName[],
+    languages: StreamLanguages = {},
+  ): Promise<TsRecordSink> {
+    return new TsRecordSink(path, await AtomicFile.create(path), undefined, streams, languages);
   }
 
-  static toStream(stream: Writable, streams: readonly StreamName[]): TsRecordSink {
-    return new TsRecordSink('stdout', undefined, new PipeOutput(stream, 'stdout'), streams);
+  static toStream(
+    stream: Writable,
+    streams: readonly StreamName[],
+    languages: StreamLanguages = {},
+  ): TsRecordSink {
+    return new TsRecordSink('stdout', undefined, new PipeOutput(stream, 'stdout'), streams, languages);
   }
 
   protected async take(s: StreamState, run: Run, o: DemuxOutput): Promise<void> {

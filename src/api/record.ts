@@ -11,7 +11,8 @@ import { AtomicFile, replaceFile } from '../storage/local.js';
 import { refuseFinishedOutput } from './record-existing.js';
 import { checkedSegment, type ShortSegment } from './record-segment-check.js';
 import { AesKeyCache, wrongKeyError } from '../sources/hls/hls-aes.js';
-import type { RecordSegment, SourceBatch, StreamName } from '../sources/record-source.js';
+import type { RecordSegment, SourceBatch, StreamLanguages, StreamName } from '../sources/record-source.js';
+import { iso639T } from '../formats/language.js';
 import { CommitLog, GAP_CODE_DEFAULT, gapCodeOf, shortCodeOf, type CommittedItem } from './record-order.js';
 import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
@@ -180,17 +181,35 @@ async function createSink(
   expectedSec: number | undefined,
 ): Promise<RecordSink> {
   const streams = opened.source.streams;
+  const languages = containerLanguages(opened.source.languages);
   if (typeof output !== 'string') {
     const pipe = output as Writable;
-    if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toStream(pipe, streams);
-    return RawRecordSink.toStream(pipe, format === 'fmp4' ? 'fmp4' : 'ts');
+    if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toStream(pipe, streams, languages);
+    return RawRecordSink.toStream(pipe, format === 'fmp4' ? 'fmp4' : 'ts', languages.main);
   }
   // TS segments of one rendition go out as they are; anything else is demuxed and muxed into TS.
-  if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toFile(output, streams);
-  if (format === 'ts' || format === 'fmp4') return RawRecordSink.toFile(output, format);
+  if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toFile(output, streams, languages);
+  if (format === 'ts' || format === 'fmp4') return RawRecordSink.toFile(output, format, languages.main);
   const expected = expectedSec !== undefined ? { expectedSec } : {};
   if (format === 'flv') return FlvRecordSink.create(output, expected);
-  return Mp4RecordSink.create(output, { ...expected, streams });
+  return Mp4RecordSink.create(output, { ...expected, streams, languages });
+}
+
+/** The manifest's language tags as the ISO 639-2/T codes containers carry; tags that name none are left out. */
+function containerLanguages(tags: StreamLanguages | undefined): StreamLanguages {
+  const out: StreamLanguages = {};
+  for (const [stream, byKind] of Object.entries(tags ?? {}) as [
+    StreamName,
+    { video?: string; audio?: string },
+  ][]) {
+    const codes: { video?: string; audio?: string } = {};
+    for (const kind of ['video', 'audio'] as const) {
+      const code = iso639T(byKind[kind]);
+      if (code !== undefined) codes[kind] = code;
+    }
+    out[stream] = codes;
+  }
+  return out;
 }
 
 async function convertRecording(temp: string, options: RecordOptions, format: RecordFormat): Promise<void> {

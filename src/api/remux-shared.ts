@@ -58,5 +58,6 @@ export function trackSummary(t: TrackInfo, samples: number): RemuxTrackSummary {
   if (t.height) s.height = t.height;
   if (t.sampleRate) s.sampleRate = t.sampleRate;
   if (t.channels) s.channels = t.channels;
+  if (t.language && t.language !== 'und') s.language = t.language;
   return s;
 }

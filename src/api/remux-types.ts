@@ -37,6 +37,8 @@ export interface RemuxTrackSummary {
   height?: number;
   sampleRate?: number;
   channels?: number;
+  /** ISO 639-2/T, when the track says which ("und" is left out). */
+  language?: string;
   /** Samples written (not counted for FLV joins). */
   samples?: number;
 }

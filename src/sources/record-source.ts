@@ -72,10 +72,18 @@ export interface RenditionRow {
   chosen: boolean;
 }
 
+/** The languages a manifest gives the tracks of a stream, by kind: RFC 5646 tags as written ("de", "pt-BR"). */
+export type StreamLanguages = Partial<Record<StreamName, { video?: string; audio?: string }>>;
+
 export interface RecordSource {
   kind: 'hls' | 'dash' | 'ustream';
   live: boolean;
   streams: StreamName[];
+  /**
+   * What the manifest says the chosen renditions' languages are (HLS EXT-X-MEDIA LANGUAGE of the chosen
+   * audio, DASH AdaptationSet@lang or Representation@lang): written into the output's tracks.
+   */
+  languages?: StreamLanguages;
   /** VOD: the length of the chosen presentation, seconds. */
   totalSec?: number;
   /** The segments need an init section (fMP4): known from the first playlist. */

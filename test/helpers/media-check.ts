@@ -48,6 +48,21 @@ export async function streamTypes(path: string): Promise<string[]> {
   return (JSON.parse(stdout) as { streams: { codec_type: string }[] }).streams.map((s) => s.codec_type);
 }
 
+/** Each stream's language tag as ffprobe reads it (TAG:language; '' when there is none), in stream order. */
+export async function trackLanguages(path: string): Promise<{ type: string; language: string }[]> {
+  const { stdout } = await run(tools().ffprobe.path, [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=codec_type:stream_tags=language',
+    '-of',
+    'json',
+    path,
+  ]);
+  const json = JSON.parse(stdout) as { streams: { codec_type: string; tags?: { language?: string } }[] };
+  return json.streams.map((s) => ({ type: s.codec_type, language: s.tags?.language ?? '' }));
+}
+
 export interface PacketInfo {
   type: string;
   pts: number;

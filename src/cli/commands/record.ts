@@ -225,6 +225,7 @@ function renderResult(r: RecordResult): string {
     const what = [t.codecString ?? t.codec];
     if (t.width && t.height) what.push(`${t.width}x${t.height}`);
     if (t.sampleRate) what.push(`${t.sampleRate} Hz`);
+    if (t.language) what.push(`language ${t.language}`);
     if (t.samples !== undefined) what.push(`${t.samples} samples`);
     lines.push(`  ${t.kind}  ${what.join(', ')}`);
   }

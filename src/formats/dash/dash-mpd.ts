@@ -576,7 +576,8 @@ function buildPeriod(
       if (codecs !== undefined) rep.codecs = codecs;
       if (mimeType !== undefined) rep.mimeType = mimeType;
       if (rate !== undefined) rep.audioSamplingRate = rate;
-      if (a.lang !== undefined) rep.lang = a.lang;
+      const lang = r.lang ?? a.lang;
+      if (lang !== undefined) rep.lang = lang;
       set.representations.push(rep);
     }
     // The set's type: declared, else what its representations are.

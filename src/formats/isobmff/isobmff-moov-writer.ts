@@ -129,12 +129,18 @@ function writeEdts(w: ByteWriter, e: EditOut): void {
   );
 }
 
+/** An mdhd language (8.4.2.3): three 5-bit letters, each less 0x60; "und" for anything but three a-z. */
+export function packedLanguage(language: string | undefined): number {
+  const lang = /^[a-z]{3}$/.test(language ?? '') ? (language as string) : 'und';
+  return (
+    ((lang.charCodeAt(0) - 0x60) << 10) | ((lang.charCodeAt(1) - 0x60) << 5) | (lang.charCodeAt(2) - 0x60)
+  );
+}
+
 /** mdhd (8.4.2): timescale, duration and the ISO 639-2/T language packed as three 5-bit letters - 0x60. */
 function writeMdhd(w: ByteWriter, timescale: number, duration: number, language?: string): void {
   const v1 = duration > U32_MAX;
-  const lang = /^[a-z]{3}$/.test(language ?? '') ? (language as string) : 'und';
-  const packed =
-    ((lang.charCodeAt(0) - 0x60) << 10) | ((lang.charCodeAt(1) - 0x60) << 5) | (lang.charCodeAt(2) - 0x60);
+  const packed = packedLanguage(language);
   fullBox(w, 'mdhd', v1 ? 1 : 0, 0, (b) => {
     if (v1) b.u64(0).u64(0).u32(timescale).u64(duration);
     else b.u32(0).u32(0).u32(timescale).u32(duration);

@@ -80,6 +80,8 @@ export interface ParsedTrack {
   tables?: SampleTables;
   /** Number of sample entries in stsd (only the first is used). */
   descriptionCount: number;
+  /** Where in `data` the mdhd's packed language (u16) is, to rewrite it in place. */
+  languageAt: number;
 }
 
 export interface ParsedMoov {
@@ -168,6 +170,7 @@ function parseTrak(
   mc.skip(mv === 1 ? 16 : 8);
   const timescale = mc.u32();
   mc.skip(mv === 1 ? 8 : 4);
+  const languageAt = mc.pos;
   const lang = mc.u16();
   const language = String.fromCharCode(
     ((lang >> 10) & 31) + 0x60,
@@ -246,6 +249,7 @@ function parseTrak(
     fileTrackId,
     trex: { descriptionIndex: 1, duration: 0, size: 0, flags: 0 },
     descriptionCount,
+    languageAt,
   };
   if (tables) out.tables = tables;
   return out;

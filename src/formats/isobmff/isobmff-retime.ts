@@ -9,6 +9,7 @@ import { bodyStart, childBoxes, findBox, fullBoxHeader, readBoxes, u32, type Box
 import { followNeeds } from '../join-seam.js';
 import type { TrackInfo } from '../media.js';
 import { parseMoov, type TrexDefaults } from './isobmff-moov.js';
+import { packedLanguage } from './isobmff-moov-writer.js';
 import {
   TFHD_BASE_DATA_OFFSET,
   TFHD_DEFAULT_DURATION,
@@ -38,6 +39,29 @@ export interface Fmp4TrackTimes {
   start: number;
   /** The end of its last sample (the last tfdt plus the durations of its samples). */
   end: number;
+}
+
+/**
+ * An init section whose tracks are in these languages (ISO 639-2/T, by kind), the mdhd's two bytes
+ * rewritten in a copy: a pass-through output takes the manifest's language without another moov. The
+ * input itself when there is nothing to change.
+ */
+export function withTrackLanguages(
+  init: Uint8Array,
+  languages: { video?: string; audio?: string },
+): Uint8Array {
+  const moov = findBox(readBoxes(init, 0, init.length), 'moov');
+  if (!moov) return init;
+  let out = init;
+  for (const t of parseMoov(init, moov, 0).tracks) {
+    const lang = languages[t.info.kind];
+    if (lang === undefined || lang === t.info.language) continue;
+    if (out === init) out = init.slice();
+    const packed = packedLanguage(lang);
+    out[t.languageAt] = packed >> 8;
+    out[t.languageAt + 1] = packed & 0xff;
+  }
+  return out;
 }
 
 /** The tracks of an init section (its moov); empty when it has none. */

@@ -30,6 +30,7 @@ import type {
   SourceBatch,
   SourceContext,
   SourceOptions,
+  StreamLanguages,
   StreamName,
 } from '../record-source.js';
 import { recordSegmentOf } from '../record-source.js';
@@ -166,12 +167,19 @@ export async function openDashSource(
   const live = mpd.type === 'dynamic';
   let started = false;
   const { chosen, renditions } = describe();
+  // The first period's: one output track cannot change its language midway.
+  const languages: StreamLanguages = {};
+  for (const s of streams) {
+    const lang = choose(mpd, s, 0)?.lang;
+    if (lang !== undefined) languages[s.name] = { [s.kind]: lang };
+  }
   const source: RecordSource = {
     kind: 'dash',
     live,
     streams: streams.map((s) => s.name),
     chosen,
     renditions,
+    languages,
     next: async (signal) => {
       if (started && live) {
         const res = await ctx.fetchManifest(mpd.location ?? mpd.url, { signal });

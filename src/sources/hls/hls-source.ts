@@ -27,6 +27,7 @@ import type {
   SourceBatch,
   SourceContext,
   SourceOptions,
+  StreamLanguages,
   StreamName,
 } from '../record-source.js';
 import { recordSegmentOf } from '../record-source.js';
@@ -72,6 +73,7 @@ export async function openHlsSource(
   let renditions: RenditionRow[] = [];
   let imports: Record<string, string> = {};
   let subtitles: RecordSource['subtitles'];
+  let languages: StreamLanguages | undefined;
   if (first.kind === 'master') {
     if (first.variants.length === 0) {
       throw new InputError(`the master playlist ${url} lists no variants`, { code: 'E_HLS_EMPTY' });
@@ -91,6 +93,9 @@ export async function openHlsSource(
     streams.push({ name: separateAudio ? 'video' : 'main', url: variant.uri, ended: false });
     if (separateAudio) streams.push({ name: 'audio', url: audio.uri as string, ended: false });
     chosen = describeChoice(variant, separateAudio ? audio : undefined);
+    // A rendition without a URI describes the audio inside the variant (RFC 8216 4.3.4.2.1).
+    if (audio?.language !== undefined)
+      languages = { [separateAudio ? 'audio' : 'main']: { audio: audio.language } };
     if (options.subs !== undefined) subtitles = pickSubtitles(first, variant, options.subs);
     renditions = rows(first, variant, separateAudio ? audio : undefined);
   } else {
@@ -181,6 +186,7 @@ export async function openHlsSource(
       }
     },
   };
+  if (languages) source.languages = languages;
   if (subtitles) source.subtitles = subtitles;
   else if (options.subs !== undefined) {
     throw new UsageError('this stream has no subtitles', {
