@@ -1,7 +1,7 @@
 import { copyOf } from '../core/bytes.js';
 import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
-import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
+import { cutToPresentation, planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
 import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
@@ -30,6 +30,11 @@ export interface RecordSinkOptions {
   expectedSec?: number;
   /** The streams that will come (default ['main']): the room is sized once each has sent a segment. */
   streams?: StreamName[];
+  /**
+   * Seconds of presentation the MP4 ends at (--duration): the samples past it are left out, and the
+   * tracks' edit lists end there.
+   */
+  endSec?: number;
   /** ISO 639-2/T codes for the tracks of each stream, by kind (DemuxingSink.languages). */
   languages?: StreamLanguages;
 }
@@ -146,10 +151,16 @@ export class Mp4RecordSink extends DemuxingSink {
     for (const w of timeline.warnings) this.warnings.push(w);
     const tracks = timeline.tracks.map(withDetails);
     const room = this.reserved;
-    const plan = planMp4(tracks as Mp4WriterTrack[], timeline.samples, {
+    const endSec = this.options.endSec;
+    const samples =
+      endSec !== undefined
+        ? cutToPresentation(tracks as Mp4WriterTrack[], timeline.samples, endSec)
+        : timeline.samples;
+    const plan = planMp4(tracks as Mp4WriterTrack[], samples, {
       explicitOffsets: true,
       payloadSize: this.payloadPos,
       ...(room > 0 ? { room } : {}),
+      ...(endSec !== undefined ? { endSec } : {}),
     });
     let bytesOut: number;
     if (room > 0 && plan.head.length === room) {
@@ -165,8 +176,8 @@ export class Mp4RecordSink extends DemuxingSink {
     return {
       output: this.output,
       bytesOut,
-      durationSec: timeline.durationSec,
-      tracks: trackSummaries(tracks, timeline.samples),
+      durationSec: endSec !== undefined ? plan.durationSec : timeline.durationSec,
+      tracks: trackSummaries(tracks, samples),
       warnings: this.warnings,
     };
   }

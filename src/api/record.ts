@@ -179,6 +179,8 @@ async function createSink(
   format: RecordFormat,
   output: string | NodeJS.WritableStream,
   expectedSec: number | undefined,
+  /** --duration: the MP4 is cut to exactly this many seconds. */
+  durationSec: number | undefined,
 ): Promise<RecordSink> {
   const streams = opened.source.streams;
   const languages = containerLanguages(opened.source.languages);
@@ -192,7 +194,8 @@ async function createSink(
   if (format === 'ts' || format === 'fmp4') return RawRecordSink.toFile(output, format, languages.main);
   const expected = expectedSec !== undefined ? { expectedSec } : {};
   if (format === 'flv') return FlvRecordSink.create(output, expected);
-  return Mp4RecordSink.create(output, { ...expected, streams, languages });
+  const cut = durationSec !== undefined ? { endSec: durationSec } : {};
+  return Mp4RecordSink.create(output, { ...expected, ...cut, streams, languages });
 }
 
 /** The manifest's language tags as the ISO 639-2/T codes containers carry; tags that name none are left out. */
@@ -263,6 +266,7 @@ async function recordFrom(
       format,
       toPipe ? (options.stdout ?? process.stdout) : output,
       expectedSec,
+      options.durationSec,
     );
     // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.
     if (source.kind === 'ustream' && (format === 'mp4' || format === 'ts'))
@@ -296,8 +300,16 @@ async function recordFrom(
   let firstPdt: number | undefined;
   let total = 0;
 
+  // --duration: seconds of each stream's timeline (segments and gaps, by the manifest) handed out so far.
+  // A segment that starts at or after the duration is not fetched; the MP4 sink cuts the output exactly.
+  const planned = new Map<StreamName, number>();
+  const wanted = (stream: StreamName): boolean =>
+    options.durationSec === undefined || (planned.get(stream) ?? 0) < options.durationSec - 1e-6;
+  const plan = (stream: StreamName, seconds: number | undefined): void => {
+    planned.set(stream, (planned.get(stream) ?? 0) + (seconds ?? 0));
+  };
   const reachedDuration = (): boolean =>
-    options.durationSec !== undefined && sink.recordedSec() >= options.durationSec - 1e-6;
+    options.durationSec !== undefined && source.streams.every((name) => !wanted(name));
 
   const commitItem = async (item: CommittedItem, bytes: Uint8Array | undefined): Promise<void> => {
     if (item.kind === 'init' && bytes) {
@@ -321,6 +333,11 @@ async function recordFrom(
     // What earlier runs committed, in their order, from the journal.
     const lastKeys = new Map<StreamName, string>();
     for (const item of (await order?.read()) ?? []) {
+      if (item.kind !== 'init') {
+        // An earlier run that went on further (another --duration): what lies past this one's is left out.
+        if (!wanted(item.stream)) continue;
+        plan(item.stream, item.duration);
+      }
       if (item.kind === 'gap') {
         await commitItem(item, undefined);
         gaps.push({
@@ -340,7 +357,6 @@ async function recordFrom(
         stats.fromJournal++;
         lastKeys.set(item.stream, item.key);
       }
-      if (reachedDuration()) break;
     }
     // A live recording goes on after what it has, not near the live edge with a hole in between.
     if (source.live && lastKeys.size > 0) source.resumeAfter?.(lastKeys);
@@ -418,6 +434,8 @@ async function recordFrom(
       }
       if (batch.edgeLagSec !== undefined) edgeLagSec = batch.edgeLagSec;
       for (const m of batch.missed) {
+        if (!wanted(m.stream)) continue;
+        plan(m.stream, m.seconds);
         const item: CommittedItem = {
           key: `gap:${m.stream}:${Date.now()}`,
           stream: m.stream,
@@ -437,7 +455,13 @@ async function recordFrom(
           `${m.count} ${m.stream} segments (${m.seconds.toFixed(1)} s) left the live window before they could be fetched; the output has a gap there`,
         );
       }
-      const items = itemsOf(batch.segments, done);
+      const segments = batch.segments.filter((seg) => {
+        if (done.has(seg.key)) return true; // replayed: planned already
+        if (!wanted(seg.stream)) return false;
+        plan(seg.stream, seg.duration);
+        return true;
+      });
+      const items = itemsOf(segments, done);
       total = stats.committed + items.filter((i) => i.kind === 'media').length;
       if (items.length > 0) {
         batchBytes = 0;
@@ -537,10 +561,6 @@ async function recordFrom(
             if (item.kind === 'media' && firstPdt === undefined && item.seg?.programDateTime !== undefined) {
               firstPdt = item.seg.programDateTime;
             }
-            if (item.kind === 'media' && reachedDuration()) {
-              state.stoppedBy = 'duration';
-              stop.abort();
-            }
           },
           onMissing: async (m) => {
             const item = byIndex[m.index] as Item;
@@ -573,7 +593,6 @@ async function recordFrom(
           },
           onProgress: (p) => progress(p),
         }).catch((err: unknown) => {
-          if (err instanceof InterruptedError && state.stoppedBy === 'duration') return undefined;
           throw wrongKeyError(err, (i) => items[i]?.seg?.aes?.keyUrl) ?? err;
         });
         // Counted from what was committed: segments fetched after --duration was reached (in flight
@@ -582,7 +601,7 @@ async function recordFrom(
         stats.fromJournal += batchFromJournal;
         stats.bytes += batchBytes;
       }
-      if (state.stoppedBy === 'duration' || reachedDuration()) {
+      if (reachedDuration()) {
         state.stoppedBy = 'duration';
         break;
       }

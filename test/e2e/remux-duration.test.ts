@@ -3,15 +3,13 @@
  * format duration, for every output format, from one input and from several joined.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
-import { lavfiAv, makeMedia, tools } from '../helpers/fixtures.js';
+import { lavfiAv, makeMedia } from '../helpers/fixtures.js';
+import { formatDuration } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
-const run = promisify(execFile);
 const dir = scratchDir('castkit-remux-duration-');
 let n = 0;
 
@@ -33,13 +31,6 @@ async function clip(ext: '.ts' | '.flv' | '.mp4'): Promise<string> {
     );
   const mp4 = await copy(ts, '.mp4');
   return ext === '.mp4' ? mp4 : copy(mp4, '.flv');
-}
-
-async function formatDuration(path: string): Promise<number> {
-  const { stdout } = await run(tools().ffprobe.path, [
-    ...['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', path],
-  ]);
-  return Number(stdout.trim());
 }
 
 /** Remuxes with --json; the duration given must be ffprobe's to a millisecond. */

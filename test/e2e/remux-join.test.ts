@@ -6,25 +6,19 @@
  * the fixture dir after the first run.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { castkit } from '../helpers/cli.js';
+import { fixture, flvChunks, lavfiAv, makeMedia, x264FixedGop, type MediaSpec } from '../helpers/fixtures.js';
 import {
-  fixture,
-  flvChunks,
-  lavfiAv,
-  makeMedia,
-  tools,
-  x264FixedGop,
-  type MediaSpec,
-} from '../helpers/fixtures.js';
-import { decodeMessages, frameHashes, packets, type PacketInfo } from '../helpers/media-check.js';
+  decodeMessages,
+  formatDuration,
+  frameHashes,
+  packets,
+  type PacketInfo,
+} from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
-
-const run = promisify(execFile);
 
 const FPS = 5;
 const CHUNK_SEC = 6;
@@ -99,19 +93,6 @@ function walkFlv(path: string): FlvWalk {
     at += 11 + size + 4;
   }
   return walk;
-}
-
-async function formatDuration(path: string): Promise<number> {
-  const { stdout } = await run(tools().ffprobe.path, [
-    '-v',
-    'error',
-    '-show_entries',
-    'format=duration',
-    '-of',
-    'csv=p=0',
-    path,
-  ]);
-  return Number(stdout.trim());
 }
 
 /** First pts to last pts + duration, over all packets: how long the media lasts. */

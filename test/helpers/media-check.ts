@@ -102,6 +102,14 @@ export async function packets(path: string, options: { asWritten?: boolean } = {
   }));
 }
 
+/** ffprobe's duration of the file (for an MP4 the movie's, edit lists included), seconds. */
+export async function formatDuration(path: string): Promise<number> {
+  const { stdout } = await run(tools().ffprobe.path, [
+    ...['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', path],
+  ]);
+  return Number(stdout.trim());
+}
+
 /** Everything ffmpeg says while decoding the whole file; '' means a clean decode. */
 export async function decodeMessages(path: string): Promise<string> {
   const { stderr } = await run(tools().ffmpeg.path, ['-v', 'error', '-i', path, '-f', 'null', '-'], BIG);

@@ -100,7 +100,11 @@ export function registerRecord(
       'HLS: save the subtitles (the default ones, or in this language) as <output>.<lang>.vtt',
     )
     .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
-    .option('--duration <time>', 'stop after this much media: seconds or [hh:]mm:ss')
+    .option(
+      '--duration <time>',
+      'stop after this much media: seconds or [hh:]mm:ss; an MP4 ends exactly there, TS and fMP4 written while ' +
+        'recording end with the segment that holds that time (no later segment is fetched)',
+    )
     .option(
       '--stall-timeout <time>',
       'live: finish the output when no new segment came for this long (default 60 s)',

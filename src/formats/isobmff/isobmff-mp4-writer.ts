@@ -7,7 +7,7 @@
 import { ByteWriter } from '../../core/bytes.js';
 import { UsageError } from '../../core/errors.js';
 import type { TrackInfo } from '../media.js';
-import type { SampleTable } from '../sample-table.js';
+import { SampleTable } from '../sample-table.js';
 import { fullBox, mdatHeader } from './isobmff-boxes.js';
 import type { Mp4Edit } from './isobmff-moov.js';
 import {
@@ -47,6 +47,11 @@ export interface PlanMp4Options {
   explicitOffsets?: boolean;
   /** With explicitOffsets: the bytes written into mdat (dropped samples' bytes at the end count too). */
   payloadSize?: number;
+  /**
+   * Seconds of presentation at the most: each track's edit list ends there (a recording cut to a length
+   * whose last video frames are presented after it). The samples past it are cutToPresentation's to drop.
+   */
+  endSec?: number;
 }
 
 export interface Mp4Plan {
@@ -301,7 +306,7 @@ export function planMp4(
   const explicit = options.explicitOffsets === true;
   const { plans, payloadEnd } = gather(tracks, samples, explicit);
   const movieTs = options.movieTimescale ?? movieTimescaleOf(tracks);
-  const edits = planEdits(plans, movieTs);
+  const edits = planEdits(plans, movieTs, options.endSec);
   let payloadSize = payloadEnd;
   if (explicit && options.payloadSize !== undefined) payloadSize = Math.max(payloadSize, options.payloadSize);
   const hdr = mdatHeader(payloadSize);
@@ -603,20 +608,36 @@ function gather(
   return { plans, payloadEnd };
 }
 
-/** Edit lists for each track (undefined: none needed), durations in the movie timescale. */
-function planEdits(plans: TrackPlan[], movieTs: number): (EditOut | undefined)[] {
-  const out: (EditOut | undefined)[] = [];
-  // The earliest first presentation time of the tracks without an input edit list, in seconds.
+/**
+ * Where presentation starts on the media timeline, seconds: the earliest first presentation time of the
+ * tracks without a usable input edit list (planEdits gives each of those an edit relative to it).
+ */
+function presentationZero(
+  firsts: readonly { track: Mp4WriterTrack; firstDts: number; firstCts: number }[],
+): number {
   let t0 = Infinity;
   let edited = false;
-  for (const p of plans) {
-    if (p.count === 0) continue;
-    if (usableEdit(p)) edited = true;
-    else t0 = Math.min(t0, (p.firstDts + p.firstCts) / p.track.timescale);
+  for (const f of firsts) {
+    if (usableEdit(f)) edited = true;
+    else t0 = Math.min(t0, (f.firstDts + f.firstCts) / f.track.timescale);
   }
   // Tracks that keep an edit list are presented from decode time 0 on: a track without one that starts
   // later (joined from a later input) is delayed by its start, not moved to the beginning.
-  if (edited) t0 = Math.min(t0, 0);
+  return edited ? Math.min(t0, 0) : t0;
+}
+
+/**
+ * Edit lists for each track (undefined: none needed), durations in the movie timescale. With `endSec`, no
+ * track is presented past it (an edit ends there, added when the track had none).
+ */
+function planEdits(plans: TrackPlan[], movieTs: number, endSec?: number): (EditOut | undefined)[] {
+  const out: (EditOut | undefined)[] = [];
+  const t0 = presentationZero(plans.filter((p) => p.count > 0));
+  const cap = endSec !== undefined ? Math.round(endSec * movieTs) : Infinity;
+  const capped = (e: EditOut): EditOut => ({
+    ...e,
+    duration: Math.max(0, Math.min(e.duration, cap - e.delay)),
+  });
   for (const p of plans) {
     const ts = p.track.timescale;
     if (p.count === 0) {
@@ -628,25 +649,59 @@ function planEdits(plans: TrackPlan[], movieTs: number): (EditOut | undefined)[]
       // Keep the input's edit. Our decode times start at 0, so the media time moves by the first dts.
       const mediaTime = e.mediaTime - p.firstDts;
       const duration = e.duration > 0 ? e.duration : Math.max(0, p.compositionEnd - mediaTime);
-      out.push({ delay: rescale(e.delay, ts, movieTs), mediaTime, duration: rescale(duration, ts, movieTs) });
+      out.push(
+        capped({ delay: rescale(e.delay, ts, movieTs), mediaTime, duration: rescale(duration, ts, movieTs) }),
+      );
       continue;
     }
     const mediaTime = Math.max(0, p.firstCts);
     const delay = Math.round(((p.firstDts + p.firstCts) / ts - t0) * movieTs);
-    if (mediaTime === 0 && delay <= 0) {
+    const duration = rescale(Math.max(0, p.compositionEnd - mediaTime), ts, movieTs);
+    if (mediaTime === 0 && delay <= 0 && duration <= cap) {
       out.push(undefined);
       continue;
     }
-    out.push({
-      delay: Math.max(0, delay),
-      mediaTime,
-      duration: rescale(Math.max(0, p.compositionEnd - mediaTime), ts, movieTs),
-    });
+    out.push(capped({ delay: Math.max(0, delay), mediaTime, duration }));
   }
   return out;
 }
 
-function usableEdit(p: TrackPlan): Mp4Edit | undefined {
+/**
+ * The samples presented in the first `endSec` seconds of the MP4 planMp4 would make of them (the same
+ * presentation start, edit lists included): video in decode order up to the first whose decode time is at
+ * or past the end (so nothing kept refers to a frame left out; the few kept frames presented later are
+ * hidden by the edit list that planMp4's `endSec` ends there), audio and the rest by presentation time. A
+ * new table; the input is left as it is.
+ */
+export function cutToPresentation(
+  tracks: readonly Mp4WriterTrack[],
+  samples: SampleTable,
+  endSec: number,
+): SampleTable {
+  const firsts = tracks.flatMap((track) => {
+    const i = samples.firstOf(track.id);
+    return i < 0 ? [] : [{ track, firstDts: samples.dts[i] as number, firstCts: samples.cts[i] as number }];
+  });
+  const t0 = presentationZero(firsts);
+  // Per track id: the media time (timeline ticks) at which its presentation reaches endSec.
+  const ends = new Map<number, { end: number; byDecode: boolean }>();
+  for (const f of firsts) {
+    const ts = f.track.timescale;
+    const e = usableEdit(f);
+    const end = e ? e.mediaTime + Math.round(endSec * ts) - e.delay : Math.round((t0 + endSec) * ts);
+    ends.set(f.track.id, { end, byDecode: f.track.kind === 'video' });
+  }
+  const out = new SampleTable(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const cut = ends.get(samples.trackId[i] as number);
+    const dts = samples.dts[i] as number;
+    const at = cut?.byDecode ? dts : dts + (samples.cts[i] as number);
+    if (!cut || at < cut.end) out.copyFrom(samples, i);
+  }
+  return out;
+}
+
+function usableEdit(p: { track: Mp4WriterTrack; firstDts: number }): Mp4Edit | undefined {
   const e = p.track.edit;
   return e && e.mediaTime - p.firstDts >= 0 ? e : undefined;
 }

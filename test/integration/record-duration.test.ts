@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { record } from '../../src/api/record.js';
+import { startOrigin, type Origin } from '../helpers/http-origin.js';
+import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
+import { decodeMessages, formatDuration, frameHashes, packets } from '../helpers/media-check.js';
+import { scratchDir } from '../helpers/scratch.js';
+import { CLIP_FPS, streamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
+
+const dir = scratchDir('castkit-record-duration-');
+let n = 0;
+const outPath = (ext = '.mp4'): string => join(dir, `rec-${n++}${ext}`);
+const FAST_RETRY = { baseMs: 20, capMs: 200, maxAttempts: 4 };
+const FRAME = 1 / CLIP_FPS;
+
+/** An MP4 cut at `seconds`: that long within a frame, every kept frame the clip's, nothing past the end. */
+async function assertCutAt(out: string, clip: string, seconds: number): Promise<void> {
+  const d = await formatDuration(out);
+  assert.ok(Math.abs(d - seconds) <= FRAME / 2, `the file lasts ${seconds} s (${d})`);
+  assert.equal(await decodeMessages(out), '', 'ffmpeg decodes the recording without a message');
+  const p = await packets(out);
+  const video = p.filter((x) => x.type === 'video');
+  const audio = p.filter((x) => x.type === 'audio');
+  // Decode order is kept whole: a few B-frames decoded before the end may be presented just after it.
+  assert.ok(video.length <= Math.round(seconds * CLIP_FPS) + 3, `${video.length} video packets`);
+  assert.ok(video.length >= Math.round(seconds * CLIP_FPS) - 3, `${video.length} video packets`);
+  const audioSec = audio.length * (1024 / 48000);
+  assert.ok(Math.abs(audioSec - seconds) < 0.1, `${audio.length} audio frames for ${seconds} s`);
+  const [got, src] = await Promise.all([
+    frameHashes(out, { ignoreEditList: true }),
+    frameHashes(clip, { ignoreEditList: true }),
+  ]);
+  assert.deepEqual(got.video, src.video.slice(0, got.video.length), 'the kept frames are the clip’s first');
+  // What a player shows (edit lists applied): the length asked for, less any start the source delays.
+  const shown = await frameHashes(out);
+  assert.ok(
+    Math.abs(shown.video.length - seconds * CLIP_FPS) <= 3,
+    `${shown.video.length} frames presented for ${seconds} s`,
+  );
+  const shownAudioSec = shown.audio.length * (1024 / 48000);
+  assert.ok(Math.abs(shownAudioSec - seconds) < 0.1, `${shownAudioSec} s of audio presented`);
+}
+
+describe('record --duration cuts the MP4 at that length', () => {
+  let origin: Origin;
+  before(async () => {
+    origin = await startOrigin();
+  });
+  after(async () => origin.close());
+
+  for (const name of ['hls-ts', 'hls-alt-audio', 'hls-fmp4', 'dash-timeline'] as StreamFixtureName[]) {
+    it(`VOD ${name}, 2 s segments, --duration 5: 5 s, and no segment past it fetched`, async () => {
+      const fx = await streamFixture(name);
+      const prefix = `/cut-${name}`;
+      const url = serveFixture(origin, fx, prefix);
+      const out = outPath();
+      const r = await record(url, { output: out, durationSec: 5, retry: FAST_RETRY });
+      assert.equal(r.stoppedBy, 'duration');
+      assert.ok(Math.abs(r.durationSec - 5) < 1e-3, `the result says 5 s (${r.durationSec})`);
+      await assertCutAt(out, fx.clip, 5);
+      // Segments start at 0, 2, 4, 6...: the three that hold the first 5 s, per stream, and no more.
+      const media = origin.requests.filter(
+        (q) => q.path.startsWith(`${prefix}/`) && /\/(seg_\d+|chunk-stream\d+-\d+)\.(ts|m4s)$/.test(q.path),
+      );
+      const streams = name === 'hls-ts' || name === 'hls-fmp4' ? 1 : 2;
+      assert.equal(media.length, 3 * streams, media.map((q) => q.path).join(' '));
+    });
+  }
+
+  it('live HLS with separate audio, 1 s segments, --duration 3.5: 3.5 s', async () => {
+    const fx = await streamFixture('hls-alt-audio', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 4, initial: 3, speed: 4 });
+    try {
+      const out = outPath();
+      const r = await record(live.url, { output: out, durationSec: 3.5, retry: FAST_RETRY });
+      assert.equal(r.stoppedBy, 'duration');
+      const d = await formatDuration(out);
+      assert.ok(Math.abs(d - 3.5) <= FRAME / 2, `the file lasts 3.5 s (${d})`);
+      assert.equal(await decodeMessages(out), '');
+      const shown = await frameHashes(out);
+      assert.ok(Math.abs(shown.video.length - 3.5 * CLIP_FPS) <= 3, `${shown.video.length} frames`);
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('live DASH from the start, 1 s segments, --duration 2.5: 2.5 s of the clip', async () => {
+    const fx = await streamFixture('dash-timeline', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 6, initial: 3, speed: 4 });
+    try {
+      const out = outPath();
+      const r = await record(live.url, {
+        output: out,
+        durationSec: 2.5,
+        fromStart: true,
+        retry: FAST_RETRY,
+      });
+      assert.equal(r.stoppedBy, 'duration');
+      await assertCutAt(out, fx.clip, 2.5);
+    } finally {
+      await live.close();
+    }
+  });
+});
