@@ -97,9 +97,17 @@ export async function remuxStreamInOnePass(
           return null;
         }
         if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
+        if (ts.takesLateTracks) {
+          warnings.push({
+            code: 'W_LATE_TRACK',
+            message: `its ${t.kind} track is the first one: the output's ${t.kind} starts here, with a gap before it`,
+            input,
+          });
+          return ts.addTrack(withDetails(t));
+        }
         warnings.push({
           code: 'W_EXTRA_TRACK',
-          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped: put an input with ${t.kind} first, or remux to .mp4, which takes tracks that start later`,
+          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped: put an input with ${t.kind} first, or remux to .mp4 or .ts, which take tracks that start later`,
           input,
         });
         return null;

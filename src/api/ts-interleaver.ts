@@ -31,6 +31,7 @@ export interface TsTrack {
 export interface OnePassSink {
   readonly tracks: TsTrack[];
   readonly started: boolean;
+  readonly takesLateTracks: boolean;
   readonly durationSec: number;
   addTrack(info: TrackInfo): TsTrack;
   setConfig(t: TsTrack, config: Uint8Array): void;
@@ -52,9 +53,15 @@ export abstract class QueuedTracks {
 
   abstract get started(): boolean;
 
-  /** A new output track (ids are given in order from 1); only before the output starts. */
+  /** Whether tracks can be added after the output started (a TS: its PMT changes version). */
+  get takesLateTracks(): boolean {
+    return false;
+  }
+
+  /** A new output track (ids are given in order from 1); only before the output starts, unless takesLateTracks. */
   addTrack(info: TrackInfo): TsTrack {
-    if (this.started) throw new RangeError('tracks are added before the output starts');
+    if (this.started && !this.takesLateTracks)
+      throw new RangeError('tracks are added before the output starts');
     const t: TsTrack = {
       info: { ...info, id: this.tracks.length + 1 },
       queue: [],
@@ -170,6 +177,17 @@ export class TsInterleaver extends QueuedTracks implements OnePassSink {
 
   get started(): boolean {
     return this.muxer !== undefined;
+  }
+
+  override get takesLateTracks(): boolean {
+    return true;
+  }
+
+  /** A new output track; after the output started, it is added to the PMT from here on. */
+  override addTrack(info: TrackInfo): TsTrack {
+    const t = super.addTrack(info);
+    this.muxer?.addTrack(t.info);
+    return t;
   }
 
   /** A track's new decoder configuration (same codec): later keyframes carry it. */

@@ -84,6 +84,10 @@ export class TsMuxer {
   private patCc = 0;
   private pmtCc = 0;
   private lastPsi = -Infinity;
+  /** Video and audio tracks so far (their PES stream ids count up), and the PMT's version_number. */
+  private videos = 0;
+  private audios = 0;
+  private pmtVersion = 0;
   private out = new Uint8Array(1 << 20);
   private outLength = 0;
   /** Where in `out` the current sample's elementary stream is built, past the room for its packets. */
@@ -93,30 +97,47 @@ export class TsMuxer {
 
   constructor(tracks: readonly TrackInfo[], options: ReadonlyMap<number, TsMuxerTrackOptions> = new Map()) {
     if (tracks.length === 0) throw new RangeError('a TS needs at least one track');
-    let videos = 0;
-    let audios = 0;
-    for (const [i, info] of tracks.entries()) {
-      const video = info.kind === 'video';
-      const t: MuxTrack = {
-        info,
-        pid: FIRST_PID + i,
-        streamId: video ? 0xe0 + videos++ : 0xc0 + audios++,
-        streamType: streamTypeOf(info),
-        cc: 0,
-        shift: options.get(info.id)?.shift ?? 0,
-        decodeLead: Math.max(0, options.get(info.id)?.decodeLead ?? 0),
-        lengthSize: 4,
-        parameterSets: new Uint8Array(0),
-      };
-      configure(t, info.config);
-      if (videos > 16 || audios > 32) throw new RangeError('too many tracks for one TS program');
-      this.tracks.set(info.id, t);
-    }
+    for (const info of tracks) this.add(info, options.get(info.id));
     const all = [...this.tracks.values()];
     this.pcrTrack = all.find((t) => t.info.kind === 'video') ?? (all[0] as MuxTrack);
     this.psi = new Uint8Array(2 * TS_PACKET_SIZE);
     this.psi.set(psiPacket(PAT_PID, patSection()), 0);
-    this.psi.set(psiPacket(PMT_PID, pmtSection(all, this.pcrTrack.pid)), TS_PACKET_SIZE);
+    this.writePmt();
+  }
+
+  private add(info: TrackInfo, options: TsMuxerTrackOptions | undefined): void {
+    const video = info.kind === 'video';
+    const t: MuxTrack = {
+      info,
+      pid: FIRST_PID + this.tracks.size,
+      streamId: video ? 0xe0 + this.videos++ : 0xc0 + this.audios++,
+      streamType: streamTypeOf(info),
+      cc: 0,
+      shift: options?.shift ?? 0,
+      decodeLead: Math.max(0, options?.decodeLead ?? 0),
+      lengthSize: 4,
+      parameterSets: new Uint8Array(0),
+    };
+    configure(t, info.config);
+    if (this.videos > 16 || this.audios > 32) throw new RangeError('too many tracks for one TS program');
+    this.tracks.set(info.id, t);
+  }
+
+  private writePmt(): void {
+    const section = pmtSection([...this.tracks.values()], this.pcrTrack.pid, this.pmtVersion);
+    this.psi.set(psiPacket(PMT_PID, section), TS_PACKET_SIZE);
+  }
+
+  /**
+   * A track that starts after the output did (a later input's audio after a silent intro): the PMT gets it
+   * under a new version (2.4.4.8 version_number), sent before the next sample.
+   */
+  addTrack(info: TrackInfo, options?: TsMuxerTrackOptions): void {
+    if (this.tracks.has(info.id)) throw new RangeError(`track ${info.id} is already in this TS`);
+    this.add(info, options);
+    this.pmtVersion = (this.pmtVersion + 1) & 31;
+    this.writePmt();
+    this.lastPsi = -Infinity;
   }
 
   /**
@@ -434,7 +455,7 @@ function writePcr(out: Uint8Array, at: number, pcr90: number): void {
 }
 
 /** A section of the PSI: header, body, CRC_32 (2.4.4.3, 2.4.4.8). */
-function section(tableId: number, idExtension: number, body: Uint8Array): Uint8Array {
+function section(tableId: number, idExtension: number, body: Uint8Array, version = 0): Uint8Array {
   const length = 5 + body.length + 4; // after section_length: id extension .. last_section_number, body, CRC
   const s = new Uint8Array(3 + length);
   s[0] = tableId;
@@ -442,7 +463,7 @@ function section(tableId: number, idExtension: number, body: Uint8Array): Uint8A
   s[2] = length & 0xff;
   s[3] = idExtension >> 8;
   s[4] = idExtension & 0xff;
-  s[5] = 0xc1; // reserved, version 0, current_next_indicator
+  s[5] = 0xc1 | ((version & 31) << 1); // reserved, version_number, current_next_indicator
   s[6] = 0; // section_number
   s[7] = 0; // last_section_number
   s.set(body, 8);
@@ -460,7 +481,7 @@ function patSection(): Uint8Array {
 }
 
 /** The PMT of program 1: the PCR PID, then each stream with its type and (for audio) its language. */
-function pmtSection(tracks: readonly MuxTrack[], pcrPid: number): Uint8Array {
+function pmtSection(tracks: readonly MuxTrack[], pcrPid: number, version: number): Uint8Array {
   const parts: number[] = [0xe0 | (pcrPid >> 8), pcrPid & 0xff, 0xf0, 0];
   for (const t of tracks) {
     const lang = t.info.language && /^[a-z]{3}$/.test(t.info.language) ? t.info.language : undefined;
@@ -468,7 +489,7 @@ function pmtSection(tracks: readonly MuxTrack[], pcrPid: number): Uint8Array {
     parts.push(t.streamType, 0xe0 | (t.pid >> 8), t.pid & 0xff, 0xf0 | (info.length >> 8), info.length);
     parts.push(...info);
   }
-  const s = section(0x02, 1, Uint8Array.from(parts));
+  const s = section(0x02, 1, Uint8Array.from(parts), version);
   if (s.length > PAYLOAD - 1) throw new RangeError('too many tracks for one PMT packet');
   return s;
 }

@@ -159,6 +159,33 @@ describe('TsMuxer', () => {
     assert.equal(af[1]! & 0x50, 0x50, 'random_access_indicator and PCR_flag');
   });
 
+  it('adds a track after the start under a new PMT version, sent before the next sample', async () => {
+    const { tracks, samples } = demuxMp4(await fixture('h264-aac.mp4'));
+    const video = tracks.find((t) => t.kind === 'video')!;
+    const frames = samples.filter((s) => s.trackId === video.id);
+    const mux = new TsMuxer([video]);
+    const first = mux.sample(video.id, 0, frames[0]!.cts, true, frames[0]!.data).slice();
+    const before = parsePmt(sectionOf(first.subarray(TS_PACKET_SIZE, 2 * TS_PACKET_SIZE)));
+    assert.equal(before.streams.length, 1);
+    assert.equal((first[TS_PACKET_SIZE + 5 + 5]! >> 1) & 31, 0, 'version 0');
+    mux.addTrack({ ...AAC, id: 9 });
+    // Not a keyframe and not due by time: the tables come because the PMT changed.
+    const next = mux.sample(video.id, frames[1]!.dts, frames[1]!.cts, false, frames[1]!.data);
+    assert.equal(pidOf(next, 0), 0);
+    const pmt = sectionOf(next.subarray(TS_PACKET_SIZE, 2 * TS_PACKET_SIZE));
+    assert.equal((pmt[5]! >> 1) & 31, 1, 'version 1');
+    const after = parsePmt(pmt);
+    assert.deepEqual(
+      after.streams.map((s) => s.streamType),
+      [0x1b, 0x0f],
+    );
+    assert.equal(after.pcrPid, before.pcrPid);
+    const audio = samples.find((s) => s.trackId !== video.id)!;
+    const packets = mux.sample(9, 0, 0, true, audio.data);
+    assert.equal(pidOf(packets, 0), after.streams[1]!.pid);
+    assert.throws(() => mux.addTrack({ ...AAC, id: 9 }), RangeError);
+  });
+
   it('turns length-prefixed video into Annex B with an AUD first and the parameter sets on keyframes', async () => {
     const { tracks, samples } = demuxMp4(await fixture('h264-aac.mp4'));
     const mux = new TsMuxer(tracks);
