@@ -13,13 +13,15 @@ Examples:
   $ castkit remux stream.ts -o stream.mp4              # MPEG-TS -> MP4
   $ castkit remux chunks/*.flv -o stream.flv           # join FLV chunks: one header, one onMetaData, fixed timestamps
   $ castkit remux chunks/*.flv -o stream.mp4           # join and convert in one go
+  $ castkit remux intro.mp4 talk.ts -o full.mp4        # join: the talk's audio starts after a silent intro
   $ castkit remux seg1.m4s seg2.m4s -o out.mp4         # fragmented MP4 segments (init first) -> MP4
   $ castkit remux talk.mp4 -o talk-frag.mp4 --format fmp4
   $ castkit remux talk.mp4 -o talk.flv                 # MP4 (or TS, fMP4) -> FLV, with a keyframe index
   $ castkit remux talk.mp4 -o talk.ts                  # MP4 (or FLV, fMP4) -> MPEG-TS, for players and HLS tools
   $ castkit remux talk.mp4 -o talk.m4a                 # audio only
   $ castkit remux --merge video.mp4 audio.m4a -o av.mp4  # separate video and audio streams -> one file
-Inputs are recognised from their bytes (FLV, MP4/fMP4, MPEG-TS); several inputs are joined in order.
+Inputs are recognised from their bytes (FLV, MP4/fMP4, MPEG-TS); several inputs are joined in order:
+each continues where the one before ended, and a track that only later inputs have starts where they do.
 The output is written under a temporary name and renamed when complete.`;
 
 interface RemuxCliOptions {
