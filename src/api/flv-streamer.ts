@@ -24,7 +24,8 @@ const PAD_FIELD = 22;
  * file size, the keyframe index with file positions): room for it is reserved when the output starts,
  * sized from the keyframes per input byte seen so far and the inputs' total size, with a margin; `head()`
  * then gives the file header and onMetaData padded to exactly that room, or, when the estimate was short,
- * a head of its own size (the body is then moved behind it). At most one video and one audio track.
+ * a head of its own size (the body is then moved behind it). At most one video and one audio track; one
+ * that starts in a later input is taken from there on.
  */
 export class FlvStreamer extends QueuedTracks implements OnePassSink {
   private plans: Map<number, FlvTrackPlan> | undefined;
@@ -59,6 +60,21 @@ export class FlvStreamer extends QueuedTracks implements OnePassSink {
 
   get started(): boolean {
     return this.plans !== undefined;
+  }
+
+  /** A track may start after the output did: the head, with its flags and onMetaData, is written last. */
+  override get takesLateTracks(): boolean {
+    return true;
+  }
+
+  /** A new output track; after the start, its sequence header goes before its first keyframe. */
+  override addTrack(info: TsTrack['info']): TsTrack {
+    const t = super.addTrack(info);
+    if (this.plans) {
+      this.plans.set(t.info.id, flvTrackPlan(t.info));
+      if (this.headersWritten) this.pendingConfig.add(t.info.id);
+    }
+    return t;
   }
 
   /** A track's new decoder configuration: its sequence header is written again before its next keyframe. */

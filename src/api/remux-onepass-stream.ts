@@ -107,7 +107,7 @@ export async function remuxStreamInOnePass(
         }
         warnings.push({
           code: 'W_EXTRA_TRACK',
-          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped: put an input with ${t.kind} first, or remux to .mp4 or .ts, which take tracks that start later`,
+          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped: put an input with ${t.kind} first, or remux to .mp4, .ts or .flv, which take tracks that start later`,
           input,
         });
         return null;

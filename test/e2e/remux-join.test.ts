@@ -286,8 +286,10 @@ describe('castkit remux: a track that only later inputs have', () => {
     for (const [ext, outExt] of [
       ['.ts', '.mp4'],
       ['.mp4', '.mp4'],
-      // One pass: the TS's PMT takes the audio under a new version when it comes.
+      // One pass: the TS's PMT takes the audio under a new version when it comes; the FLV's head,
+      // written last, says it has audio.
       ['.ts', '.ts'],
+      ['.ts', '.flv'],
     ] as const) {
       const full = await packets(await av(ext));
       const videoOnly = await part(ext, 'video');
