@@ -62,12 +62,10 @@ export class FlvStreamer extends QueuedTracks implements OnePassSink {
     return this.plans !== undefined;
   }
 
-  /** A track may start after the output did: the head, with its flags and onMetaData, is written last. */
-  override get takesLateTracks(): boolean {
-    return true;
-  }
-
-  /** A new output track; after the start, its sequence header goes before its first keyframe. */
+  /**
+   * A new output track; one that starts after the output did (the head, with its flags and onMetaData, is
+   * written last) has its sequence header before its first keyframe.
+   */
   override addTrack(info: TsTrack['info']): TsTrack {
     const t = super.addTrack(info);
     if (this.plans) {

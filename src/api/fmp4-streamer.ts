@@ -28,6 +28,11 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
     super();
   }
 
+  /** Its moov, written first, lists every track: none can start later. */
+  override get takesLateTracks(): boolean {
+    return false;
+  }
+
   get started(): boolean {
     return this.begun;
   }

@@ -1,7 +1,7 @@
 import { copyOf, sameBytes } from '../core/bytes.js';
 import { createDemuxer } from '../formats/demux.js';
 import type { Sample, TrackInfo } from '../formats/media.js';
-import { concatMismatch, runsOn } from '../formats/timeline.js';
+import { concatMismatch, lateTrackWarning, runsOn } from '../formats/timeline.js';
 import { statInput } from '../sources/file-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
@@ -98,11 +98,7 @@ export async function remuxStreamInOnePass(
         }
         if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
         if (ts.takesLateTracks) {
-          warnings.push({
-            code: 'W_LATE_TRACK',
-            message: `its ${t.kind} track is the first one: the output's ${t.kind} starts here, with a gap before it`,
-            input,
-          });
+          warnings.push(lateTrackWarning(t.kind, input));
           return ts.addTrack(withDetails(t));
         }
         warnings.push({

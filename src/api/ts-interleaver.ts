@@ -53,9 +53,12 @@ export abstract class QueuedTracks {
 
   abstract get started(): boolean;
 
-  /** Whether tracks can be added after the output started (a TS: its PMT changes version). */
+  /**
+   * Whether tracks can be added after the output started: a TS's PMT changes version, an FLV's head is
+   * written last; not an fMP4, whose moov goes first.
+   */
   get takesLateTracks(): boolean {
-    return false;
+    return true;
   }
 
   /** A new output track (ids are given in order from 1); only before the output starts, unless takesLateTracks. */
@@ -177,10 +180,6 @@ export class TsInterleaver extends QueuedTracks implements OnePassSink {
 
   get started(): boolean {
     return this.muxer !== undefined;
-  }
-
-  override get takesLateTracks(): boolean {
-    return true;
   }
 
   /** A new output track; after the output started, it is added to the PMT from here on. */

@@ -206,7 +206,6 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
   let overlapDrops = 0;
   let prevFrom = 0; // the previous input's first row in `out`
   const inputsWith: number[] = []; // per output track id: how many inputs kept samples of it
-  const addedTracks = new Set<TrackInfo>(); // tracks first seen in a later input
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
 
@@ -218,18 +217,13 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
       if (!o) {
         // A track the inputs before had none of (an intro without sound, then the talk): it joins the
         // output from here, after a gap as long as what came before. Its own edit list is not kept
-        // (it would place it at the start); its offset is applied to its times instead (see extraOf).
+        // (it would place it at the start); its offset is applied to its times instead (extraOf: with
+        // no edit on the output track, the whole offset).
         const added: TrackInfo = { ...t, id: nextTrackId(tracks) };
         delete (added as Mp4TrackInfo).edit;
         tracks.push(added);
-        addedTracks.add(added);
         map.set(t.id, added);
-        if (index > 0)
-          warnings.push({
-            code: 'W_LATE_TRACK',
-            message: `its ${t.kind} track is the first one: the output's ${t.kind} starts here, with a gap before it`,
-            input: input.name,
-          });
+        if (index > 0) warnings.push(lateTrackWarning(t.kind, input.name));
         continue;
       }
       if (o.codec !== t.codec || (index > 0 && !sameDecoding(t, o))) {
@@ -259,7 +253,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
       outOf[t.id] = map.get(t.id);
       inOf[t.id] = t;
       const o = map.get(t.id);
-      extraOf[t.id] = index > 0 && o ? editOffsetSec(t) - (addedTracks.has(o) ? 0 : editOffsetSec(o)) : 0;
+      extraOf[t.id] = index > 0 && o ? editOffsetSec(t) - editOffsetSec(o) : 0;
     }
     const t = input.samples;
     const ids = t.trackId;
@@ -418,6 +412,15 @@ function presentationEnd(out: SampleTable, from: number, n: number, track: Track
   if (!end) return undefined;
   const pts = end.pts + Math.round(editOffsetSec(track) * track.timescale);
   return { dts: pts, pts };
+}
+
+/** W_LATE_TRACK: an input brings the first track of its kind, which starts there (joins of every kind). */
+export function lateTrackWarning(kind: TrackInfo['kind'], input: string): FormatWarning & { input: string } {
+  return {
+    code: 'W_LATE_TRACK',
+    message: `its ${kind} track is the first one: the output's ${kind} starts here, with a gap before it`,
+    input,
+  };
 }
 
 /** An output track id not yet taken. */
