@@ -193,10 +193,25 @@ export async function downloadSegments(
 
   const meter = new RateMeter();
   let lastEmit = 0;
+  // A change that comes too soon after the last event is shown when the interval ends, not at the next
+  // change: that may be long in coming (the head of the line stalled), and the bar would show old counts.
+  let trailing: ReturnType<typeof setTimeout> | undefined;
   const progress = (force = false): void => {
     if (!o.onProgress) return;
     const now = Date.now();
-    if (!force && now - lastEmit < (o.progressIntervalMs ?? SCHEDULER_DEFAULTS.progressIntervalMs)) return;
+    const interval = o.progressIntervalMs ?? SCHEDULER_DEFAULTS.progressIntervalMs;
+    if (!force && now - lastEmit < interval) {
+      trailing ??= setTimeout(
+        () => {
+          trailing = undefined;
+          progress();
+        },
+        interval - (now - lastEmit),
+      );
+      return;
+    }
+    if (trailing !== undefined) clearTimeout(trailing);
+    trailing = undefined;
     lastEmit = now;
     meter.sample(stats.fetched, stats.fetchedBytes);
     const r = meter.rates();

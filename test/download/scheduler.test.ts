@@ -55,6 +55,35 @@ describe('downloadSegments', () => {
     }
   });
 
+  it('progress: a change inside the interval is shown when it ends, even while the next segment stalls', async () => {
+    const so = await startSegmentOrigin(4);
+    // Segments 0 and 1 come at once (within one interval); 2 stalls until the run is stopped.
+    so.origin.fault(so.path(2), { kind: 'stall' });
+    const out = collector();
+    const events: { at: number; done: number }[] = [];
+    const ac = new AbortController();
+    const t0 = Date.now();
+    try {
+      const run = downloadSegments(so.segments, {
+        concurrency: 1,
+        retry,
+        onSegment: out.onSegment,
+        onProgress: (p) => events.push({ at: Date.now() - t0, done: p.done }),
+        progressIntervalMs: 300,
+        signal: ac.signal,
+      });
+      // Well past one interval: by then the two committed segments must have been reported.
+      await new Promise((r) => setTimeout(r, 1200));
+      const seen = Math.max(0, ...events.map((e) => e.done));
+      ac.abort();
+      await assert.rejects(run, InterruptedError);
+      assert.equal(out.keys.length, 2, 'two segments committed before the stall');
+      assert.equal(seen, 2, `progress while stalled: ${JSON.stringify(events)}`);
+    } finally {
+      await so.close();
+    }
+  });
+
   it('recovers from 503 twice, a reset and a stall mid-body and a truncated body', async () => {
     const so = await startSegmentOrigin(12);
     so.origin.fault(so.path(2), { kind: 'status', status: 503, times: 2 });
