@@ -54,6 +54,8 @@ export function shortCodeOf(short: NonNullable<CommittedItem['short']>): string 
 export class CommitLog {
   private lines: LineLog | undefined;
   private handle: Promise<FileHandle> | undefined;
+  /** Where each item that read() returned starts in the file, in bytes. */
+  private starts: number[] = [];
 
   constructor(private readonly path: string) {}
 
@@ -74,17 +76,35 @@ export class CommitLog {
     // A line cut by a kill would glue itself to the next one appended: cut it off.
     if (whole.length < text.length) await truncate(this.path, Buffer.byteLength(whole));
     const out: CommittedItem[] = [];
+    this.starts = [];
+    let at = 0;
     for (const line of whole.split('\n')) {
+      const start = at;
+      at += Buffer.byteLength(line) + 1;
       if (line === '') continue;
       try {
         const v = JSON.parse(line) as CommittedItem;
-        if (typeof v.key === 'string' && typeof v.stream === 'string' && typeof v.kind === 'string')
+        if (typeof v.key === 'string' && typeof v.stream === 'string' && typeof v.kind === 'string') {
           out.push(v);
+          this.starts.push(start);
+        }
       } catch {
         // torn by a kill: ignore
       }
     }
     return out;
+  }
+
+  /**
+   * Forget the items that read() returned from the `index`th on: the replay stopped there, and what comes
+   * after is committed (and appended) again, in its new order. Before any add().
+   */
+  async cutAt(index: number): Promise<void> {
+    const start = this.starts[index];
+    if (start === undefined) return;
+    if (this.lines) throw new Error('CommitLog.cutAt after add');
+    await truncate(this.path, start);
+    this.starts.length = index;
   }
 
   /** Append one item (lines are written one at a time, in call order). */

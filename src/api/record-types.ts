@@ -104,6 +104,11 @@ export interface RecordGap {
   seconds: number;
   /** Where it was, seconds in the manifest's timeline, when known. */
   startSec?: number;
+  /**
+   * A segment a VOD playlist lists, given up on or kept short (--allow-gaps): the same command tries it
+   * again, and the resume journal stays beside the output for that (RecordResult.journal).
+   */
+  retryable?: boolean;
 }
 
 export interface RecordResult {
@@ -125,6 +130,11 @@ export interface RecordResult {
   tracks: RemuxTrackSummary[];
   gaps: RecordGap[];
   gapReport?: string;
+  /**
+   * The resume journal, kept beside the output because some gaps are retryable: run the same command
+   * again to fill them (what the other segments were is taken from it), or delete it to keep the file.
+   */
+  journal?: string;
   /** The WebVTT file written beside the output (with `subs`). */
   subtitles?: string;
   /**

@@ -289,6 +289,8 @@ async function recordFrom(
     if (options.allowGaps !== true || n < opened.retry.maxAttempts) return undefined;
     return (s) => keptShort.set(item.key, s);
   };
+  // A VOD playlist (HLS, DASH) lists the same segments on every run: one given up on can be tried again.
+  const refills = !source.live && (source.kind === 'hls' || source.kind === 'dash');
   const done = new Set<string>();
   const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0, inits: 0 };
   const stop = new AbortController();
@@ -332,10 +334,19 @@ async function recordFrom(
   try {
     // What earlier runs committed, in their order, from the journal.
     const lastKeys = new Map<StreamName, string>();
-    for (const item of (await order?.read()) ?? []) {
+    const earlier = (await order?.read()) ?? [];
+    for (const [k, item] of earlier.entries()) {
       if (item.kind !== 'init') {
         // An earlier run that went on further (another --duration): what lies past this one's is left out.
         if (!wanted(item.stream)) continue;
+        // A VOD playlist still lists a segment an earlier run gave up on (--allow-gaps) or kept cut short:
+        // the replay stops there, and the download goes on from it, trying it again. What came after it is
+        // in the journal still, and is taken from there, not fetched twice.
+        if (refills && journal && (item.missed !== undefined || item.short !== undefined)) {
+          if (item.short) journal.forget(item.key);
+          await order?.cutAt(k);
+          break;
+        }
         plan(item.stream, item.duration);
       }
       if (item.kind === 'gap') {
@@ -350,7 +361,11 @@ async function recordFrom(
         continue;
       }
       const bytes = await journal?.read(item.key);
-      if (!bytes) break; // damaged on disk: from here on, fetch again
+      if (!bytes) {
+        // Damaged on disk: from here on, fetched again and committed (and listed) anew.
+        await order?.cutAt(k);
+        break;
+      }
       await commitItem(item, bytes);
       if (item.short) gaps.push(shortGap(item, item.short));
       if (item.kind === 'media') {
@@ -546,7 +561,7 @@ async function recordFrom(
                 code: short.error.code,
                 reason: `${short.error.code}: ${short.error.message}`,
               };
-              gaps.push(shortGap(c, c.short));
+              gaps.push({ ...shortGap(c, c.short), ...(refills ? { retryable: true } : {}) });
               options.onNotice?.(
                 `keeping ${item.stream} segment ${key} cut short: ${c.short.seconds.toFixed(2)} s of it never came`,
               );
@@ -583,6 +598,7 @@ async function recordFrom(
               code: m.error.code,
               reason: `${m.error.code}: ${m.error.message}`,
               seconds,
+              ...(refills ? { retryable: true } : {}),
             });
             options.onNotice?.(`giving up on ${item.stream} segment ${m.key}: ${m.error.message}`);
           },
@@ -662,8 +678,16 @@ async function recordFrom(
     subtitlesPath = await saveSubtitles(opened, source.subtitles, finalOutput, options.signal);
   }
   await order?.close();
-  if (complete && (gaps.length === 0 || options.allowGaps)) await journal?.remove();
+  // A VOD's segments given up on (or kept short) can be tried again by the same command: the journal stays
+  // for that until a run has them all (it holds what the others were, so none is fetched twice).
+  const retryable = gaps.filter((g) => g.retryable === true);
+  if (complete && (gaps.length === 0 || (options.allowGaps && retryable.length === 0)))
+    await journal?.remove();
   else await journal?.close();
+  if (complete && gaps.length === 0 && !toPipe) {
+    // An earlier run's report of gaps this run filled.
+    await rm(gapReportPathFor(finalOutput), { force: true });
+  }
 
   const result: RecordResult = {
     output,
@@ -684,6 +708,7 @@ async function recordFrom(
     warnings: written.warnings,
   };
   if (gapReport) result.gapReport = gapReport;
+  if (journal && complete && retryable.length > 0) result.journal = journal.dir;
   if (subtitlesPath) result.subtitles = subtitlesPath;
   if (firstPdt !== undefined) result.programDateTime = new Date(firstPdt).toISOString();
   if (state.stoppedBy === 'interrupt') {

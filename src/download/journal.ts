@@ -170,6 +170,14 @@ export class SegmentJournal {
     return this.entries.has(key);
   }
 
+  /**
+   * Treat a listed segment as not fetched, in this run: it is fetched again, and listed again (the later
+   * line wins when the journal is opened). Until then, an opened journal still lists the old bytes.
+   */
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
+
   /** Bytes of a completed segment (0 for a key not listed). */
   lengthOf(key: string): number {
     return this.entries.get(key)?.length ?? 0;

@@ -133,6 +133,37 @@ describe('castkit record (CLI)', () => {
     assert.ok(!existsSync(output));
   });
 
+  it('--allow-gaps: exit 0 with the gap and how to fill it; the same command, once the segment is back, fills it', async () => {
+    const url = serveFixture(origin, fx, '/refill');
+    const { byKey } = bestVariant(fx, '/refill');
+    const bad = [...byKey.values()][2] as string;
+    origin.fault(bad, { kind: 'status', status: 404, times: 1000 });
+    const output = join(dir, 'refill.mp4');
+    const r = await castkit(['record', url, '-o', output, '--allow-gaps']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /gaps: 1 \([\d.]+ s\), listed in .*refill\.mp4\.gaps\.json/);
+    assert.match(
+      r.stdout,
+      /to try the missing segment again, run the same command again \(the others come from .*refill\.mp4\.castkit-journal\); to keep the file as it is, delete that folder/,
+    );
+    origin.heal(bad);
+    const requests = origin.log.length;
+    const again = await castkit(['record', url, '-o', output]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      origin.log
+        .slice(requests)
+        .map((q) => q.path)
+        .filter((p) => [...byKey.values()].includes(p)),
+      [bad],
+      'only the missing segment is fetched',
+    );
+    assert.doesNotMatch(again.stdout, /gaps:/);
+    assert.ok(!existsSync(`${output}.castkit-journal`));
+    assert.ok(!existsSync(`${output}.gaps.json`));
+    assert.equal(await decodeMessages(output), '');
+  });
+
   it('a finished output is not recorded over (exit 6, nothing fetched) unless --force', async () => {
     const url = serveFixture(origin, fx, '/again');
     const output = join(dir, 'again.mp4');

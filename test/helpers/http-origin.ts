@@ -59,6 +59,8 @@ export interface Origin {
   /** Forget a route: the path answers 404 from now on. True if there was one. */
   remove(path: string): boolean;
   fault(path: string, fault: Fault): void;
+  /** The path answers normally again (its fault, if any, is dropped). */
+  heal(path: string): void;
   requests: { method: string; path: string; range?: string }[];
   /** The same requests with their headers and arrival time (Date.now()). */
   log: LoggedRequest[];
@@ -166,6 +168,7 @@ export async function startOrigin(): Promise<Origin> {
     route: (path, route) => routes.set(path, route),
     remove: (path) => routes.delete(path),
     fault: (path, fault) => faults.set(path, fault),
+    heal: (path) => faults.delete(path),
     requests,
     log,
     latency: (ms) => {

@@ -618,13 +618,15 @@ describe('record through faults', () => {
     assert.equal(new Set(after).size, after.length, 'each of the others once');
   });
 
-  it('--allow-gaps, stopped after a gap and run again: the gap is replayed from the journal, with its code', async () => {
+  it('--allow-gaps, stopped after a gap and run again: the segment is tried again, the others come from the journal; once it is back, a rerun fills the hole', async () => {
     const url = serveFixture(origin, fx, '/unavailable');
     const segs = segPaths('/unavailable');
-    origin.fault(segs[3] as string, { kind: 'status', status: 503, times: 1000 });
+    const bad = segs[3] as string;
+    origin.fault(bad, { kind: 'status', status: 503, times: 1000 });
     // The 7th segment stalls the first time: the run is stopped while it waits, the gap journaled.
     origin.fault(segs[6] as string, { kind: 'stall', times: 1 });
     const out = outPath();
+    const journalDir = `${out}.castkit-journal`;
     const ac = new AbortController();
     const onProgress = (p: { done: number; missing: number }): void => {
       if (p.done >= 5 && p.missing >= 1) ac.abort();
@@ -633,18 +635,40 @@ describe('record through faults', () => {
       record(url, { output: out, retry: FAST_RETRY, allowGaps: true, signal: ac.signal, onProgress }),
       { category: 'interrupted' },
     );
-    const order = readFileSync(join(`${out}.castkit-journal`, 'order.jsonl'), 'utf8');
+    const order = readFileSync(join(journalDir, 'order.jsonl'), 'utf8');
     assert.match(order, /"kind":"gap".*"code":"E_HTTP_STATUS"/, order);
     const hits = (p: string): number => origin.requests.filter((q) => q.path === p).length;
-    const badHits = hits(segs[3] as string);
+    const isSeg = (q: { path: string }): boolean => q.path.endsWith('.ts');
+    const badHits = hits(bad);
+    const before = origin.requests.length;
+    const journaled = readFileSync(join(journalDir, 'journal.jsonl'), 'utf8')
+      .split('\n')
+      .slice(1)
+      .filter((l) => l !== '')
+      .map((l) => (JSON.parse(l) as { k: string }).k);
+    // Keys name a segment by its place in the playlist: main:d0:m<N> is segs[N].
+    const completed = segs.filter((_, n) => journaled.includes(`main:d0:m${n}`));
+    assert.ok(completed.length >= 5, `completed by the first run: ${journaled.join(' ')}`);
+
+    // Still failing: tried again (a VOD playlist still lists it), a gap again, in the same place.
     const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
-    assert.ok(r.fromJournal >= 5, `replayed from the journal (${r.fromJournal})`);
-    // Its place in the output is taken by the gap: fetched again, it would land after the replayed ones.
-    assert.equal(hits(segs[3] as string), badHits, 'the segment given up on is not fetched again');
+    assert.ok(hits(bad) > badHits, 'the segment given up on is tried again');
+    assert.ok(r.fromJournal >= 5, `the others replayed from the journal (${r.fromJournal})`);
+    const second = origin.requests
+      .slice(before)
+      .filter(isSeg)
+      .map((q) => q.path);
+    assert.deepEqual(
+      second.filter((p) => completed.includes(p)),
+      [],
+      'no segment completed by the first run is fetched again',
+    );
     assert.equal(r.gaps.length, 1, JSON.stringify(r.gaps));
-    assert.equal(r.gaps[0]?.reason, 'missing in an earlier run');
     assert.equal(r.gaps[0]?.code, 'E_HTTP_STATUS');
+    assert.equal(r.gaps[0]?.retryable, true);
     assert.deepEqual(gapReportCodes(r.gapReport), ['E_HTTP_STATUS']);
+    assert.equal(r.journal, journalDir, 'the journal stays for a later run to fill the gap');
+    assert.ok(existsSync(journalDir));
     assert.equal(await decodeMessages(out), '');
     const v = (await packets(out)).filter((p) => p.type === 'video').map((p) => p.pts);
     const length = segs.length * fx.segmentSeconds;
@@ -654,6 +678,78 @@ describe('record through faults', () => {
       0,
       'the hole is where the segment was',
     );
+
+    // Back: the same command fills the hole, fetching that segment only.
+    origin.heal(bad);
+    const third = origin.requests.length;
+    const r3 = await record(url, { output: out, retry: FAST_RETRY });
+    assert.deepEqual(
+      origin.requests
+        .slice(third)
+        .filter(isSeg)
+        .map((q) => q.path),
+      [bad],
+      'only the missing segment is fetched',
+    );
+    assert.equal(r3.gaps.length, 0);
+    assert.equal(r3.fromJournal, segs.length - 1);
+    assert.equal(r3.journal, undefined);
+    assert.ok(!existsSync(journalDir), 'the journal goes once the recording is whole');
+    assert.ok(!existsSync(`${out}.gaps.json`), 'the gap report of the earlier run goes with its gap');
+    await assertRecordingOf(out, fx.clip);
+  });
+
+  it('a journaled segment damaged on disk is fetched again, and a later rerun replays each segment once', async () => {
+    const url = serveFixture(origin, fx, '/damaged');
+    const segs = segPaths('/damaged');
+    const bad = segs[4] as string;
+    origin.fault(bad, { kind: 'status', status: 404, times: 1000 });
+    const out = outPath();
+    const journalDir = `${out}.castkit-journal`;
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY, concurrency: 1 }), {
+      code: 'E_SEGMENTS_MISSING',
+    });
+    // One byte of the 2nd segment changed on disk: its CRC no longer matches.
+    const line = readFileSync(join(journalDir, 'journal.jsonl'), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"main:d0:m1"'));
+    const { o, n } = JSON.parse(line as string) as { o: number; n: number };
+    const data = join(journalDir, 'segments.bin');
+    const bytes = readFileSync(data);
+    const at = o + Math.floor(n / 2);
+    bytes[at] = (bytes[at] as number) ^ 0xff;
+    writeFileSync(data, bytes);
+    const hits = (p: string): number => origin.requests.filter((q) => q.path === p).length;
+    const before = hits(segs[1] as string);
+    // Still failing further on: the run stops again, after committing the damaged one and those after it.
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY, concurrency: 1 }), {
+      code: 'E_SEGMENTS_MISSING',
+    });
+    assert.equal(hits(segs[1] as string), before + 1, 'the damaged segment is fetched again');
+    origin.heal(bad);
+    const r = await record(url, { output: out, retry: FAST_RETRY });
+    assert.equal(r.segments, segs.length);
+    await assertRecordingOf(out, fx.clip);
+  });
+
+  it('--allow-gaps on a VOD whose segment stays missing: a rerun without it exits 4 and leaves the file with its gap as it was', async () => {
+    const url = serveFixture(origin, fx, '/still-gone');
+    const segs = segPaths('/still-gone');
+    const bad = segs[2] as string;
+    origin.fault(bad, { kind: 'status', status: 404, times: 1000 });
+    const out = outPath();
+    const r = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
+    assert.equal(r.gaps.length, 1);
+    assert.ok(r.journal);
+    const bytes = readFileSync(out);
+    await assert.rejects(record(url, { output: out, retry: FAST_RETRY }), { code: 'E_SEGMENTS_MISSING' });
+    assert.ok(readFileSync(out).equals(bytes), 'the file with its gap is kept as it was');
+    assert.ok(existsSync(`${out}.gaps.json`), 'and its gap report');
+    // With --allow-gaps again: the same file as the first time.
+    const again = await record(url, { output: out, retry: FAST_RETRY, allowGaps: true });
+    assert.equal(again.gaps.length, 1);
+    assert.equal(again.fromJournal, segs.length - 1);
+    assert.ok(readFileSync(out).equals(bytes), 'the same bytes as the first run');
   });
 });
 

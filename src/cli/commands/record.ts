@@ -25,7 +25,8 @@ Examples:
 Interrupted (Ctrl-C, a lost network, kill -9)? Run the same command again: completed segments are kept in
 <output>.castkit-journal/ and are not fetched twice. Ctrl-C also leaves a playable file with what was recorded.
 A segment that cannot be fetched makes the run exit 4 naming it; --allow-gaps writes the file anyway and
-lists the holes in <output>.gaps.json. A live stream lost for good (its server or session cannot be reached
+lists the holes in <output>.gaps.json. For a VOD the journal then stays: the same command run again tries
+the missing segments again and fills the holes it can, without fetching the others twice. A live stream lost for good (its server or session cannot be reached
 again, or no new segment for --stall-timeout) keeps a playable file and exits 4; run the same command when
 it is back to continue into the same file.
 An output that already exists with no journal beside it is a finished recording: record refuses to replace
@@ -238,6 +239,12 @@ function renderResult(r: RecordResult): string {
   if (r.gaps.length > 0) {
     const secs = r.gaps.reduce((n, g) => n + g.seconds, 0);
     lines.push(`  gaps: ${r.gaps.length} (${secs.toFixed(1)} s), listed in ${r.gapReport}`);
+  }
+  if (r.journal) {
+    const n = r.gaps.filter((g) => g.retryable === true).length;
+    lines.push(
+      `  to try the ${n === 1 ? 'missing segment' : `${n} missing segments`} again, run the same command again (the others come from ${r.journal}); to keep the file as it is, delete that folder`,
+    );
   }
   return lines.join('\n');
 }
