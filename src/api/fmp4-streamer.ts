@@ -8,29 +8,36 @@ import type { Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { Sample } from '../formats/media.js';
 import { QueuedTracks, type OnePassSink, type Queued, type TsTrack } from './ts-interleaver.js';
 
+/** Room left after the first init segment, for the tracks of later inputs: a trak is about 0.5-1 KB. */
+const LATE_TRACK_ROOM = 4096;
+
 /**
- * Writes fragmented MP4 as samples come (the one-pass counterpart of fragmentAtKeyframes): the init segment
- * when the tracks are known, then a fragment each time the video (else the first track) reaches a keyframe
- * at least `minDuration` after the fragment's start and every other track has samples past it (or is
- * `maxLeadSec` behind: a track with a hole must not hold the others in memory). Other tracks' samples go
+ * Writes fragmented MP4 as samples come (the one-pass counterpart of fragmentAtKeyframes): room for the init
+ * segment when the tracks are known (it is written into it at the end), then a fragment each time the
+ * video (else the first track) reaches a keyframe at least `minDuration` after the fragment's start and
+ * every other track has samples past it (or is `maxLeadSec` behind: a track with a hole must not hold the
+ * others in memory). Other tracks' samples go
  * to the fragment whose span holds their time, as fragmentAtKeyframes puts them.
  */
 export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
   private begun = false;
   private sequence = 0;
-  private pendingInit: Uint8Array | undefined;
+  /** Bytes reserved at the start of the file for the init segment, once started. */
+  room = 0;
 
   constructor(
     private readonly write: (bytes: Uint8Array) => Promise<void>,
+    /**
+     * Called once, before the first fragment, with the room to leave at the start of the file. The init
+     * segment goes there at the end (head()), so that it lists the tracks that start in later inputs too.
+     */
+    private readonly reserve: (room: number) => void,
     private readonly minDuration = 1,
+    /** The room to reserve instead of the first init's size and LATE_TRACK_ROOM (tests: RemuxOptions.moovRoom). */
+    private readonly fixedRoom?: number,
     private readonly maxLeadSec = 10,
   ) {
     super();
-  }
-
-  /** Its moov, written first, lists every track: none can start later. */
-  override get takesLateTracks(): boolean {
-    return false;
   }
 
   get started(): boolean {
@@ -56,16 +63,35 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
     if (this.tracks.length === 0) return false;
     this.setBase();
     this.begun = true;
-    this.pendingInit = writeInitSegment(this.tracks.map((t) => t.info) as Mp4WriterTrack[]);
+    this.room = this.fixedRoom ?? this.init().length + LATE_TRACK_ROOM;
+    this.reserve(this.room);
     return true;
+  }
+
+  private init(): Uint8Array {
+    return writeInitSegment(this.tracks.map((t) => t.info) as Mp4WriterTrack[]);
+  }
+
+  /**
+   * The init segment for the reserved room, once every fragment is written: exactly `room`
+   * bytes, padded with a free box (ISO/IEC 14496-12 8.1.2), or, when the tracks that came later made it
+   * larger than the room, the init alone (`fits` false: the fragments must be moved behind it).
+   */
+  head(): { bytes: Uint8Array; fits: boolean } {
+    const init = this.init();
+    const spare = this.room - init.length;
+    if (spare !== 0 && spare < 8) return { bytes: init, fits: false };
+    const bytes = new Uint8Array(this.room);
+    bytes.set(init);
+    if (spare > 0) {
+      new DataView(bytes.buffer).setUint32(init.length, spare);
+      bytes.set([0x66, 0x72, 0x65, 0x65], init.length + 4); // 'free'
+    }
+    return { bytes, fits: true };
   }
 
   async drain(all: boolean): Promise<void> {
     if (!this.begun) return;
-    if (this.pendingInit) {
-      await this.write(this.pendingInit);
-      this.pendingInit = undefined;
-    }
     const ref = this.tracks.find((t) => t.info.kind === 'video') ?? (this.tracks[0] as TsTrack);
     const video = ref.info.kind === 'video';
     const minSec = video ? this.minDuration : this.minDuration > 0 ? this.minDuration : 1;

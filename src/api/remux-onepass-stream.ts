@@ -45,9 +45,11 @@ export async function remuxStreamInOnePass(
     format === 'flv'
       ? new FlvStreamer(write, total, (room) => out.reserve(room), options.moovRoom)
       : undefined;
-  const ts: OnePassSink =
-    flv ??
-    (format === 'ts' ? new TsInterleaver(write) : new Fmp4Streamer(write, options.fragmentDuration ?? 1));
+  const fmp4 =
+    format === 'fmp4'
+      ? new Fmp4Streamer(write, (room) => out.reserve(room), options.fragmentDuration ?? 1, options.moovRoom)
+      : undefined;
+  const ts: OnePassSink = flv ?? fmp4 ?? new TsInterleaver(write);
   const warnings: RemuxWarning[] = [];
   const progress = progressReporter(options, 'remux', total);
   const pace = pacer();
@@ -96,17 +98,8 @@ export async function remuxStreamInOnePass(
           });
           return null;
         }
-        if (index === 0 && !ts.started) return ts.addTrack(withDetails(t));
-        if (ts.takesLateTracks) {
-          warnings.push(lateTrackWarning(t.kind, input));
-          return ts.addTrack(withDetails(t));
-        }
-        warnings.push({
-          code: 'W_EXTRA_TRACK',
-          message: `${t.kind} track ${t.id} has no place in the output (its tracks are fixed when it starts); dropped: put an input with ${t.kind} first, or remux to .mp4, .ts or .flv, which take tracks that start later`,
-          input,
-        });
-        return null;
+        if (index > 0 || ts.started) warnings.push(lateTrackWarning(t.kind, input));
+        return ts.addTrack(withDetails(t));
       };
       const put = (p: Pending): void => {
         let at = p.sec + (shift as number);
@@ -197,13 +190,16 @@ export async function remuxStreamInOnePass(
     await writer.flush();
     await writer.close();
     let bytesOut = writer.written;
-    if (flv) {
-      // onMetaData, now that it is known: into its room, or before the body moved behind a larger head.
-      const head = flv.head();
+    // What is known only at the end goes into the room left for it at the start: the FLV's onMetaData, the
+    // fMP4's init segment (listing the tracks that started in later inputs too). Or, when it outgrew its
+    // room, the body moves behind it.
+    const headed = flv ?? (fmp4?.started ? fmp4 : undefined);
+    if (headed) {
+      const head = headed.head();
       bytesOut += head.bytes.length;
       if (head.fits) await out.writeAt(head.bytes, 0);
       else {
-        await rewriteWithHead(out, head.bytes, flv.room, flv.bodySize, options.output);
+        await rewriteWithHead(out, head.bytes, headed.room, writer.written, options.output);
         return result(bytesOut);
       }
     }

@@ -21,8 +21,8 @@ export interface RemuxOptions {
   merge?: boolean;
   /**
    * For tests: the room reserved before the media when MPEG-TS/FLV are written in one pass, in bytes, for
-   * the MP4 moov or the FLV onMetaData (default: estimated from what was read first). Too little room makes
-   * castkit move the media behind the head.
+   * the MP4 moov, the FLV onMetaData or the fMP4 init segment (default: estimated from what was read
+   * first). Too little room makes castkit move the media behind the head.
    */
   moovRoom?: number;
   signal?: AbortSignal;

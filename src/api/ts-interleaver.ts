@@ -31,7 +31,6 @@ export interface TsTrack {
 export interface OnePassSink {
   readonly tracks: TsTrack[];
   readonly started: boolean;
-  readonly takesLateTracks: boolean;
   readonly durationSec: number;
   addTrack(info: TrackInfo): TsTrack;
   setConfig(t: TsTrack, config: Uint8Array): void;
@@ -54,17 +53,10 @@ export abstract class QueuedTracks {
   abstract get started(): boolean;
 
   /**
-   * Whether tracks can be added after the output started: a TS's PMT changes version, an FLV's head is
-   * written last; not an fMP4, whose moov goes first.
+   * A new output track (ids are given in order from 1), before or after the output started: a TS's PMT
+   * changes version, an FLV's head and an fMP4's init segment are written last.
    */
-  get takesLateTracks(): boolean {
-    return true;
-  }
-
-  /** A new output track (ids are given in order from 1); only before the output starts, unless takesLateTracks. */
   addTrack(info: TrackInfo): TsTrack {
-    if (this.started && !this.takesLateTracks)
-      throw new RangeError('tracks are added before the output starts');
     const t: TsTrack = {
       info: { ...info, id: this.tracks.length + 1 },
       queue: [],

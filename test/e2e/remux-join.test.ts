@@ -290,12 +290,22 @@ describe('castkit remux: a track that only later inputs have', () => {
       // written last, says it has audio.
       ['.ts', '.ts'],
       ['.ts', '.flv'],
+      // The fMP4's init segment goes into room left at the start once every track is known.
+      ['.ts', '.fmp4'],
     ] as const) {
       const full = await packets(await av(ext));
       const videoOnly = await part(ext, 'video');
-      const out = join(scratch, `late${ext}${outExt}`);
+      const fmp4 = outExt === '.fmp4';
+      const out = join(scratch, `late${ext}${fmp4 ? '-frag.mp4' : outExt}`);
       // Before, the audio of every input after a video-only first one was dropped (W_EXTRA_TRACK).
-      const r = await castkit(['remux', videoOnly, await av(ext), '-o', out]);
+      const r = await castkit([
+        'remux',
+        videoOnly,
+        await av(ext),
+        '-o',
+        out,
+        ...(fmp4 ? ['--format', 'fmp4'] : []),
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /audio starts here/);
       assert.equal(await decodeMessages(out), '', ext);

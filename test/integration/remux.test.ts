@@ -244,6 +244,21 @@ describe('remux MPEG-TS and FLV -> fragmented MP4 (one pass)', () => {
     return starts;
   }
 
+  it('MPEG-TS -> fmp4 in one pass: the init segment fills its room (a free box after it), or the fragments move behind it', async () => {
+    const src = await fixture('h264-aac.ts');
+    for (const moovRoom of [undefined, 64, 100_000]) {
+      const out = outPath('.mp4');
+      const r = await remux([src], { output: out, format: 'fmp4', moovRoom });
+      const bytes = readFileSync(out);
+      assert.equal(r.bytesOut, bytes.length, `room ${moovRoom}: the size reported`);
+      await assertSameMedia(src, out);
+      const top = readBoxes(bytes, 0, bytes.length).map((b) => b.type);
+      assert.deepEqual(top.slice(0, 2), ['ftyp', 'moov'], `room ${moovRoom}: ${top.slice(0, 4).join(' ')}`);
+      assert.equal(top[2], moovRoom === 64 ? 'moof' : 'free', `room ${moovRoom}: what follows the moov`);
+      if (moovRoom === 100_000) assert.equal(readBoxes(bytes, 0, bytes.length)[3]?.start, 100_000);
+    }
+  });
+
   for (const name of ['h264-aac.ts', 'h264-aac.flv', 'hevc-aac.ts']) {
     it(`${name} -> fmp4: fragments that start at keyframes, the same frames`, async () => {
       const src =
