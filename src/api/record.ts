@@ -258,6 +258,12 @@ async function recordFrom(
     : await SegmentJournal.open(journalPathFor(finalOutput), { identity: `${identity} ${format}` });
   if (!toPipe) await removeStaleParts(output);
   const order = journal ? CommitLog.in(journal.dir) : undefined;
+  // Kept for the next run, unless it holds nothing (the run failed or stopped before any segment came:
+  // an empty playlist, a refused format): then it would only be left beside an output that is not there.
+  const closeJournal = async (): Promise<void> => {
+    if (journal?.isEmpty) await journal.remove();
+    else await journal?.close();
+  };
   const expectedSec = options.durationSec ?? source.totalSec;
   let sink: RecordSink;
   try {
@@ -272,7 +278,7 @@ async function recordFrom(
     if (source.kind === 'ustream' && (format === 'mp4' || format === 'ts'))
       sink = new FlvChunkJoiningSink(sink);
   } catch (err) {
-    await journal?.close();
+    await closeJournal();
     throw err;
   }
   // A segment cut short by the server with a matching Content-Length is seen from its media (HLS, DASH).
@@ -634,7 +640,7 @@ async function recordFrom(
     if (!(err instanceof InterruptedError)) {
       await sink.abort();
       await order?.close();
-      await journal?.close();
+      await closeJournal();
       throw err;
     }
     if (state.stoppedBy !== 'duration') state.stoppedBy = 'interrupt';
@@ -649,7 +655,7 @@ async function recordFrom(
   } catch (err) {
     await sink.abort();
     await order?.close();
-    await journal?.close();
+    await closeJournal();
     throw err;
   }
   let gapReport: string | undefined;
@@ -683,7 +689,7 @@ async function recordFrom(
   const retryable = gaps.filter((g) => g.retryable === true);
   if (complete && (gaps.length === 0 || (options.allowGaps && retryable.length === 0)))
     await journal?.remove();
-  else await journal?.close();
+  else await closeJournal();
   if (complete && gaps.length === 0 && !toPipe) {
     // An earlier run's report of gaps this run filled.
     await rm(gapReportPathFor(finalOutput), { force: true });

@@ -187,6 +187,11 @@ export class SegmentJournal {
     return this.entries.size;
   }
 
+  /** Nothing listed and no bytes written, by this run or an earlier one: nothing to resume from. */
+  get isEmpty(): boolean {
+    return this.entries.size === 0 && this.dataEnd === 0;
+  }
+
   keys(): IterableIterator<string> {
     return this.entries.keys();
   }

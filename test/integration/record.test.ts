@@ -732,6 +732,22 @@ describe('record through faults', () => {
     await assertRecordingOf(out, fx.clip);
   });
 
+  it('a playlist with no segment: exit 3, and no journal left beside an output that is not there', async () => {
+    origin.route('/empty/list.m3u8', {
+      body: '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-ENDLIST\n',
+      type: 'application/vnd.apple.mpegurl',
+    });
+    const out = outPath();
+    await assert.rejects(record(origin.url('/empty/list.m3u8'), { output: out }), (err: unknown) => {
+      assert.ok(isCastkitError(err));
+      assert.equal(err.category, 'input');
+      assert.match(err.message, /nothing playable was recorded/);
+      return true;
+    });
+    assert.ok(!existsSync(out));
+    assert.ok(!existsSync(`${out}.castkit-journal`), 'no empty journal left behind');
+  });
+
   it('--allow-gaps on a VOD whose segment stays missing: a rerun without it exits 4 and leaves the file with its gap as it was', async () => {
     const url = serveFixture(origin, fx, '/still-gone');
     const segs = segPaths('/still-gone');
