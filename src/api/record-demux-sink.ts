@@ -59,7 +59,9 @@ export abstract class DemuxingSink {
    * default audio) is not what was chosen, and is left out (RFC 8216 4.3.4.2.1: the rendition replaces it).
    */
   protected separateAudio = false;
-  /** Per run of the video stream: the ids of its audio tracks, left out when `separateAudio`. */
+  /** An .m4a: the video tracks of every stream are left out (a muxed rendition carries them). */
+  protected audioOnly = false;
+  /** Per run: the ids of the tracks left out (audio of the video stream, or video). */
   private readonly dropped = new WeakMap<Run, Set<number>>();
 
   /**
@@ -163,11 +165,11 @@ export abstract class DemuxingSink {
   }
 
   /**
-   * What a push demuxed, less the video stream's own audio when a separate audio stream was chosen, with
-   * the tracks in the languages the manifest gives them.
+   * What a push demuxed, less the video stream's own audio when a separate audio stream was chosen (or
+   * less the video, for an .m4a), with the tracks in the languages the manifest gives them.
    */
   private chosen(s: StreamState, run: Run, o: DemuxOutput): DemuxOutput {
-    const out = this.withoutOwnAudio(s, run, o);
+    const out = this.withoutDropped(s, run, o);
     const langs = this.languages[s.name];
     if (!langs || out.tracks.length === 0) return out;
     return {
@@ -179,11 +181,12 @@ export abstract class DemuxingSink {
     };
   }
 
-  private withoutOwnAudio(s: StreamState, run: Run, o: DemuxOutput): DemuxOutput {
-    if (!this.separateAudio || s.name !== 'video') return o;
+  private withoutDropped(s: StreamState, run: Run, o: DemuxOutput): DemuxOutput {
+    const kind = this.audioOnly ? 'video' : this.separateAudio && s.name === 'video' ? 'audio' : undefined;
+    if (kind === undefined) return o;
     let drop = this.dropped.get(run);
     for (const t of o.tracks) {
-      if (t.kind !== 'audio') continue;
+      if (t.kind !== kind) continue;
       if (!drop) this.dropped.set(run, (drop = new Set()));
       drop.add(t.id);
     }

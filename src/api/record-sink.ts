@@ -37,6 +37,8 @@ export interface RecordSinkOptions {
   endSec?: number;
   /** ISO 639-2/T codes for the tracks of each stream, by kind (DemuxingSink.languages). */
   languages?: StreamLanguages;
+  /** An .m4a: only the audio tracks are written. */
+  audioOnly?: boolean;
 }
 
 export interface RecordSinkResult {
@@ -69,6 +71,7 @@ export class Mp4RecordSink extends DemuxingSink {
     super();
     this.allocate = (n) => this.arena.allocate(n);
     this.separateAudio = options.streams?.includes('audio') === true;
+    this.audioOnly = options.audioOnly === true;
     if (options.languages) this.languages = options.languages;
   }
 

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
+import { InputError, InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
 import { buildGapReport, gapReportPathFor, writeGapReport } from '../download/gap-report.js';
 import { SegmentJournal, journalPathFor } from '../download/journal.js';
 import { downloadSegments, type Segment } from '../download/scheduler.js';
@@ -181,8 +181,10 @@ async function createSink(
   expectedSec: number | undefined,
   /** --duration: the MP4 is cut to exactly this many seconds. */
   durationSec: number | undefined,
+  /** An .m4a: the audio only (see audioStreams). */
+  audioOnly = false,
 ): Promise<RecordSink> {
-  const streams = opened.source.streams;
+  const streams = audioOnly ? audioStreams(opened) : opened.source.streams;
   const languages = containerLanguages(opened.source.languages);
   if (typeof output !== 'string') {
     const pipe = output as Writable;
@@ -195,7 +197,22 @@ async function createSink(
   const expected = expectedSec !== undefined ? { expectedSec } : {};
   if (format === 'flv') return FlvRecordSink.create(output, expected);
   const cut = durationSec !== undefined ? { endSec: durationSec } : {};
-  return Mp4RecordSink.create(output, { ...expected, ...cut, streams, languages });
+  return Mp4RecordSink.create(output, {
+    ...expected,
+    ...cut,
+    streams,
+    languages,
+    ...(audioOnly ? { audioOnly } : {}),
+  });
+}
+
+/**
+ * The streams an audio-only recording (.m4a) fetches: a separate audio stream alone (the video's segments
+ * are not fetched at all), or the one muxed stream, whose video the sink leaves out.
+ */
+function audioStreams(opened: OpenedSource): StreamName[] {
+  const { streams } = opened.source;
+  return streams.includes('audio') ? ['audio'] : streams;
 }
 
 /** The manifest's language tags as the ISO 639-2/T codes containers carry; tags that name none are left out. */
@@ -265,6 +282,9 @@ async function recordFrom(
     else await journal?.close();
   };
   const expectedSec = options.durationSec ?? source.totalSec;
+  // An .m4a holds the audio: a separate audio stream alone is fetched, or a muxed one without its video.
+  const audioOnly = format === 'mp4' && extname(finalOutput).toLowerCase() === '.m4a';
+  const fetched = audioOnly ? audioStreams(opened) : source.streams;
   let sink: RecordSink;
   try {
     sink = await createSink(
@@ -273,6 +293,7 @@ async function recordFrom(
       toPipe ? (options.stdout ?? process.stdout) : output,
       expectedSec,
       options.durationSec,
+      audioOnly,
     );
     // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.
     if (source.kind === 'ustream' && (format === 'mp4' || format === 'ts'))
@@ -312,12 +333,13 @@ async function recordFrom(
   // A segment that starts at or after the duration is not fetched; the MP4 sink cuts the output exactly.
   const planned = new Map<StreamName, number>();
   const wanted = (stream: StreamName): boolean =>
-    options.durationSec === undefined || (planned.get(stream) ?? 0) < options.durationSec - 1e-6;
+    fetched.includes(stream) &&
+    (options.durationSec === undefined || (planned.get(stream) ?? 0) < options.durationSec - 1e-6);
   const plan = (stream: StreamName, seconds: number | undefined): void => {
     planned.set(stream, (planned.get(stream) ?? 0) + (seconds ?? 0));
   };
   const reachedDuration = (): boolean =>
-    options.durationSec !== undefined && source.streams.every((name) => !wanted(name));
+    options.durationSec !== undefined && fetched.every((name) => !wanted(name));
 
   const commitItem = async (item: CommittedItem, bytes: Uint8Array | undefined): Promise<void> => {
     if (item.kind === 'init' && bytes) {
@@ -655,6 +677,14 @@ async function recordFrom(
   } catch (err) {
     await sink.abort();
     await order?.close();
+    if (audioOnly && isCastkitError(err) && err.code === 'E_NOTHING_RECORDED') {
+      // Another run would find no audio either, and an .mp4 of it has a journal of its own name.
+      await journal?.remove();
+      throw new InputError(`the stream has no audio for the .m4a output ${finalOutput}`, {
+        code: 'E_NO_AUDIO',
+        hint: 'name the output .mp4 to record its video',
+      });
+    }
     await closeJournal();
     throw err;
   }

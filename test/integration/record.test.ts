@@ -10,7 +10,7 @@ import { openRecordSource } from '../../src/api/record-open.js';
 import { isCastkitError } from '../../src/core/errors.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture, startLiveOrigin } from '../helpers/live-origin.js';
-import { tools } from '../helpers/fixtures.js';
+import { makeMedia, tools } from '../helpers/fixtures.js';
 import { decodeMessages, frameHashes, packets, streamTypes } from '../helpers/media-check.js';
 import { streamFixture, type StreamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
 import { gapReportCodes } from '../helpers/gap-report.js';
@@ -125,6 +125,64 @@ describe('record VOD', () => {
     const de = fx.audioTracks?.de;
     assert.ok(de, 'the fixture names the de audio file');
     await assertRecordingOf(out, fx.clip, de);
+  });
+
+  it('an .m4a output: the audio alone, every frame; a separate rendition is fetched without the video, a muxed one has its video left out', async () => {
+    const alt = await streamFixture('hls-alt-audio');
+    const de = alt.audioTracks?.de;
+    assert.ok(de, 'the fixture names the de audio file');
+    const url = serveFixture(origin, alt, '/m4a-alt');
+    const before = origin.requests.length;
+    const out = outPath('.m4a');
+    const r = await record(url, { output: out, audioLang: 'de' });
+    assert.deepEqual(await streamTypes(out), ['audio']);
+    assert.deepEqual(
+      r.tracks.map((t) => t.kind),
+      ['audio'],
+    );
+    const fetched = origin.requests.slice(before).map((q) => q.path);
+    assert.ok(
+      fetched.every((p) => !p.includes('/video/') || p.endsWith('.m3u8')),
+      `no video segment fetched: ${fetched.join(' ')}`,
+    );
+    assert.ok(
+      fetched.some((p) => p.includes('/audio/de/') && !p.endsWith('.m3u8')),
+      'the de segments',
+    );
+    assert.equal(await decodeMessages(out), '');
+    const [got, want] = await Promise.all([frameHashes(out), frameHashes(de, { ignoreEditList: true })]);
+    assert.equal(got.audio.length, want.audio.length, 'audio frame count');
+    assert.deepEqual(got.audio, want.audio, 'decoded audio frames equal the rendition');
+
+    const muxed = await streamFixture('hls-ts');
+    const m = outPath('.m4a');
+    const rm = await record(serveFixture(origin, muxed, '/m4a-muxed'), { output: m });
+    assert.deepEqual(await streamTypes(m), ['audio']);
+    assert.equal(rm.tracks.length, 1);
+    const [gm, wm] = await Promise.all([frameHashes(m), frameHashes(muxed.clip, { ignoreEditList: true })]);
+    assert.deepEqual(gm.audio, wm.audio, 'the muxed audio, every frame');
+
+    // No audio at all: refused with what to do, and no journal left (another run would find none either).
+    const videoOnly = await makeMedia({
+      name: 'record-video-only',
+      ext: '.ts',
+      deps: ['h264-aac.ts'],
+      args: ['-i', '{dep:h264-aac.ts}', '-c', 'copy', '-an'],
+    });
+    origin.route('/m4a-none/v.ts', { file: videoOnly, type: 'video/mp2t' });
+    origin.route('/m4a-none/list.m3u8', {
+      body: '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nv.ts\n#EXT-X-ENDLIST\n',
+      type: 'application/vnd.apple.mpegurl',
+    });
+    const none = outPath('.m4a');
+    await assert.rejects(record(origin.url('/m4a-none/list.m3u8'), { output: none }), (err: unknown) => {
+      assert.ok(isCastkitError(err));
+      assert.equal(err.code, 'E_NO_AUDIO');
+      assert.equal(err.category, 'input');
+      assert.match(err.hint ?? '', /\.mp4/);
+      return true;
+    });
+    assert.ok(!existsSync(none) && !existsSync(`${none}.castkit-journal`));
   });
 
   // The variant carries its own (default) audio, and the German rendition has a URI: the output had both

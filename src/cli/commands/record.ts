@@ -16,6 +16,7 @@ Examples:
   $ castkit record URL --list                          # variants and renditions, and which would be chosen
   $ castkit record URL -o live.mp4 --duration 10:00    # live: stop after ten minutes of media
   $ castkit record URL -o live.mp4 --from-start        # live: start at the beginning of the DVR window
+  $ castkit record URL -o talk.m4a --audio-lang de     # the audio alone: a separate rendition's segments only
   $ castkit record URL -o show.mp4 -N 32 --header 'Authorization: Bearer ...' --cookies cookies.txt
   $ castkit record URL -o - --format ts | mpv -        # the stream on stdout while it records (HLS or DASH)
   $ castkit record wss://host/stream -o cam.mp4 --duration 30   # fMP4 (EvoStream or plain) or FLV over a websocket
