@@ -730,7 +730,7 @@ async function recordFrom(
     format,
     kind: source.kind,
     live: source.live,
-    chosen: source.chosen,
+    chosen: audioOnly ? `${source.chosen}, audio only` : source.chosen,
     segments: stats.committed,
     initSections: stats.inits,
     fetched: stats.fetched,

@@ -135,6 +135,7 @@ describe('record VOD', () => {
     const before = origin.requests.length;
     const out = outPath('.m4a');
     const r = await record(url, { output: out, audioLang: 'de' });
+    assert.match(r.chosen, /audio de, audio only$/);
     assert.deepEqual(await streamTypes(out), ['audio']);
     assert.deepEqual(
       r.tracks.map((t) => t.kind),
