@@ -1,4 +1,5 @@
 import { InputError } from '../core/errors.js';
+import { freeBox } from '../formats/isobmff/isobmff-boxes.js';
 import {
   writeFragment,
   writeInitSegment,
@@ -16,8 +17,8 @@ const LATE_TRACK_ROOM = 4096;
  * segment when the tracks are known (it is written into it at the end), then a fragment each time the
  * video (else the first track) reaches a keyframe at least `minDuration` after the fragment's start and
  * every other track has samples past it (or is `maxLeadSec` behind: a track with a hole must not hold the
- * others in memory). Other tracks' samples go
- * to the fragment whose span holds their time, as fragmentAtKeyframes puts them.
+ * others in memory). Other tracks' samples go to the fragment whose span holds their time, as
+ * fragmentAtKeyframes puts them.
  */
 export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
   private begun = false;
@@ -73,20 +74,17 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
   }
 
   /**
-   * The init segment for the reserved room, once every fragment is written: exactly `room`
-   * bytes, padded with a free box (ISO/IEC 14496-12 8.1.2), or, when the tracks that came later made it
-   * larger than the room, the init alone (`fits` false: the fragments must be moved behind it).
+   * The init segment for the reserved room, once every fragment is written: exactly `room` bytes, padded
+   * with a free box, or, when the tracks that came later made it larger than the room (or left 1-7 bytes,
+   * which no box fills), the init alone (`fits` false: the fragments must be moved behind it).
    */
   head(): { bytes: Uint8Array; fits: boolean } {
     const init = this.init();
-    const spare = this.room - init.length;
-    if (spare !== 0 && spare < 8) return { bytes: init, fits: false };
+    const free = freeBox(this.room - init.length);
+    if (!free) return { bytes: init, fits: false };
     const bytes = new Uint8Array(this.room);
     bytes.set(init);
-    if (spare > 0) {
-      new DataView(bytes.buffer).setUint32(init.length, spare);
-      bytes.set([0x66, 0x72, 0x65, 0x65], init.length + 4); // 'free'
-    }
+    bytes.set(free, init.length);
     return { bytes, fits: true };
   }
 

@@ -181,10 +181,11 @@ async function createSink(
   expectedSec: number | undefined,
   /** --duration: the MP4 is cut to exactly this many seconds. */
   durationSec: number | undefined,
-  /** An .m4a: the audio only (see audioStreams). */
-  audioOnly = false,
+  /** The streams fetched: all of the source's, or for an .m4a its audio (audioStreams). */
+  streams: StreamName[],
+  /** An .m4a: the sink leaves out the video of a muxed stream. */
+  audioOnly: boolean,
 ): Promise<RecordSink> {
-  const streams = audioOnly ? audioStreams(opened) : opened.source.streams;
   const languages = containerLanguages(opened.source.languages);
   if (typeof output !== 'string') {
     const pipe = output as Writable;
@@ -293,6 +294,7 @@ async function recordFrom(
       toPipe ? (options.stdout ?? process.stdout) : output,
       expectedSec,
       options.durationSec,
+      fetched,
       audioOnly,
     );
     // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.

@@ -316,6 +316,20 @@ export function fullBox(
 }
 
 /**
+ * `size` bytes of padding as one free box (14496-12 8.1.2): empty for 0, undefined for 1-7, which no box
+ * is small enough to fill (its header alone is 8 bytes).
+ */
+export function freeBox(size: number): Uint8Array | undefined {
+  if (size !== 0 && size < 8) return undefined;
+  const b = new Uint8Array(size);
+  if (size > 0) {
+    new DataView(b.buffer).setUint32(0, size);
+    b.set([0x66, 0x72, 0x65, 0x65], 4); // 'free'
+  }
+  return b;
+}
+
+/**
  * An mdat header for `payloadSize` bytes: 8 bytes, or 16 with size == 1 and a 64-bit largesize when the
  * box would not fit in 32 bits (14496-12 4.2).
  */

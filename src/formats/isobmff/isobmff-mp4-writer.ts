@@ -8,7 +8,7 @@ import { ByteWriter } from '../../core/bytes.js';
 import { UsageError } from '../../core/errors.js';
 import type { TrackInfo } from '../media.js';
 import { SampleTable } from '../sample-table.js';
-import { fullBox, mdatHeader } from './isobmff-boxes.js';
+import { freeBox, fullBox, mdatHeader } from './isobmff-boxes.js';
 import type { Mp4Edit } from './isobmff-moov.js';
 import {
   type Brands,
@@ -365,12 +365,8 @@ export function planMp4(
     // The payload starts at `fixed` whatever the moov's size: one build places every chunk.
     const moov = build(fixed);
     const pad = fixed - ftyp.length - moov.length - hdr.length;
-    if (pad === 0 || pad >= 8) {
-      const free = new Uint8Array(pad);
-      if (pad > 0) {
-        new DataView(free.buffer).setUint32(0, pad);
-        free.set([0x66, 0x72, 0x65, 0x65], 4); // 'free'
-      }
+    const free = freeBox(pad);
+    if (free) {
       return {
         head: concat([ftyp.view8(), moov, free, hdr]),
         tail: new Uint8Array(0),
