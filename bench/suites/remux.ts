@@ -178,6 +178,8 @@ export const remuxSuite: Suite = {
     const ffmpeg = ffmpegTool.path;
     const ffprobe = ffprobeTool.path;
     const cat = which('cat') ?? '/bin/cat';
+    // env(1), to start node-copy without a variable (coreutils, as cat).
+    const env = which('env') ?? '/usr/bin/env';
     const scratch = mkdtempSync(join(tmpdir(), 'castkit-bench-remux-'));
     // Inputs and outputs are large (about 12 GB at most): gone when the bench exits, whatever the reason.
     process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -366,10 +368,15 @@ export const remuxSuite: Suite = {
       },
       {
         // The floor of any join in Node: one process that reads the chunks into a reused 1 MB buffer and
-        // writes it out, synchronously, parsing nothing (cat copies inside the kernel; Node cannot).
+        // writes it out, synchronously, parsing nothing (cat copies inside the kernel; Node cannot). Started
+        // without NODE_EXTRA_CA_CERTS, as bin/castkit starts castkit (see there): with it, Node builds its
+        // whole certificate store first, about 28 ms here, which is not the cost of a join.
         name: 'join-1400-flv-node-copy',
         castkit: castkitJoin,
-        peer: { name: 'node-copy', argv: [process.execPath, '-e', NODE_COPY, joinNode, ...chunks] },
+        peer: {
+          name: 'node-copy',
+          argv: [env, '-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', NODE_COPY, joinNode, ...chunks],
+        },
         reset: () => removeAll(joinMine, joinNode),
         validate: (_stdout, tool) => {
           if (tool !== 'node-copy') return undefined;
