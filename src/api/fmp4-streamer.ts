@@ -54,7 +54,7 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
       `the ${t.info.kind} decoder configuration changes midway: one fMP4 init segment cannot hold both`,
       {
         code: 'E_FMP4_CONFIG_CHANGE',
-        hint: 'write MP4 (a new sample description) or TS (parameters in band) instead',
+        hint: 'write TS instead (it carries the parameters in band), or MP4 when the inputs are MPEG-TS (their samples carry them)',
       },
     );
   }

@@ -28,6 +28,12 @@ export interface TrackInfo {
   channels?: number;
   /** ISO 639-2/T, e.g. "eng". */
   language?: string;
+  /**
+   * The samples carry the parameter sets (SPS/PPS, and VPS for HEVC) themselves, where the stream sends
+   * them: video demuxed from MPEG-TS (Annex B, NAL units kept but for AUD and filler). `config` is then
+   * made from the stream's own, and a later part of it with other parameters decodes from its samples.
+   */
+  inBandParameterSets?: boolean;
 }
 
 export interface Sample {

@@ -92,6 +92,25 @@ export function sameDecoding(t: TrackInfo, first: TrackInfo): boolean {
   }
 }
 
+/**
+ * Whether video track `t` can follow `first` although their parameter sets differ: its samples carry its
+ * own (TrackInfo.inBandParameterSets), the codec is H.264 or HEVC in both, and the NAL unit length size is
+ * the same (samples are written as they are, under the first sample entry). ISO/IEC 14496-15 keeps such
+ * streams in one track when the parameter sets travel in band; ffmpeg's MP4 muxer writes them the same way.
+ */
+export function changesInBand(t: TrackInfo, first: TrackInfo): boolean {
+  if (t.kind !== 'video' || !t.inBandParameterSets || t.codec !== first.codec) return false;
+  if (t.codec !== 'avc' && t.codec !== 'hevc') return false;
+  try {
+    const size = (c: Uint8Array): number =>
+      t.codec === 'avc' ? parseAvcC(c).lengthSize : parseHvcC(c).lengthSize;
+    return size(t.config) === size(first.config);
+  } catch (err) {
+    if (err instanceof FormatError) return false;
+    throw err;
+  }
+}
+
 /** Where a track's edit list puts its media, seconds: its delay less its media time (0 without one). */
 function editOffsetSec(t: TrackInfo): number {
   const e = (t as Mp4TrackInfo).edit;
@@ -206,6 +225,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
   let overlapDrops = 0;
   let prevFrom = 0; // the previous input's first row in `out`
   const inputsWith: number[] = []; // per output track id: how many inputs kept samples of it
+  const inForce: (TrackInfo | undefined)[] = []; // per output track id: the last input's track (its config)
   const reference = tracks.find((t) => t.kind === 'video') ?? tracks[0];
   if (!reference) throw new RangeError('joinInputs: the first input has no tracks');
 
@@ -226,9 +246,21 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
         if (index > 0) warnings.push(lateTrackWarning(t.kind, input.name));
         continue;
       }
-      if (o.codec !== t.codec || (index > 0 && !sameDecoding(t, o))) {
-        throw concatMismatch(input.name, t, o);
+      if (o.codec !== t.codec) throw concatMismatch(input.name, t, o);
+      if (index > 0) {
+        // Other parameters that the samples carry themselves (a stream that changed resolution at a
+        // discontinuity, an ad break): they decode as the stream did, under the first sample entry.
+        if (!sameDecoding(t, o) && !changesInBand(t, o)) throw concatMismatch(input.name, t, o);
+        const before = inForce[o.id] ?? o;
+        if (!sameDecoding(t, before)) {
+          warnings.push({
+            code: 'W_CONFIG_CHANGE',
+            message: `the video parameters change here (${trackDifference(t, before)}); the new ones are in its samples, as the stream sent them`,
+            input: input.name,
+          });
+        }
       }
+      inForce[o.id] = t;
       map.set(t.id, o);
     }
     for (const o of tracks) {

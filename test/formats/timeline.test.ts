@@ -4,6 +4,7 @@ import { CastkitError } from '../../src/core/errors.js';
 import type { Sample, TrackInfo } from '../../src/formats/media.js';
 import { sniffContainer } from '../../src/formats/sniff.js';
 import { SampleTable } from '../../src/formats/sample-table.js';
+import { buildAvcC } from '../../src/formats/codecs/h264.js';
 import { joinInputs, mergeInputs } from '../../src/formats/timeline.js';
 
 const video: TrackInfo = {
@@ -269,5 +270,59 @@ describe('sniffContainer', () => {
     assert.equal(sniffContainer(m2ts), 'mpegts');
     assert.equal(sniffContainer(new TextEncoder().encode('<!doctype html><html>')), 'unknown');
     assert.equal(sniffContainer(new Uint8Array(0)), 'unknown');
+  });
+});
+
+describe('joinInputs: video parameters that change between inputs', () => {
+  // x264's SPS for 320x240 and for 640x360 (High profile), and their PPS.
+  const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
+  const sps240 = hex('6764000dacd94141fb0110000003001000000303c0f1429960');
+  const sps360 = hex('6764001eacd940a02ff970110000030001000003003c0f162d96');
+  const pps = hex('68ebe3cb22c0');
+  const small = buildAvcC([sps240], [pps]);
+  const large = buildAvcC([sps360], [pps]);
+  const part = (name: string, config: Uint8Array, startMs: number, more: Partial<TrackInfo> = {}) => ({
+    name,
+    tracks: [{ ...video, config, ...more }, audio],
+    samples: SampleTable.from(av(startMs, 25)),
+  });
+  const inBand = { inBandParameterSets: true };
+
+  it('joins them when the samples carry their parameter sets, saying where each change is', () => {
+    const t = joinInputs([
+      part('a.ts', small, 0, inBand),
+      part('b.ts', large, 1000, inBand),
+      part('c.ts', large, 2000, inBand),
+      part('d.ts', small, 3000, inBand),
+    ]);
+    assert.deepEqual(t.tracks[0]?.config, small, 'the first sample entry is kept');
+    assert.equal(t.samples.length, 4 * 50);
+    assert.deepEqual(
+      t.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE').map((w) => w.input),
+      ['b.ts', 'd.ts'],
+      'a change, and the change back; not c.ts, which goes on with b.ts',
+    );
+  });
+
+  it('refuses them without in-band parameter sets, for another NAL length size, or for audio', () => {
+    const refused = (inputs: Parameters<typeof joinInputs>[0], what: RegExp) =>
+      assert.throws(
+        () => joinInputs(inputs),
+        (err: unknown) =>
+          err instanceof CastkitError && err.code === 'E_CONCAT_MISMATCH' && what.test(err.message),
+      );
+    refused([part('a.mp4', small, 0), part('b.mp4', large, 1000)], /b\.mp4: its video track differs/);
+    refused(
+      [part('a.ts', small, 0, inBand), part('b.ts', buildAvcC([sps360], [pps], 2), 1000, inBand)],
+      /b\.ts: its video track differs/,
+    );
+    const other = { ...audio, config: new Uint8Array([0x12, 0x10]), sampleRate: 44100 };
+    refused(
+      [
+        part('a.ts', small, 0, inBand),
+        { ...part('b.ts', small, 1000, inBand), tracks: [{ ...video, config: small, ...inBand }, other] },
+      ],
+      /b\.ts: its audio track differs/,
+    );
   });
 });

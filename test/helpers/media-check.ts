@@ -9,15 +9,21 @@ import { tools } from './fixtures.js';
 const run = promisify(execFile);
 const BIG = { maxBuffer: 512 << 20 };
 
-/** Decoded-frame hashes per stream type ("video"/"audio"), in presentation order. */
+/**
+ * Decoded-frame hashes per stream type ("video"/"audio"), in presentation order. `ownSizes`: each frame
+ * at the size it decodes to (ffmpeg -autoscale 0); by default ffmpeg scales every frame to the first
+ * one's size, so the frames after a change of resolution hash differently from the same frames decoded
+ * from a file of their own.
+ */
 export async function frameHashes(
   path: string,
-  options: { ignoreEditList?: boolean } = {},
+  options: { ignoreEditList?: boolean; ownSizes?: boolean } = {},
 ): Promise<{ video: string[]; audio: string[] }> {
   const pre = options.ignoreEditList ? ['-ignore_editlist', '1'] : [];
+  const scale = options.ownSizes ? ['-autoscale', '0'] : [];
   const { stdout } = await run(
     tools().ffmpeg.path,
-    ['-v', 'error', ...pre, '-i', path, '-map', '0:v?', '-map', '0:a?', '-f', 'framemd5', '-'],
+    ['-v', 'error', ...pre, '-i', path, '-map', '0:v?', '-map', '0:a?', ...scale, '-f', 'framemd5', '-'],
     BIG,
   );
   const out = { video: [] as string[], audio: [] as string[] };

@@ -410,7 +410,9 @@ describe('record EXT-X-DISCONTINUITY from fMP4 to TS segments', () => {
 });
 
 describe('record EXT-X-DISCONTINUITY to another encoding', () => {
-  it('an MP4 output is refused in words of a recording, with --format ts as the way; --format ts records both', async () => {
+  // An ad break or an encoder restart: MPEG-TS segments carry their parameter sets (SPS/PPS) in band, so
+  // one MP4 holds both parts as the stream sent them (this was refused, and a live recording's MP4 lost).
+  it('an MP4 output keeps both encodings of MPEG-TS segments, every frame decoded as the segments decode; --format ts too', async () => {
     const origin = await startOrigin();
     try {
       const fx = await streamFixture('hls-ts');
@@ -419,6 +421,7 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
       const variants = master.filter((l) => l !== '' && !l.startsWith('#'));
       assert.ok(variants.length >= 2, 'two variants of different sizes');
       const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
+      const files: string[] = [];
       for (const [k, v] of variants.slice(0, 2).entries()) {
         if (k > 0) lines.push('#EXT-X-DISCONTINUITY');
         const base = dirnameOf(v);
@@ -426,25 +429,34 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
           .split('\n')
           .filter((l) => l.endsWith('.ts'))
           .slice(0, 2);
-        for (const s of segs) lines.push('#EXTINF:2.0,', `/change/${base}${s}`);
+        for (const s of segs) {
+          lines.push('#EXTINF:2.0,', `/change/${base}${s}`);
+          files.push(join(fx.dir, base, s));
+        }
       }
       lines.push('#EXT-X-ENDLIST', '');
       origin.route('/change/mixed.m3u8', { body: lines.join('\n'), type: 'application/vnd.apple.mpegurl' });
       const url = origin.url('/change/mixed.m3u8');
-      await assert.rejects(record(url, { output: outPath() }), (err: unknown) => {
-        assert.ok(isCastkitError(err));
-        assert.equal(err.code, 'E_CONCAT_MISMATCH');
-        assert.match(
-          err.message,
-          /the stream changed its encoding at a discontinuity \(\d+x\d+, not \d+x\d+\)/,
-        );
-        assert.match(err.hint ?? '', /--format ts/);
-        return true;
-      });
-      const ts = outPath('.ts');
-      const r = await record(url, { output: ts, format: 'ts' });
+      // What a player shows of the four segments, decoded one after another.
+      const want: string[] = [];
+      for (const f of files) want.push(...(await frameHashes(f)).video);
+      const mp4 = outPath();
+      const r = await record(url, { output: mp4 });
       assert.equal(r.segments, 4);
+      const change = r.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE');
+      assert.equal(change.length, 1, 'one change of parameters, where the second part starts');
+      const m = /the video parameters change here \((\d+x\d+), not (\d+x\d+)\)/.exec(
+        change[0]?.message ?? '',
+      );
+      assert.ok(m && m[1] !== m[2], change[0]?.message);
+      assert.equal(await decodeMessages(mp4), '');
+      // At their own sizes: ffmpeg would otherwise scale the second part's frames to the first part's.
+      assert.deepEqual((await frameHashes(mp4, { ownSizes: true })).video, want, 'every frame, in order');
+      const ts = outPath('.ts');
+      const t = await record(url, { output: ts, format: 'ts' });
+      assert.equal(t.segments, 4);
       assert.equal(await decodeMessages(ts), '');
+      assert.deepEqual((await frameHashes(ts, { ownSizes: true })).video, want);
     } finally {
       await origin.close();
     }

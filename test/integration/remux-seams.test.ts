@@ -89,7 +89,7 @@ describe('remux joins: the seams between inputs', () => {
     ['bf', 'nobf'],
     ['nobf', 'bf'],
   ] as const) {
-    it(`inputs whose B-frame delays differ (${first} then ${second}) -> ts and flv: every frame once, in order`, async () => {
+    it(`inputs whose B-frame delays differ (${first} then ${second}) -> ts and flv, and mp4 from MPEG-TS: every frame once, in order`, async () => {
       for (const inExt of ['.ts', '.flv'] as const) {
         const inputs = [await clip(first, inExt), await clip(second, inExt)];
         for (const outExt of ['.ts', '.flv']) {
@@ -105,9 +105,15 @@ describe('remux joins: the seams between inputs', () => {
           await assertConcatenation(out, inputs);
         }
       }
-      // One MP4 sample description cannot hold both encodings (their SPS differ): refused, saying so.
+      // Their SPS differ. MPEG-TS inputs carry them in band: one MP4 holds both, as ffmpeg's would.
+      const tsInputs = [await clip(first, '.ts'), await clip(second, '.ts')];
+      const mp4 = outPath('.mp4');
+      const r = await remux(tsInputs, { output: mp4 });
+      assert.ok(r.warnings.some((w) => w.code === 'W_CONFIG_CHANGE'));
+      await assertConcatenation(mp4, tsInputs);
+      // FLV inputs give theirs in a sequence header only: one MP4 sample description cannot hold both.
       await assert.rejects(
-        remux([await clip(first, '.ts'), await clip(second, '.ts')], { output: outPath('.mp4') }),
+        remux([await clip(first, '.flv'), await clip(second, '.flv')], { output: outPath('.mp4') }),
         (err: { code?: string }) => err.code === 'E_CONCAT_MISMATCH',
       );
     });

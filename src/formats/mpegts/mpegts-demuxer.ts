@@ -1301,6 +1301,7 @@ export class MpegtsDemuxer implements Demuxer {
         config,
         width,
         height,
+        inBandParameterSets: true,
       };
       if (s.language) s.track.language = s.language;
       this.out.tracks.push(s.track);
