@@ -1,10 +1,17 @@
 import { copyOf } from '../core/bytes.js';
 import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
+import { parameterSetUnits, unitsInsertAt, type InBandParams } from '../formats/codecs/parameter-sets.js';
 import { cutToPresentation, planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
-import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
+import {
+  joinInputs,
+  mergeInputs,
+  sameDecoding,
+  type DemuxedInput,
+  type Timeline,
+} from '../formats/timeline.js';
 import type { StreamLanguages } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
@@ -19,6 +26,17 @@ import {
 import { rewriteWithHead } from './remux-output.js';
 import { trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxTrackSummary } from './remux-types.js';
+
+/** A sample's length-prefixed NAL units with the parameter sets `p` put in front (after an AUD). */
+function withParams(payload: Uint8Array, p: InBandParams): Uint8Array {
+  const at = unitsInsertAt(payload, 0, payload.length, p);
+  if (at === undefined) return payload; // it carries an SPS already
+  const out = new Uint8Array(payload.length + p.units.length);
+  out.set(payload.subarray(0, at), 0);
+  out.set(p.units, at);
+  out.set(payload.subarray(at), at + p.units.length);
+  return out;
+}
 
 /** Bytes of moov per sample at the most (see remux-onepass.ts). */
 const MOOV_BYTES_PER_SAMPLE = 44;
@@ -123,17 +141,51 @@ export class Mp4RecordSink extends DemuxingSink {
   /** Memory for the payloads the demuxer makes (MPEG-TS access units) until they are written. */
   private readonly arena = new SlabArena();
 
-  protected async take(_s: StreamState, run: Run, o: DemuxOutput): Promise<void> {
-    for (const t of o.tracks) if (!run.tracks.has(t.id)) run.tracks.set(t.id, t);
+  /** Per stream: the video track whose configuration the last run's samples decode with. */
+  private readonly videoInForce = new Map<StreamName, TrackInfo>();
+  /** Per run: video track id -> the parameter sets its first keyframe must carry (see announced). */
+  private readonly pendingParams = new WeakMap<Run, Map<number, InBandParams>>();
+
+  protected async take(s: StreamState, run: Run, o: DemuxOutput): Promise<void> {
+    for (const t of o.tracks) if (!run.tracks.has(t.id)) run.tracks.set(t.id, this.announced(s, run, t));
     for (const w of o.warnings) this.warnings.push(w);
+    const pending = this.pendingParams.get(run);
     for (const sample of o.samples) {
-      const payload = sample.data ?? this.payloadOf(run, sample);
-      run.samples.addSample(sample, this.payloadPos);
-      this.payloadPos += sample.size;
+      const given = sample.data ?? this.payloadOf(run, sample);
+      const params = sample.keyframe ? pending?.get(sample.trackId) : undefined;
+      let payload = given;
+      if (params) {
+        pending?.delete(sample.trackId);
+        payload = withParams(given, params);
+      }
+      run.samples.addSample(
+        payload === given ? sample : { ...sample, size: payload.length },
+        this.payloadPos,
+      );
+      this.payloadPos += payload.length;
       // Most payloads fit in the output buffer: no promise for them.
       if (this.reserved === undefined || !this.writer.tryAddBytes(payload)) await this.write(payload);
-      this.arena.release(payload);
+      this.arena.release(given);
     }
+  }
+
+  /**
+   * A run's track, as the run will be joined: a video track whose configuration differs from the one the
+   * stream's previous run decoded with (an ad break, an encoder restart, another fMP4 init at a
+   * discontinuity), and whose samples do not carry parameter sets themselves (MPEG-TS ones do), gets the
+   * new ones into its first keyframe: the MP4 keeps one sample entry, and the run decodes as it did.
+   */
+  private announced(s: StreamState, run: Run, t: TrackInfo): TrackInfo {
+    if (t.kind !== 'video' || (t.codec !== 'avc' && t.codec !== 'hevc')) return t;
+    const before = this.videoInForce.get(s.name);
+    this.videoInForce.set(s.name, t);
+    if (t.inBandParameterSets || !before || sameDecoding(t, before)) return t;
+    const params = parameterSetUnits(t.codec === 'hevc', t.config);
+    if (!params) return t;
+    let pending = this.pendingParams.get(run);
+    if (!pending) this.pendingParams.set(run, (pending = new Map()));
+    pending.set(t.id, params);
+    return { ...t, inBandParameterSets: true };
   }
 
   /**

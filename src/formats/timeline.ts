@@ -255,7 +255,7 @@ export function joinInputs(inputs: DemuxedInput[], options: JoinOptions = {}): T
         if (!sameDecoding(t, before)) {
           warnings.push({
             code: 'W_CONFIG_CHANGE',
-            message: `the video parameters change here (${trackDifference(t, before)}); the new ones are in its samples, as the stream sent them`,
+            message: `the video parameters change here (${trackDifference(t, before)}); the new parameter sets are carried in its samples`,
             input: input.name,
           });
         }

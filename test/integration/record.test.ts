@@ -463,7 +463,7 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
   });
   // fMP4 written as it came: the second init section was written into the file, where players read only
   // the first, so the part after it was decoded with the wrong parameter sets (exit 0, a broken file).
-  it('--format fmp4 is refused the same way; an init section that only differs in bytes is left out', async () => {
+  it('--format fmp4 is refused the same way, MP4 keeps both; an init section that only differs in bytes is left out', async () => {
     const origin = await startOrigin();
     try {
       const fx = await streamFixture('hls-fmp4');
@@ -493,6 +493,31 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
           return true;
         },
       );
+      // To MP4 (the default), both parts: the second part's parameter sets go into its first keyframe.
+      const want: string[] = [];
+      for (const v of [hi, lo]) {
+        const base = dirnameOf(v);
+        const segs = readFileSync(join(fx.dir, v), 'utf8')
+          .split('\n')
+          .filter((l) => l.endsWith('.m4s'))
+          .slice(0, 2);
+        for (const seg of segs) {
+          const whole = join(dir, `fchange-${base.replace(/\W/g, '')}-${seg}.mp4`);
+          writeFileSync(
+            whole,
+            Buffer.concat([
+              readFileSync(join(fx.dir, base, 'init.mp4')),
+              readFileSync(join(fx.dir, base, seg)),
+            ]),
+          );
+          want.push(...(await frameHashes(whole)).video);
+        }
+      }
+      const mp4 = outPath();
+      const r = await record(origin.url('/fchange/mixed.m3u8'), { output: mp4 });
+      assert.equal(r.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE').length, 1);
+      assert.equal(await decodeMessages(mp4), '');
+      assert.deepEqual((await frameHashes(mp4, { ownSizes: true })).video, want, 'every frame, in order');
       // The same init section again under another name, one byte of its handler name changed.
       const init = readFileSync(join(fx.dir, `${dirnameOf(hi)}init.mp4`));
       const other = Buffer.from(init);

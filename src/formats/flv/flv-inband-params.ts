@@ -5,19 +5,12 @@
  * encoder settings) plays, but readers that parse the frames themselves (ffmpeg's H.264 parser, behind
  * its FLV demuxer) keep the first SPS/PPS and print errors for every frame after the change. ffmpeg's own
  * concat puts the new parameter sets in the first keyframe after the change; so does the joiner, with
- * these helpers: the NAL units of a sequence header as length-prefixed units, and where they go in a frame.
+ * these helpers (over codecs/parameter-sets.ts): the NAL units of a sequence header as length-prefixed
+ * units, and where they go in a frame.
  */
-import { FormatError } from '../../core/errors.js';
-import { H264_NAL, h264NalType, parseAvcC } from '../codecs/h264.js';
-import { HEVC_NAL, hevcNalType, parseHvcC } from '../codecs/hevc.js';
+import { parameterSetUnits, unitsInsertAt, type InBandParams } from '../codecs/parameter-sets.js';
 
-/** What to put into the first keyframe after a video sequence header `body` (the whole tag body). */
-export interface InBandParams {
-  /** The parameter sets as length-prefixed NAL units (VPS, SPS, PPS). */
-  units: Uint8Array;
-  lengthSize: number;
-  hevc: boolean;
-}
+export type { InBandParams };
 
 const FOURCC_AVC1 = 0x61766331; // 'avc1'
 const FOURCC_HVC1 = 0x68766331; // 'hvc1'
@@ -37,29 +30,7 @@ export function inBandParams(body: Uint8Array): InBandParams | undefined {
     if (codec !== 7 && codec !== 12) return undefined;
     hevc = codec === 12;
   }
-  const record = body.subarray(5);
-  try {
-    const cfg = hevc ? parseHvcC(record) : parseAvcC(record);
-    const sets = hevc
-      ? [...(cfg as ReturnType<typeof parseHvcC>).vps, ...cfg.sps, ...cfg.pps]
-      : [...cfg.sps, ...cfg.pps];
-    if (cfg.sps.length === 0) return undefined;
-    const n = cfg.lengthSize;
-    let size = 0;
-    for (const s of sets) size += n + s.length;
-    const units = new Uint8Array(size);
-    let at = 0;
-    for (const s of sets) {
-      for (let k = n - 1, len = s.length; k >= 0; k--, len = Math.floor(len / 256))
-        units[at + k] = len & 0xff;
-      units.set(s, at + n);
-      at += n + s.length;
-    }
-    return { units, lengthSize: n, hevc };
-  } catch (err) {
-    if (err instanceof FormatError) return undefined;
-    throw err;
-  }
+  return parameterSetUnits(hevc, body.subarray(5));
 }
 
 /**
@@ -70,19 +41,6 @@ export function paramsInsertAt(b: Uint8Array, at: number, size: number, p: InBan
   const b0 = b[at] as number;
   // Legacy: FrameType/CodecID, AVCPacketType, CompositionTime (5 bytes). Enhanced: FourCC, then a
   // CompositionTime only for PacketTypeCodedFrames (1), not CodedFramesX (3).
-  let pos = at + ((b0 & 0x80) !== 0 ? ((b0 & 0x0f) === 1 ? 8 : 5) : 5);
-  const end = at + size;
-  if (pos > end) return undefined;
-  let insert = pos;
-  for (let units = 0; units < 4 && pos + p.lengthSize < end; units++) {
-    let len = 0;
-    for (let k = 0; k < p.lengthSize; k++) len = len * 256 + (b[pos + k] as number);
-    const first = b[pos + p.lengthSize] as number;
-    const type = p.hevc ? hevcNalType(first) : h264NalType(first);
-    if (p.hevc ? type === HEVC_NAL.SPS || type === HEVC_NAL.VPS : type === H264_NAL.SPS) return undefined;
-    const aud = p.hevc ? type === HEVC_NAL.AUD : type === H264_NAL.AUD;
-    pos += p.lengthSize + len;
-    if (aud && insert === pos - p.lengthSize - len) insert = pos;
-  }
-  return insert;
+  const pos = at + ((b0 & 0x80) !== 0 ? ((b0 & 0x0f) === 1 ? 8 : 5) : 5);
+  return unitsInsertAt(b, pos, at + size, p);
 }
