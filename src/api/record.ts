@@ -321,6 +321,8 @@ async function recordFrom(
   // A VOD playlist (HLS, DASH) lists the same segments on every run: one given up on can be tried again.
   const refills = !source.live && (source.kind === 'hls' || source.kind === 'dash');
   const done = new Set<string>();
+  // Per stream: the init section the sink has in force once the items handed out so far are committed.
+  const initInForce = new Map<StreamName, string>();
   const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0, inits: 0 };
   const stop = new AbortController();
   const onCallerAbort = (): void => stop.abort();
@@ -506,7 +508,7 @@ async function recordFrom(
         plan(seg.stream, seg.duration);
         return true;
       });
-      const items = itemsOf(segments, done);
+      const items = itemsOf(segments, done, initInForce);
       total = stats.committed + items.filter((i) => i.kind === 'media').length;
       if (items.length > 0) {
         batchBytes = 0;
@@ -823,10 +825,19 @@ async function saveSubtitles(
   return path;
 }
 
-/** The download list of a batch: each media segment, preceded by its init section when that changes. */
-function itemsOf(segments: readonly RecordSegment[], done: ReadonlySet<string>): Item[] {
+/**
+ * The download list of a batch: each media segment, preceded by its init section when that changes.
+ * `initInForce` (per stream, kept from batch to batch) is the init the sink will have when the items
+ * before are committed. An init that comes back after another (A, B, A: an ad break in an fMP4 stream)
+ * is an item again, under a key of its own, so that the sink gets it again: left out because its key was
+ * fetched already, the segments after it were read with B's init (a broken file, exit 0).
+ */
+function itemsOf(
+  segments: readonly RecordSegment[],
+  done: ReadonlySet<string>,
+  initInForce: Map<StreamName, string>,
+): Item[] {
   const items: Item[] = [];
-  const lastInit = new Map<StreamName, string>();
   const pendingGap = new Map<StreamName, number>();
   const inList = new Set<string>();
   for (const seg of segments) {
@@ -835,16 +846,18 @@ function itemsOf(segments: readonly RecordSegment[], done: ReadonlySet<string>):
       continue;
     }
     if (done.has(seg.key) || inList.has(seg.key)) {
-      if (seg.init) lastInit.set(seg.stream, seg.init.key);
+      if (seg.init) initInForce.set(seg.stream, seg.init.key);
       continue;
     }
-    if (seg.init && lastInit.get(seg.stream) !== seg.init.key) {
-      lastInit.set(seg.stream, seg.init.key);
-      if (!inList.has(seg.init.key) && !done.has(seg.init.key)) {
-        const init: Item = { key: seg.init.key, url: seg.init.url, kind: 'init', stream: seg.stream };
+    if (seg.init && initInForce.get(seg.stream) !== seg.init.key) {
+      initInForce.set(seg.stream, seg.init.key);
+      const seen = inList.has(seg.init.key) || done.has(seg.init.key);
+      const key = seen ? `${seg.init.key}@${seg.key}` : seg.init.key;
+      if (!inList.has(key) && !done.has(key)) {
+        const init: Item = { key, url: seg.init.url, kind: 'init', stream: seg.stream };
         if (seg.init.range) init.range = seg.init.range;
         items.push(init);
-        inList.add(init.key);
+        inList.add(key);
       }
     }
     const item: Item = { key: seg.key, url: seg.url, kind: 'media', stream: seg.stream, seg };

@@ -471,11 +471,11 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
       const master = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
       const variants = master.filter((l) => l !== '' && !l.startsWith('#'));
       assert.ok(variants.length >= 2, 'two variants of different sizes');
-      const partOf = (v: string, map?: string): string[] => {
+      const partOf = (v: string, map?: string, from = 0): string[] => {
         const base = dirnameOf(v);
         const text = readFileSync(join(fx.dir, v), 'utf8').split('\n');
         const out = [`#EXT-X-MAP:URI="${map ?? `/fchange/${base}init.mp4`}"`];
-        for (const s of text.filter((l) => l.endsWith('.m4s')).slice(0, 2))
+        for (const s of text.filter((l) => l.endsWith('.m4s')).slice(from, from + 2))
           out.push(`#EXTINF:${fx.segmentSeconds}.0,`, `/fchange/${base}${s}`);
         return out;
       };
@@ -493,14 +493,31 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
           return true;
         },
       );
-      // To MP4 (the default), both parts: the second part's parameter sets go into its first keyframe.
+      // To MP4 (the default), every part: a part's parameter sets go into its first keyframe. The first
+      // init comes back for a third part (an ad break, then the programme): it is fetched and used again
+      // (it was not: the third part was read with the second's init, a broken file with exit 0).
+      const aba = [
+        ...head,
+        ...partOf(hi),
+        '#EXT-X-DISCONTINUITY',
+        ...partOf(lo),
+        '#EXT-X-DISCONTINUITY',
+        ...partOf(hi, undefined, 2),
+        '#EXT-X-ENDLIST',
+        '',
+      ];
+      origin.route('/fchange/aba.m3u8', { body: aba.join('\n'), type: 'application/vnd.apple.mpegurl' });
       const want: string[] = [];
-      for (const v of [hi, lo]) {
+      for (const [v, from] of [
+        [hi, 0],
+        [lo, 0],
+        [hi, 2],
+      ] as const) {
         const base = dirnameOf(v);
         const segs = readFileSync(join(fx.dir, v), 'utf8')
           .split('\n')
           .filter((l) => l.endsWith('.m4s'))
-          .slice(0, 2);
+          .slice(from, from + 2);
         for (const seg of segs) {
           const whole = join(dir, `fchange-${base.replace(/\W/g, '')}-${seg}.mp4`);
           writeFileSync(
@@ -514,10 +531,14 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
         }
       }
       const mp4 = outPath();
-      const r = await record(origin.url('/fchange/mixed.m3u8'), { output: mp4 });
-      assert.equal(r.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE').length, 1);
+      const r = await record(origin.url('/fchange/aba.m3u8'), { output: mp4 });
+      assert.equal(r.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE').length, 2);
       assert.equal(await decodeMessages(mp4), '');
       assert.deepEqual((await frameHashes(mp4, { ownSizes: true })).video, want, 'every frame, in order');
+      const ts = outPath('.ts');
+      await record(origin.url('/fchange/aba.m3u8'), { output: ts, format: 'ts' });
+      assert.equal(await decodeMessages(ts), '');
+      assert.deepEqual((await frameHashes(ts, { ownSizes: true })).video, want, 'every frame, in order');
       // The same init section again under another name, one byte of its handler name changed.
       const init = readFileSync(join(fx.dir, `${dirnameOf(hi)}init.mp4`));
       const other = Buffer.from(init);
