@@ -295,7 +295,9 @@ function joinRuns(runs: DemuxedInput[]): Timeline {
       `the stream changed its encoding at a discontinuity${what ? ` (${what})` : ''}: one MP4 cannot hold both`,
       {
         code: 'E_CONCAT_MISMATCH',
-        hint: 'record with --format ts (an MPEG-TS carries the change), or record each part on its own',
+        hint:
+          'run the same command again with --format ts: an MPEG-TS carries the change, and it is written' +
+          ' from the resume journal kept beside the output, with nothing fetched again',
       },
     );
   }

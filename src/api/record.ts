@@ -265,15 +265,18 @@ async function recordFrom(
   const { source, client } = opened;
   const output = options.output;
   const toPipe = output === '-';
+  // An .m4a holds the audio: a separate audio stream alone is fetched, or a muxed one without its video.
+  const audioOnly = format === 'mp4' && extname(finalOutput).toLowerCase() === '.m4a';
+  // What is fetched, not what it is written as: the same command with another --format (MP4 refused a
+  // change of audio settings at a discontinuity, say) writes its output from the same journal.
   const identity = JSON.stringify({
     url,
     quality: options.quality ?? 'best',
     audio: options.audioLang ?? null,
+    ...(audioOnly ? { only: 'audio' } : {}),
   });
   // A pipe cannot be resumed: no journal then.
-  const journal = toPipe
-    ? undefined
-    : await SegmentJournal.open(journalPathFor(finalOutput), { identity: `${identity} ${format}` });
+  const journal = toPipe ? undefined : await SegmentJournal.open(journalPathFor(finalOutput), { identity });
   if (!toPipe) await removeStaleParts(output);
   const order = journal ? CommitLog.in(journal.dir) : undefined;
   // Kept for the next run, unless it holds nothing (the run failed or stopped before any segment came:
@@ -283,8 +286,6 @@ async function recordFrom(
     else await journal?.close();
   };
   const expectedSec = options.durationSec ?? source.totalSec;
-  // An .m4a holds the audio: a separate audio stream alone is fetched, or a muxed one without its video.
-  const audioOnly = format === 'mp4' && extname(finalOutput).toLowerCase() === '.m4a';
   const fetched = audioOnly ? audioStreams(opened) : source.streams;
   let sink: RecordSink;
   try {

@@ -568,6 +568,55 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
   });
 });
 
+describe('record EXT-X-DISCONTINUITY to other audio settings', () => {
+  // One MP4 track has one AudioSpecificConfig: 44.1 kHz then 48 kHz AAC is refused, after the download.
+  // The journal stays, and the same command with --format ts writes the TS from it, fetching nothing.
+  it('MP4 is refused with the way out, and --format ts writes the recording from the journal', async () => {
+    const origin = await startOrigin();
+    try {
+      const pkg = mkdtempSync(join(dir, 'audio-change-'));
+      const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0'];
+      for (const rate of [44100, 48000]) {
+        await run(tools().ffmpeg.path, [
+          ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=25:d=4'],
+          ...['-f', 'lavfi', '-i', `sine=d=4:sample_rate=${rate}`, '-c:v', 'libx264', '-g', '25'],
+          ...['-c:a', 'aac', '-ar', String(rate), '-f', 'hls', '-hls_time', '2'],
+          ...['-hls_segment_filename', join(pkg, `a${rate}-%d.ts`), join(pkg, `a${rate}.m3u8`)],
+        ]);
+        if (rate === 48000) lines.push('#EXT-X-DISCONTINUITY');
+        for (const k of [0, 1]) {
+          const name = `a${rate}-${k}.ts`;
+          origin.route(`/audio-change/${name}`, { body: readFileSync(join(pkg, name)), type: 'video/mp2t' });
+          lines.push('#EXTINF:2.0,', `/audio-change/${name}`);
+        }
+      }
+      lines.push('#EXT-X-ENDLIST', '');
+      origin.route('/audio-change/index.m3u8', {
+        body: lines.join('\n'),
+        type: 'application/vnd.apple.mpegurl',
+      });
+      const url = origin.url('/audio-change/index.m3u8');
+      const out = outPath();
+      await assert.rejects(record(url, { output: out }), (err: unknown) => {
+        assert.ok(isCastkitError(err));
+        assert.equal(err.code, 'E_CONCAT_MISMATCH');
+        assert.match(err.message, /\(48000 Hz, not 44100 Hz\)/);
+        assert.match(err.hint ?? '', /same command again with --format ts/);
+        return true;
+      });
+      assert.ok(existsSync(`${out}.castkit-journal`), 'the journal is kept');
+      const r = await record(url, { output: out, format: 'ts' });
+      assert.equal(r.segments, 4);
+      assert.equal(r.fetched, 0, 'nothing fetched again');
+      assert.equal(r.fromJournal, 4);
+      assert.deepEqual(await streamTypes(out), ['video', 'audio']);
+      assert.equal((await packets(out)).filter((p) => p.type === 'video').length, 200);
+    } finally {
+      await origin.close();
+    }
+  });
+});
+
 describe('record --subs', () => {
   it('saves the WebVTT subtitles rendition beside the output', async () => {
     const origin = await startOrigin();
