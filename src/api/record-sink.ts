@@ -264,6 +264,8 @@ export class Mp4RecordSink extends DemuxingSink {
       if (i >= 0) startSec = Math.min(startSec, (first.samples.dts[i] as number) / t.timescale);
     }
     const joined = joinRuns(runs);
+    // What joining the runs repaired or noticed (a change of parameters, a repeat) is said as for one stream.
+    for (const w of joined.warnings) this.warnings.push(w);
     if (Number.isFinite(startSec) && startSec !== 0) {
       const shifts: number[] = [];
       for (const t of joined.tracks) shifts[t.id] = Math.round(startSec * t.timescale);

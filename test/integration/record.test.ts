@@ -568,6 +568,64 @@ describe('record EXT-X-DISCONTINUITY to another encoding', () => {
   });
 });
 
+describe('record DASH periods of other encodings', () => {
+  // An ad period between programme periods, or a period of another size: each period's first keyframe
+  // gets its parameter sets, and the MP4 plays them one after another (this was refused after the download).
+  it('two periods whose video representations differ: one MP4, every frame as the segments decode', async () => {
+    const origin = await startOrigin();
+    try {
+      const fx = await streamFixture('dash-number');
+      serveFixture(origin, fx, '/periods');
+      const sec = fx.segmentSeconds;
+      const us = sec * 1_000_000;
+      const template = (start: number): string =>
+        `<SegmentTemplate timescale="1000000" duration="${us}" initialization="init-stream$RepresentationID$.m4s"` +
+        ` media="chunk-stream$RepresentationID$-$Number%05d$.m4s" startNumber="${start}"` +
+        ` presentationTimeOffset="${(start - 1) * us}"/>`;
+      const period = (id: string, rep: string, width: number, height: number, start: number): string =>
+        `<Period id="${id}" start="PT${(start - 1) * sec}S" duration="PT${2 * sec}S">` +
+        `<AdaptationSet contentType="video" startWithSAP="1"><Representation id="${rep}" mimeType="video/mp4"` +
+        ` codecs="avc1.640015" bandwidth="500000" width="${width}" height="${height}">${template(start)}` +
+        '</Representation></AdaptationSet><AdaptationSet contentType="audio" startWithSAP="1" lang="eng">' +
+        `<Representation id="2" mimeType="audio/mp4" codecs="mp4a.40.2" bandwidth="96000">${template(start)}` +
+        '</Representation></AdaptationSet></Period>';
+      const mpd =
+        '<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"' +
+        ` profiles="urn:mpeg:dash:profile:isoff-live:2011" mediaPresentationDuration="PT${4 * sec}S">` +
+        `${period('p0', '1', 640, 360, 1)}${period('p1', '0', 320, 180, 3)}</MPD>`;
+      origin.route('/periods/two.mpd', { body: mpd, type: 'application/dash+xml' });
+      const want: string[] = [];
+      for (const [rep, n] of [
+        ['1', 1],
+        ['1', 2],
+        ['0', 3],
+        ['0', 4],
+      ] as const) {
+        const whole = join(dir, `period-${rep}-${n}.mp4`);
+        const chunk = `chunk-stream${rep}-${String(n).padStart(5, '0')}.m4s`;
+        writeFileSync(
+          whole,
+          Buffer.concat([
+            readFileSync(join(fx.dir, `init-stream${rep}.m4s`)),
+            readFileSync(join(fx.dir, chunk)),
+          ]),
+        );
+        want.push(...(await frameHashes(whole)).video);
+      }
+      const out = outPath();
+      const r = await record(origin.url('/periods/two.mpd'), { output: out });
+      assert.ok(
+        r.warnings.some((w) => w.code === 'W_CONFIG_CHANGE'),
+        'the change is said',
+      );
+      assert.equal(await decodeMessages(out), '');
+      assert.deepEqual((await frameHashes(out, { ownSizes: true })).video, want, 'every frame, in order');
+    } finally {
+      await origin.close();
+    }
+  });
+});
+
 describe('record EXT-X-DISCONTINUITY to other audio settings', () => {
   // One MP4 track has one AudioSpecificConfig: 44.1 kHz then 48 kHz AAC is refused, after the download.
   // The journal stays, and the same command with --format ts writes the TS from it, fetching nothing.
