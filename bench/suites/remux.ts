@@ -398,10 +398,11 @@ export const remuxSuite: Suite = {
         return `remux/${r.case}: castkit/cat ${ratio}, target <= ${JOIN_CAT_TARGET}: ${verdict}`;
       }
       if (r.peer.tool === 'node-copy') {
-        // castkit/cat = castkit/node-copy x node-copy/cat: the second factor is what Node costs anyway.
+        // What a copy through a Node process costs against cat's, from the two peers' own medians (castkit's
+        // medians in the two cases may differ on a busy machine).
         const cat = results.find((c) => c.peer.tool === 'cat');
         const floor = cat
-          ? ` (node-copy/cat ${(cat.ratio / r.ratio).toFixed(2)}: no join in Node beats it)`
+          ? ` (node-copy/cat ${(r.peer.medianMs / cat.peer.medianMs).toFixed(2)}: no join in Node beats it)`
           : '';
         return `remux/${r.case}: castkit/node-copy ${ratio}, no target${floor}`;
       }
