@@ -1,7 +1,7 @@
 import { copyOf } from '../core/bytes.js';
 import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
-import { parameterSetUnits, unitsInsertAt, type InBandParams } from '../formats/codecs/parameter-sets.js';
+import { parameterSetUnits, withParameterSets, type InBandParams } from '../formats/codecs/parameter-sets.js';
 import { cutToPresentation, planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
@@ -26,17 +26,6 @@ import {
 import { rewriteWithHead } from './remux-output.js';
 import { trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxTrackSummary } from './remux-types.js';
-
-/** A sample's length-prefixed NAL units with the parameter sets `p` put in front (after an AUD). */
-function withParams(payload: Uint8Array, p: InBandParams): Uint8Array {
-  const at = unitsInsertAt(payload, 0, payload.length, p);
-  if (at === undefined) return payload; // it carries an SPS already
-  const out = new Uint8Array(payload.length + p.units.length);
-  out.set(payload.subarray(0, at), 0);
-  out.set(p.units, at);
-  out.set(payload.subarray(at), at + p.units.length);
-  return out;
-}
 
 /** Bytes of moov per sample at the most (see remux-onepass.ts). */
 const MOOV_BYTES_PER_SAMPLE = 44;
@@ -156,7 +145,7 @@ export class Mp4RecordSink extends DemuxingSink {
       let payload = given;
       if (params) {
         pending?.delete(sample.trackId);
-        payload = withParams(given, params);
+        payload = withParameterSets(given, params);
       }
       run.samples.addSample(
         payload === given ? sample : { ...sample, size: payload.length },

@@ -14,7 +14,14 @@ import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-wri
 import { TsMuxer, type TsMuxerTrackOptions } from '../formats/mpegts/mpegts-muxer.js';
 import type { Sample, TrackInfo } from '../formats/media.js';
 import { SampleTable, type TableSample } from '../formats/sample-table.js';
-import { joinInputs, mergeInputs, type DemuxedInput, type Timeline } from '../formats/timeline.js';
+import {
+  joinInputs,
+  mergeInputs,
+  sameDecoding,
+  type DemuxedInput,
+  type Timeline,
+} from '../formats/timeline.js';
+import { parameterSetUnits, withParameterSets } from '../formats/codecs/parameter-sets.js';
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
 import { PieceReader } from '../storage/piece-reader.js';
@@ -51,6 +58,12 @@ export async function remuxInTwoPasses(
     // Pass 1: demux every input into tables (payloads stay in the inputs or go to the spill file).
     const { demuxed, bytesIn } = await demuxAll(inputs, sniffed, store, warnings, options);
     await store.flush();
+    // Not for MPEG-TS: its muxer puts the track's own parameter sets before every keyframe, and the later
+    // keyframes of a part would go back to the first part's (a join of such inputs to TS is refused).
+    if (!options.merge && format !== 'ts') {
+      await carryParameterSets(demuxed, store); // reads spilled payloads back: after the flush above
+      await store.flush();
+    }
 
     const timeline = options.merge ? mergeInputs(demuxed) : joinDemuxed(demuxed, store);
     for (const w of timeline.warnings) warnings.push({ ...w, input: w.input ?? inputs[0] ?? '' });
@@ -114,6 +127,53 @@ export async function remuxInTwoPasses(
     throw err;
   } finally {
     await store.dispose();
+  }
+}
+
+/**
+ * Inputs whose video was encoded with other parameters than the input before (clips of another size, the
+ * renditions of a stream): unless their samples carry their parameter sets (MPEG-TS ones do), the first
+ * keyframe of each such input gets its own put in front, through the payload store, and its track says
+ * so (inBandParameterSets): joinInputs then keeps them under the first sample entry, and each part
+ * decodes as its own input did. The first video track of each input is compared, as joinInputs matches.
+ */
+async function carryParameterSets(demuxed: DemuxedInput[], store: PayloadStore): Promise<void> {
+  const peek = new PayloadPeek();
+  try {
+    let before: TrackInfo | undefined;
+    for (const input of demuxed) {
+      const k = input.tracks.findIndex((t) => t.kind === 'video');
+      const t = input.tracks[k];
+      if (!t) continue;
+      const prev = before;
+      before = t;
+      if (!prev || t.inBandParameterSets || t.codec !== prev.codec || sameDecoding(t, prev)) continue;
+      if (t.codec !== 'avc' && t.codec !== 'hevc') continue;
+      const params = parameterSetUnits(t.codec === 'hevc', t.config);
+      const table = input.samples;
+      let j = 0;
+      while (j < table.length && !(table.trackId[j] === t.id && table.keyframe[j] === 1)) j++;
+      if (!params || j === table.length) continue;
+      const size = table.size[j] as number;
+      const offset = table.offset[j] as number;
+      const tag = table.tag[j] as number;
+      const payload =
+        tag === IN_INPUT
+          ? peek.read(input.name, offset, size)
+          : tag === IN_MEMORY
+            ? store.memoryBytes(offset, size)
+            : peek.read(store.path, offset, size);
+      const grown = withParameterSets(payload, params);
+      if (grown !== payload) {
+        const at = store.addToMemory(grown);
+        table.tag[j] = at >= 0 ? IN_MEMORY : IN_FILE;
+        table.offset[j] = at >= 0 ? at : await store.addToFile(grown);
+        table.size[j] = grown.length;
+      }
+      input.tracks[k] = { ...t, inBandParameterSets: true };
+    }
+  } finally {
+    peek.close();
   }
 }
 

@@ -721,3 +721,44 @@ describe('remux to MPEG-TS', () => {
     );
   });
 });
+
+describe('remux joins of inputs encoded with other video parameters', () => {
+  // Clips of two sizes (a phone's, a camera's): each later input whose parameter sets differ from the one
+  // before gets its own into its first keyframe, and the output plays each part as its own input does.
+  it('MP4 clips of 320x240, 640x360, 320x240 -> mp4, fmp4, flv: every frame at its size; ts is refused', async () => {
+    const clips: string[] = [];
+    for (const [size, freq] of [
+      ['320x240', 440],
+      ['640x360', 880],
+    ] as const) {
+      const path = join(dir, `size-${size}.mp4`);
+      await run(tools().ffmpeg.path, [
+        ...['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=${size}:r=25:d=2`],
+        ...['-f', 'lavfi', '-i', `sine=d=2:f=${freq}`, '-c:v', 'libx264', '-g', '25', '-c:a', 'aac'],
+        ...['-shortest', path],
+      ]);
+      clips.push(path);
+    }
+    const inputs = [clips[0], clips[1], clips[0]] as string[];
+    const want: string[] = [];
+    for (const input of inputs) want.push(...(await frameHashes(input)).video);
+    for (const [ext, format] of [
+      ['.mp4', undefined],
+      ['.mp4', 'fmp4'],
+      ['.flv', undefined],
+    ] as const) {
+      const out = outPath(ext);
+      const r = await remux(inputs, { output: out, ...(format ? { format } : {}) });
+      const changes = r.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE');
+      assert.equal(changes.length, 2, `${format ?? ext}: the change and the change back`);
+      assert.equal(await decodeMessages(out), '', `${format ?? ext}: a clean decode`);
+      assert.deepEqual((await frameHashes(out, { ownSizes: true })).video, want, `${format ?? ext}: frames`);
+    }
+    // An MPEG-TS muxer puts the first part's parameter sets before every keyframe: refused, as before.
+    await assert.rejects(remux(inputs, { output: outPath('.ts') }), (err: unknown) => {
+      assert.ok(err instanceof CastkitError);
+      assert.equal(err.code, 'E_CONCAT_MISMATCH');
+      return true;
+    });
+  });
+});

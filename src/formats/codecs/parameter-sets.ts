@@ -62,3 +62,14 @@ export function unitsInsertAt(b: Uint8Array, pos: number, end: number, p: InBand
   }
   return insert;
 }
+
+/** A sample's length-prefixed NAL units with `p` put in front (after an AUD); the same array when it has an SPS. */
+export function withParameterSets(sample: Uint8Array, p: InBandParams): Uint8Array {
+  const at = unitsInsertAt(sample, 0, sample.length, p);
+  if (at === undefined) return sample;
+  const out = new Uint8Array(sample.length + p.units.length);
+  out.set(sample.subarray(0, at), 0);
+  out.set(p.units, at);
+  out.set(sample.subarray(at), at + p.units.length);
+  return out;
+}
