@@ -1,4 +1,5 @@
 import { extname } from 'node:path';
+import { sameBytes } from '../core/bytes.js';
 import { InputError, InterruptedError } from '../core/errors.js';
 import { createDemuxer } from '../formats/demux.js';
 import {
@@ -58,9 +59,8 @@ export async function remuxInTwoPasses(
     // Pass 1: demux every input into tables (payloads stay in the inputs or go to the spill file).
     const { demuxed, bytesIn } = await demuxAll(inputs, sniffed, store, warnings, options);
     await store.flush();
-    // Not for MPEG-TS: its muxer puts the track's own parameter sets before every keyframe, and the later
-    // keyframes of a part would go back to the first part's (a join of such inputs to TS is refused).
-    if (!options.merge && format !== 'ts') {
+    // For MPEG-TS too: its muxer then switches to each input's own parameter sets (writeTs).
+    if (!options.merge) {
       await carryParameterSets(demuxed, store); // reads spilled payloads back: after the flush above
       await store.flush();
     }
@@ -350,11 +350,23 @@ async function writeTs(
     estimate += Math.ceil(((samples.size[i] as number) + 40) / 184) * 188;
     if (samples.keyframe[i]) estimate += 2 * 188;
   }
+  // The video's configuration per input (the first video track of each, as joinInputs matches them): an
+  // input encoded with other parameters switches the muxer to its own, which it puts before every keyframe.
+  const video = tracks.find((t) => t.kind === 'video');
+  const configOf = demuxed.map((d) => d.tracks.find((t) => t.kind === 'video')?.config);
+  let inForce = video?.config;
   const reader = new PieceReader(sources);
   const writer = new PieceWriter(out, [], 2 * IO_BLOCK, progressReporter(options, 'write', estimate));
   try {
     let n = 0;
     for (const row of order) {
+      if (video && samples.trackId[row] === video.id) {
+        const config = configOf[samples.input[row] as number];
+        if (config && config !== inForce) {
+          if (!inForce || !sameBytes(config, inForce)) muxer.setConfig(video.id, config);
+          inForce = config;
+        }
+      }
       const source = sourceOf(row);
       const offset = samples.offset[row] as number;
       const size = samples.size[row] as number;
