@@ -1,14 +1,14 @@
 import { copyOf } from '../core/bytes.js';
 import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
-import { parameterSetUnits, withParameterSets, type InBandParams } from '../formats/codecs/parameter-sets.js';
+import { withParameterSets, type InBandParams } from '../formats/codecs/parameter-sets.js';
 import { cutToPresentation, planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
 import {
   joinInputs,
   mergeInputs,
-  sameDecoding,
+  parameterSetsToCarry,
   type DemuxedInput,
   type Timeline,
 } from '../formats/timeline.js';
@@ -165,11 +165,9 @@ export class Mp4RecordSink extends DemuxingSink {
    * new ones into its first keyframe: the MP4 keeps one sample entry, and the run decodes as it did.
    */
   private announced(s: StreamState, run: Run, t: TrackInfo): TrackInfo {
-    if (t.kind !== 'video' || (t.codec !== 'avc' && t.codec !== 'hevc')) return t;
-    const before = this.videoInForce.get(s.name);
+    if (t.kind !== 'video') return t;
+    const params = parameterSetsToCarry(t, this.videoInForce.get(s.name));
     this.videoInForce.set(s.name, t);
-    if (t.inBandParameterSets || !before || sameDecoding(t, before)) return t;
-    const params = parameterSetUnits(t.codec === 'hevc', t.config);
     if (!params) return t;
     let pending = this.pendingParams.get(run);
     if (!pending) this.pendingParams.set(run, (pending = new Map()));

@@ -18,11 +18,11 @@ import { SampleTable, type TableSample } from '../formats/sample-table.js';
 import {
   joinInputs,
   mergeInputs,
-  sameDecoding,
+  parameterSetsToCarry,
   type DemuxedInput,
   type Timeline,
 } from '../formats/timeline.js';
-import { parameterSetUnits, withParameterSets } from '../formats/codecs/parameter-sets.js';
+import { withParameterSets } from '../formats/codecs/parameter-sets.js';
 import { AtomicFile } from '../storage/local.js';
 import { PayloadStore } from '../storage/payload-store.js';
 import { PieceReader } from '../storage/piece-reader.js';
@@ -32,6 +32,7 @@ import { IO_BLOCK } from '../storage/write-all.js';
 import { demuxedInput, demuxFile, pacer } from './remux-demux.js';
 import { readInputSync, statInput } from '../sources/file-source.js';
 import type { SniffedInput } from './remux-inputs.js';
+import type { PayloadRef } from '../formats/join-seam.js';
 import { PayloadPeek } from './remux-payloads.js';
 import { progressReporter, trackSummaries, withDetails } from './remux-shared.js';
 import type { RemuxFormat, RemuxOptions, RemuxResult, RemuxWarning } from './remux-types.js';
@@ -145,24 +146,18 @@ async function carryParameterSets(demuxed: DemuxedInput[], store: PayloadStore):
       const k = input.tracks.findIndex((t) => t.kind === 'video');
       const t = input.tracks[k];
       if (!t) continue;
-      const prev = before;
+      const params = parameterSetsToCarry(t, before);
       before = t;
-      if (!prev || t.inBandParameterSets || t.codec !== prev.codec || sameDecoding(t, prev)) continue;
-      if (t.codec !== 'avc' && t.codec !== 'hevc') continue;
-      const params = parameterSetUnits(t.codec === 'hevc', t.config);
+      if (!params) continue;
       const table = input.samples;
       let j = 0;
       while (j < table.length && !(table.trackId[j] === t.id && table.keyframe[j] === 1)) j++;
-      if (!params || j === table.length) continue;
-      const size = table.size[j] as number;
-      const offset = table.offset[j] as number;
-      const tag = table.tag[j] as number;
-      const payload =
-        tag === IN_INPUT
-          ? peek.read(input.name, offset, size)
-          : tag === IN_MEMORY
-            ? store.memoryBytes(offset, size)
-            : peek.read(store.path, offset, size);
+      if (j === table.length) continue;
+      const payload = readBack(peek, store, input.name, {
+        tag: table.tag[j] as number,
+        offset: table.offset[j] as number,
+        size: table.size[j] as number,
+      });
       const grown = withParameterSets(payload, params);
       if (grown !== payload) {
         const at = store.addToMemory(grown);
@@ -177,18 +172,24 @@ async function carryParameterSets(demuxed: DemuxedInput[], store: PayloadStore):
   }
 }
 
+/** A payload read back from where its table tag says it is: the input named `input`, or the store. */
+function readBack(
+  peek: PayloadPeek,
+  store: PayloadStore,
+  input: string,
+  at: Pick<PayloadRef, 'tag' | 'offset' | 'size'>,
+): Uint8Array {
+  if (at.tag === IN_INPUT) return peek.read(input, at.offset, at.size);
+  if (at.tag === IN_MEMORY) return store.memoryBytes(at.offset, at.size);
+  return peek.read(store.path, at.offset, at.size);
+}
+
 /** joinInputs, with payloads read back from the inputs or the store where a seam needs to compare them. */
 function joinDemuxed(demuxed: DemuxedInput[], store: PayloadStore): Timeline {
   const peek = new PayloadPeek();
   try {
     return joinInputs(demuxed, {
-      samePayload: PayloadPeek.same((r) =>
-        r.tag === IN_INPUT
-          ? peek.read((demuxed[r.input] as DemuxedInput).name, r.offset, r.size)
-          : r.tag === IN_MEMORY
-            ? store.memoryBytes(r.offset, r.size)
-            : peek.read(store.path, r.offset, r.size),
-      ),
+      samePayload: PayloadPeek.same((r) => readBack(peek, store, (demuxed[r.input] as DemuxedInput).name, r)),
     });
   } finally {
     peek.close();

@@ -1,6 +1,7 @@
 import { sameBytes } from '../core/bytes.js';
 import { parseAudioSpecificConfig } from './codecs/aac.js';
 import { parseAvcC } from './codecs/h264.js';
+import { parameterSetUnits, type InBandParams } from './codecs/parameter-sets.js';
 import { parseHvcC } from './codecs/hevc.js';
 import { CastkitError, FormatError } from '../core/errors.js';
 import type { FormatWarning, TrackInfo } from './media.js';
@@ -109,6 +110,19 @@ export function changesInBand(t: TrackInfo, first: TrackInfo): boolean {
     if (err instanceof FormatError) return false;
     throw err;
   }
+}
+
+/**
+ * The parameter sets to put into the first keyframe of video track `t`, which follows `before` (the part
+ * before it): the change of configuration then travels in band, and changesInBand takes it. Undefined when
+ * nothing needs carrying: not H.264 or HEVC, the samples carry their own already (MPEG-TS), no part before,
+ * another codec (refused anyway), the same decoding, or a record that does not parse.
+ */
+export function parameterSetsToCarry(t: TrackInfo, before: TrackInfo | undefined): InBandParams | undefined {
+  if (t.kind !== 'video' || (t.codec !== 'avc' && t.codec !== 'hevc') || t.inBandParameterSets)
+    return undefined;
+  if (!before || t.codec !== before.codec || sameDecoding(t, before)) return undefined;
+  return parameterSetUnits(t.codec === 'hevc', t.config);
 }
 
 /** Where a track's edit list puts its media, seconds: its delay less its media time (0 without one). */
