@@ -7,7 +7,7 @@ import {
 } from '../formats/flv/flv-joiner.js';
 import { AtomicFile } from '../storage/local.js';
 import { GatherWriter } from '../storage/gather-writer.js';
-import { readInputInto, readInputSync, statInput } from '../sources/file-source.js';
+import { closeInput, openInputFile, readOpenInput } from '../sources/file-source.js';
 import { requireFlvInput, sniffBytes } from './remux-inputs.js';
 import { rewriteWithHead } from './remux-output.js';
 import { pacer } from './remux-demux.js';
@@ -16,14 +16,13 @@ import type { RemuxOptions, RemuxResult, RemuxTrackSummary, RemuxWarning } from 
 
 /** FLV chunks -> one FLV: one header, one onMetaData, repaired timestamps (the ustream case). */
 export async function joinFlv(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
-  const sizes: number[] = [];
-  for (const input of inputs) sizes.push(statInput(input));
-  const total = sizes.reduce((a, b) => a + b, 0);
+  // Each chunk's size is taken from the chunk once open (no stat of every input first): progress counts
+  // chunks, and the room for the head is estimated from the chunks read before it is reserved.
   // The chunks are read into our own memory and written out before the next is read: retime in place.
   const joiner = new FlvJoiner({ rewriteInPlace: true });
   const pace = pacer();
   const out = await AtomicFile.create(options.output);
-  const readProgress = progressReporter(options, 'join', total);
+  const readProgress = progressReporter(options, 'join', inputs.length, 'items');
   // Each chunk is read into the writer's block and its tags are written from there, retimed in place.
   const writer = new GatherWriter(out);
   // The onMetaData goes first but is known only at the end (duration, keyframe index): the body is
@@ -42,10 +41,14 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
       // Chunks are small and many: a synchronous read each is far cheaper than a round of async calls.
       // Once the room for the head is reserved, each chunk is read into the writer's block (before that,
       // chunks are held and get their own memory).
-      const buf =
-        reserved === undefined
-          ? readInputSync(input)
-          : readInputInto(input, await writer.region(sizes[i] as number));
+      const opened = openInputFile(input);
+      let buf: Uint8Array;
+      try {
+        const into = reserved === undefined ? new Uint8Array(opened.size) : await writer.region(opened.size);
+        buf = readOpenInput(opened, into);
+      } finally {
+        closeInput(opened);
+      }
       if (i > 0) requireFlvInput(input, sniffBytes(input, buf));
       bytesIn += buf.length;
       const { pieces } = pushNaming(joiner, buf, input);
@@ -53,7 +56,9 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
         held.push({ buf, pieces });
         heldBytes += buf.length;
         if (heldBytes < 16 << 20 && held.length < 64 && i < inputs.length - 1) continue;
-        const estimate = Math.ceil((joiner.keyframeCount / Math.max(1, bytesIn)) * total * 1.25) + 32;
+        // Keyframes of the chunks so far, scaled to every chunk, with a margin; too few is put right at
+        // the end, by moving the body behind a bigger head.
+        const estimate = Math.ceil((joiner.keyframeCount / (i + 1)) * inputs.length * 1.25) + 32;
         reserved = joiner.headSizeBound(estimate);
         out.reserve(reserved);
         for (const h of held) emit(h.buf, h.pieces);
@@ -61,7 +66,7 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
       } else {
         emit(buf, pieces);
       }
-      readProgress(bytesIn);
+      readProgress(i + 1, bytesIn);
       // The reads are synchronous and the writer's waits often settle at once: without a yield now and
       // then, a Ctrl-C would be seen only at the end.
       await pace(buf.length);

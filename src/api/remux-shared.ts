@@ -1,25 +1,31 @@
 import type { ProgressEvent } from '../core/progress.js';
+import { formatBytes } from '../core/units.js';
 import { describeConfig } from '../formats/codecs/describe.js';
 import type { TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
 import type { RemuxOptions, RemuxTrackSummary } from './remux-types.js';
 
-/** Progress in bytes of one phase, with rate and ETA, to `options.onProgress` if there is one. */
+/**
+ * Progress of one phase (in bytes, or in inputs for `items`), with rate and ETA, to `options.onProgress`
+ * if there is one. `bytes`, when given with items, is shown as the amount read so far.
+ */
 export function progressReporter(
   options: RemuxOptions,
   phase: string,
   total: number,
-): (done: number) => void {
+  unit: 'bytes' | 'items' = 'bytes',
+): (done: number, bytes?: number) => void {
   const started = Date.now();
-  return (done) => {
+  return (done, bytes) => {
     if (!options.onProgress) return;
     const elapsed = (Date.now() - started) / 1000;
     const rate = elapsed > 0 ? done / elapsed : undefined;
-    const ev: ProgressEvent = { phase, done, total, unit: 'bytes' };
+    const ev: ProgressEvent = { phase, done, total, unit };
     if (rate) {
       ev.rate = rate;
       ev.etaSec = Math.max(0, (total - done) / rate);
     }
+    if (bytes !== undefined) ev.detail = `${formatBytes(bytes)} read`;
     options.onProgress(ev);
   };
 }

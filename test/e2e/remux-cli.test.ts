@@ -161,6 +161,23 @@ describe('castkit remux (CLI)', () => {
     assert.equal(piped.code, 3, piped.stderr);
     assert.match(piped.stderr, /in\.fifo is not a regular file/);
     assert.deepEqual(leftovers(), []);
+
+    // An FLV join finds each chunk's size once it has opened it: a pipe, a directory or a missing file
+    // among the chunks is refused as it comes, naming it, without waiting for a writer to the pipe.
+    const flv = await fixture('h264-aac.flv');
+    mkdirSync(join(dir, 'chunk-dir.flv'));
+    for (const [bad, message] of [
+      [fifo, /in\.fifo is not a regular file/],
+      [join(dir, 'chunk-dir.flv'), /chunk-dir\.flv is a directory/],
+      [join(dir, 'gone.flv'), /no such file: .*gone\.flv/],
+    ] as const) {
+      const out = join(dir, 'join-bad.flv');
+      const r = await castkit(['remux', flv, flv, bad, flv, '-o', out]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(existsSync(out), false);
+      assert.deepEqual(leftovers(), []);
+    }
   });
 
   it('--help has examples', async () => {
