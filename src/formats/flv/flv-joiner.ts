@@ -45,6 +45,7 @@ import {
   K_VOTHER,
   mediaKind,
   scanCleanFlv,
+  SPAN_SPLIT,
   type CleanScanHooks,
 } from './flv-tag-rows.js';
 import { inBandParams, paramsInsertAt, type InBandParams } from './flv-inband-params.js';
@@ -306,6 +307,9 @@ export class FlvJoiner implements FlvTagSink {
   /** trackSpans' result. */
   private readonly span = new Float64Array(7);
   private readonly alignSpan = new Float64Array(7);
+  /** The spans of the whole current chunk, from the clean scan; valid while `scanned`. */
+  private readonly chunkSpans = new Float64Array(8);
+  private scanned = false;
   /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
   private tailFrom = 0;
   private readonly inPlace: boolean;
@@ -350,7 +354,8 @@ export class FlvJoiner implements FlvTagSink {
     const savedAudio = this.audioConfig;
     const savedMeta = this.meta;
     this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
-    if (this.cleanScan && scanCleanFlv(chunk, this.rows, this.hooks)) this.codecIdsFromRows(chunk);
+    this.scanned = this.cleanScan && scanCleanFlv(chunk, this.rows, this.hooks, this.chunkSpans, this.maxGap);
+    if (this.scanned) this.codecIdsFromRows(chunk);
     else {
       this.videoConfig = savedVideo;
       this.audioConfig = savedAudio;
@@ -553,7 +558,9 @@ export class FlvJoiner implements FlvTagSink {
    */
   private plan(index: number, report: FlvChunkReport): FlvChunkPlan {
     const n = this.rows.count;
-    const bounds = splitPoints(this.rows, this.maxGap);
+    // A clean chunk that needs no split (nearly all): its spans came with the scan.
+    const whole = this.scanned && this.chunkSpans[SPAN_SPLIT] === 0;
+    const bounds = whole ? [0, n] : splitPoints(this.rows, this.maxGap);
     const e: Emitter = {
       index,
       pool: NO_BYTES,
@@ -567,7 +574,7 @@ export class FlvJoiner implements FlvTagSink {
     for (let s = 0; s + 1 < bounds.length; s++) {
       const from = bounds[s] as number;
       const to = bounds[s + 1] as number;
-      const placed = this.place(from, to, s === 0 ? report : undefined);
+      const placed = this.place(from, to, s === 0 ? report : undefined, whole ? this.chunkSpans : undefined);
       this.emit(from, to, placed.shift, e, report);
       if (s > 0) {
         report.splits.push({
@@ -582,9 +589,14 @@ export class FlvJoiner implements FlvTagSink {
   }
 
   /** Decides the shift of tags [from, to) of the current chunk; records it in `report` when given. */
-  private place(from: number, to: number, report: FlvChunkReport | undefined): Placement {
+  private place(
+    from: number,
+    to: number,
+    report: FlvChunkReport | undefined,
+    spans?: Float64Array,
+  ): Placement {
     // First and last frame time, and frame count, per track.
-    const span = trackSpans(this.rows, from, to, this.span);
+    const span = spans ?? trackSpans(this.rows, from, to, this.span);
     const first = [span[0] as number, span[3] as number];
     const last = [span[1] as number, span[4] as number];
     const frames = [span[2] as number, span[5] as number];

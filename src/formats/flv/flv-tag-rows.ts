@@ -11,21 +11,20 @@
 import { readU32, resized } from '../../core/bytes.js';
 import {
   FLV_HEADER_SIZE,
-  newMediaHeader,
   PACKET_COMMAND,
   PACKET_CONFIG,
   PACKET_END_OF_SEQUENCE,
   PACKET_FRAME,
   PACKET_TRUNCATED,
   PACKET_UNSUPPORTED,
-  parseAudioHeader,
-  parseVideoHeader,
+  SOUND_FORMAT_AAC,
   TAG_AUDIO,
   TAG_HEADER_SIZE,
   TAG_SCRIPT,
   TAG_VIDEO,
   tagTimestamp,
-  u24,
+  VIDEO_CODEC_AVC,
+  VIDEO_CODEC_HEVC_LEGACY,
   type MediaHeader,
 } from './flv-tags.js';
 
@@ -116,7 +115,13 @@ export function mediaKind(
   return K_VOTHER;
 }
 
-const scratch = newMediaHeader();
+// Rows the scan leaves to the hooks (see scanCleanFlv): never seen outside it.
+const K_HOOK_VIDEO = 100;
+const K_HOOK_AUDIO = 101;
+const K_HOOK_SCRIPT = 102;
+
+/** Of a whole chunk: what trackSpans gives for all its rows (SPAN_*), and whether it must be split. */
+export const SPAN_SPLIT = 7;
 
 /**
  * Fills `rows` (cleared first) from a whole FLV file in `b`: true when every byte was accounted for.
@@ -124,19 +129,40 @@ const scratch = newMediaHeader();
  * (a header other than version 1 with PreviousTagSize0 = 0, a TagType with reserved or filter bits, a
  * PreviousTagSize that does not match, a tag cut short or trailing bytes) and at enhanced-RTMP video
  * (left to the reader, whose FlvTagView the joiner takes the FourCC from).
+ *
+ * The legacy video and audio headers are read here, in line, as parseVideoHeader/parseAudioHeader and
+ * mediaKind would class them (the join's hot loop: a call and a header object per tag cost a third of
+ * it). With `spans`, the scan also gives what the joiner would otherwise find in two more passes over the
+ * rows: first and last time and count of the video and audio frames, the first frame's row (as
+ * trackSpans), and at SPAN_SPLIT 1 when a track's time goes back or jumps forward by more than `maxGap`
+ * (the chunk is split there, see splitPoints), else 0.
  */
-export function scanCleanFlv(b: Uint8Array, rows: FlvTagRows, hooks: CleanScanHooks): boolean {
+export function scanCleanFlv(
+  b: Uint8Array,
+  rows: FlvTagRows,
+  hooks: CleanScanHooks,
+  spans?: Float64Array,
+  maxGap = Infinity,
+): boolean {
   rows.count = 0;
   const n = b.length;
   if (n < FLV_HEADER_SIZE + 4 || b[0] !== 0x46 || b[1] !== 0x4c || b[2] !== 0x56 || b[3] !== 1) return false;
   const dataOffset = readU32(b, 5);
   if (dataOffset < FLV_HEADER_SIZE || dataOffset + 4 > n || readU32(b, dataOffset) !== 0) return false;
-  const m = scratch;
+  let firstV = NaN;
+  let lastV = NaN;
+  let framesV = 0;
+  let firstA = NaN;
+  let lastA = NaN;
+  let framesA = 0;
+  let i0 = -1;
+  let split = 0;
+  let hooked = 0;
   let p = dataOffset + 4;
   while (p < n) {
     if (p + TAG_HEADER_SIZE > n) return false;
     const type = b[p] as number;
-    const size = u24(b, p + 1);
+    const size = ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
     const end = p + TAG_HEADER_SIZE + size;
     if (end + 4 > n || readU32(b, end) !== size + TAG_HEADER_SIZE) return false;
     const at = p + TAG_HEADER_SIZE;
@@ -144,17 +170,76 @@ export function scanCleanFlv(b: Uint8Array, rows: FlvTagRows, hooks: CleanScanHo
     let kind: number;
     let cts = 0;
     if (type === TAG_VIDEO) {
-      if (size > 0 && ((b[at] as number) & 0x80) !== 0) return false;
-      kind = mediaKind(true, parseVideoHeader(b, at, size, size, m), b, at, size, hooks);
-      cts = m.cts;
-      if (kind === K_VFRAME && m.keyframe) flags |= F_KEY;
+      if (size === 0) kind = K_UNUSABLE;
+      else {
+        // Legacy VIDEODATA (parseVideoHeader): FrameType UB[4], CodecID UB[4].
+        const b0 = b[at] as number;
+        if ((b0 & 0x80) !== 0) return false;
+        const frameType = b0 >> 4;
+        const codecId = b0 & 0x0f;
+        if (frameType === 5) kind = K_COMMAND;
+        else if (codecId !== VIDEO_CODEC_AVC && codecId !== VIDEO_CODEC_HEVC_LEGACY) kind = K_VFRAME;
+        else if (size < 5) kind = K_UNUSABLE;
+        else {
+          const packetType = b[at + 1] as number;
+          if (packetType === 1) {
+            kind = K_VFRAME;
+            cts =
+              ((((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 8) | (b[at + 4] as number)) << 8) >>
+              8;
+          } else if (packetType === 0) kind = K_HOOK_VIDEO;
+          else if (packetType === 2) kind = K_EOS;
+          else kind = K_VOTHER;
+        }
+        if (kind === K_VFRAME && frameType === 1) flags |= F_KEY;
+      }
     } else if (type === TAG_AUDIO) {
-      kind = mediaKind(false, parseAudioHeader(b, at, size, size, m), b, at, size, hooks);
-    } else if (type === TAG_SCRIPT) {
-      kind = hooks.script(b, at, size, at);
-    } else return false;
-    rows.add(kind, tagTimestamp(b, p), p, size, cts, flags);
+      if (size === 0) kind = K_UNUSABLE;
+      else if ((b[at] as number) >> 4 !== SOUND_FORMAT_AAC) kind = K_AFRAME;
+      else if (size < 2) kind = K_UNUSABLE;
+      else {
+        // AACAUDIODATA: AACPacketType 0 = AudioSpecificConfig, 1 = raw frame, others unusable.
+        const packetType = b[at + 1] as number;
+        kind = packetType === 1 ? K_AFRAME : packetType === 0 ? K_HOOK_AUDIO : K_UNUSABLE;
+      }
+    } else if (type === TAG_SCRIPT) kind = K_HOOK_SCRIPT;
+    else return false;
+    if (kind >= K_HOOK_VIDEO) hooked++;
+    const t = tagTimestamp(b, p);
+    if (kind === K_VFRAME) {
+      if (framesV++ === 0) firstV = t;
+      else if (t < lastV || t - lastV > maxGap) split = 1;
+      lastV = t;
+      if (i0 < 0) i0 = rows.count;
+    } else if (kind === K_AFRAME) {
+      if (framesA++ === 0) firstA = t;
+      else if (t < lastA || t - lastA > maxGap) split = 1;
+      lastA = t;
+      if (i0 < 0) i0 = rows.count;
+    }
+    rows.add(kind, t, p, size, cts, flags);
     p = end + 4;
+  }
+  // Sequence headers and script data are classed by the hooks, in order, once the chunk is known to be
+  // clean: a call out of the loop above made its optimized code several times bigger and slower to come.
+  for (let i = 0; hooked > 0; i++) {
+    const k = rows.kind[i] as number;
+    if (k < K_HOOK_VIDEO) continue;
+    hooked--;
+    const at = (rows.start[i] as number) + TAG_HEADER_SIZE;
+    const size = rows.size[i] as number;
+    rows.kind[i] =
+      k === K_HOOK_SCRIPT ? hooks.script(b, at, size, at) : hooks.config(b, at, size, k === K_HOOK_VIDEO);
+  }
+  if (spans) {
+    spans[0] = firstV;
+    spans[1] = lastV;
+    spans[2] = framesV;
+    spans[3] = firstA;
+    spans[4] = lastA;
+    spans[5] = framesA;
+    spans[6] = i0;
+    spans[SPAN_SPLIT] = split;
   }
   return true;
 }
