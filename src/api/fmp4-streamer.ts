@@ -54,7 +54,10 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
       `the ${t.info.kind} decoder configuration changes midway: one fMP4 init segment cannot hold both`,
       {
         code: 'E_FMP4_CONFIG_CHANGE',
-        hint: 'write TS instead (it carries the parameters in band), or MP4 when the inputs are MPEG-TS (their samples carry them)',
+        hint:
+          t.info.kind === 'video'
+            ? 'write MP4 or TS instead: both carry a change of video parameters in the samples'
+            : 'write TS instead: it carries the audio settings with every frame',
       },
     );
   }

@@ -2,9 +2,10 @@ import { BlockQueue } from '../core/block-queue.js';
 import { SlabArena } from '../core/slab-arena.js';
 import { createDemuxer } from '../formats/demux.js';
 import { planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
-import type { Sample } from '../formats/media.js';
+import { withParameterSets, type InBandParams } from '../formats/codecs/parameter-sets.js';
+import type { Sample, TrackInfo } from '../formats/media.js';
 import { SampleTable } from '../formats/sample-table.js';
-import { joinInputs, type DemuxedInput } from '../formats/timeline.js';
+import { joinInputs, parameterSetsToCarry, type DemuxedInput } from '../formats/timeline.js';
 import { AtomicFile } from '../storage/local.js';
 import { PieceWriter } from '../storage/piece-writer.js';
 import { IO_BLOCK } from '../storage/write-all.js';
@@ -58,6 +59,10 @@ export async function remuxStreaming(
   let bytesIn = 0;
   // Payloads the demuxer makes (MPEG-TS access units) live only until they are copied into the output.
   const arena = new SlabArena();
+  // The previous input's first video track: an input encoded with other parameters (clips of another size,
+  // FLV chunks of another rendition) gets its own parameter sets into its first keyframe, and its track
+  // says so, for joinInputs to keep it under the first sample entry (as remux-twopass carryParameterSets).
+  let videoBefore: TrackInfo | undefined;
   const reserve = async (bytesRead: number): Promise<void> => {
     const perByte = samplesSeen / Math.max(1, bytesRead);
     const estimate = Math.ceil(perByte * total * 1.2) + 256;
@@ -75,17 +80,31 @@ export async function remuxStreaming(
       });
       const samples = new SampleTable(4096);
       const recent = new RecentChunks();
+      let firstVideo: TrackInfo | undefined;
+      let carry: InBandParams | undefined;
       const { tracks, bytes } = await demuxFile(input, sizes[i] as number, demuxer, {
         signal: options.signal,
         pace,
         warnings,
         onChunk: (chunk, at) => recent.add(chunk, at),
+        onTracks: (announced) => {
+          const t = firstVideo ? undefined : announced.find((a) => a.kind === 'video');
+          if (!t) return;
+          firstVideo = t;
+          carry = parameterSetsToCarry(t, videoBefore);
+        },
         // Runs once per sample, mostly interpreted (see cli/jit.ts): an indexed loop, no object per payload,
         // and the arena asked only about payloads it made (FLV payloads are views of the chunks read).
         onSamples: async (got, readAt) => {
           for (let k = 0; k < got.length; k++) {
-            const s = got[k] as Sample;
-            const payload = recent.payload(s, readAt);
+            let s = got[k] as Sample;
+            const given = recent.payload(s, readAt);
+            let payload = given;
+            if (carry && s.keyframe && s.trackId === firstVideo?.id) {
+              payload = withParameterSets(given, carry);
+              carry = undefined;
+              if (payload !== given) s = { ...s, size: payload.length };
+            }
             samples.addSample(s, payloadPos);
             payloadPos += s.size;
             samplesSeen++;
@@ -94,7 +113,7 @@ export async function remuxStreaming(
             // peak RSS 91 -> 86 MB; the time is about the same, mostly the kernel faulting in new memory.
             if (held) held.add(payload);
             else if (!writer.tryAddBytes(payload)) await writer.add({ bytes: payload });
-            if (s.data) arena.release(payload);
+            if (s.data) arena.release(given);
           }
         },
         onRead: async (done) => {
@@ -104,6 +123,12 @@ export async function remuxStreaming(
         },
       });
       bytesIn += bytes;
+      if (firstVideo) {
+        const changed = parameterSetsToCarry(firstVideo, videoBefore) !== undefined;
+        videoBefore = firstVideo;
+        const k = tracks.findIndex((t) => t.id === firstVideo?.id);
+        if (changed && k >= 0) tracks[k] = { ...(tracks[k] as TrackInfo), inBandParameterSets: true };
+      }
       demuxed.push(demuxedInput(input, tracks, samples));
     }
     if (reserved === undefined) await reserve(bytesIn);

@@ -725,13 +725,14 @@ describe('remux to MPEG-TS', () => {
 describe('remux joins of inputs encoded with other video parameters', () => {
   // Clips of two sizes (a phone's, a camera's): each later input whose parameter sets differ from the one
   // before gets its own into its first keyframe, and the output plays each part as its own input does.
-  it('MP4 clips of 320x240, 640x360, 320x240 -> mp4, fmp4, flv, ts: every frame at its size', async () => {
+  /** Two 2 s H.264 + AAC clips, 320x240 and 640x360, as `ext`; inputs A, B, A and their frames in order. */
+  const twoSizes = async (ext: string): Promise<{ inputs: string[]; want: string[] }> => {
     const clips: string[] = [];
     for (const [size, freq] of [
       ['320x240', 440],
       ['640x360', 880],
     ] as const) {
-      const path = join(dir, `size-${size}.mp4`);
+      const path = join(dir, `size-${size}${ext}`);
       await run(tools().ffmpeg.path, [
         ...['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=${size}:r=25:d=2`],
         ...['-f', 'lavfi', '-i', `sine=d=2:f=${freq}`, '-c:v', 'libx264', '-g', '25', '-c:a', 'aac'],
@@ -742,6 +743,11 @@ describe('remux joins of inputs encoded with other video parameters', () => {
     const inputs = [clips[0], clips[1], clips[0]] as string[];
     const want: string[] = [];
     for (const input of inputs) want.push(...(await frameHashes(input)).video);
+    return { inputs, want };
+  };
+
+  it('MP4 clips of 320x240, 640x360, 320x240 -> mp4, fmp4, flv, ts: every frame at its size', async () => {
+    const { inputs, want } = await twoSizes('.mp4');
     for (const [ext, format] of [
       ['.mp4', undefined],
       ['.mp4', 'fmp4'],
@@ -755,5 +761,24 @@ describe('remux joins of inputs encoded with other video parameters', () => {
       assert.equal(await decodeMessages(out), '', `${format ?? ext}: a clean decode`);
       assert.deepEqual((await frameHashes(out, { ownSizes: true })).video, want, `${format ?? ext}: frames`);
     }
+  });
+
+  // FLV chunks of two renditions: to MP4 the one-pass way (payloads written as they are demuxed), where
+  // the first keyframe of each changed input gets its parameter sets on its way to the file.
+  it('FLV clips of 320x240, 640x360, 320x240 -> mp4, flv, ts: every frame at its size', async () => {
+    const { inputs, want } = await twoSizes('.flv');
+    for (const ext of ['.mp4', '.flv', '.ts']) {
+      const out = outPath(ext);
+      const r = await remux(inputs, { output: out });
+      const changes = r.warnings.filter((w) => w.code === 'W_CONFIG_CHANGE');
+      // The MP4 says where the parameters change; a TS or FLV carries each part's as they came.
+      if (ext === '.mp4') assert.equal(changes.length, 2, 'the change and the change back');
+      assert.equal(await decodeMessages(out), '', `${ext}: a clean decode`);
+      assert.deepEqual((await frameHashes(out, { ownSizes: true })).video, want, `${ext}: frames`);
+    }
+    // An fMP4 made as it streams has one init segment written first: refused, saying what to do.
+    await assert.rejects(remux(inputs, { output: outPath('.mp4'), format: 'fmp4' }), (err: Error) =>
+      /one fMP4 init segment cannot hold both/.test(err.message),
+    );
   });
 });
