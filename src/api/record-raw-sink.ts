@@ -9,7 +9,14 @@ import {
   type Fmp4TrackClock,
   withTrackLanguages,
 } from '../formats/isobmff/isobmff-retime.js';
-import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../formats/mpegts/mpegts-retime.js';
+import {
+  cutTsAt,
+  shiftTsTimes,
+  tsJoinOffset,
+  tsLater,
+  tsSegmentTimes,
+  type TsPidTimes,
+} from '../formats/mpegts/mpegts-retime.js';
 import { sniffContainer } from '../formats/sniff.js';
 import { sameDecoding, trackDifference } from '../formats/timeline.js';
 import type { StreamLanguages, StreamName } from '../sources/record-source.js';
@@ -58,6 +65,10 @@ export class RawRecordSink implements RecordSink {
   /** fMP4: seconds added to the times of the current run of segments. */
   private fmp4Shift = 0;
   private clocksCache: { init: Uint8Array; clocks: Fmp4Clocks } | undefined;
+  /** TS with an end (--duration): the output's first decoding time (90 kHz), once a segment has come. */
+  private startDts: number | undefined;
+  /** TS: the segment holding the end has been cut there; nothing more goes out. */
+  private ended = false;
 
   private constructor(
     private format: 'ts' | 'fmp4' | 'auto',
@@ -65,26 +76,31 @@ export class RawRecordSink implements RecordSink {
     private readonly file: AtomicFile | undefined,
     private readonly pipe: PipeOutput | undefined,
     private readonly languages: TrackLanguages | undefined,
+    private readonly endSec: number | undefined,
   ) {}
 
   /**
    * `languages`: ISO 639-2/T codes written into the fMP4 init section's tracks, by kind (a TS stream's
-   * PMT is left as it came).
+   * PMT is left as it came). `endSec` (--duration): a TS ends there, cut at the first frame of each track
+   * at or past it; an fMP4 ends with the segment that holds it.
    */
   static async toFile(
     path: string,
     format: 'ts' | 'fmp4' | 'auto',
     languages?: TrackLanguages,
+    endSec?: number,
   ): Promise<RawRecordSink> {
-    return new RawRecordSink(format, path, await AtomicFile.create(path), undefined, languages);
+    return new RawRecordSink(format, path, await AtomicFile.create(path), undefined, languages, endSec);
   }
 
   static toStream(
     stream: Writable,
     format: 'ts' | 'fmp4' | 'auto',
     languages?: TrackLanguages,
+    endSec?: number,
   ): RawRecordSink {
-    return new RawRecordSink(format, 'stdout', undefined, new PipeOutput(stream, 'stdout'), languages);
+    const pipe = new PipeOutput(stream, 'stdout');
+    return new RawRecordSink(format, 'stdout', undefined, pipe, languages, endSec);
   }
 
   async setInit(_stream: StreamName, bytes: Uint8Array): Promise<void> {
@@ -124,10 +140,38 @@ export class RawRecordSink implements RecordSink {
       this.lastInit = this.pendingInit;
       this.pendingInit = undefined;
     }
-    if (isTs) bytes = this.retimed(bytes, meta.discontinuity === true);
-    else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);
+    if (this.ended) return;
+    let seconds = meta.duration;
+    if (isTs) {
+      bytes = this.retimed(bytes, meta.discontinuity === true);
+      if (this.endSec !== undefined) {
+        const cut = this.cutAtEnd(bytes, this.endSec);
+        if (cut) {
+          bytes = cut;
+          seconds = Math.max(0, this.endSec - this.recorded);
+        }
+      }
+    } else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);
     await this.write(bytes);
-    this.recorded += meta.duration;
+    this.recorded += seconds;
+  }
+
+  /**
+   * A TS segment whose media runs past `endSec` of the output (from its first decoding time), cut there
+   * (cutTsAt); undefined when it ends before. The output's clock is continuous (see retimed), so the end
+   * is one time for every segment.
+   */
+  private cutAtEnd(bytes: Uint8Array, endSec: number): Uint8Array | undefined {
+    const times = [...tsSegmentTimes(bytes).values()];
+    if (times.length === 0) return undefined;
+    if (this.startDts === undefined) {
+      const first = times[0] as TsPidTimes;
+      this.startDts = times.reduce((a, t) => (tsLater(a, t.firstDts) ? t.firstDts : a), first.firstDts);
+    }
+    const end = this.startDts + Math.round(endSec * 90_000);
+    if (!times.some((t) => tsLater(t.end, end))) return undefined;
+    this.ended = true;
+    return cutTsAt(bytes, end);
   }
 
   async addGap(_stream: StreamName, seconds: number): Promise<void> {

@@ -29,6 +29,8 @@ interface StreamClock {
   /** Latest end (time + duration) of the stream's samples on the recording's clock. */
   endSec: number;
   started: boolean;
+  /** A sample of the stream has been placed on the recording's clock. */
+  seen?: boolean;
 }
 
 /**
@@ -49,6 +51,8 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   private buffer = new Uint8Array(WRITE_BYTES);
   private buffered = 0;
   private written = 0;
+  /** The recording's first time (seconds, its clock), from the first sample of any stream. */
+  private firstAt: number | undefined;
 
   private constructor(
     private readonly name: string,
@@ -56,27 +60,36 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     private readonly pipe: PipeOutput | undefined,
     private readonly expected: readonly StreamName[],
     languages: StreamLanguages,
+    /** --duration: samples from this many seconds after the first on are left out. */
+    private readonly endSec: number | undefined,
   ) {
     super();
     this.separateAudio = expected.includes('audio');
     this.languages = languages;
   }
 
-  /** `languages`: ISO 639-2/T codes for each stream's tracks, by kind (written in the PMT). */
+  /**
+   * `languages`: ISO 639-2/T codes for each stream's tracks, by kind (written in the PMT). `endSec`
+   * (--duration): the output ends there, each track at its first sample decoded at or after it.
+   */
   static async toFile(
     path: string,
     streams: readonly StreamName[],
     languages: StreamLanguages = {},
+    endSec?: number,
   ): Promise<TsRecordSink> {
-    return new TsRecordSink(path, await AtomicFile.create(path), undefined, streams, languages);
+    const file = await AtomicFile.create(path);
+    return new TsRecordSink(path, file, undefined, streams, languages, endSec);
   }
 
   static toStream(
     stream: Writable,
     streams: readonly StreamName[],
     languages: StreamLanguages = {},
+    endSec?: number,
   ): TsRecordSink {
-    return new TsRecordSink('stdout', undefined, new PipeOutput(stream, 'stdout'), streams, languages);
+    const pipe = new PipeOutput(stream, 'stdout');
+    return new TsRecordSink('stdout', undefined, pipe, streams, languages, endSec);
   }
 
   protected async take(s: StreamState, run: Run, o: DemuxOutput): Promise<void> {
@@ -112,6 +125,10 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
         clock.started = true;
       }
       const at = sec + clock.runOffset;
+      if (this.firstAt === undefined || (!clock.seen && at < this.firstAt)) this.firstAt = at;
+      clock.seen = true;
+      // Past the end (--duration): left out, in decode order, so what is kept has what it refers to.
+      if (this.endSec !== undefined && at >= this.firstAt + this.endSec - 1e-9) continue;
       const payload = sample.data ?? this.payloadOf(run, sample);
       this.ts.queue(t, at, rescaled(sample, own, t.info.timescale), payload);
       clock.endSec = Math.max(clock.endSec, at + sample.duration / own);

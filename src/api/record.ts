@@ -179,7 +179,7 @@ async function createSink(
   format: RecordFormat,
   output: string | NodeJS.WritableStream,
   expectedSec: number | undefined,
-  /** --duration: the MP4 is cut to exactly this many seconds. */
+  /** --duration: the MP4 and TS are cut there (an fMP4 ends with the segment that holds it). */
   durationSec: number | undefined,
   /** The streams fetched: all of the source's, or for an .m4a its audio (audioStreams). */
   streams: StreamName[],
@@ -189,12 +189,15 @@ async function createSink(
   const languages = containerLanguages(opened.source.languages);
   if (typeof output !== 'string') {
     const pipe = output as Writable;
-    if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toStream(pipe, streams, languages);
-    return RawRecordSink.toStream(pipe, format === 'fmp4' ? 'fmp4' : 'ts', languages.main);
+    if (format === 'ts' && !rawCapable(opened, 'ts'))
+      return TsRecordSink.toStream(pipe, streams, languages, durationSec);
+    return RawRecordSink.toStream(pipe, format === 'fmp4' ? 'fmp4' : 'ts', languages.main, durationSec);
   }
   // TS segments of one rendition go out as they are; anything else is demuxed and muxed into TS.
-  if (format === 'ts' && !rawCapable(opened, 'ts')) return TsRecordSink.toFile(output, streams, languages);
-  if (format === 'ts' || format === 'fmp4') return RawRecordSink.toFile(output, format, languages.main);
+  if (format === 'ts' && !rawCapable(opened, 'ts'))
+    return TsRecordSink.toFile(output, streams, languages, durationSec);
+  if (format === 'ts' || format === 'fmp4')
+    return RawRecordSink.toFile(output, format, languages.main, durationSec);
   const expected = expectedSec !== undefined ? { expectedSec } : {};
   if (format === 'flv') return FlvRecordSink.create(output, expected);
   const cut = durationSec !== undefined ? { endSec: durationSec } : {};

@@ -68,6 +68,41 @@ describe('record --duration cuts the MP4 at that length', () => {
     });
   }
 
+  // TS written while recording: TS segments of one rendition go out as they are, the last one cut in its
+  // packets (hls-ts); separate renditions and fMP4 segments are muxed, and the samples past the end left
+  // out (hls-alt-audio, hls-fmp4, dash-timeline).
+  for (const name of ['hls-ts', 'hls-alt-audio', 'hls-fmp4', 'dash-timeline'] as StreamFixtureName[]) {
+    it(`VOD ${name} to TS, 2 s segments, --duration 5: 5 s of the clip`, async () => {
+      const fx = await streamFixture(name);
+      const url = serveFixture(origin, fx, `/cut-ts-${name}`);
+      const out = outPath('.ts');
+      const r = await record(url, { output: out, format: 'ts', durationSec: 5, retry: FAST_RETRY });
+      assert.equal(r.stoppedBy, 'duration');
+      assert.ok(Math.abs(r.durationSec - 5) <= FRAME + 0.05, `the result says 5 s (${r.durationSec})`);
+      assert.equal(await decodeMessages(out), '', 'ffmpeg decodes it without a message');
+      const p = await packets(out);
+      const video = p.filter((x) => x.type === 'video');
+      // Cut in decode order: within a frame or two of 5 s (B-frames), not the 6 s of three segments.
+      assert.ok(Math.abs(video.length - 5 * CLIP_FPS) <= 2, `${video.length} video packets`);
+      const audio = p.filter((x) => x.type === 'audio');
+      const audioEnd = Math.max(...audio.map((x) => x.pts + x.duration));
+      const audioStart = Math.min(...audio.map((x) => x.pts));
+      // An audio PES holds several AAC frames: the one that holds the end is kept or left out whole.
+      const audioSpan = audioEnd - audioStart;
+      assert.ok(Math.abs(audioSpan - 5) < 0.25, `audio ${audioSpan} s`);
+      const [got, src] = await Promise.all([
+        frameHashes(out),
+        frameHashes(fx.clip, { ignoreEditList: true }),
+      ]);
+      assert.deepEqual(
+        got.video,
+        src.video.slice(0, got.video.length),
+        'the kept frames are the clip’s first',
+      );
+      assert.ok(got.video.length >= 5 * CLIP_FPS - 3, `${got.video.length} frames decoded`);
+    });
+  }
+
   it('live HLS with separate audio, 1 s segments, --duration 3.5: 3.5 s', async () => {
     const fx = await streamFixture('hls-alt-audio', { segmentSeconds: 1, seconds: 12 });
     const live = await startLiveOrigin(fx, { window: 4, initial: 3, speed: 4 });

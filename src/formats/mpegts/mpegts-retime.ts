@@ -51,7 +51,7 @@ function adtsTicks(data: Uint8Array): number | undefined {
 function forEachPes(
   bytes: Uint8Array,
   onPcr: ((at: number) => void) | undefined,
-  onPes: (pid: number, id: number, pts: number | undefined, dts: number | undefined) => void,
+  onPes: (pid: number, id: number, pts: number | undefined, dts: number | undefined, packet: number) => void,
   onPayload?: (pid: number, from: number, to: number) => void,
 ): void {
   for (let i = 0; i + PACKET <= bytes.length; i += PACKET) {
@@ -78,7 +78,7 @@ function forEachPes(
       const flags = ((bytes[p + 7] as number) >> 6) & 3;
       const pts = flags & 2 ? p + 9 : undefined;
       const dts = flags === 3 && p + 19 <= i + PACKET ? p + 14 : undefined;
-      onPes(pid, bytes[p + 3] as number, pts, dts);
+      onPes(pid, bytes[p + 3] as number, pts, dts, i);
     }
     if (onPayload) onPayload(pid, p, i + PACKET);
   }
@@ -193,4 +193,41 @@ export function shiftTsTimes(bytes: Uint8Array, offset: number): void {
       move(dtsAt);
     },
   );
+}
+
+/**
+ * `bytes` without what each video or audio PID carries from its first PES whose decoding time (DTS, else
+ * PTS) is at or after `end` (90 kHz, compared modulo 2^33): a segment cut where a recording of a set
+ * length ends (`record --duration` to TS). Cut in decode order, so every frame kept has what it refers
+ * to; a few B-frames decoded before `end` may be shown just after it. Other packets (PAT, PMT, other
+ * PIDs) are kept; anything after a lost sync byte is left out. The input is not changed.
+ */
+export function cutTsAt(bytes: Uint8Array, end: number): Uint8Array {
+  const from = new Map<number, number>();
+  forEachPes(bytes, undefined, (pid, id, ptsAt, dtsAt, packet) => {
+    if (from.has(pid) || !isMedia(id) || ptsAt === undefined) return;
+    if (nearest(readPesTime(bytes, dtsAt ?? ptsAt) - end) >= 0) from.set(pid, packet);
+  });
+  const out = new Uint8Array(bytes.length);
+  let n = 0;
+  for (let i = 0; i + PACKET <= bytes.length && bytes[i] === SYNC; i += PACKET) {
+    const pid = (((bytes[i + 1] as number) & 0x1f) << 8) | (bytes[i + 2] as number);
+    const cut = from.get(pid);
+    if (cut !== undefined && i >= cut) continue;
+    out.set(bytes.subarray(i, i + PACKET), n);
+    n += PACKET;
+  }
+  return out.subarray(0, n);
+}
+
+/** Whether time `a` is later than `b` (90 kHz, modulo 2^33: the nearer way round). */
+export function tsLater(a: number, b: number): boolean {
+  return nearest(a - b) > 0;
+}
+
+/** A difference of two 90 kHz times, modulo 2^33, in [-2^32, 2^32). */
+function nearest(d: number): number {
+  const m = d % WRAP;
+  if (m < -WRAP / 2) return m + WRAP;
+  return m >= WRAP / 2 ? m - WRAP : m;
 }

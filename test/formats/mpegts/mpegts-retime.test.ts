@@ -5,7 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { shiftTsTimes, tsJoinOffset, tsSegmentTimes } from '../../../src/formats/mpegts/mpegts-retime.js';
+import {
+  cutTsAt,
+  shiftTsTimes,
+  tsJoinOffset,
+  tsSegmentTimes,
+} from '../../../src/formats/mpegts/mpegts-retime.js';
 import { adtsFrame, concat, TsWriter } from './ts-writer.js';
 
 const WRAP = 2 ** 33;
@@ -114,5 +119,33 @@ describe('mpegts retime', () => {
     assert.equal(got, 15, 'the base wrapped around');
     assert.equal((((pkt[10] as number) & 1) << 8) | (pkt[11] as number), 300, 'the extension kept');
     assert.equal((pkt[10] as number) & 0x7e, 0x7e, 'the reserved bits kept');
+  });
+
+  it('a segment is cut where a recording ends, per PID in decode order, across the wrap', () => {
+    // Video DTS from 2^33 - 5 frames (the wrap falls inside); two audio PES of 3 AAC frames, the second
+    // starting after the end.
+    const t0 = WRAP - 5 * FRAME;
+    const a0 = t0 + 22_000;
+    const seg = segment(t0, a0);
+    const end = (t0 + 7 * FRAME) % WRAP; // past the wrap
+    const cut = cutTsAt(seg, end);
+    assert.equal(cut.length % 188, 0);
+    const video = timesOf(cut, VIDEO);
+    assert.deepEqual(
+      video.map((t) => t.dts),
+      Array.from({ length: 7 }, (_, k) => (t0 + k * FRAME) % WRAP),
+      'the frames decoded before the end, and none after',
+    );
+    assert.deepEqual(
+      timesOf(cut, AUDIO).map((t) => t.pts),
+      [a0 % WRAP],
+      'the audio PES that starts before the end, whole',
+    );
+    // The PAT and PMT stay; an end before everything leaves them alone; one after, the whole segment.
+    assert.deepEqual(timesOf(cutTsAt(seg, (t0 - 1) % WRAP), VIDEO), []);
+    assert.ok(cutTsAt(seg, (t0 - 1) % WRAP).length >= 2 * 188);
+    assert.deepEqual(cutTsAt(seg, (t0 + 20 * FRAME) % WRAP), seg);
+    // The input is left as it was.
+    assert.deepEqual(seg, segment(t0, a0));
   });
 });
