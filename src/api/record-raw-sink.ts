@@ -9,6 +9,7 @@ import {
   type Fmp4TrackClock,
   withTrackLanguages,
 } from '../formats/isobmff/isobmff-retime.js';
+import { cutFmp4At } from '../formats/isobmff/isobmff-cut.js';
 import {
   cutTsAt,
   shiftTsTimes,
@@ -67,7 +68,9 @@ export class RawRecordSink implements RecordSink {
   private clocksCache: { init: Uint8Array; clocks: Fmp4Clocks } | undefined;
   /** TS with an end (--duration): the output's first decoding time (90 kHz), once a segment has come. */
   private startDts: number | undefined;
-  /** TS: the segment holding the end has been cut there; nothing more goes out. */
+  /** fMP4 with an end: the output's first decoding time (seconds), once a segment has come. */
+  private startSec: number | undefined;
+  /** The segment holding the end has been cut there; nothing more goes out. */
   private ended = false;
 
   private constructor(
@@ -81,8 +84,8 @@ export class RawRecordSink implements RecordSink {
 
   /**
    * `languages`: ISO 639-2/T codes written into the fMP4 init section's tracks, by kind (a TS stream's
-   * PMT is left as it came). `endSec` (--duration): a TS ends there, cut at the first frame of each track
-   * at or past it; an fMP4 ends with the segment that holds it.
+   * PMT is left as it came). `endSec` (--duration): the output ends there, each track cut at its first
+   * frame decoded at or past it (a TS at a PES).
    */
   static async toFile(
     path: string,
@@ -142,18 +145,36 @@ export class RawRecordSink implements RecordSink {
     }
     if (this.ended) return;
     let seconds = meta.duration;
-    if (isTs) {
-      bytes = this.retimed(bytes, meta.discontinuity === true);
-      if (this.endSec !== undefined) {
-        const cut = this.cutAtEnd(bytes, this.endSec);
-        if (cut) {
-          bytes = cut;
-          seconds = Math.max(0, this.endSec - this.recorded);
-        }
+    if (isTs) bytes = this.retimed(bytes, meta.discontinuity === true);
+    else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);
+    if (this.endSec !== undefined) {
+      const cut = isTs ? this.cutAtEnd(bytes, this.endSec) : this.cutFmp4AtEnd(bytes, this.endSec);
+      if (cut) {
+        bytes = cut;
+        seconds = Math.max(0, this.endSec - this.recorded);
       }
-    } else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);
+    }
     await this.write(bytes);
     this.recorded += seconds;
+  }
+
+  /**
+   * An fMP4 segment whose media runs past `endSec` of the output (from its first decoding time), cut there
+   * (cutFmp4At); undefined when it ends before. A fragment the cut does not handle goes out whole.
+   */
+  private cutFmp4AtEnd(bytes: Uint8Array, endSec: number): Uint8Array | undefined {
+    try {
+      const clocks = this.clocksOf(this.lastInit);
+      const times = [...fmp4SegmentTimes(bytes, clocks).values()];
+      if (times.length === 0) return undefined;
+      this.startSec ??= Math.min(...times.map((t) => t.start));
+      const end = this.startSec + endSec;
+      if (!times.some((t) => t.end > end + 1e-9)) return undefined;
+      this.ended = true;
+      return cutFmp4At(bytes, clocks, end);
+    } catch {
+      return undefined; // boxes this cannot read: the segment goes out as it came, as retimedFmp4 does
+    }
   }
 
   /**

@@ -179,7 +179,7 @@ async function createSink(
   format: RecordFormat,
   output: string | NodeJS.WritableStream,
   expectedSec: number | undefined,
-  /** --duration: the MP4 and TS are cut there (an fMP4 ends with the segment that holds it). */
+  /** --duration: the output is cut there. */
   durationSec: number | undefined,
   /** The streams fetched: all of the source's, or for an .m4a its audio (audioStreams). */
   streams: StreamName[],

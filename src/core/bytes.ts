@@ -195,6 +195,27 @@ export function readU32(data: Uint8Array, at: number): number {
   );
 }
 
+/** A big-endian 32-bit unsigned value at `at`, in place. */
+export function writeU32(data: Uint8Array, at: number, v: number): void {
+  data[at] = (v >>> 24) & 0xff;
+  data[at + 1] = (v >>> 16) & 0xff;
+  data[at + 2] = (v >>> 8) & 0xff;
+  data[at + 3] = v & 0xff;
+}
+
+/** The parts one after another, in new memory. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /**
  * A copy in new memory. Not `b.slice()`: on a Buffer (what the network and file reads give) slice() is a
  * view of the same memory, so a "copy" made with it changes when that memory is used again.

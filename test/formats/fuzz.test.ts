@@ -1,5 +1,6 @@
 /**
- * Mutation fuzzing of every demuxer, the FLV joiner and the TS muxer: 20,000 mutated inputs made from the generated
+ * Mutation fuzzing of every demuxer, the FLV joiner, the TS muxer and the segment cuts of `record
+ * --duration` (cutTsAt, cutFmp4At): 20,000 mutated inputs made from the generated
  * fixtures (bit flips, overwritten bytes, size fields set to extremes, cuts, splices, duplicated runs),
  * each pushed in random chunk sizes. Every run must end with samples or a castkit error (never another
  * exception), and never emit more payload than the input holds.
@@ -12,6 +13,9 @@ import { createDemuxer } from '../../src/formats/demux.js';
 import { FlvJoiner } from '../../src/formats/flv/flv-joiner.js';
 import type { DemuxOutput, TrackInfo } from '../../src/formats/media.js';
 import { TsMuxer } from '../../src/formats/mpegts/mpegts-muxer.js';
+import { cutTsAt } from '../../src/formats/mpegts/mpegts-retime.js';
+import { cutFmp4At } from '../../src/formats/isobmff/isobmff-cut.js';
+import { fmp4Clocks } from '../../src/formats/isobmff/isobmff-retime.js';
 import { fixture } from '../helpers/fixtures.js';
 
 /** xorshift32: the same sequence on every run, so a failure names a reproducible iteration. */
@@ -115,6 +119,18 @@ describe('fuzz', () => {
     ];
     const r = rng(0xc0ffee);
     const outcomes = { ok: 0, rejected: 0 };
+    const fmp4 = sources[2] as (typeof sources)[number];
+    const clocks = fmp4Clocks(fmp4.bytes);
+    /** The cut of a damaged segment: whole packets, or boxes, no more than it had (or a castkit error). */
+    const cut = (format: string, input: Uint8Array): void => {
+      if (format === 'mpegts') {
+        const out = cutTsAt(input, Math.floor(r() * 2 ** 33));
+        assert.ok(out.length % 188 === 0 && out.length <= input.length);
+      } else {
+        const out = cutFmp4At(input, clocks, r() * 12);
+        assert.ok(out === undefined || out.length <= input.length + 16);
+      }
+    };
     for (let i = 0; i < ITERATIONS; i++) {
       const src = sources[i % sources.length] as (typeof sources)[number];
       const input = mutate(src.bytes, r);
@@ -124,6 +140,8 @@ describe('fuzz', () => {
           j.push(input);
           j.push(mutate(src.bytes, r));
           j.finish();
+        } else if (i % 5 === 2 && (src === fmp4 || src.format === 'mpegts')) {
+          cut(src.format, input);
         } else {
           run(src.format, input, r, i % 3 === 0);
         }

@@ -103,6 +103,29 @@ describe('record --duration cuts the MP4 at that length', () => {
     });
   }
 
+  // fMP4 segments of one rendition written as they are: the last one's truns cut, its moof rewritten.
+  it('VOD hls-fmp4 to fMP4, 2 s segments, --duration 5: 5 s of the clip', async () => {
+    const fx = await streamFixture('hls-fmp4');
+    const url = serveFixture(origin, fx, '/cut-fmp4');
+    const out = outPath('.mp4');
+    const r = await record(url, { output: out, format: 'fmp4', durationSec: 5, retry: FAST_RETRY });
+    assert.equal(r.stoppedBy, 'duration');
+    assert.ok(Math.abs(r.durationSec - 5) < 1e-3, `the result says 5 s (${r.durationSec})`);
+    assert.equal(await decodeMessages(out), '', 'ffmpeg decodes it without a message');
+    const p = await packets(out);
+    const video = p.filter((x) => x.type === 'video');
+    assert.ok(Math.abs(video.length - 5 * CLIP_FPS) <= 2, `${video.length} video packets`);
+    const audio = p.filter((x) => x.type === 'audio');
+    const audioSec = audio.length * (1024 / 48000);
+    assert.ok(Math.abs(audioSec - 5) < 0.05, `${audio.length} audio frames for 5 s`);
+    const [got, src] = await Promise.all([
+      frameHashes(out, { ignoreEditList: true }),
+      frameHashes(fx.clip, { ignoreEditList: true }),
+    ]);
+    assert.deepEqual(got.video, src.video.slice(0, got.video.length), 'the kept frames are the clip’s first');
+    assert.ok(got.video.length >= 5 * CLIP_FPS - 3, `${got.video.length} frames decoded`);
+  });
+
   it('live HLS with separate audio, 1 s segments, --duration 3.5: 3.5 s', async () => {
     const fx = await streamFixture('hls-alt-audio', { segmentSeconds: 1, seconds: 12 });
     const live = await startLiveOrigin(fx, { window: 4, initial: 3, speed: 4 });

@@ -104,8 +104,8 @@ export function registerRecord(
     .option('--from-start', 'live: start at the beginning of the DVR window instead of near the live edge')
     .option(
       '--duration <time>',
-      'stop after this much media: seconds or [hh:]mm:ss; an MP4 or TS ends there (TS audio within a few ' +
-        'frames), an fMP4 written while recording with the segment that holds that time (no later segment is fetched)',
+      'stop after this much media: seconds or [hh:]mm:ss; the output ends there (TS audio within a few ' +
+        'frames), and no later segment is fetched',
     )
     .option(
       '--stall-timeout <time>',

@@ -4,7 +4,7 @@
  * it returns the bytes that go before the payloads (ftyp, moov with faststart, mdat header) and after them
  * (moov without faststart).
  */
-import { ByteWriter } from '../../core/bytes.js';
+import { ByteWriter, concatBytes } from '../../core/bytes.js';
 import { UsageError } from '../../core/errors.js';
 import type { TrackInfo } from '../media.js';
 import { SampleTable } from '../sample-table.js';
@@ -358,7 +358,7 @@ export function planMp4(
   const faststart = options.faststart ?? true;
   if (!faststart) {
     const base = ftyp.length + hdr.length;
-    return { head: concat([ftyp.view8(), hdr]), tail: build(base), payloadSize, durationSec };
+    return { head: concatBytes([ftyp.view8(), hdr]), tail: build(base), payloadSize, durationSec };
   }
   const fixed = options.headSize ?? options.room;
   if (fixed !== undefined) {
@@ -368,7 +368,7 @@ export function planMp4(
     const free = freeBox(pad);
     if (free) {
       return {
-        head: concat([ftyp.view8(), moov, free, hdr]),
+        head: concatBytes([ftyp.view8(), moov, free, hdr]),
         tail: new Uint8Array(0),
         payloadSize,
         durationSec,
@@ -387,7 +387,7 @@ export function planMp4(
     moov = next;
     if (stable) break;
   }
-  return { head: concat([ftyp.view8(), moov, hdr]), tail: new Uint8Array(0), payloadSize, durationSec };
+  return { head: concatBytes([ftyp.view8(), moov, hdr]), tail: new Uint8Array(0), payloadSize, durationSec };
 }
 
 function defaultBrands(tracks: readonly TrackInfo[]): Brands {
@@ -700,16 +700,4 @@ export function cutToPresentation(
 function usableEdit(p: { track: Mp4WriterTrack; firstDts: number }): Mp4Edit | undefined {
   const e = p.track.edit;
   return e && e.mediaTime - p.firstDts >= 0 ? e : undefined;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -5,6 +5,7 @@
  * and the earliest_presentation_time of every top-level sidx (8.16.3) move by one offset in seconds, in
  * each track's timescale. Nothing else is touched, so a segment keeps its size.
  */
+import { writeU32 } from '../../core/bytes.js';
 import { bodyStart, childBoxes, findBox, fullBoxHeader, readBoxes, u32, type Box } from './isobmff-boxes.js';
 import { followNeeds } from '../join-seam.js';
 import type { TrackInfo } from '../media.js';
@@ -78,16 +79,9 @@ function u64(d: Uint8Array, at: number): number {
   return u32(d, at) * 2 ** 32 + u32(d, at + 4);
 }
 
-function putU32(d: Uint8Array, at: number, v: number): void {
-  d[at] = (v >>> 24) & 0xff;
-  d[at + 1] = (v >>> 16) & 0xff;
-  d[at + 2] = (v >>> 8) & 0xff;
-  d[at + 3] = v & 0xff;
-}
-
 function putU64(d: Uint8Array, at: number, v: number): void {
-  putU32(d, at, Math.floor(v / 2 ** 32));
-  putU32(d, at + 4, v % 2 ** 32);
+  writeU32(d, at, Math.floor(v / 2 ** 32));
+  writeU32(d, at + 4, v % 2 ** 32);
 }
 
 /** A time field (32 or 64 bits) at `at`. */
@@ -215,7 +209,7 @@ export function shiftFmp4Times(seg: Uint8Array, clocks: Fmp4Clocks, shift: numbe
       continue;
     }
     if (f.wide) putU64(seg, f.at, v);
-    else putU32(seg, f.at, v);
+    else writeU32(seg, f.at, v);
   }
   return ok;
 }
