@@ -1,4 +1,5 @@
 import { InputError } from '../core/errors.js';
+import { parameterSetUnits, withParameterSets, type InBandParams } from '../formats/codecs/parameter-sets.js';
 import { freeBox } from '../formats/isobmff/isobmff-boxes.js';
 import {
   writeFragment,
@@ -25,6 +26,8 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
   private sequence = 0;
   /** Bytes reserved at the start of the file for the init segment, once started. */
   room = 0;
+  /** Per video track whose parameters changed: the sets its next keyframe must carry (see setConfig). */
+  private readonly carry = new Map<TsTrack, InBandParams>();
 
   constructor(
     private readonly write: (bytes: Uint8Array) => Promise<void>,
@@ -45,10 +48,25 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
     return this.begun;
   }
 
+  /**
+   * A track's decoder configuration changes. Before the output starts, the init segment takes the new one.
+   * After, H.264 or HEVC video whose NAL length size stays goes on under the init segment's sample entry:
+   * the next keyframe carries the new parameter sets in band (an MPEG-TS input's do already), as the MP4
+   * output of the same inputs does. Anything else is refused: one init segment cannot hold both.
+   */
   setConfig(t: TsTrack, config: Uint8Array): void {
     if (!this.begun) {
       t.info = { ...t.info, config };
       return;
+    }
+    const hevc = t.info.codec === 'hevc';
+    if (t.info.kind === 'video' && (hevc || t.info.codec === 'avc')) {
+      const next = parameterSetUnits(hevc, config);
+      const first = parameterSetUnits(hevc, t.info.config);
+      if (next && first && next.lengthSize === first.lengthSize) {
+        this.carry.set(t, next);
+        return;
+      }
     }
     throw new InputError(
       `the ${t.info.kind} decoder configuration changes midway: one fMP4 init segment cannot hold both`,
@@ -56,10 +74,23 @@ export class Fmp4Streamer extends QueuedTracks implements OnePassSink {
         code: 'E_FMP4_CONFIG_CHANGE',
         hint:
           t.info.kind === 'video'
-            ? 'write MP4 or TS instead: both carry a change of video parameters in the samples'
+            ? "write TS instead: it carries each part's parameter sets with its keyframes"
             : 'write TS instead: it carries the audio settings with every frame',
       },
     );
+  }
+
+  override queue(t: TsTrack, sec: number, sample: Sample, payload: Uint8Array): void {
+    const params = sample.keyframe ? this.carry.get(t) : undefined;
+    if (params) {
+      this.carry.delete(t);
+      const grown = withParameterSets(payload, params);
+      if (grown !== payload) {
+        super.queue(t, sec, { ...sample, size: grown.length }, grown);
+        return;
+      }
+    }
+    super.queue(t, sec, sample, payload);
   }
 
   start(): boolean {

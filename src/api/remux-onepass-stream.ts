@@ -50,6 +50,14 @@ export async function remuxStreamInOnePass(
       ? new Fmp4Streamer(write, (room) => out.reserve(room), options.fragmentDuration ?? 1, options.moovRoom)
       : undefined;
   const ts: OnePassSink = flv ?? fmp4 ?? new TsInterleaver(write);
+  // Per output track, the decoder configuration its latest samples came with: an fMP4's track keeps the
+  // first one (its init segment's), so a change back to it (A, B, A) is a change too.
+  const inForce = new WeakMap<TsTrack, Uint8Array>();
+  const newConfig = (o: TsTrack, config: Uint8Array): void => {
+    if (sameBytes(inForce.get(o) ?? o.info.config, config)) return;
+    ts.setConfig(o, config);
+    inForce.set(o, config);
+  };
   const warnings: RemuxWarning[] = [];
   const progress = progressReporter(options, 'remux', total);
   const pace = pacer();
@@ -87,7 +95,7 @@ export async function remuxStreamInOnePass(
         const same = ts.tracks.filter((o) => o.info.kind === t.kind)[n];
         if (same) {
           if (same.info.codec !== t.codec) throw concatMismatch(input, t, same.info);
-          if (!sameBytes(same.info.config, t.config)) ts.setConfig(same, t.config);
+          newConfig(same, t.config);
           return same;
         }
         if (flv && n > 0) {
@@ -147,7 +155,7 @@ export async function remuxStreamInOnePass(
             inScale.set(t.id, t.timescale);
             const o = map.get(t.id);
             if (o === undefined) map.set(t.id, trackOf(t));
-            else if (o && !sameBytes(o.info.config, t.config)) ts.setConfig(o, t.config); // new parameters
+            else if (o) newConfig(o, t.config); // new parameters
           }
         },
         onSamples: async (got, readAt) => {
