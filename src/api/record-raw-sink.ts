@@ -10,6 +10,7 @@ import {
   withTrackLanguages,
 } from '../formats/isobmff/isobmff-retime.js';
 import { cutFmp4At } from '../formats/isobmff/isobmff-cut.js';
+import { PmtLanguageWriter } from '../formats/mpegts/mpegts-pmt-language.js';
 import {
   cutTsAt,
   shiftTsTimes,
@@ -80,11 +81,16 @@ export class RawRecordSink implements RecordSink {
     private readonly pipe: PipeOutput | undefined,
     private readonly languages: TrackLanguages | undefined,
     private readonly endSec: number | undefined,
-  ) {}
+  ) {
+    if (languages?.audio) this.pmtLanguage = new PmtLanguageWriter(languages.audio);
+  }
+
+  /** TS: the audio language the manifest gives, written into the PMTs. */
+  private readonly pmtLanguage: PmtLanguageWriter | undefined;
 
   /**
-   * `languages`: ISO 639-2/T codes written into the fMP4 init section's tracks, by kind (a TS stream's
-   * PMT is left as it came). `endSec` (--duration): the output ends there, each track cut at its first
+   * `languages`: ISO 639-2/T codes written into the fMP4 init section's tracks, by kind, or for TS the
+   * audio's into the PMT. `endSec` (--duration): the output ends there, each track cut at its first
    * frame decoded at or past it (a TS at a PES).
    */
   static async toFile(
@@ -145,7 +151,7 @@ export class RawRecordSink implements RecordSink {
     }
     if (this.ended) return;
     let seconds = meta.duration;
-    if (isTs) bytes = this.retimed(bytes, meta.discontinuity === true);
+    if (isTs) bytes = this.retimed(this.pmtLanguage?.apply(bytes) ?? bytes, meta.discontinuity === true);
     else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);
     if (this.endSec !== undefined) {
       const cut = isTs ? this.cutAtEnd(bytes, this.endSec) : this.cutFmp4AtEnd(bytes, this.endSec);

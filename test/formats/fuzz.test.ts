@@ -1,6 +1,6 @@
 /**
- * Mutation fuzzing of every demuxer, the FLV joiner, the TS muxer and the segment cuts of `record
- * --duration` (cutTsAt, cutFmp4At): 20,000 mutated inputs made from the generated
+ * Mutation fuzzing of every demuxer, the FLV joiner, the TS muxer, the segment cuts of `record
+ * --duration` (cutTsAt, cutFmp4At) and the PMT language rewrite: 20,000 mutated inputs made from the generated
  * fixtures (bit flips, overwritten bytes, size fields set to extremes, cuts, splices, duplicated runs),
  * each pushed in random chunk sizes. Every run must end with samples or a castkit error (never another
  * exception), and never emit more payload than the input holds.
@@ -14,6 +14,7 @@ import { FlvJoiner } from '../../src/formats/flv/flv-joiner.js';
 import type { DemuxOutput, TrackInfo } from '../../src/formats/media.js';
 import { TsMuxer } from '../../src/formats/mpegts/mpegts-muxer.js';
 import { cutTsAt } from '../../src/formats/mpegts/mpegts-retime.js';
+import { PmtLanguageWriter } from '../../src/formats/mpegts/mpegts-pmt-language.js';
 import { cutFmp4At } from '../../src/formats/isobmff/isobmff-cut.js';
 import { fmp4Clocks } from '../../src/formats/isobmff/isobmff-retime.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -126,6 +127,7 @@ describe('fuzz', () => {
       if (format === 'mpegts') {
         const out = cutTsAt(input, Math.floor(r() * 2 ** 33));
         assert.ok(out.length % 188 === 0 && out.length <= input.length);
+        assert.equal(new PmtLanguageWriter('por').apply(input).length, input.length);
       } else {
         const out = cutFmp4At(input, clocks, r() * 12);
         assert.ok(out === undefined || out.length <= input.length + 16);

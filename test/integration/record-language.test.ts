@@ -71,31 +71,42 @@ describe('record: languages from the manifest', () => {
     assert.equal(await shown(out), 'video:und audio:por');
   });
 
-  it('HLS fMP4 passed through (--format fmp4): a rendition without a URI names the audio in the variant', async () => {
-    const fx = await streamFixture('hls-fmp4');
-    const url = serveFixture(origin, fx, '/fmp4-lang');
-    const lines = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
-    const at = lines.findIndex((l) => l.startsWith('#EXT-X-STREAM-INF') && l.includes('RESOLUTION=640x360'));
-    assert.ok(at >= 0);
-    const master = [
-      '#EXTM3U',
-      '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",LANGUAGE="pt-BR",NAME="Português",DEFAULT=YES,AUTOSELECT=YES',
-      `${lines[at] as string},AUDIO="a"`,
-      lines[at + 1] as string,
-      '',
-    ].join('\n');
-    origin.route('/fmp4-lang/with-lang.m3u8', { body: master, type: 'application/vnd.apple.mpegurl' });
-    for (const format of ['fmp4', 'mp4'] as const) {
-      const out = outPath('.mp4');
-      await record(origin.url('/fmp4-lang/with-lang.m3u8'), { output: out, format });
-      assert.equal(await shown(out), 'video:und audio:por', format);
-      assert.equal(await decodeMessages(out), '', `${format} decodes`);
-    }
-    // The manifest says nothing: the init section's own language ("eng", from the clip) stays.
-    for (const format of ['fmp4', 'mp4'] as const) {
-      const out = outPath('.mp4');
-      await record(url, { output: out, format });
-      assert.equal(await shown(out), 'video:und audio:eng', `${format}, no LANGUAGE`);
-    }
-  });
+  // Segments of one muxed rendition passed through: the fMP4 init section's mdhd, or the TS's PMT (an
+  // ISO_639_language_descriptor), says the language the manifest gives.
+  for (const [name, passed] of [
+    ['hls-fmp4', 'fmp4'],
+    ['hls-ts', 'ts'],
+  ] as const) {
+    it(`HLS ${passed} passed through (--format ${passed}): a rendition without a URI names the audio in the variant`, async () => {
+      const fx = await streamFixture(name);
+      const url = serveFixture(origin, fx, `/${passed}-lang`);
+      const lines = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
+      const at = lines.findIndex(
+        (l) => l.startsWith('#EXT-X-STREAM-INF') && l.includes('RESOLUTION=640x360'),
+      );
+      assert.ok(at >= 0);
+      const master = [
+        '#EXTM3U',
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",LANGUAGE="pt-BR",NAME="Português",DEFAULT=YES,AUTOSELECT=YES',
+        `${lines[at] as string},AUDIO="a"`,
+        lines[at + 1] as string,
+        '',
+      ].join('\n');
+      origin.route(`/${passed}-lang/with-lang.m3u8`, { body: master, type: 'application/vnd.apple.mpegurl' });
+      const ext = passed === 'ts' ? '.ts' : '.mp4';
+      const video = passed === 'ts' ? 'video:' : 'video:und';
+      for (const [format, out] of [
+        [passed, outPath(ext)],
+        ['mp4', outPath('.mp4')],
+      ] as const) {
+        await record(origin.url(`/${passed}-lang/with-lang.m3u8`), { output: out, format });
+        assert.equal(await shown(out), `${format === 'mp4' ? 'video:und' : video} audio:por`, format);
+        assert.equal(await decodeMessages(out), '', `${format} decodes`);
+      }
+      // The manifest says nothing: the segments' own language ("eng", from the clip) stays.
+      const out = outPath(ext);
+      await record(url, { output: out, format: passed });
+      assert.equal(await shown(out), `${video} audio:eng`, `${passed}, no LANGUAGE`);
+    });
+  }
 });
