@@ -125,6 +125,7 @@ export class RawRecordSink implements RecordSink {
   }
 
   async addSegment(_stream: StreamName, bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
+    if (this.ended) return; // past the end (--duration): nothing more goes out, an init section neither
     const kind = sniffContainer(bytes.subarray(0, 4096));
     const isTs = kind === 'mpegts';
     if (this.format === 'auto') this.format = isTs ? 'ts' : 'fmp4';
@@ -149,7 +150,6 @@ export class RawRecordSink implements RecordSink {
       this.lastInit = this.pendingInit;
       this.pendingInit = undefined;
     }
-    if (this.ended) return;
     let seconds = meta.duration;
     if (isTs) bytes = this.retimed(this.pmtLanguage?.apply(bytes) ?? bytes, meta.discontinuity === true);
     else bytes = this.retimedFmp4(bytes, meta.discontinuity === true);

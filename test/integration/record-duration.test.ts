@@ -143,6 +143,21 @@ describe('record --duration cuts the MP4 at that length', () => {
     }
   });
 
+  it('live HLS to TS written as it records, 1 s segments, --duration 3.5: 3.5 s', async () => {
+    const fx = await streamFixture('hls-ts', { segmentSeconds: 1, seconds: 12 });
+    const live = await startLiveOrigin(fx, { window: 4, initial: 3, speed: 4 });
+    try {
+      const out = outPath('.ts');
+      const r = await record(live.url, { output: out, format: 'ts', durationSec: 3.5, retry: FAST_RETRY });
+      assert.equal(r.stoppedBy, 'duration');
+      assert.equal(await decodeMessages(out), '');
+      const video = (await packets(out)).filter((x) => x.type === 'video');
+      assert.ok(Math.abs(video.length - 3.5 * CLIP_FPS) <= 2, `${video.length} video packets`);
+    } finally {
+      await live.close();
+    }
+  });
+
   it('live DASH from the start, 1 s segments, --duration 2.5: 2.5 s of the clip', async () => {
     const fx = await streamFixture('dash-timeline', { segmentSeconds: 1, seconds: 12 });
     const live = await startLiveOrigin(fx, { window: 6, initial: 3, speed: 4 });
