@@ -19,6 +19,8 @@ const HOLD_BYTES = 16 << 20;
 export interface FlvRecordSinkOptions {
   /** Seconds the recording is expected to last (VOD length, --duration): sizes the onMetaData's room. */
   expectedSec?: number;
+  /** --duration: the frames from this many seconds of the output on are left out. */
+  endSec?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface FlvRecordSinkOptions {
  * alone would skip it as an invalid chunk and leave a silent hole.
  */
 export class FlvRecordSink implements RecordSink {
-  private readonly joiner = joinerForSink();
+  private readonly joiner: FlvJoiner;
   private reserved: number | undefined;
   private held: { bytes: Uint8Array; pieces: FlvPiece[] }[] = [];
   private heldBytes = 0;
@@ -47,7 +49,9 @@ export class FlvRecordSink implements RecordSink {
     private readonly out: AtomicFile,
     private readonly writer: PieceWriter,
     private readonly options: FlvRecordSinkOptions,
-  ) {}
+  ) {
+    this.joiner = joinerForSink(options.endSec);
+  }
 
   static async create(output: string, options: FlvRecordSinkOptions = {}): Promise<FlvRecordSink> {
     const out = await AtomicFile.create(output);
@@ -208,8 +212,8 @@ function flvTracks(m: FlvJoinResult['metadata']): RemuxTrackSummary[] {
  * A joiner that retimes tags in the chunk's own bytes: a sink is handed each committed segment's bytes
  * to keep or write, and nothing else reads them after it.
  */
-function joinerForSink(): FlvJoiner {
-  return new FlvJoiner({ rewriteInPlace: true });
+function joinerForSink(endSec?: number): FlvJoiner {
+  return new FlvJoiner({ rewriteInPlace: true, ...(endSec !== undefined ? { endMs: endSec * 1000 } : {}) });
 }
 
 /**

@@ -199,7 +199,10 @@ async function createSink(
   if (format === 'ts' || format === 'fmp4')
     return RawRecordSink.toFile(output, format, languages.main, durationSec);
   const expected = expectedSec !== undefined ? { expectedSec } : {};
-  if (format === 'flv') return FlvRecordSink.create(output, expected);
+  if (format === 'flv') {
+    const end = durationSec !== undefined ? { endSec: durationSec } : {};
+    return FlvRecordSink.create(output, { ...expected, ...end });
+  }
   const cut = durationSec !== undefined ? { endSec: durationSec } : {};
   return Mp4RecordSink.create(output, {
     ...expected,

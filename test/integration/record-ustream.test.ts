@@ -778,6 +778,22 @@ describe('ustream: live channels and the long-poll variant', () => {
     await assertFramesOf(o2.output, fx.clip, { videoFrames: (partial.segments ?? 0) * 3 });
   });
 
+  it('--duration to a joined FLV (flv/segmented, 100 ms chunks): it ends there, not at the chunk that holds the end', async () => {
+    const e = await live({ live: { chunks: 60 } });
+    const o: UstreamRecordOptions = {
+      output: outPath('.flv'),
+      umsUrl: e.umsUrl,
+      retry: FAST_RETRY,
+      durationSec: 1.42,
+    };
+    const r = await recordUstream(e.pageUrl, o);
+    assert.equal(r.stoppedBy, 'duration');
+    assert.equal(r.streamFormat, 'flv/segmented');
+    assert.ok(Math.abs(r.durationSec - 1.42) < 0.05, `recorded ${r.durationSec} s`);
+    // 30 fps: the frames before 1.42 s are the first 43 (the chunk from 1.4 s holds three, 45 in all).
+    await assertFramesOf(o.output, fx.clip, { videoFrames: 43 });
+  });
+
   it('long-poll: the tracking host is followed, a poll without a stream is asked again, the HLS is recorded', async () => {
     origin = await startOrigin();
     const hls = await streamFixture('hls-ts');

@@ -68,6 +68,11 @@ export interface FlvJoinerOptions {
   /** Shift the first chunk so that the output starts at 0 ms. Default true. */
   startAtZero?: boolean;
   /**
+   * Output time (ms) the join ends at (`record --duration`): audio and video frames at or after it are
+   * left out (counted as `pastEnd`), in tag order, which is decode order. Default: no end.
+   */
+  endMs?: number;
+  /**
    * Write the new timestamps of retimed tags into the chunk's own tag headers (the bytes given to
    * `push` are changed), so that a chunk whose timestamps restart moves as a few large ranges instead
    * of three pieces a tag. For callers that own the chunk bytes and write them out right away.
@@ -104,6 +109,8 @@ export interface FlvDropCounts {
   command: number;
   /** AVC/HEVC end-of-sequence tags. */
   endOfSequence: number;
+  /** Audio and video frames at or after the end (`endMs`). */
+  pastEnd: number;
   /** Tags too short for their own header, or unreadable script data. */
   unusable: number;
 }
@@ -186,6 +193,7 @@ function zeroDrops(): FlvDropCounts {
     metadata: 0,
     command: 0,
     endOfSequence: 0,
+    pastEnd: 0,
     unusable: 0,
   };
 }
@@ -270,6 +278,7 @@ function addRange(e: Emitter, offset: number, size: number): void {
 export class FlvJoiner implements FlvTagSink {
   private readonly maxGap: number;
   private readonly startAtZero: boolean;
+  private readonly endMs: number;
   private count = 0;
   private started = false;
   private prevShift = 0;
@@ -326,6 +335,7 @@ export class FlvJoiner implements FlvTagSink {
   constructor(options: FlvJoinerOptions = {}) {
     this.maxGap = options.maxGapMs ?? 1000;
     this.startAtZero = options.startAtZero ?? true;
+    this.endMs = options.endMs ?? Infinity;
     this.inPlace = options.rewriteInPlace ?? false;
     this.cleanScan = options.cleanScan ?? true;
   }
@@ -716,6 +726,8 @@ export class FlvJoiner implements FlvTagSink {
     let kept = 0;
     let duplicate = 0;
     let nonMonotonic = 0;
+    let pastEnd = 0;
+    const endMs = this.endMs;
     // The open input range: runs of tags moved whole are merged into it.
     let rangeStart = -1;
     let rangeEnd = -1;
@@ -724,6 +736,10 @@ export class FlvJoiner implements FlvTagSink {
       const t = times[i] as number;
       let out = t + shift;
       if (k === K_VFRAME || k === K_AFRAME) {
+        if (out >= endMs) {
+          pastEnd++;
+          continue;
+        }
         if (k === K_VFRAME) {
           if (out <= prevLastV) {
             duplicate++;
@@ -834,6 +850,7 @@ export class FlvJoiner implements FlvTagSink {
     report.kept += kept;
     report.dropped.duplicate += duplicate;
     report.dropped.nonMonotonic += nonMonotonic;
+    report.dropped.pastEnd += pastEnd;
   }
 
   /** A video tag at `start` of the current chunk, retimed to `out`, with `units` inserted at `insertAt`. */
