@@ -10,21 +10,9 @@
  * 64-bit sizes, undefined is returned and the caller writes the segment whole.
  */
 import { concatBytes, writeU32 } from '../../core/bytes.js';
-import { bodyStart, childBoxes, fullBoxHeader, readBoxes, u32, type Box } from './isobmff-boxes.js';
-import type { Fmp4Clocks } from './isobmff-retime.js';
-import {
-  TFHD_BASE_DATA_OFFSET,
-  TFHD_DEFAULT_DURATION,
-  TFHD_DESCRIPTION_INDEX,
-  TRUN_CTS,
-  TRUN_DATA_OFFSET,
-  TRUN_DURATION,
-  TRUN_FIRST_SAMPLE_FLAGS,
-  TRUN_FLAGS,
-  TRUN_SIZE,
-} from './isobmff-fragment.js';
-
-const TFHD_DEFAULT_BASE_IS_MOOF = 0x20000;
+import { childBoxes, readBoxes, u32, type Box } from './isobmff-boxes.js';
+import { TFHD_BASE_DATA_OFFSET, TFHD_DEFAULT_BASE_IS_MOOF } from './isobmff-fragment.js';
+import { tfdtTime, tfhdOf, trunLayout, trunSampleDuration, type Fmp4Clocks } from './isobmff-retime.js';
 
 /** A piece of the rewritten moof: bytes of the segment as they are, or new ones. */
 type Piece = Uint8Array;
@@ -85,23 +73,16 @@ function cutTraf(
   const kids = childBoxes(seg, traf);
   const tfhd = kids.find((b) => b.type === 'tfhd');
   if (!tfhd) return undefined;
-  const { flags: tf } = fullBoxHeader(seg, tfhd);
+  const { trackId, flags: tf, defaultDuration } = tfhdOf(seg, tfhd, clocks);
   if (tf & TFHD_BASE_DATA_OFFSET || (!(tf & TFHD_DEFAULT_BASE_IS_MOOF) && !only)) return undefined;
-  let at = bodyStart(tfhd) + 4;
-  const trackId = u32(seg, at);
-  at += 4;
-  if (tf & TFHD_DESCRIPTION_INDEX) at += 4;
   const clock = clocks.get(trackId);
-  const defaultDuration = tf & TFHD_DEFAULT_DURATION ? u32(seg, at) : (clock?.trex.duration ?? 0);
   const tfdt = kids.find((b) => b.type === 'tfdt');
   const pieces: Piece[] = [];
   if (!clock || clock.timescale <= 0 || !tfdt) {
     // A track this cannot time: left as it is.
     for (const k of kids) pieces.push(seg.subarray(k.start, k.end));
   } else {
-    const wide = fullBoxHeader(seg, tfdt).version === 1;
-    const t0 = bodyStart(tfdt) + 4;
-    let dts = wide ? u32(seg, t0) * 2 ** 32 + u32(seg, t0 + 4) : u32(seg, t0);
+    let dts = tfdtTime(seg, tfdt);
     const end = endSec * clock.timescale;
     for (const k of kids) {
       if (k.headerSize !== 8) return undefined;
@@ -126,31 +107,21 @@ function cutTrun(
   end: number,
   defaultDuration: number,
 ): { bytes: Uint8Array; dts: number; dataOffsetAt?: number } {
-  const { flags } = fullBoxHeader(seg, trun);
-  const head = bodyStart(trun) + 4;
-  const count = u32(seg, head);
-  let first = head + 4;
-  const dataOffsetAt = flags & TRUN_DATA_OFFSET ? first - trun.start : undefined;
-  if (flags & TRUN_DATA_OFFSET) first += 4;
-  if (flags & TRUN_FIRST_SAMPLE_FLAGS) first += 4;
-  const entry =
-    4 *
-    ((flags & TRUN_DURATION ? 1 : 0) +
-      (flags & TRUN_SIZE ? 1 : 0) +
-      (flags & TRUN_FLAGS ? 1 : 0) +
-      (flags & TRUN_CTS ? 1 : 0));
+  const l = trunLayout(seg, trun);
+  const whole = (k: number): boolean => l.first + (k + 1) * l.entry <= trun.end;
   let kept = 0;
-  while (kept < count && first + (kept + 1) * entry <= trun.end && dts < end) {
-    dts += flags & TRUN_DURATION ? u32(seg, first + kept * entry) : defaultDuration;
+  while (kept < l.count && whole(kept) && dts < end) {
+    dts += trunSampleDuration(seg, l, kept, defaultDuration);
     kept++;
   }
   // The samples after the cut are not counted; the dts goes on as if they were (for the next trun).
-  for (let k = kept; k < count && first + (k + 1) * entry <= trun.end; k++)
-    dts += flags & TRUN_DURATION ? u32(seg, first + k * entry) : defaultDuration;
-  const bytes = seg.slice(trun.start, first + kept * entry);
+  for (let k = kept; k < l.count && whole(k); k++) dts += trunSampleDuration(seg, l, k, defaultDuration);
+  const bytes = seg.slice(trun.start, l.first + kept * l.entry);
   writeU32(bytes, 0, bytes.length);
-  writeU32(bytes, head - trun.start, kept);
-  return dataOffsetAt !== undefined ? { bytes, dts, dataOffsetAt } : { bytes, dts };
+  writeU32(bytes, l.countAt - trun.start, kept);
+  return l.dataOffsetAt !== undefined
+    ? { bytes, dts, dataOffsetAt: l.dataOffsetAt - trun.start }
+    : { bytes, dts };
 }
 
 function boxHeader(size: number, type: string): Uint8Array {

@@ -32,7 +32,7 @@ export const TFHD_DESCRIPTION_INDEX = 0x2;
 export const TFHD_DEFAULT_DURATION = 0x8;
 const TFHD_DEFAULT_SIZE = 0x10;
 const TFHD_DEFAULT_FLAGS = 0x20;
-const TFHD_DEFAULT_BASE_IS_MOOF = 0x20000;
+export const TFHD_DEFAULT_BASE_IS_MOOF = 0x20000;
 // trun flags (8.8.8.1)
 export const TRUN_DATA_OFFSET = 0x1;
 export const TRUN_FIRST_SAMPLE_FLAGS = 0x4;

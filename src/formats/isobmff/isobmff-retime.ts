@@ -119,36 +119,89 @@ function walk(seg: Uint8Array, clocks: Fmp4Clocks): { trafs: TrafInfo[]; sidx: T
   return { trafs, sidx };
 }
 
+/** A traf's tfhd (14496-12 8.8.7): its track, its flags, and the default sample duration (else the trex's). */
+export function tfhdOf(
+  seg: Uint8Array,
+  tfhd: Box,
+  clocks: Fmp4Clocks,
+): { trackId: number; flags: number; defaultDuration: number } {
+  const { flags } = fullBoxHeader(seg, tfhd);
+  let at = bodyStart(tfhd) + 4;
+  const trackId = u32(seg, at);
+  at += 4;
+  if (flags & TFHD_BASE_DATA_OFFSET) at += 8;
+  if (flags & TFHD_DESCRIPTION_INDEX) at += 4;
+  const defaultDuration =
+    flags & TFHD_DEFAULT_DURATION ? u32(seg, at) : (clocks.get(trackId)?.trex.duration ?? 0);
+  return { trackId, flags, defaultDuration };
+}
+
+/** Where a trun's sample entries are (14496-12 8.8.8). */
+export interface TrunLayout {
+  flags: number;
+  /** Position of sample_count. */
+  countAt: number;
+  count: number;
+  /** Position of data_offset, when the trun has one. */
+  dataOffsetAt?: number;
+  /** Position of the first sample entry, and bytes per entry. */
+  first: number;
+  entry: number;
+}
+
+export function trunLayout(seg: Uint8Array, trun: Box): TrunLayout {
+  const { flags } = fullBoxHeader(seg, trun);
+  const countAt = bodyStart(trun) + 4;
+  let first = countAt + 4;
+  const layout: TrunLayout = { flags, countAt, count: u32(seg, countAt), first, entry: 0 };
+  if (flags & TRUN_DATA_OFFSET) {
+    layout.dataOffsetAt = first;
+    first += 4;
+  }
+  if (flags & TRUN_FIRST_SAMPLE_FLAGS) first += 4;
+  layout.first = first;
+  layout.entry =
+    4 *
+    ((flags & TRUN_DURATION ? 1 : 0) +
+      (flags & TRUN_SIZE ? 1 : 0) +
+      (flags & TRUN_FLAGS ? 1 : 0) +
+      (flags & TRUN_CTS ? 1 : 0));
+  return layout;
+}
+
+/** The duration of sample `k` of a trun: its entry's, else the default. */
+export function trunSampleDuration(
+  seg: Uint8Array,
+  l: TrunLayout,
+  k: number,
+  defaultDuration: number,
+): number {
+  return l.flags & TRUN_DURATION ? u32(seg, l.first + k * l.entry) : defaultDuration;
+}
+
+/** A tfdt's baseMediaDecodeTime (32 or 64 bits by its version). */
+export function tfdtTime(seg: Uint8Array, tfdt: Box): number {
+  const at = bodyStart(tfdt) + 4;
+  return fullBoxHeader(seg, tfdt).version === 1 ? u64(seg, at) : u32(seg, at);
+}
+
 function trafInfo(seg: Uint8Array, traf: Box, clocks: Fmp4Clocks): TrafInfo {
   const kids = childBoxes(seg, traf);
   const tfhd = findBox(kids, 'tfhd');
   if (!tfhd) return { trackId: -1, duration: 0 };
-  const { flags: tf } = fullBoxHeader(seg, tfhd);
-  let at = bodyStart(tfhd) + 4;
-  const trackId = u32(seg, at);
-  at += 4;
-  if (tf & TFHD_BASE_DATA_OFFSET) at += 8;
-  if (tf & TFHD_DESCRIPTION_INDEX) at += 4;
-  const defaultDuration =
-    tf & TFHD_DEFAULT_DURATION ? u32(seg, at) : (clocks.get(trackId)?.trex.duration ?? 0);
+  const { trackId, defaultDuration } = tfhdOf(seg, tfhd, clocks);
   const info: TrafInfo = { trackId, duration: 0 };
   const tfdt = findBox(kids, 'tfdt');
   if (tfdt) info.tfdt = { at: bodyStart(tfdt) + 4, wide: fullBoxHeader(seg, tfdt).version === 1, trackId };
   for (const trun of kids) {
     if (trun.type !== 'trun') continue;
-    const { flags } = fullBoxHeader(seg, trun);
-    let p = bodyStart(trun) + 4;
-    const count = u32(seg, p);
-    p += 4;
-    if (flags & TRUN_DATA_OFFSET) p += 4;
-    if (flags & TRUN_FIRST_SAMPLE_FLAGS) p += 4;
-    if ((flags & TRUN_DURATION) === 0) {
-      info.duration += count * defaultDuration;
+    const l = trunLayout(seg, trun);
+    if ((l.flags & TRUN_DURATION) === 0) {
+      info.duration += l.count * defaultDuration;
       continue;
     }
-    const entry =
-      4 * (1 + (flags & TRUN_SIZE ? 1 : 0) + (flags & TRUN_FLAGS ? 1 : 0) + (flags & TRUN_CTS ? 1 : 0));
-    for (let k = 0; k < count && p + 4 <= trun.end; k++, p += entry) info.duration += u32(seg, p);
+    for (let k = 0; k < l.count && l.first + k * l.entry + 4 <= trun.end; k++)
+      info.duration += trunSampleDuration(seg, l, k, defaultDuration);
   }
   return info;
 }
