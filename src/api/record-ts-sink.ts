@@ -29,8 +29,6 @@ interface StreamClock {
   /** Latest end (time + duration) of the stream's samples on the recording's clock. */
   endSec: number;
   started: boolean;
-  /** A sample of the stream has been placed on the recording's clock. */
-  seen?: boolean;
 }
 
 /**
@@ -120,13 +118,13 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
       const own = run.tracks.get(sample.trackId)?.timescale ?? t.info.timescale;
       // An MP4 edit list (fMP4 init segments: B-frame delay, AAC priming) says where presentation starts.
       const sec = (sample.dts + (shifts.get(sample.trackId) ?? 0)) / own;
+      const streamFirst = !clock.started; // the stream's first sample on the recording's clock
       if (clock.runOffset === undefined) {
         clock.runOffset = clock.started ? clock.endSec + run.gapBeforeSec - sec : 0;
         clock.started = true;
       }
       const at = sec + clock.runOffset;
-      if (this.firstAt === undefined || (!clock.seen && at < this.firstAt)) this.firstAt = at;
-      clock.seen = true;
+      if (this.firstAt === undefined || (streamFirst && at < this.firstAt)) this.firstAt = at;
       // Past the end (--duration): left out, in decode order, so what is kept has what it refers to.
       if (this.endSec !== undefined && at >= this.firstAt + this.endSec - 1e-9) continue;
       const payload = sample.data ?? this.payloadOf(run, sample);

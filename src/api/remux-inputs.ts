@@ -1,7 +1,6 @@
-import { closeSync, readSync } from 'node:fs';
 import { InputError, UsageError } from '../core/errors.js';
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
-import { openInputSync, statInput } from '../sources/file-source.js';
+import { closeInput, openInputFile, readOpenInput } from '../sources/file-source.js';
 
 // What remux's inputs are, from their first bytes (the file access itself is in sources/file-source.ts).
 
@@ -20,13 +19,11 @@ function isMediaSegment(head: Uint8Array): boolean {
 }
 
 export function sniffFile(path: string): SniffedInput {
-  statInput(path); // names a missing path or a directory
-  const fd = openInputSync(path);
+  const opened = openInputFile(path); // names a missing path, a directory or a pipe
   try {
-    const bytesRead = readSync(fd, head, 0, head.length, 0);
-    return sniffBytes(path, head.subarray(0, bytesRead));
+    return sniffBytes(path, readOpenInput(opened, head));
   } finally {
-    closeSync(fd);
+    closeInput(opened);
   }
 }
 

@@ -82,6 +82,7 @@ export async function remuxStreaming(
       const recent = new RecentChunks();
       let firstVideo: TrackInfo | undefined;
       let carry: InBandParams | undefined;
+      let changed = false;
       const { tracks, bytes } = await demuxFile(input, sizes[i] as number, demuxer, {
         signal: options.signal,
         pace,
@@ -92,6 +93,7 @@ export async function remuxStreaming(
           if (!t) return;
           firstVideo = t;
           carry = parameterSetsToCarry(t, videoBefore);
+          changed = carry !== undefined;
         },
         // Runs once per sample, mostly interpreted (see cli/jit.ts): an indexed loop, no object per payload,
         // and the arena asked only about payloads it made (FLV payloads are views of the chunks read).
@@ -124,7 +126,6 @@ export async function remuxStreaming(
       });
       bytesIn += bytes;
       if (firstVideo) {
-        const changed = parameterSetsToCarry(firstVideo, videoBefore) !== undefined;
         videoBefore = firstVideo;
         const k = tracks.findIndex((t) => t.id === firstVideo?.id);
         if (changed && k >= 0) tracks[k] = { ...(tracks[k] as TrackInfo), inBandParameterSets: true };
