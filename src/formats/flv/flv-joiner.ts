@@ -28,9 +28,12 @@ import { CastkitError, FormatError } from '../../core/errors.js';
 import type { FormatWarning } from '../media.js';
 import { decodeAmf0, decodeAmf0All, isAmfObject, type AmfObject } from './amf0.js';
 import { FlvTagReader, type FlvTagSink, type FlvTagView } from './flv-reader.js';
+import { fingerprint, FrameHistory, RowFrames, ScanFrames, type PartFrames } from './flv-join-history.js';
 import {
+  CODEC_SAMPLE,
   F_KEY,
   F_RAW_OK,
+  FlvChunkScan,
   FlvTagRows,
   K_ACONFIG,
   K_AFRAME,
@@ -44,12 +47,26 @@ import {
   K_VFRAME,
   K_VOTHER,
   mediaKind,
+  resolveHooks,
+  scanChunk,
   scanCleanFlv,
+  SCAN_CTS,
+  SCAN_KEY,
+  SCAN_KIND,
+  SPAN_RAW,
   SPAN_SPLIT,
+  SPANS,
   type CleanScanHooks,
 } from './flv-tag-rows.js';
 import { inBandParams, paramsInsertAt, type InBandParams } from './flv-inband-params.js';
-import { PREVIOUS_TAG_SIZE, TAG_AUDIO, TAG_HEADER_SIZE, TAG_SCRIPT, TAG_VIDEO } from './flv-tags.js';
+import {
+  PREVIOUS_TAG_SIZE,
+  TAG_AUDIO,
+  TAG_HEADER_SIZE,
+  TAG_SCRIPT,
+  TAG_VIDEO,
+  tagTimestamp,
+} from './flv-tags.js';
 import {
   flvHeader,
   onMetaDataTag,
@@ -83,6 +100,12 @@ export interface FlvJoinerOptions {
    * Default true; false reads every chunk with the reader (tests compare the two).
    */
   cleanScan?: boolean;
+  /**
+   * With `rewriteInPlace` and the clean scan: plan a clean chunk that continues, restarts or jumps (no
+   * overlap, no split, no change of video configuration after the first) in one pass over its bytes, with
+   * no table of rows. Default true; false plans every chunk from rows (tests compare the two).
+   */
+  onePass?: boolean;
 }
 
 /** Output bytes: either bytes made by the joiner or a range of input chunk number `chunk` (0-based). */
@@ -180,9 +203,7 @@ const A = 1;
 
 const NO_BYTES = new Uint8Array(0);
 
-/** Remembered frames of the output's tail, to recognise a chunk that repeats them (a power of 2: a ring). */
-const HISTORY_MAX = 512;
-/** Frames of each chunk's end that are remembered. */
+/** Frames of each chunk's end that are remembered (see FrameHistory). */
 const HISTORY_KEEP = 256;
 
 function zeroDrops(): FlvDropCounts {
@@ -200,41 +221,6 @@ function zeroDrops(): FlvDropCounts {
 
 function finite(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-/**
- * A fingerprint of a tag: its size and a hash of its first 16 and last 8 body bytes (the codec header with
- * the start of the slice header, whose frame number and picture order differ from frame to frame, and the
- * end of the entropy-coded payload). Identical tags repeated by an overlapping chunk match; different
- * frames practically never do. Taken for the last 256 frames of every chunk (about two thirds of all
- * frames for 6 s chunks), so it is kept short: the bytes are taken as six 32-bit words and mixed in six
- * multiplies (hashing them one byte at a time was a third of the join's planning time).
- */
-function fingerprint(b: Uint8Array, at: number, size: number): number {
-  let h = 0x811c9dc5;
-  if (size < 24) {
-    for (let i = 0; i < size; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
-  } else {
-    const e = at + size - 8;
-    h = Math.imul(h ^ word(b, at), 0x85ebca6b);
-    h = Math.imul(h ^ word(b, at + 4), 0xc2b2ae35);
-    h = Math.imul(h ^ word(b, at + 8), 0x85ebca6b);
-    h = Math.imul(h ^ word(b, at + 12), 0xc2b2ae35);
-    h = Math.imul(h ^ word(b, e), 0x85ebca6b);
-    h = Math.imul(h ^ word(b, e + 4), 0xc2b2ae35);
-    h ^= h >>> 15;
-  }
-  // size < 2^24 and 24 hash bits: the result (and twice it, plus a type bit) stays an exact double.
-  return size * 0x1000000 + ((h >>> 0) & 0xffffff);
-}
-
-function word(b: Uint8Array, at: number): number {
-  return (
-    (b[at] as number) |
-    ((b[at + 1] as number) << 8) |
-    ((b[at + 2] as number) << 16) |
-    ((b[at + 3] as number) << 24)
-  );
 }
 
 interface Placement {
@@ -303,26 +289,23 @@ export class FlvJoiner implements FlvTagSink {
   private firstAudioCodec: number | undefined;
   private readonly reports: FlvChunkReport[] = [];
 
-  // History of the last HISTORY_MAX written frames, a ring in the order written (so each track's times
-  // increase): looked up from the newest end, only for chunks that step back over written time.
-  private readonly histTime = new Float64Array(HISTORY_MAX);
-  private readonly histPrint = new Float64Array(HISTORY_MAX);
-  private readonly histTrack = new Uint8Array(HISTORY_MAX);
-  /** Frames ever remembered: the newest is at (histCount - 1) % HISTORY_MAX. */
-  private histCount = 0;
+  /** The last frames written: looked up only for chunks that step back over written time. */
+  private readonly history = new FrameHistory();
 
   /** The current chunk's tags. */
   private readonly rows = new FlvTagRows();
+  private readonly scan = new FlvChunkScan();
   /** trackSpans' result. */
   private readonly span = new Float64Array(7);
-  private readonly alignSpan = new Float64Array(7);
   /** The spans of the whole current chunk, from the clean scan; valid while `scanned`. */
-  private readonly chunkSpans = new Float64Array(8);
+  private readonly chunkSpans = new Float64Array(SPANS);
   private scanned = false;
   /** Index of the first tag of the current chunk's last HISTORY_KEEP frames. */
   private tailFrom = 0;
   private readonly inPlace: boolean;
   private readonly cleanScan: boolean;
+  private readonly onePass: boolean;
+  private onePassCount = 0;
   /** The chunk being planned (during push() only). */
   private cur: Uint8Array = NO_BYTES;
   private report: FlvChunkReport | undefined;
@@ -338,6 +321,7 @@ export class FlvJoiner implements FlvTagSink {
     this.endMs = options.endMs ?? Infinity;
     this.inPlace = options.rewriteInPlace ?? false;
     this.cleanScan = options.cleanScan ?? true;
+    this.onePass = this.inPlace && this.cleanScan && (options.onePass ?? true);
   }
 
   /** Plans one chunk (a complete FLV file). The chunk's bytes are not kept. */
@@ -364,14 +348,20 @@ export class FlvJoiner implements FlvTagSink {
     const savedAudio = this.audioConfig;
     const savedMeta = this.meta;
     this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
-    this.scanned = this.cleanScan && scanCleanFlv(chunk, this.rows, this.hooks, this.chunkSpans, this.maxGap);
+    if (this.onePass) {
+      const plan = this.pushOnePass(chunk, index, report);
+      if (plan !== undefined) {
+        this.onePassCount++;
+        return plan;
+      }
+      this.restore(report, savedVideo, savedAudio, savedMeta);
+      this.report = report;
+    }
+    this.scanned =
+      this.cleanScan && scanCleanFlv(chunk, this.rows, this.hooks, this.chunkSpans, this.maxGap, this.scan);
     if (this.scanned) this.codecIdsFromRows(chunk);
     else {
-      this.videoConfig = savedVideo;
-      this.audioConfig = savedAudio;
-      this.meta = savedMeta;
-      this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
-      report.warnings.length = 0;
+      this.restore(report, savedVideo, savedAudio, savedMeta);
       this.rows.count = 0;
       try {
         const reader = new FlvTagReader();
@@ -388,7 +378,7 @@ export class FlvJoiner implements FlvTagSink {
       }
     }
     this.report = undefined;
-    this.requireSameCodecs(chunk, index);
+    this.requireSameCodecs(this.codecSampleFromRows(chunk));
     report.tags = this.rows.count;
     report.videoConfigChanged = this.chunkVideoConfigChanged;
     report.audioConfigChanged = this.chunkAudioConfigChanged;
@@ -404,6 +394,196 @@ export class FlvJoiner implements FlvTagSink {
     } finally {
       this.cur = NO_BYTES;
     }
+  }
+
+  /** Back to the state as of the chunk's start, before it is read another way. */
+  private restore(
+    report: FlvChunkReport,
+    video: Uint8Array | undefined,
+    audio: Uint8Array | undefined,
+    meta: AmfObject | undefined,
+  ): void {
+    this.videoConfig = video;
+    this.audioConfig = audio;
+    this.meta = meta;
+    this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
+    report.warnings.length = 0;
+  }
+
+  // ---- one pass (most chunks of a join) ----
+
+  /**
+   * Plans a clean chunk in one pass over its bytes, without rows, when nothing in it needs more than that:
+   * no split, no step back over written time (an overlap or a restart at a time already written: the
+   * history is searched then), no change of video configuration after the first (its parameter sets go
+   * into the next keyframe), every tag header as the joiner would write it. Undefined, with the chunk's
+   * bytes untouched, otherwise: the caller restores the state and plans it from rows.
+   */
+  private pushOnePass(chunk: Uint8Array, index: number, report: FlvChunkReport): FlvChunkPlan | undefined {
+    const scan = this.scan;
+    const spans = this.chunkSpans;
+    if (!scanChunk(chunk, scan, spans, this.maxGap)) return undefined;
+    if (spans[SPAN_SPLIT] !== 0 || spans[SPAN_RAW] === 0 || this.pendingParams !== undefined)
+      return undefined;
+    const vconfigs = resolveHooks(chunk, scan, this.hooks);
+    if (vconfigs > (this.videoConfigWritten ? 0 : 1)) return undefined;
+    this.report = undefined;
+    const framesV = spans[2] as number;
+    const framesA = spans[5] as number;
+    if (framesV > 0) this.videoCodecId ??= scan.codecs[0];
+    if (framesA > 0) this.audioCodecId ??= scan.codecs[CODEC_SAMPLE];
+    this.requireSameCodecs({
+      codecs: scan.codecs,
+      video: Math.min(framesV, CODEC_SAMPLE),
+      audio: Math.min(framesA, CODEC_SAMPLE),
+    });
+    report.tags = scan.count;
+    report.videoConfigChanged = this.chunkVideoConfigChanged;
+    report.audioConfigChanged = this.chunkAudioConfigChanged;
+    const bodyStart = this.bodySize;
+    const placed = this.place(new ScanFrames(scan, chunk), spans, report);
+    // An overlap drops what was written already, tag by tag: left to the rows (the caller restores).
+    if (placed.kind === 'overlap') return undefined;
+    this.placed(spans, placed.shift);
+    const shift = placed.shift;
+    const pieces: FlvPiece[] = [];
+    this.emitOnePass(chunk, index, shift, framesV + framesA - HISTORY_KEEP, pieces, report);
+    return { index, pieces, size: this.bodySize - bodyStart, report };
+  }
+
+  /**
+   * emit() for a chunk pushOnePass takes: the tags straight from the chunk's bytes and their classes from
+   * the scan, every kept tag retimed in place and moved with its neighbours as one range, the frames from
+   * number `tailFrame` on remembered.
+   */
+  private emitOnePass(
+    b: Uint8Array,
+    index: number,
+    shift: number,
+    tailFrame: number,
+    pieces: FlvPiece[],
+    report: FlvChunkReport,
+  ): void {
+    const kinds = this.scan.kinds;
+    const n = this.scan.count;
+    const history = this.history;
+    const kfTimes = this.kfTimes;
+    const kfPos = this.kfPos;
+    const prevLastV = this.lastOut[V]!;
+    const prevLastA = this.lastOut[A]!;
+    let lastV = prevLastV;
+    let lastA = prevLastA;
+    let bytesV = 0;
+    let bytesA = 0;
+    let minStart = this.minStart;
+    let maxEnd = this.maxEnd;
+    let lastTagTime = this.lastTagTime;
+    let bodySize = this.bodySize;
+    let kept = 0;
+    let duplicate = 0;
+    let nonMonotonic = 0;
+    let pastEnd = 0;
+    let vconfig = false;
+    const endMs = this.endMs;
+    let frame = 0;
+    let rangeStart = -1;
+    let rangeEnd = -1;
+    let p = this.scan.firstTag;
+    for (let i = 0; i < n; i++) {
+      const tag = p;
+      const size = ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
+      const whole = TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
+      p += whole;
+      const kf = kinds[i] as number;
+      const k = kf & SCAN_KIND;
+      const t = tagTimestamp(b, tag);
+      let out = t + shift;
+      if (k === K_VFRAME || k === K_AFRAME) {
+        const tail = frame++ >= tailFrame;
+        if (out >= endMs) {
+          pastEnd++;
+          continue;
+        }
+        if (k === K_VFRAME) {
+          if (out <= prevLastV) {
+            duplicate++;
+            continue;
+          }
+          if (out < lastV || out > 0xffffffff) {
+            nonMonotonic++;
+            continue;
+          }
+          lastV = out;
+          bytesV += size;
+          const pts =
+            (kf & SCAN_CTS) === 0
+              ? out
+              : out +
+                (((((b[tag + 13] as number) << 16) |
+                  ((b[tag + 14] as number) << 8) |
+                  (b[tag + 15] as number)) <<
+                  8) >>
+                  8);
+          if (pts < minStart) minStart = pts;
+          if (pts > maxEnd) maxEnd = pts;
+          if ((kf & SCAN_KEY) !== 0) {
+            kfTimes.push(out / 1000);
+            kfPos.push(bodySize);
+          }
+        } else {
+          if (out <= prevLastA) {
+            duplicate++;
+            continue;
+          }
+          if (out < lastA || out > 0xffffffff) {
+            nonMonotonic++;
+            continue;
+          }
+          lastA = out;
+          bytesA += size;
+          if (out < minStart) minStart = out;
+          if (out > maxEnd) maxEnd = out;
+        }
+        if (tail) history.add(out, k === K_VFRAME ? V : A, fingerprint(b, tag + TAG_HEADER_SIZE, size));
+      } else {
+        if (k >= K_META) {
+          const drops = report.dropped;
+          if (k === K_META) drops.metadata++;
+          else if (k === K_COMMAND) drops.command++;
+          else if (k === K_EOS) drops.endOfSequence++;
+          else if (k === K_UNUSABLE) drops.unusable++;
+          else if (k === K_CONFIG_DUP) drops.sequenceHeader++;
+          if (k !== K_SCRIPT && k !== K_VOTHER) continue;
+        }
+        // Configs, other script data, other video packets: keep, time-shifted, never before 0.
+        if (out < 0) out = 0;
+        if (out > 0xffffffff) out = 0xffffffff;
+        if (k === K_VCONFIG) vconfig = true;
+      }
+      kept++;
+      if (out > lastTagTime) lastTagTime = out;
+      if (out !== t) writeTimestamp(b, tag, out);
+      if (tag !== rangeEnd) {
+        if (rangeStart >= 0) pieces.push({ chunk: index, offset: rangeStart, size: rangeEnd - rangeStart });
+        rangeStart = tag;
+      }
+      rangeEnd = tag + whole;
+      bodySize += whole;
+    }
+    if (rangeStart >= 0) pieces.push({ chunk: index, offset: rangeStart, size: rangeEnd - rangeStart });
+    if (vconfig) this.videoConfigWritten = true;
+    this.lastOut[V] = lastV;
+    this.lastOut[A] = lastA;
+    this.bytesPerTrack[V]! += bytesV;
+    this.bytesPerTrack[A]! += bytesA;
+    this.minStart = minStart;
+    this.maxEnd = maxEnd;
+    this.lastTagTime = lastTagTime;
+    this.bodySize = bodySize;
+    report.kept += kept;
+    report.dropped.duplicate += duplicate;
+    report.dropped.nonMonotonic += nonMonotonic;
+    report.dropped.pastEnd += pastEnd;
   }
 
   // ---- collection (FlvTagSink, for chunks the clean scan leaves to the reader) ----
@@ -428,60 +608,41 @@ export class FlvJoiner implements FlvTagSink {
   }
 
   /**
+   * The codec ids of the chunk's first CODEC_SAMPLE video frames, then of its first CODEC_SAMPLE audio
+   * frames (into `this.scan.codecs`, as the clean scan leaves them), and how many of each there are.
+   */
+  private codecSampleFromRows(chunk: Uint8Array): CodecSample {
+    const r = this.rows;
+    const codecs = this.scan.codecs;
+    let video = 0;
+    let audio = 0;
+    for (let i = 0; i < r.count && (video < CODEC_SAMPLE || audio < CODEC_SAMPLE); i++) {
+      const at = (r.start[i] as number) + TAG_HEADER_SIZE;
+      if (r.kind[i] === K_VFRAME) {
+        if (video < CODEC_SAMPLE) codecs[video++] = videoCodecIdAt(chunk, at, (r.size[i] as number) >= 5);
+      } else if (r.kind[i] === K_AFRAME) {
+        if (audio < CODEC_SAMPLE) codecs[CODEC_SAMPLE + audio++] = (chunk[at] as number) >> 4;
+      }
+    }
+    return { codecs, video, audio };
+  }
+
+  /**
    * Throws E_CONCAT_MISMATCH when the chunk is of another video or audio codec than the first chunk: one FLV
    * has one codec per track in its onMetaData and sequence headers, and players decode every later frame
    * with it (an MP3 chunk after AAC ones was silently unplayable). A chunk's codec is the one most of its
    * first frames have, so that a damaged byte in a tag is not taken for a change of codec.
    */
-  private requireSameCodecs(chunk: Uint8Array, index: number): void {
-    const video = this.mainCodec(chunk, K_VFRAME);
-    const audio = this.mainCodec(chunk, K_AFRAME);
+  private requireSameCodecs(sample: CodecSample): void {
+    const index = this.count - 1;
+    const video = mainCodec(sample.codecs, 0, sample.video);
+    const audio = mainCodec(sample.codecs, CODEC_SAMPLE, sample.audio);
     this.firstVideoCodec ??= video;
     this.firstAudioCodec ??= audio;
-    for (const [kind, got, first] of [
-      ['video', video, this.firstVideoCodec],
-      ['audio', audio, this.firstAudioCodec],
-    ] as const) {
-      if (got === undefined || first === undefined || got === first) continue;
-      throw new CastkitError(
-        `chunk ${index + 1}: its ${kind} is ${codecName(kind, got)}, the first chunk's ${codecName(kind, first)}; FLV chunks of different codecs cannot be joined into one FLV`,
-        {
-          code: 'E_CONCAT_MISMATCH',
-          category: 'input',
-          hint: 'join only chunks of one stream, or remux to .mp4 / .ts, or re-encode them with ffmpeg first',
-          details: { chunk: index },
-        },
-      );
-    }
-  }
-
-  /**
-   * The codec most of the chunk's first CODEC_SAMPLE frames of a kind have, when at least two of them
-   * agree on it; undefined otherwise (too few frames to tell).
-   */
-  private mainCodec(chunk: Uint8Array, kind: number): number | undefined {
-    const r = this.rows;
-    const counts = new Map<number, number>();
-    let seen = 0;
-    for (let i = 0; i < r.count && seen < CODEC_SAMPLE; i++) {
-      if (r.kind[i] !== kind) continue;
-      const at = (r.start[i] as number) + TAG_HEADER_SIZE;
-      const id =
-        kind === K_VFRAME
-          ? videoCodecIdAt(chunk, at, (r.size[i] as number) >= 5)
-          : (chunk[at] as number) >> 4;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-      seen++;
-    }
-    let best: number | undefined;
-    let most = 1;
-    for (const [id, n] of counts) {
-      if (n > most) {
-        best = id;
-        most = n;
-      }
-    }
-    return most * 2 > seen ? best : undefined;
+    if (video !== undefined && this.firstVideoCodec !== undefined && video !== this.firstVideoCodec)
+      throw codecMismatch(index, 'video', video, this.firstVideoCodec);
+    if (audio !== undefined && this.firstAudioCodec !== undefined && audio !== this.firstAudioCodec)
+      throw codecMismatch(index, 'audio', audio, this.firstAudioCodec);
   }
 
   warning(w: FormatWarning): void {
@@ -584,7 +745,13 @@ export class FlvJoiner implements FlvTagSink {
     for (let s = 0; s + 1 < bounds.length; s++) {
       const from = bounds[s] as number;
       const to = bounds[s + 1] as number;
-      const placed = this.place(from, to, s === 0 ? report : undefined, whole ? this.chunkSpans : undefined);
+      const span = whole ? this.chunkSpans : trackSpans(this.rows, from, to, this.span);
+      const placed = this.place(
+        new RowFrames(this.rows, this.cur, from, to),
+        span,
+        s === 0 ? report : undefined,
+      );
+      this.placed(span, placed.shift);
       this.emit(from, to, placed.shift, e, report);
       if (s > 0) {
         report.splits.push({
@@ -598,17 +765,10 @@ export class FlvJoiner implements FlvTagSink {
     return { index, pieces: e.pieces, size: this.bodySize - bodyStart, report };
   }
 
-  /** Decides the shift of tags [from, to) of the current chunk; records it in `report` when given. */
-  private place(
-    from: number,
-    to: number,
-    report: FlvChunkReport | undefined,
-    spans?: Float64Array,
-  ): Placement {
-    // First and last frame time, and frame count, per track.
-    const span = spans ?? trackSpans(this.rows, from, to, this.span);
+  /** Decides the shift of a part of the current chunk (see placed()); records it in `report` when given. */
+  private place(part: PartFrames, span: Float64Array, report: FlvChunkReport | undefined): Placement {
+    // First frame time and frame count per track.
     const first = [span[0] as number, span[3] as number];
-    const last = [span[1] as number, span[4] as number];
     const frames = [span[2] as number, span[5] as number];
     const i0 = span[6] as number;
     const hasFrames = i0 >= 0;
@@ -659,10 +819,10 @@ export class FlvJoiner implements FlvTagSink {
           kind = 'gap';
           shift = Math.round(need);
         }
-      } else if (this.repeatsHistory(from, to, this.prevShift)) {
+      } else if (this.repeatsHistory(part, this.prevShift)) {
         kind = 'overlap';
       } else {
-        const aligned = this.alignByContent(from, to);
+        const aligned = this.alignByContent(part, span);
         if (aligned !== undefined) {
           kind = 'overlap';
           shift = aligned;
@@ -688,16 +848,21 @@ export class FlvJoiner implements FlvTagSink {
       report.shift = shift;
       report.correction = correction;
     }
+    return { kind, shift, correction };
+  }
+
+  /** Takes the placement of a part (whose trackSpans are `span`) under `shift`: what place() decided. */
+  private placed(span: Float64Array, shift: number): void {
     for (const tr of [V, A]) {
-      if (frames[tr]! < 2) continue;
-      const d = (last[tr]! - first[tr]!) / (frames[tr]! - 1);
+      const frames = span[tr * 3 + 2] as number;
+      if (frames < 2) continue;
+      const d = ((span[tr * 3 + 1] as number) - (span[tr * 3] as number)) / (frames - 1);
       if (d > 0 && d <= 500) this.dur[tr] = d;
     }
-    if (hasFrames) {
+    if ((span[6] as number) >= 0) {
       this.started = true;
       this.prevShift = shift;
     }
-    return { kind, shift, correction };
   }
 
   /**
@@ -884,89 +1049,51 @@ export class FlvJoiner implements FlvTagSink {
     return rate !== undefined && rate > 0 ? 1024000 / rate : 1024000 / 44100;
   }
 
-  /** Fingerprint of frame tag i of the current chunk, computed only when a comparison needs it. */
-  private printOf(i: number): number {
-    return fingerprint(
-      this.cur,
-      (this.rows.start[i] as number) + TAG_HEADER_SIZE,
-      this.rows.size[i] as number,
+  /** Remembers a written frame (of the chunk's tail), to recognise a later chunk that repeats it. */
+  private remember(i: number, out: number, tr: number): void {
+    const r = this.rows;
+    this.history.add(
+      out,
+      tr,
+      fingerprint(this.cur, (r.start[i] as number) + TAG_HEADER_SIZE, r.size[i] as number),
     );
   }
 
-  /** Remembers a written frame (of the chunk's tail), to recognise a later chunk that repeats it. */
-  private remember(i: number, out: number, tr: number): void {
-    const j = this.histCount++ & (HISTORY_MAX - 1);
-    this.histTime[j] = out;
-    this.histPrint[j] = this.printOf(i);
-    this.histTrack[j] = tr;
-  }
-
-  /** The fingerprint of the newest written frame of track `tr` at time `out`, if it is remembered. */
-  private printAt(out: number, tr: number): number | undefined {
-    const n = this.histCount;
-    for (let k = n - 1; k >= 0 && k >= n - HISTORY_MAX; k--) {
-      const j = k & (HISTORY_MAX - 1);
-      if (this.histTrack[j] !== tr) continue;
-      const t = this.histTime[j] as number;
-      if (t === out) return this.histPrint[j];
-      if (t < out) return undefined;
-    }
-    return undefined;
-  }
-
-  /** The time of the newest written frame of track `tr` with fingerprint `p`, if it is remembered. */
-  private timeOf(p: number, tr: number): number | undefined {
-    const n = this.histCount;
-    for (let k = n - 1; k >= 0 && k >= n - HISTORY_MAX; k--) {
-      const j = k & (HISTORY_MAX - 1);
-      if (this.histPrint[j] === p && this.histTrack[j] === tr) return this.histTime[j];
-    }
-    return undefined;
-  }
-
   /**
-   * Under `shift`, do the frames in [from, to) that land on already written time repeat the written
+   * Under `shift`, do the frames of the part that land on already written time repeat the written
    * frames? Checks up to 3 of them; all must match.
    */
-  private repeatsHistory(from: number, to: number, shift: number): boolean {
+  private repeatsHistory(part: PartFrames, shift: number): boolean {
     let checked = 0;
-    for (let i = from; i < to && checked < 3; i++) {
-      const k = this.rows.kind[i] as number;
-      if (k !== K_VFRAME && k !== K_AFRAME) continue;
-      const tr = k === K_VFRAME ? V : A;
-      const out = (this.rows.ts[i] as number) + shift;
+    part.rewind();
+    for (let tr = part.next(); tr >= 0 && checked < 3; tr = part.next()) {
+      const out = part.ts + shift;
       if (out > this.lastOut[tr]!) continue;
-      if (this.printAt(out, tr) !== this.printOf(i)) return false;
+      if (this.history.printAt(out, tr) !== part.print()) return false;
       checked++;
     }
     return checked > 0;
   }
 
   /**
-   * Finds the shift that lays the first frames of [from, to) onto identical written frames (an overlap
-   * whose timestamps were also reset). The second frame must agree, when it too lands on written time.
+   * Finds the shift that lays the first frames of the part (whose trackSpans are `span`) onto identical
+   * written frames (an overlap whose timestamps were also reset). The second frame must agree, when it too
+   * lands on written time.
    */
-  private alignByContent(from: number, to: number): number | undefined {
-    const idx: number[] = [];
-    for (let i = from; i < to && idx.length < 2; i++) {
-      const k = this.rows.kind[i] as number;
-      if (k === K_VFRAME || k === K_AFRAME) idx.push(i);
-    }
-    const i0 = idx[0];
-    if (i0 === undefined) return undefined;
-    const tr0 = this.rows.kind[i0] === K_VFRAME ? V : A;
-    const at = this.timeOf(this.printOf(i0), tr0);
+  private alignByContent(part: PartFrames, span: Float64Array): number | undefined {
+    part.rewind();
+    const tr0 = part.next();
+    if (tr0 < 0) return undefined;
+    const at = this.history.timeOf(part.print(), tr0);
     if (at === undefined) return undefined;
-    const shift = at - (this.rows.ts[i0] as number);
-    const i1 = idx[1];
-    if (i1 !== undefined) {
-      const tr1 = this.rows.kind[i1] === K_VFRAME ? V : A;
-      const out1 = (this.rows.ts[i1] as number) + shift;
-      if (out1 <= this.lastOut[tr1]! && this.printAt(out1, tr1) !== this.printOf(i1)) return undefined;
+    const shift = at - part.ts;
+    const tr1 = part.next();
+    if (tr1 >= 0) {
+      const out1 = part.ts + shift;
+      if (out1 <= this.lastOut[tr1]! && this.history.printAt(out1, tr1) !== part.print()) return undefined;
     }
     // A chunk sent again overlaps the end of what was written. One that, laid there, would end before
     // the end of a track is older content coming back (a, b, a joined): new frames, a restart.
-    const span = trackSpans(this.rows, from, to, this.alignSpan);
     for (const tr of [V, A]) {
       const frames = span[tr * 3 + 2] as number;
       if (frames > 0 && (span[tr * 3 + 1] as number) + shift < this.lastOut[tr]!) return undefined;
@@ -1005,6 +1132,11 @@ export class FlvJoiner implements FlvTagSink {
     };
     // + the padding field's own cost (22 bytes at most) and some room.
     return 13 + onMetaDataTagSize(full) + 64;
+  }
+
+  /** Chunks planned in one pass (see `onePass`), for tests and diagnostics. */
+  get onePassChunks(): number {
+    return this.onePassCount;
   }
 
   /** Keyframes in the output so far. */
@@ -1224,8 +1356,43 @@ function videoCodecIdAt(b: Uint8Array, at: number, hasFourCc: boolean): number {
   );
 }
 
-/** Frames of each kind looked at for a chunk's codec. */
-const CODEC_SAMPLE = 16;
+/** Codec ids of a chunk's first frames: `video` at codecs[0..), `audio` at codecs[CODEC_SAMPLE..). */
+interface CodecSample {
+  codecs: Int32Array;
+  video: number;
+  audio: number;
+}
+
+/**
+ * The codec most of the `n` ids from codecs[from] have, when at least two of them agree on it; undefined
+ * otherwise (too few frames to tell).
+ */
+function mainCodec(codecs: Int32Array, from: number, n: number): number | undefined {
+  let best: number | undefined;
+  let most = 1;
+  for (let i = from; i < from + n; i++) {
+    const id = codecs[i] as number;
+    let same = 0;
+    for (let j = from; j < from + n; j++) if (codecs[j] === id) same++;
+    if (same > most) {
+      best = id;
+      most = same;
+    }
+  }
+  return most * 2 > n ? best : undefined;
+}
+
+function codecMismatch(index: number, kind: 'video' | 'audio', got: number, first: number): CastkitError {
+  return new CastkitError(
+    `chunk ${index + 1}: its ${kind} is ${codecName(kind, got)}, the first chunk's ${codecName(kind, first)}; FLV chunks of different codecs cannot be joined into one FLV`,
+    {
+      code: 'E_CONCAT_MISMATCH',
+      category: 'input',
+      hint: 'join only chunks of one stream, or remux to .mp4 / .ts, or re-encode them with ffmpeg first',
+      details: { chunk: index },
+    },
+  );
+}
 
 const AUDIO_CODECS: Record<number, string> = { 2: 'MP3', 10: 'AAC', 11: 'Speex', 14: 'MP3 8 kHz' };
 const VIDEO_CODECS: Record<number, string> = { 2: 'Sorenson H.263', 4: 'VP6', 7: 'H.264', 12: 'HEVC' };

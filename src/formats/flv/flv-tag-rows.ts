@@ -11,6 +11,7 @@
 import { readU32, resized } from '../../core/bytes.js';
 import {
   FLV_HEADER_SIZE,
+  PREVIOUS_TAG_SIZE,
   PACKET_COMMAND,
   PACKET_CONFIG,
   PACKET_END_OF_SEQUENCE,
@@ -115,40 +116,72 @@ export function mediaKind(
   return K_VOTHER;
 }
 
-// Rows the scan leaves to the hooks (see scanCleanFlv): never seen outside it.
-const K_HOOK_VIDEO = 100;
-const K_HOOK_AUDIO = 101;
-const K_HOOK_SCRIPT = 102;
+// Classes the scan leaves to the hooks (see scanChunk): never seen outside this module and the joiner's
+// one-pass emit, which reads them back resolved.
+const K_HOOK_VIDEO = 11;
+const K_HOOK_AUDIO = 12;
+const K_HOOK_SCRIPT = 13;
+
+/** In FlvChunkScan.kinds: the class is the low 4 bits. */
+export const SCAN_KIND = 0x0f;
+/** In FlvChunkScan.kinds: a video keyframe. */
+export const SCAN_KEY = 0x10;
+/** In FlvChunkScan.kinds: a video frame with an AVC/HEVC composition time offset (the body's bytes 2-4). */
+export const SCAN_CTS = 0x20;
 
 /** Of a whole chunk: what trackSpans gives for all its rows (SPAN_*), and whether it must be split. */
 export const SPAN_SPLIT = 7;
+/** Of a whole chunk: 1 when every tag's header is exactly what the joiner would write (F_RAW_OK). */
+export const SPAN_RAW = 8;
+/** The length of a spans array for scanChunk. */
+export const SPANS = 9;
+
+/** Frames of each kind whose codec the scan keeps (see FlvChunkScan.codecs). */
+export const CODEC_SAMPLE = 16;
 
 /**
- * Fills `rows` (cleared first) from a whole FLV file in `b`: true when every byte was accounted for.
- * False, with rows and hooks' state to be thrown away, at anything FlvTagReader would warn about or repair
- * (a header other than version 1 with PreviousTagSize0 = 0, a TagType with reserved or filter bits, a
- * PreviousTagSize that does not match, a tag cut short or trailing bytes) and at enhanced-RTMP video
- * (left to the reader, whose FlvTagView the joiner takes the FourCC from).
+ * One chunk's tags as scanChunk found them: a byte per tag (class and flags), the offsets of the tags the
+ * hooks class, and the codec ids of the first frames. Kept from chunk to chunk, like FlvTagRows.
+ */
+export class FlvChunkScan {
+  count = 0;
+  /** Offset of the first tag header. */
+  firstTag = 0;
+  kinds = new Uint8Array(1024);
+  hookCount = 0;
+  /** Tag number and offset of each tag the hooks class, in pairs. */
+  hooks = new Float64Array(32);
+  /** Codec ids of the first CODEC_SAMPLE video frames, then of the first CODEC_SAMPLE audio frames. */
+  readonly codecs = new Int32Array(2 * CODEC_SAMPLE);
+}
+
+/**
+ * Scans a whole FLV file in `b` into `scan`: true when every byte was accounted for. False at anything
+ * FlvTagReader would warn about or repair (a header other than version 1 with PreviousTagSize0 = 0, a
+ * TagType with reserved or filter bits, a PreviousTagSize that does not match, a tag cut short or trailing
+ * bytes) and at enhanced-RTMP video (left to the reader, whose FlvTagView the joiner takes the FourCC from).
  *
  * The legacy video and audio headers are read here, in line, as parseVideoHeader/parseAudioHeader and
  * mediaKind would class them (the join's hot loop: a call and a header object per tag cost a third of
- * it). With `spans`, the scan also gives what the joiner would otherwise find in two more passes over the
- * rows: first and last time and count of the video and audio frames, the first frame's row (as
- * trackSpans), and at SPAN_SPLIT 1 when a track's time goes back or jumps forward by more than `maxGap`
- * (the chunk is split there, see splitPoints), else 0.
+ * it). Sequence headers and script data are left to resolveHooks. `spans` gets what the joiner would
+ * otherwise find in more passes: first and last time and count of the video and audio frames, the first
+ * frame's tag (as trackSpans), at SPAN_SPLIT 1 when a track's time goes back or jumps forward by more than
+ * `maxGap` (the chunk is split there, see splitPoints), else 0, and SPAN_RAW.
  */
-export function scanCleanFlv(
+export function scanChunk(
   b: Uint8Array,
-  rows: FlvTagRows,
-  hooks: CleanScanHooks,
-  spans?: Float64Array,
+  scan: FlvChunkScan,
+  spans: Float64Array,
   maxGap = Infinity,
 ): boolean {
-  rows.count = 0;
+  scan.count = 0;
+  scan.hookCount = 0;
   const n = b.length;
   if (n < FLV_HEADER_SIZE + 4 || b[0] !== 0x46 || b[1] !== 0x4c || b[2] !== 0x56 || b[3] !== 1) return false;
   const dataOffset = readU32(b, 5);
   if (dataOffset < FLV_HEADER_SIZE || dataOffset + 4 > n || readU32(b, dataOffset) !== 0) return false;
+  let kinds = scan.kinds;
+  const codecs = scan.codecs;
   let firstV = NaN;
   let lastV = NaN;
   let framesV = 0;
@@ -157,18 +190,27 @@ export function scanCleanFlv(
   let framesA = 0;
   let i0 = -1;
   let split = 0;
-  let hooked = 0;
+  let raw = 1;
+  let i = 0;
   let p = dataOffset + 4;
+  scan.firstTag = p;
   while (p < n) {
     if (p + TAG_HEADER_SIZE > n) return false;
     const type = b[p] as number;
     const size = ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
     const end = p + TAG_HEADER_SIZE + size;
-    if (end + 4 > n || readU32(b, end) !== size + TAG_HEADER_SIZE) return false;
+    if (
+      end + 4 > n ||
+      (((b[end] as number) << 24) |
+        ((b[end + 1] as number) << 16) |
+        ((b[end + 2] as number) << 8) |
+        (b[end + 3] as number)) !==
+        size + TAG_HEADER_SIZE
+    )
+      return false;
     const at = p + TAG_HEADER_SIZE;
-    let flags = ((b[p + 8] as number) | (b[p + 9] as number) | (b[p + 10] as number)) === 0 ? F_RAW_OK : 0;
+    if (((b[p + 8] as number) | (b[p + 9] as number) | (b[p + 10] as number)) !== 0) raw = 0;
     let kind: number;
-    let cts = 0;
     if (type === TAG_VIDEO) {
       if (size === 0) kind = K_UNUSABLE;
       else {
@@ -182,16 +224,15 @@ export function scanCleanFlv(
         else if (size < 5) kind = K_UNUSABLE;
         else {
           const packetType = b[at + 1] as number;
-          if (packetType === 1) {
-            kind = K_VFRAME;
-            cts =
-              ((((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 8) | (b[at + 4] as number)) << 8) >>
-              8;
-          } else if (packetType === 0) kind = K_HOOK_VIDEO;
+          if (packetType === 1) kind = K_VFRAME | SCAN_CTS;
+          else if (packetType === 0) kind = K_HOOK_VIDEO;
           else if (packetType === 2) kind = K_EOS;
           else kind = K_VOTHER;
         }
-        if (kind === K_VFRAME && frameType === 1) flags |= F_KEY;
+        if ((kind & SCAN_KIND) === K_VFRAME) {
+          if (frameType === 1) kind |= SCAN_KEY;
+          if (framesV < CODEC_SAMPLE) codecs[framesV] = codecId;
+        }
       }
     } else if (type === TAG_AUDIO) {
       if (size === 0) kind = K_UNUSABLE;
@@ -202,44 +243,98 @@ export function scanCleanFlv(
         const packetType = b[at + 1] as number;
         kind = packetType === 1 ? K_AFRAME : packetType === 0 ? K_HOOK_AUDIO : K_UNUSABLE;
       }
+      if (kind === K_AFRAME && framesA < CODEC_SAMPLE)
+        codecs[CODEC_SAMPLE + framesA] = (b[at] as number) >> 4;
     } else if (type === TAG_SCRIPT) kind = K_HOOK_SCRIPT;
     else return false;
-    if (kind >= K_HOOK_VIDEO) hooked++;
-    const t = tagTimestamp(b, p);
-    if (kind === K_VFRAME) {
+    const k = kind & SCAN_KIND;
+    if (k >= K_HOOK_VIDEO) {
+      const h = 2 * scan.hookCount++;
+      if (h === scan.hooks.length) scan.hooks = resized(scan.hooks, h * 2);
+      scan.hooks[h] = i;
+      scan.hooks[h + 1] = p;
+    } else if (k === K_VFRAME) {
+      const t = tagTimestamp(b, p);
       if (framesV++ === 0) firstV = t;
       else if (t < lastV || t - lastV > maxGap) split = 1;
       lastV = t;
-      if (i0 < 0) i0 = rows.count;
-    } else if (kind === K_AFRAME) {
+      if (i0 < 0) i0 = i;
+    } else if (k === K_AFRAME) {
+      const t = tagTimestamp(b, p);
       if (framesA++ === 0) firstA = t;
       else if (t < lastA || t - lastA > maxGap) split = 1;
       lastA = t;
-      if (i0 < 0) i0 = rows.count;
+      if (i0 < 0) i0 = i;
     }
-    rows.add(kind, t, p, size, cts, flags);
+    if (i === kinds.length) kinds = scan.kinds = resized(kinds, i * 2);
+    kinds[i++] = kind;
     p = end + 4;
   }
-  // Sequence headers and script data are classed by the hooks, in order, once the chunk is known to be
-  // clean: a call out of the loop above made its optimized code several times bigger and slower to come.
-  for (let i = 0; hooked > 0; i++) {
-    const k = rows.kind[i] as number;
-    if (k < K_HOOK_VIDEO) continue;
-    hooked--;
-    const at = (rows.start[i] as number) + TAG_HEADER_SIZE;
-    const size = rows.size[i] as number;
-    rows.kind[i] =
+  scan.count = i;
+  spans[0] = firstV;
+  spans[1] = lastV;
+  spans[2] = framesV;
+  spans[3] = firstA;
+  spans[4] = lastA;
+  spans[5] = framesA;
+  spans[6] = i0;
+  spans[SPAN_SPLIT] = split;
+  spans[SPAN_RAW] = raw;
+  return true;
+}
+
+/**
+ * Classes the sequence headers and script data of a scanned chunk through the hooks, in order, and
+ * writes the classes into `scan.kinds` (flags kept); returns how many became K_VCONFIG. Run once the chunk
+ * is known to be clean: a call out of the scan's loop made its optimized code several times bigger and
+ * slower to come.
+ */
+export function resolveHooks(b: Uint8Array, scan: FlvChunkScan, hooks: CleanScanHooks): number {
+  const kinds = scan.kinds;
+  let vconfigs = 0;
+  for (let h = 0; h < 2 * scan.hookCount; h += 2) {
+    const i = scan.hooks[h] as number;
+    const p = scan.hooks[h + 1] as number;
+    const k = (kinds[i] as number) & SCAN_KIND;
+    const at = p + TAG_HEADER_SIZE;
+    const size = ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
+    const r =
       k === K_HOOK_SCRIPT ? hooks.script(b, at, size, at) : hooks.config(b, at, size, k === K_HOOK_VIDEO);
+    if (r === K_VCONFIG) vconfigs++;
+    kinds[i] = ((kinds[i] as number) & ~SCAN_KIND) | r;
   }
-  if (spans) {
-    spans[0] = firstV;
-    spans[1] = lastV;
-    spans[2] = framesV;
-    spans[3] = firstA;
-    spans[4] = lastA;
-    spans[5] = framesA;
-    spans[6] = i0;
-    spans[SPAN_SPLIT] = split;
+  return vconfigs;
+}
+
+/**
+ * Fills `rows` (cleared first) from a whole FLV file in `b`: true when every byte was accounted for (see
+ * scanChunk, which it runs with `scan`), with the hooks' classes; `spans` as scanChunk gives them. False,
+ * with rows and hooks' state to be thrown away, where scanChunk gives up.
+ */
+export function scanCleanFlv(
+  b: Uint8Array,
+  rows: FlvTagRows,
+  hooks: CleanScanHooks,
+  spans: Float64Array = new Float64Array(SPANS),
+  maxGap = Infinity,
+  scan: FlvChunkScan = new FlvChunkScan(),
+): boolean {
+  rows.count = 0;
+  if (!scanChunk(b, scan, spans, maxGap)) return false;
+  resolveHooks(b, scan, hooks);
+  const kinds = scan.kinds;
+  let p = scan.firstTag;
+  for (let i = 0; i < scan.count; i++) {
+    const kf = kinds[i] as number;
+    const size = ((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number);
+    const cts =
+      (kf & SCAN_CTS) !== 0
+        ? ((((b[p + 13] as number) << 16) | ((b[p + 14] as number) << 8) | (b[p + 15] as number)) << 8) >> 8
+        : 0;
+    let flags = ((b[p + 8] as number) | (b[p + 9] as number) | (b[p + 10] as number)) === 0 ? F_RAW_OK : 0;
+    if ((kf & SCAN_KEY) !== 0) flags |= F_KEY;
+    rows.add(kf & SCAN_KIND, tagTimestamp(b, p), p, size, cts, flags);
+    p += TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
   }
   return true;
 }

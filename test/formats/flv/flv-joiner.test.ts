@@ -653,6 +653,97 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
     assert.ok(clean > total / 4 && clean < (total * 3) / 4, `${clean} of ${total} chunks scanned clean`);
   });
 
+  it('plans in one pass exactly as from rows: restarts, gaps, overlaps, repeats, changes, ends, damage', () => {
+    let seed = 4242;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const other = new Uint8Array([1, 77, 0, 30, 0xff, 0xe1, 0, 4, 0x67, 77, 0, 30, 1, 0, 2, 0x68, 0xee]);
+    let onePass = 0;
+    let total = 0;
+    for (let round = 0; round < 300; round++) {
+      const chunks: Uint8Array[] = [];
+      let t = rnd(3) * 1000;
+      let prevIntact = false; // with video frames and undamaged: its tail can be repeated
+      for (let i = 0; i < 5; i++) {
+        const prev = chunks[chunks.length - 1];
+        const how = rnd(10);
+        if (prev !== undefined && how === 0) {
+          chunks.push(prev.slice()); // sent again
+          continue;
+        }
+        const videoFrames = rnd(6) === 0 ? 0 : 1 + rnd(8);
+        const audioFrames = rnd(6) === 0 ? 0 : rnd(12);
+        // restart at 0, continue, jump forward, or step back a little
+        const t0 = how === 1 ? 0 : how === 2 ? t + 5000 : how === 3 ? Math.max(0, t - 30) : t;
+        let c = synthChunk({
+          t0,
+          frame0: round * 10 + i,
+          videoFrames,
+          audioFrames,
+          ...(rnd(8) === 0 ? { avcc: other } : {}),
+        });
+        if (prev !== undefined && how === 4 && prevIntact && videoFrames + audioFrames > 0)
+          c = withRepeatedTail(c, prev);
+        prevIntact = videoFrames > 0;
+        if (rnd(12) === 0) {
+          prevIntact = false;
+          c = c.slice();
+          const at = 13 + rnd(c.length - 13);
+          c[at] = (c[at] as number) ^ (1 << rnd(8));
+        }
+        chunks.push(c);
+        t = t0 + Math.max(videoFrames * 40, audioFrames * 20);
+      }
+      const options = {
+        rewriteInPlace: true,
+        ...(rnd(4) === 0 ? { endMs: rnd(600) } : {}),
+        ...(rnd(4) === 0 ? { maxGapMs: 100 + rnd(2000) } : {}),
+      };
+      const a = chunks.map((c) => c.slice());
+      const b = chunks.map((c) => c.slice());
+      const joiner = new FlvJoiner(options);
+      const pieces: FlvPiece[] = [];
+      let error: unknown;
+      try {
+        for (const c of a) pieces.push(...joiner.push(c).pieces);
+      } catch (err) {
+        error = err;
+      }
+      let rowsError: unknown;
+      let rows: ReturnType<typeof planFlvJoin> | undefined;
+      try {
+        rows = planFlvJoin(b, { ...options, onePass: false });
+      } catch (err) {
+        rowsError = err;
+      }
+      assert.deepEqual(error, rowsError, `round ${round}`);
+      if (rows === undefined) continue;
+      assert.deepEqual(joiner.finish(), rows.result, `round ${round}`);
+      assert.deepEqual(pieces, rows.pieces, `round ${round}`);
+      assert.deepEqual(a, b, `round ${round}: chunk bytes after the join`);
+      onePass += joiner.onePassChunks;
+      total += chunks.length;
+    }
+    // Long chunks (more frames than the history keeps of each) and repeats from around where it starts.
+    for (const n of [250, 255, 256, 257, 300]) {
+      const long = (i: number, t0: number): Uint8Array =>
+        synthChunk({ t0, frame0: 10_000 + i * 1000, videoFrames: 150, audioFrames: 300 });
+      const first = long(0, 0);
+      const chunks = [first, withRepeatedFrames(long(1, 6000), first, n)];
+      const a = chunks.map((c) => c.slice());
+      const b = chunks.map((c) => c.slice());
+      const one = planFlvJoin(a, { rewriteInPlace: true });
+      const rows = planFlvJoin(b, { rewriteInPlace: true, onePass: false });
+      assert.deepEqual(one.result, rows.result, `${n} frames repeated`);
+      assert.deepEqual(one.pieces, rows.pieces, `${n} frames repeated`);
+      assert.equal(one.result.summary.overlaps, n <= 256 ? 1 : 0, `${n} frames repeated`);
+    }
+    // Both ways were taken often.
+    assert.ok(onePass > total / 4 && onePass < (total * 3) / 4, `${onePass} of ${total} chunks in one pass`);
+  });
+
   it('keeps a sequence header only when it changes', () => {
     const a = synthChunk({ t0: 0, frame0: 0, videoFrames: 5, audioFrames: 10 });
     const b = synthChunk({ t0: 200, frame0: 5, videoFrames: 5, audioFrames: 10 });
@@ -697,9 +788,24 @@ describe('FlvJoiner at scale and on synthetic cases', () => {
  * first frame, as a server repeating what it already sent.
  */
 function withRepeatedTail(fresh: Uint8Array, prev: Uint8Array): Uint8Array {
-  const prevTags = listTags(prev).filter((t) => t.packet === PACKET_FRAME && t.type !== TAG_SCRIPT);
-  const lastVideo = prevTags.filter((t) => t.type === TAG_VIDEO).pop() as TagInfo;
-  const repeat = prevTags.filter((t) => t.ts >= lastVideo.ts - 80);
+  return withRepeated(fresh, prev, (frames) => {
+    const lastVideo = frames.filter((t) => t.type === TAG_VIDEO).pop() as TagInfo;
+    return frames.filter((t) => t.ts >= lastVideo.ts - 80);
+  });
+}
+
+/** `fresh` with the last `n` frames of `prev` (byte for byte) inserted before its first frame. */
+function withRepeatedFrames(fresh: Uint8Array, prev: Uint8Array, n: number): Uint8Array {
+  return withRepeated(fresh, prev, (frames) => frames.slice(-n));
+}
+
+/** `fresh` with the frames `pick` takes of `prev`'s frame tags inserted before its first frame. */
+function withRepeated(
+  fresh: Uint8Array,
+  prev: Uint8Array,
+  pick: (frames: TagInfo[]) => TagInfo[],
+): Uint8Array {
+  const repeat = pick(listTags(prev).filter((t) => t.packet === PACKET_FRAME && t.type !== TAG_SCRIPT));
   const firstMedia = listTags(fresh).find(
     (t) => t.type !== TAG_SCRIPT && t.packet === PACKET_FRAME,
   ) as TagInfo;

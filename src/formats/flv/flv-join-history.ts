@@ -1,0 +1,180 @@
+/**
+ * The FLV joiner's memory of the frames it wrote last, to recognise a chunk that repeats them (an overlap,
+ * also when the repeat carries reset timestamps): a fingerprint per frame, in a ring in the order written,
+ * so that each track's times increase in it.
+ */
+import { K_AFRAME, K_VFRAME, SCAN_KIND, type FlvChunkScan, type FlvTagRows } from './flv-tag-rows.js';
+import { PREVIOUS_TAG_SIZE, TAG_HEADER_SIZE, tagTimestamp } from './flv-tags.js';
+
+/** Remembered frames (a power of 2: a ring). */
+const HISTORY_MAX = 512;
+
+/**
+ * A fingerprint of a tag: its size and a hash of its first 16 and last 8 body bytes (the codec header with
+ * the start of the slice header, whose frame number and picture order differ from frame to frame, and the
+ * end of the entropy-coded payload). Identical tags repeated by an overlapping chunk match; different
+ * frames practically never do. Taken for the last 256 frames of every chunk (about two thirds of all
+ * frames for 6 s chunks), so it is kept short: the bytes are taken as six 32-bit words and mixed in six
+ * multiplies (hashing them one byte at a time was a third of the join's planning time).
+ */
+export function fingerprint(b: Uint8Array, at: number, size: number): number {
+  let h = 0x811c9dc5;
+  if (size < 24) {
+    for (let i = 0; i < size; i++) h = Math.imul(h ^ (b[at + i] as number), 0x01000193);
+  } else {
+    const e = at + size - 8;
+    h = Math.imul(h ^ word(b, at), 0x85ebca6b);
+    h = Math.imul(h ^ word(b, at + 4), 0xc2b2ae35);
+    h = Math.imul(h ^ word(b, at + 8), 0x85ebca6b);
+    h = Math.imul(h ^ word(b, at + 12), 0xc2b2ae35);
+    h = Math.imul(h ^ word(b, e), 0x85ebca6b);
+    h = Math.imul(h ^ word(b, e + 4), 0xc2b2ae35);
+    h ^= h >>> 15;
+  }
+  // size < 2^24 and 24 hash bits: the result (and twice it, plus a type bit) stays an exact double.
+  return size * 0x1000000 + ((h >>> 0) & 0xffffff);
+}
+
+function word(b: Uint8Array, at: number): number {
+  return (
+    (b[at] as number) |
+    ((b[at + 1] as number) << 8) |
+    ((b[at + 2] as number) << 16) |
+    ((b[at + 3] as number) << 24)
+  );
+}
+
+export class FrameHistory {
+  private readonly time = new Float64Array(HISTORY_MAX);
+  private readonly print = new Float64Array(HISTORY_MAX);
+  private readonly track = new Uint8Array(HISTORY_MAX);
+  /** Frames ever remembered: the newest is at (count - 1) % HISTORY_MAX. */
+  private count = 0;
+
+  /** Remembers a written frame of track `tr` at output time `out`. */
+  add(out: number, tr: number, print: number): void {
+    const j = this.count++ & (HISTORY_MAX - 1);
+    this.time[j] = out;
+    this.print[j] = print;
+    this.track[j] = tr;
+  }
+
+  /** The fingerprint of the newest written frame of track `tr` at time `out`, if it is remembered. */
+  printAt(out: number, tr: number): number | undefined {
+    const n = this.count;
+    for (let k = n - 1; k >= 0 && k >= n - HISTORY_MAX; k--) {
+      const j = k & (HISTORY_MAX - 1);
+      if (this.track[j] !== tr) continue;
+      const t = this.time[j] as number;
+      if (t === out) return this.print[j];
+      if (t < out) return undefined;
+    }
+    return undefined;
+  }
+
+  /** The time of the newest written frame of track `tr` with fingerprint `p`, if it is remembered. */
+  timeOf(p: number, tr: number): number | undefined {
+    const n = this.count;
+    for (let k = n - 1; k >= 0 && k >= n - HISTORY_MAX; k--) {
+      const j = k & (HISTORY_MAX - 1);
+      if (this.print[j] === p && this.track[j] === tr) return this.time[j];
+    }
+    return undefined;
+  }
+}
+
+/** The audio and video frames of the part of a chunk being placed, in order (the joiner's history checks). */
+export interface PartFrames {
+  /** Back to before the part's first frame. */
+  rewind(): void;
+  /** Moves to the next frame: its track (0 video, 1 audio), or -1 past the last. */
+  next(): number;
+  /** The input time (ms) of the frame next() moved to. */
+  readonly ts: number;
+  /** Its fingerprint. */
+  print(): number;
+}
+
+/** The frames of rows [from, to) of a chunk. */
+export class RowFrames implements PartFrames {
+  ts = 0;
+  private i: number;
+
+  constructor(
+    private readonly rows: FlvTagRows,
+    private readonly b: Uint8Array,
+    private readonly from: number,
+    private readonly to: number,
+  ) {
+    this.i = from - 1;
+  }
+
+  rewind(): void {
+    this.i = this.from - 1;
+  }
+
+  next(): number {
+    const rows = this.rows;
+    for (let i = this.i + 1; i < this.to; i++) {
+      const k = rows.kind[i] as number;
+      if (k !== K_VFRAME && k !== K_AFRAME) continue;
+      this.i = i;
+      this.ts = rows.ts[i] as number;
+      return k === K_VFRAME ? 0 : 1;
+    }
+    this.i = this.to;
+    return -1;
+  }
+
+  print(): number {
+    const r = this.rows;
+    return fingerprint(this.b, (r.start[this.i] as number) + TAG_HEADER_SIZE, r.size[this.i] as number);
+  }
+}
+
+/** The frames of a whole chunk as scanChunk left it in `scan`, read from its bytes. */
+export class ScanFrames implements PartFrames {
+  ts = 0;
+  private i = -1;
+  private at = 0;
+  private size = 0;
+  private nextAt: number;
+
+  constructor(
+    private readonly scan: FlvChunkScan,
+    private readonly b: Uint8Array,
+  ) {
+    this.nextAt = scan.firstTag;
+  }
+
+  rewind(): void {
+    this.i = -1;
+    this.nextAt = this.scan.firstTag;
+  }
+
+  next(): number {
+    const b = this.b;
+    const kinds = this.scan.kinds;
+    let q = this.nextAt;
+    for (let i = this.i + 1; i < this.scan.count; i++) {
+      const size = ((b[q + 1] as number) << 16) | ((b[q + 2] as number) << 8) | (b[q + 3] as number);
+      const k = (kinds[i] as number) & SCAN_KIND;
+      const at = q;
+      q += TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;
+      if (k !== K_VFRAME && k !== K_AFRAME) continue;
+      this.i = i;
+      this.at = at;
+      this.size = size;
+      this.nextAt = q;
+      this.ts = tagTimestamp(b, at);
+      return k === K_VFRAME ? 0 : 1;
+    }
+    this.i = this.scan.count;
+    this.nextAt = q;
+    return -1;
+  }
+
+  print(): number {
+    return fingerprint(this.b, this.at + TAG_HEADER_SIZE, this.size);
+  }
+}
