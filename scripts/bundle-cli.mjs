@@ -83,6 +83,12 @@ const common = {
   sourcemap: 'linked',
   write: false,
   logLevel: 'warning',
+  // Besides shorter syntax, esbuild then writes the value of an integer constant where it is used, when the
+  // module defining it imports nothing (src/formats/flv/flv-tag-classes.ts is such a module on purpose).
+  // Otherwise every constant of the bundle is a variable of its scope, assigned when its module is first
+  // loaded, which V8 loads on every use and does not fold: the FLV join's scan over 1,400 chunks took
+  // 14.5 ms cold and 6.8 warm that way, 10.2 and 4.7 with the values written in. Names are kept.
+  minifySyntax: true,
 };
 
 const program = await build({

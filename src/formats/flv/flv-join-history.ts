@@ -3,11 +3,9 @@
  * also when the repeat carries reset timestamps): a fingerprint per frame, in a ring in the order written,
  * so that each track's times increase in it.
  */
-import { K_AFRAME, K_VFRAME, SCAN_KIND, type FlvChunkScan, type FlvTagRows } from './flv-tag-rows.js';
+import { HISTORY_MAX, K_AFRAME, K_VFRAME, SCAN_KIND } from './flv-tag-classes.js';
+import type { FlvChunkScan, FlvTagRows } from './flv-tag-rows.js';
 import { PREVIOUS_TAG_SIZE, TAG_HEADER_SIZE, tagTimestamp } from './flv-tags.js';
-
-/** Remembered frames (a power of 2: a ring). */
-const HISTORY_MAX = 512;
 
 /**
  * A fingerprint of a tag: its size and a hash of its first 16 and last 8 body bytes (the codec header with

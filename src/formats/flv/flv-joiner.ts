@@ -33,8 +33,7 @@ import {
   CODEC_SAMPLE,
   F_KEY,
   F_RAW_OK,
-  FlvChunkScan,
-  FlvTagRows,
+  HISTORY_KEEP,
   K_ACONFIG,
   K_AFRAME,
   K_COMMAND,
@@ -46,16 +45,22 @@ import {
   K_VCONFIG,
   K_VFRAME,
   K_VOTHER,
-  mediaKind,
-  resolveHooks,
-  scanChunk,
-  scanCleanFlv,
   SCAN_CTS,
   SCAN_KEY,
   SCAN_KIND,
   SPAN_RAW,
   SPAN_SPLIT,
   SPANS,
+  TRACK_AUDIO as A,
+  TRACK_VIDEO as V,
+} from './flv-tag-classes.js';
+import {
+  FlvChunkScan,
+  FlvTagRows,
+  mediaKind,
+  resolveHooks,
+  scanChunk,
+  scanCleanFlv,
   type CleanScanHooks,
 } from './flv-tag-rows.js';
 import { inBandParams, paramsInsertAt, type InBandParams } from './flv-inband-params.js';
@@ -198,13 +203,7 @@ export interface FlvJoinResult {
   summary: FlvJoinSummary;
 }
 
-const V = 0;
-const A = 1;
-
 const NO_BYTES = new Uint8Array(0);
-
-/** Frames of each chunk's end that are remembered (see FrameHistory). */
-const HISTORY_KEEP = 256;
 
 function zeroDrops(): FlvDropCounts {
   return {

@@ -10,6 +10,27 @@
  */
 import { readU32, resized } from '../../core/bytes.js';
 import {
+  CODEC_SAMPLE,
+  F_KEY,
+  F_RAW_OK,
+  K_AFRAME,
+  K_COMMAND,
+  K_EOS,
+  K_HOOK_AUDIO,
+  K_HOOK_SCRIPT,
+  K_HOOK_VIDEO,
+  K_UNUSABLE,
+  K_VCONFIG,
+  K_VFRAME,
+  K_VOTHER,
+  SCAN_CTS,
+  SCAN_KEY,
+  SCAN_KIND,
+  SPAN_RAW,
+  SPAN_SPLIT,
+  SPANS,
+} from './flv-tag-classes.js';
+import {
   FLV_HEADER_SIZE,
   PREVIOUS_TAG_SIZE,
   PACKET_COMMAND,
@@ -28,25 +49,6 @@ import {
   VIDEO_CODEC_HEVC_LEGACY,
   type MediaHeader,
 } from './flv-tags.js';
-
-// Tag classes.
-export const K_VFRAME = 0;
-export const K_AFRAME = 1;
-export const K_VCONFIG = 2;
-export const K_ACONFIG = 3;
-/** From here on, classes the joiner counts as it drops or passes them (see FlvJoiner.emit). */
-export const K_META = 4;
-export const K_SCRIPT = 5;
-export const K_VOTHER = 6;
-export const K_COMMAND = 7;
-export const K_EOS = 8;
-export const K_UNUSABLE = 9;
-export const K_CONFIG_DUP = 10;
-
-/** Flags: a video keyframe. */
-export const F_KEY = 1;
-/** Input header and PreviousTagSize are exactly what the joiner would write when the time is unchanged. */
-export const F_RAW_OK = 2;
 
 /** Rows kept from chunk to chunk: 1,400 chunks would otherwise grow six arrays from nothing each. */
 export class FlvTagRows {
@@ -115,29 +117,6 @@ export function mediaKind(
   // Enhanced metadata and packet types not understood: passed through, time-shifted.
   return K_VOTHER;
 }
-
-// Classes the scan leaves to the hooks (see scanChunk): never seen outside this module and the joiner's
-// one-pass emit, which reads them back resolved.
-const K_HOOK_VIDEO = 11;
-const K_HOOK_AUDIO = 12;
-const K_HOOK_SCRIPT = 13;
-
-/** In FlvChunkScan.kinds: the class is the low 4 bits. */
-export const SCAN_KIND = 0x0f;
-/** In FlvChunkScan.kinds: a video keyframe. */
-export const SCAN_KEY = 0x10;
-/** In FlvChunkScan.kinds: a video frame with an AVC/HEVC composition time offset (the body's bytes 2-4). */
-export const SCAN_CTS = 0x20;
-
-/** Of a whole chunk: what trackSpans gives for all its rows (SPAN_*), and whether it must be split. */
-export const SPAN_SPLIT = 7;
-/** Of a whole chunk: 1 when every tag's header is exactly what the joiner would write (F_RAW_OK). */
-export const SPAN_RAW = 8;
-/** The length of a spans array for scanChunk. */
-export const SPANS = 9;
-
-/** Frames of each kind whose codec the scan keeps (see FlvChunkScan.codecs). */
-export const CODEC_SAMPLE = 16;
 
 /**
  * One chunk's tags as scanChunk found them: a byte per tag (class and flags), the offsets of the tags the
