@@ -27,44 +27,44 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
   const writer = new GatherWriter(out);
   // The onMetaData goes first but is known only at the end (duration, keyframe index): the body is
   // written as the chunks are read, after room reserved for it from the keyframe rate of the first chunks.
+  // Until then the chunks are held in the writer's first block (nothing can be written before the room):
+  // the room is reserved once the next chunk would not fit there, so that the writes start early (the
+  // join's pace is the writes': held to 16 MB in chunks of their own, they started 15-20 ms later).
   let reserved: number | undefined;
   let held: { buf: Uint8Array; pieces: FlvPiece[] }[] = [];
-  let heldBytes = 0;
   let bytesIn = 0;
   const emit = (buf: Uint8Array, pieces: FlvPiece[]): void => {
     for (const p of pieces) writer.append('bytes' in p ? p.bytes : buf.subarray(p.offset, p.offset + p.size));
+  };
+  const reserve = (chunks: number): void => {
+    // Keyframes of the chunks so far, scaled to every chunk, with a margin; too few is put right at the
+    // end, by moving the body behind a bigger head.
+    const estimate = Math.ceil((joiner.keyframeCount / chunks) * inputs.length * 1.25) + 32;
+    reserved = joiner.headSizeBound(estimate);
+    out.reserve(reserved);
+    for (const h of held) emit(h.buf, h.pieces);
+    held = [];
   };
   let result: FlvJoinResult;
   try {
     for (const [i, input] of inputs.entries()) {
       if (options.signal?.aborted) throw new InterruptedError();
       // Chunks are small and many: a synchronous read each is far cheaper than a round of async calls.
-      // Once the room for the head is reserved, each chunk is read into the writer's block (before that,
-      // chunks are held and get their own memory).
       const opened = openInputFile(input);
       let buf: Uint8Array;
       try {
-        const into = reserved === undefined ? new Uint8Array(opened.size) : await writer.region(opened.size);
-        buf = readOpenInput(opened, into);
+        if (reserved === undefined && held.length > 0 && !writer.fits(opened.size)) reserve(i);
+        buf = readOpenInput(opened, await writer.region(opened.size));
       } finally {
         closeInput(opened);
       }
       if (i > 0) requireFlvInput(input, sniffBytes(input, buf));
       bytesIn += buf.length;
       const { pieces } = pushNaming(joiner, buf, input);
-      if (reserved === undefined) {
+      if (reserved !== undefined) emit(buf, pieces);
+      else {
         held.push({ buf, pieces });
-        heldBytes += buf.length;
-        if (heldBytes < 16 << 20 && held.length < 64 && i < inputs.length - 1) continue;
-        // Keyframes of the chunks so far, scaled to every chunk, with a margin; too few is put right at
-        // the end, by moving the body behind a bigger head.
-        const estimate = Math.ceil((joiner.keyframeCount / (i + 1)) * inputs.length * 1.25) + 32;
-        reserved = joiner.headSizeBound(estimate);
-        out.reserve(reserved);
-        for (const h of held) emit(h.buf, h.pieces);
-        held = [];
-      } else {
-        emit(buf, pieces);
+        if (held.length === 64 || i === inputs.length - 1) reserve(i + 1);
       }
       readProgress(i + 1, bytesIn);
       // The reads are synchronous and the writer's waits often settle at once: without a yield now and

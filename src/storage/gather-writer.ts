@@ -45,6 +45,11 @@ export class GatherWriter {
     return r;
   }
 
+  /** Whether `n` bytes fit in what is left of the current block (region(n) then starts no write). */
+  fits(n: number): boolean {
+    return this.fill + n <= this.blocks[0].length;
+  }
+
   /** Appends a view: of a region of this writer, or of memory that stays as it is until `flush()`. */
   append(part: Uint8Array): void {
     if (part.length === 0) return;
