@@ -5,7 +5,7 @@
  */
 import { HISTORY_MAX, K_AFRAME, K_VFRAME, SCAN_KIND } from './flv-tag-classes.js';
 import type { FlvChunkScan, FlvTagRows } from './flv-tag-rows.js';
-import { PREVIOUS_TAG_SIZE, TAG_HEADER_SIZE, tagTimestamp } from './flv-tags.js';
+import { PREVIOUS_TAG_SIZE, TAG_HEADER_SIZE, tagTimestamp, u24 } from './flv-tags.js';
 
 /**
  * A fingerprint of a tag: its size and a hash of its first 16 and last 8 body bytes (the codec header with
@@ -155,7 +155,7 @@ export class ScanFrames implements PartFrames {
     const kinds = this.scan.kinds;
     let q = this.nextAt;
     for (let i = this.i + 1; i < this.scan.count; i++) {
-      const size = ((b[q + 1] as number) << 16) | ((b[q + 2] as number) << 8) | (b[q + 3] as number);
+      const size = u24(b, q + 1);
       const k = (kinds[i] as number) & SCAN_KIND;
       const at = q;
       q += TAG_HEADER_SIZE + size + PREVIOUS_TAG_SIZE;

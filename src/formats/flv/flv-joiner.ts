@@ -58,9 +58,9 @@ import {
   FlvChunkScan,
   FlvTagRows,
   mediaKind,
+  fillRows,
   resolveHooks,
   scanChunk,
-  scanCleanFlv,
   type CleanScanHooks,
 } from './flv-tag-rows.js';
 import { inBandParams, paramsInsertAt, type InBandParams } from './flv-inband-params.js';
@@ -341,26 +341,35 @@ export class FlvJoiner implements FlvTagSink {
     };
     this.reports.push(report);
     this.report = report;
-    // State as of the chunk start: restored if the chunk turns out unusable (configurations), or before
-    // the reader reads again a chunk the clean scan gave up on (all of it).
-    const savedVideo = this.videoConfig;
-    const savedAudio = this.audioConfig;
-    const savedMeta = this.meta;
     this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
-    if (this.onePass) {
-      const plan = this.pushOnePass(chunk, index, report);
-      if (plan !== undefined) {
-        this.onePassCount++;
-        return plan;
-      }
-      this.restore(report, savedVideo, savedAudio, savedMeta);
-      this.report = report;
-    }
-    this.scanned =
-      this.cleanScan && scanCleanFlv(chunk, this.rows, this.hooks, this.chunkSpans, this.maxGap, this.scan);
-    if (this.scanned) this.codecIdsFromRows(chunk);
-    else {
-      this.restore(report, savedVideo, savedAudio, savedMeta);
+    const scan = this.scan;
+    const spans = this.chunkSpans;
+    let sample: CodecSample;
+    let onePass = false;
+    this.scanned = this.cleanScan && scanChunk(chunk, scan, spans, this.maxGap);
+    if (this.scanned) {
+      const vconfigs = resolveHooks(chunk, scan, this.hooks);
+      const framesV = spans[2] as number;
+      const framesA = spans[5] as number;
+      if (framesV > 0) this.videoCodecId ??= scan.codecs[0];
+      if (framesA > 0) this.audioCodecId ??= scan.codecs[CODEC_SAMPLE];
+      sample = {
+        codecs: scan.codecs,
+        video: Math.min(framesV, CODEC_SAMPLE),
+        audio: Math.min(framesA, CODEC_SAMPLE),
+      };
+      // In one pass: no split, every tag header as the joiner would write it, and no change of video
+      // configuration after the first (its parameter sets go into the next keyframe).
+      onePass =
+        this.onePass &&
+        spans[SPAN_SPLIT] === 0 &&
+        spans[SPAN_RAW] !== 0 &&
+        this.pendingParams === undefined &&
+        vconfigs <= (this.videoConfigWritten ? 0 : 1);
+    } else {
+      // Configurations as of the chunk start: restored if the reader finds the chunk unusable.
+      const savedVideo = this.videoConfig;
+      const savedAudio = this.audioConfig;
       this.rows.count = 0;
       try {
         const reader = new FlvTagReader();
@@ -375,12 +384,21 @@ export class FlvJoiner implements FlvTagSink {
         this.report = undefined;
         return { index, pieces: [], size: 0, report };
       }
+      sample = this.codecSampleFromRows(chunk);
     }
     this.report = undefined;
-    this.requireSameCodecs(this.codecSampleFromRows(chunk));
-    report.tags = this.rows.count;
+    this.requireSameCodecs(sample);
+    report.tags = this.scanned ? scan.count : this.rows.count;
     report.videoConfigChanged = this.chunkVideoConfigChanged;
     report.audioConfigChanged = this.chunkAudioConfigChanged;
+    if (onePass) {
+      const plan = this.planOnePass(chunk, index, report);
+      if (plan !== undefined) {
+        this.onePassCount++;
+        return plan;
+      }
+    }
+    if (this.scanned) fillRows(chunk, scan, this.rows);
     this.cur = chunk;
     let from = this.rows.count;
     for (let frames = 0; from > 0 && frames < HISTORY_KEEP;) {
@@ -395,63 +413,28 @@ export class FlvJoiner implements FlvTagSink {
     }
   }
 
-  /** Back to the state as of the chunk's start, before it is read another way. */
-  private restore(
-    report: FlvChunkReport,
-    video: Uint8Array | undefined,
-    audio: Uint8Array | undefined,
-    meta: AmfObject | undefined,
-  ): void {
-    this.videoConfig = video;
-    this.audioConfig = audio;
-    this.meta = meta;
-    this.chunkVideoConfigChanged = this.chunkAudioConfigChanged = false;
-    report.warnings.length = 0;
-  }
-
   // ---- one pass (most chunks of a join) ----
 
   /**
-   * Plans a clean chunk in one pass over its bytes, without rows, when nothing in it needs more than that:
-   * no split, no step back over written time (an overlap or a restart at a time already written: the
-   * history is searched then), no change of video configuration after the first (its parameter sets go
-   * into the next keyframe), every tag header as the joiner would write it. Undefined, with the chunk's
-   * bytes untouched, otherwise: the caller restores the state and plans it from rows.
+   * Plans a chunk push() found fit (clean, no split, no rewritten header, no change of video configuration
+   * after the first) in one pass over its bytes, without rows, unless place() finds it overlaps what was
+   * written: undefined then, with nothing changed but `report`'s placement (place() again fills it), and
+   * the chunk is planned from rows, whose emit() drops the repeated tags one by one.
    */
-  private pushOnePass(chunk: Uint8Array, index: number, report: FlvChunkReport): FlvChunkPlan | undefined {
-    const scan = this.scan;
+  private planOnePass(chunk: Uint8Array, index: number, report: FlvChunkReport): FlvChunkPlan | undefined {
     const spans = this.chunkSpans;
-    if (!scanChunk(chunk, scan, spans, this.maxGap)) return undefined;
-    if (spans[SPAN_SPLIT] !== 0 || spans[SPAN_RAW] === 0 || this.pendingParams !== undefined)
-      return undefined;
-    const vconfigs = resolveHooks(chunk, scan, this.hooks);
-    if (vconfigs > (this.videoConfigWritten ? 0 : 1)) return undefined;
-    this.report = undefined;
-    const framesV = spans[2] as number;
-    const framesA = spans[5] as number;
-    if (framesV > 0) this.videoCodecId ??= scan.codecs[0];
-    if (framesA > 0) this.audioCodecId ??= scan.codecs[CODEC_SAMPLE];
-    this.requireSameCodecs({
-      codecs: scan.codecs,
-      video: Math.min(framesV, CODEC_SAMPLE),
-      audio: Math.min(framesA, CODEC_SAMPLE),
-    });
-    report.tags = scan.count;
-    report.videoConfigChanged = this.chunkVideoConfigChanged;
-    report.audioConfigChanged = this.chunkAudioConfigChanged;
     const bodyStart = this.bodySize;
-    const placed = this.place(new ScanFrames(scan, chunk), spans, report);
-    // An overlap drops what was written already, tag by tag: left to the rows (the caller restores).
+    const placed = this.place(new ScanFrames(this.scan, chunk), spans, report);
     if (placed.kind === 'overlap') return undefined;
     this.placed(spans, placed.shift);
-    const shift = placed.shift;
     const pieces: FlvPiece[] = [];
-    this.emitOnePass(chunk, index, shift, framesV + framesA - HISTORY_KEEP, pieces, report);
+    const frames = (spans[2] as number) + (spans[5] as number);
+    this.emitOnePass(chunk, index, placed.shift, frames - HISTORY_KEEP, pieces, report);
     return { index, pieces, size: this.bodySize - bodyStart, report };
   }
 
   /**
-   * emit() for a chunk pushOnePass takes: the tags straight from the chunk's bytes and their classes from
+   * emit() for a chunk planOnePass takes: the tags straight from the chunk's bytes and their classes from
    * the scan, every kept tag retimed in place and moved with its neighbours as one range, the frames from
    * number `tailFrame` on remembered.
    */
@@ -514,6 +497,7 @@ export class FlvJoiner implements FlvTagSink {
           }
           lastV = out;
           bytesV += size;
+          // The CompositionTime (si24) read in line, as every read of this loop (see scanChunk).
           const pts =
             (kf & SCAN_CTS) === 0
               ? out
@@ -586,25 +570,6 @@ export class FlvJoiner implements FlvTagSink {
   }
 
   // ---- collection (FlvTagSink, for chunks the clean scan leaves to the reader) ----
-
-  /** After a clean scan: the codec ids from the first frames, as tag() takes them. */
-  private codecIdsFromRows(chunk: Uint8Array): void {
-    const r = this.rows;
-    for (
-      let i = 0;
-      i < r.count && (this.videoCodecId === undefined || this.audioCodecId === undefined);
-      i++
-    ) {
-      const b0 = chunk[(r.start[i] as number) + TAG_HEADER_SIZE] as number;
-      if (r.kind[i] === K_VFRAME)
-        this.videoCodecId ??= videoCodecIdAt(
-          chunk,
-          (r.start[i] as number) + TAG_HEADER_SIZE,
-          (r.size[i] as number) >= 5,
-        );
-      else if (r.kind[i] === K_AFRAME) this.audioCodecId ??= b0 >> 4;
-    }
-  }
 
   /**
    * The codec ids of the chunk's first CODEC_SAMPLE video frames, then of its first CODEC_SAMPLE audio

@@ -65,7 +65,8 @@ export function newMediaHeader(): MediaHeader {
 const CODEC_ID_NAMES = Array.from({ length: 16 }, (_, i) => `CodecID ${i}`);
 const SOUND_FORMAT_NAMES = Array.from({ length: 16 }, (_, i) => `SoundFormat ${i}`);
 
-function si24(b: Uint8Array, at: number): number {
+/** A signed 24-bit big-endian integer (an AVC/HEVC CompositionTime). */
+export function si24(b: Uint8Array, at: number): number {
   return ((((b[at] as number) << 16) | ((b[at + 1] as number) << 8) | (b[at + 2] as number)) << 8) >> 8;
 }
 
