@@ -21,6 +21,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { clipSpec, makeMedia, type MediaSpec } from './fixtures.js';
+import { concatBytes as concat } from '../../src/core/bytes.js';
+export { concat };
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -274,18 +276,6 @@ function findIndex(b: Uint8Array, fourcc: string): number {
     if (b[i] === c[0] && b[i + 1] === c[1] && b[i + 2] === c[2] && b[i + 3] === c[3]) return i;
   }
   throw new Error(`no ${fourcc} in the fixture`);
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

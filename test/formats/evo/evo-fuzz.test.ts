@@ -14,6 +14,7 @@ import { EvoReassembler } from '../../../src/formats/evo/evo-reassembler.js';
 import { IsobmffDemuxer } from '../../../src/formats/isobmff/isobmff-demuxer.js';
 import { fixture } from '../../helpers/fixtures.js';
 import { evoFragmentFrames, evoMoovFrame, evoSampleFrames, parseFmp4 } from '../../helpers/ws-servers.js';
+import { concatBytes } from '../../../src/core/bytes.js';
 
 /** xorshift32: the same sequence every run, so a failure names a reproducible iteration. */
 function rng(seed: number): () => number {
@@ -90,18 +91,6 @@ function u32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
-function joined(pieces: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of pieces) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 describe('EvoStream reassembler fuzz', () => {
   it(
     '4,000 mutated streams: units or castkit errors only, whole boxes, no hang',
@@ -131,7 +120,7 @@ describe('EvoStream reassembler fuzz', () => {
             const out = evo.push(m);
             assert.ok(evo.bufferedBytes <= 1 << 20, `iteration ${iter}: buffered past the bound`);
             for (const u of out.units) {
-              const bytes = u.kind === 'init' ? u.init.init : joined(u.fragment.pieces);
+              const bytes = u.kind === 'init' ? u.init.init : concatBytes(u.fragment.pieces);
               if (u.kind === 'fragment') {
                 fragments++;
                 // What comes out is a moof box and an mdat box whose sizes add up to the fragment.

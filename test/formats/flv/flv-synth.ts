@@ -5,6 +5,8 @@
 import { ecmaArray, encodeAmf0 } from '../../../src/formats/flv/amf0.js';
 import { TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO } from '../../../src/formats/flv/flv-tags.js';
 import { flvHeader, flvTag } from '../../../src/formats/flv/flv-writer.js';
+import { concatBytes as concat } from '../../../src/core/bytes.js';
+export { concat };
 
 /** A fake but well-formed-looking avcC (configurationVersion 1, profile 100). */
 export const FAKE_AVCC = new Uint8Array([
@@ -12,18 +14,6 @@ export const FAKE_AVCC = new Uint8Array([
 ]);
 /** AAC LC, 48 kHz (index 3), stereo: 0x11 0x90. */
 export const ASC_48K_STEREO = new Uint8Array([0x11, 0x90]);
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** A payload of `size` bytes derived from `seed`, different for every seed. */
 export function payload(seed: number, size: number): Uint8Array {

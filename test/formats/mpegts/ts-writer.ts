@@ -4,6 +4,7 @@
  * (discontinuity indicators, PES without PES_packet_length, odd PES splits). Test-only.
  */
 import { crc32Mpeg2 } from '../../../src/formats/mpegts/mpegts-psi.js';
+import { concatBytes as concat } from '../../../src/core/bytes.js';
 
 export interface TsStream {
   pid: number;
@@ -22,16 +23,6 @@ export interface PesOptions {
   streamId?: number;
   /** Put only this many bytes in the first packet (the rest is stuffing), to split the PES header. */
   firstChunk?: number;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function timestamp(prefix: number, ts: number): number[] {
