@@ -406,6 +406,13 @@ export class FlvJoiner implements FlvTagSink {
       if (k === K_VFRAME || k === K_AFRAME) frames++;
     }
     this.tailFrom = from;
+    for (let i = 0; i < from; i++) {
+      const k = this.rows.kind[i] as number;
+      if (k === K_VFRAME || k === K_AFRAME) {
+        this.history.skipped();
+        break;
+      }
+    }
     try {
       return this.plan(index, report);
     } finally {
@@ -449,6 +456,7 @@ export class FlvJoiner implements FlvTagSink {
     const kinds = this.scan.kinds;
     const n = this.scan.count;
     const history = this.history;
+    if (tailFrame > 0) history.skipped();
     const kfTimes = this.kfTimes;
     const kfPos = this.kfPos;
     const prevLastV = this.lastOut[V]!;
@@ -783,7 +791,7 @@ export class FlvJoiner implements FlvTagSink {
           kind = 'gap';
           shift = Math.round(need);
         }
-      } else if (this.repeatsHistory(part, this.prevShift)) {
+      } else if (this.repeatsHistory(part, this.prevShift, span)) {
         kind = 'overlap';
       } else {
         const aligned = this.alignByContent(part, span);
@@ -1025,44 +1033,74 @@ export class FlvJoiner implements FlvTagSink {
 
   /**
    * Under `shift`, do the frames of the part that land on already written time repeat the written
-   * frames? Checks up to 3 of them; all must match.
+   * frames? Checks those the history remembers from the part's end back (where a repeat meets what was
+   * written last, which is remembered), at least 3 and, where it can, one of each track: one track alike
+   * is not enough (the same sound under video encoded anew). All that are checked must match, and one of
+   * them must be unlike every other remembered frame: frames all alike (silence) tell nothing. A chunk
+   * longer than the history's reach that lands on written time is still recognised by its later frames.
    */
-  private repeatsHistory(part: PartFrames, shift: number): boolean {
+  private repeatsHistory(part: PartFrames, shift: number, span: Float64Array): boolean {
+    const history = this.history;
+    const oldestV = history.oldest(V);
+    const oldestA = history.oldest(A);
+    // Per track, whether a frame matched, and whether the walk is done with it: the part has no frames of
+    // it or the walk went back past the oldest remembered of it.
+    let matchedV = false;
+    let matchedA = false;
+    let doneV = (span[2] as number) === 0;
+    let doneA = (span[5] as number) === 0;
     let checked = 0;
-    part.rewind();
-    for (let tr = part.next(); tr >= 0 && checked < 3; tr = part.next()) {
+    let distinct = false;
+    part.toEnd();
+    for (let tr = part.prev(); tr >= 0; tr = part.prev()) {
       const out = part.ts + shift;
       if (out > this.lastOut[tr]!) continue;
-      if (this.history.printAt(out, tr) !== part.print()) return false;
+      if (out < (tr === V ? oldestV : oldestA)) {
+        if (tr === V) doneV = true;
+        else doneA = true;
+        if (doneV && doneA) break;
+        continue;
+      }
+      const p = history.printAt(out, tr);
+      if (p === undefined) continue;
+      if (p !== part.print()) return false;
       checked++;
+      if (tr === V) matchedV = true;
+      else matchedA = true;
+      if (!distinct) {
+        distinct = history.uniqueTimeOf(p, tr) !== undefined;
+        if (!distinct && checked >= 16) return false;
+      }
+      if (checked >= 3 && distinct && (matchedV || doneV) && (matchedA || doneA)) break;
     }
-    return checked > 0;
+    return distinct;
   }
 
   /**
-   * Finds the shift that lays the first frames of the part (whose trackSpans are `span`) onto identical
-   * written frames (an overlap whose timestamps were also reset). The second frame must agree, when it too
-   * lands on written time.
+   * Finds the shift that lays the part (whose trackSpans are `span`) onto identical written frames (an
+   * overlap whose timestamps were also reset): by its first frame, or else by its last (a chunk sent again
+   * whose start is older than the history's reach), when exactly one remembered frame is like it; then the
+   * part must repeat what it lands on (repeatsHistory).
    */
   private alignByContent(part: PartFrames, span: Float64Array): number | undefined {
     part.rewind();
-    const tr0 = part.next();
-    if (tr0 < 0) return undefined;
-    const at = this.history.timeOf(part.print(), tr0);
-    if (at === undefined) return undefined;
-    const shift = at - part.ts;
-    const tr1 = part.next();
-    if (tr1 >= 0) {
-      const out1 = part.ts + shift;
-      if (out1 <= this.lastOut[tr1]! && this.history.printAt(out1, tr1) !== part.print()) return undefined;
+    let tr = part.next();
+    if (tr < 0) return undefined;
+    let at = this.history.uniqueTimeOf(part.print(), tr);
+    if (at === undefined) {
+      part.toEnd();
+      tr = part.prev();
+      at = this.history.uniqueTimeOf(part.print(), tr);
+      if (at === undefined) return undefined;
     }
+    const shift = at - part.ts;
     // A chunk sent again overlaps the end of what was written. One that, laid there, would end before
     // the end of a track is older content coming back (a, b, a joined): new frames, a restart.
     for (const tr of [V, A]) {
       const frames = span[tr * 3 + 2] as number;
       if (frames > 0 && (span[tr * 3 + 1] as number) + shift < this.lastOut[tr]!) return undefined;
     }
-    return shift;
+    return this.repeatsHistory(part, shift, span) ? shift : undefined;
   }
 
   /**

@@ -78,6 +78,10 @@ export interface SynthChunkOptions {
   avcc?: Uint8Array;
   /** Extra tags after the sequence headers, before the frames. */
   prefixTags?: Uint8Array[];
+  /** Every audio frame the same bytes (as an AAC encoder makes silence). */
+  silence?: boolean;
+  /** Unique id of the audio frames when not frame0's (the same sound under other video). */
+  audio0?: number;
 }
 
 /** A complete FLV chunk: header, onMetaData, sequence headers, interleaved A/V frames, end of sequence. */
@@ -107,7 +111,7 @@ export function synthChunk(o: SynthChunkOptions): Uint8Array {
     });
   }
   for (let i = 0; i < o.audioFrames; i++) {
-    const id = 1_000_000 + (o.frame0 * 1000 + i);
+    const id = o.silence === true ? 999_999 : 1_000_000 + ((o.audio0 ?? o.frame0) * 1000 + i);
     tags.push({ ts: o.t0 + i * ams, bytes: aacTag(o.t0 + i * ams, 1, payload(id, 10 + (id % 7))) });
   }
   tags.sort((a, b) => a.ts - b.ts);
