@@ -739,12 +739,12 @@ export class FlvJoiner implements FlvTagSink {
 
   /** Decides the shift of a part of the current chunk (see placed()); records it in `report` when given. */
   private place(part: PartFrames, span: Float64Array, report: FlvChunkReport | undefined): Placement {
-    // First frame time and frame count per track.
-    const first = [span[0] as number, span[3] as number];
-    const frames = [span[2] as number, span[5] as number];
     const i0 = span[6] as number;
     const hasFrames = i0 >= 0;
-    const minFirst = Math.min(frames[V] ? first[V]! : Infinity, frames[A] ? first[A]! : Infinity);
+    const minFirst = Math.min(
+      spanFrames(span, V) ? spanFirst(span, V) : Infinity,
+      spanFrames(span, A) ? spanFirst(span, A) : Infinity,
+    );
     if (report && hasFrames) report.firstTimestamp = minFirst;
 
     let shift = this.prevShift;
@@ -760,29 +760,33 @@ export class FlvJoiner implements FlvTagSink {
       // both tracks can: chunks are cut at video keyframes, so the video timeline is the one that lines
       // up exactly, while audio frames straddle the cut. Audio overlap is then prevented below.
       let need = -Infinity;
-      for (const tr of [V, A]) {
-        if (need === -Infinity && frames[tr]! > 0 && this.lastOut[tr]! > -Infinity) {
-          need = this.lastOut[tr]! + this.frameDur(tr) - first[tr]!;
+      for (let tr = V; tr <= A; tr++) {
+        if (need === -Infinity && spanFrames(span, tr) > 0 && this.lastOut[tr]! > -Infinity) {
+          need = this.lastOut[tr]! + this.frameDur(tr) - spanFirst(span, tr);
         }
       }
       if (need === -Infinity) {
         // No track in common with what was written: continue after the latest end.
         let end = -Infinity;
-        for (const tr of [V, A]) {
+        for (let tr = V; tr <= A; tr++) {
           if (this.lastOut[tr]! > -Infinity) end = Math.max(end, this.lastOut[tr]! + this.frameDur(tr));
         }
         need = end - minFirst;
       }
       let overlaps = false;
-      for (const tr of [V, A]) {
-        if (frames[tr]! > 0 && first[tr]! + this.prevShift <= this.lastOut[tr]!) overlaps = true;
+      for (let tr = V; tr <= A; tr++) {
+        if (spanFrames(span, tr) > 0 && spanFirst(span, tr) + this.prevShift <= this.lastOut[tr]!)
+          overlaps = true;
       }
       if (!overlaps) {
         // A gap only when every track jumps: sparse video over continuous audio is not a gap.
         let jump = Infinity;
-        for (const tr of [V, A]) {
-          if (frames[tr]! > 0 && this.lastOut[tr]! > -Infinity) {
-            jump = Math.min(jump, first[tr]! + this.prevShift - this.lastOut[tr]! - this.frameDur(tr));
+        for (let tr = V; tr <= A; tr++) {
+          if (spanFrames(span, tr) > 0 && this.lastOut[tr]! > -Infinity) {
+            jump = Math.min(
+              jump,
+              spanFirst(span, tr) + this.prevShift - this.lastOut[tr]! - this.frameDur(tr),
+            );
           }
         }
         if (jump === Infinity) jump = this.prevShift - need;
@@ -808,9 +812,9 @@ export class FlvJoiner implements FlvTagSink {
         }
       }
       if (kind === 'gap' || kind === 'restart') {
-        for (const tr of [V, A]) {
-          if (frames[tr]! > 0 && first[tr]! + shift <= this.lastOut[tr]!)
-            shift = this.lastOut[tr]! - first[tr]! + 1;
+        for (let tr = V; tr <= A; tr++) {
+          if (spanFrames(span, tr) > 0 && spanFirst(span, tr) + shift <= this.lastOut[tr]!)
+            shift = this.lastOut[tr]! - spanFirst(span, tr) + 1;
         }
       }
     }
@@ -825,7 +829,7 @@ export class FlvJoiner implements FlvTagSink {
 
   /** Takes the placement of a part (whose trackSpans are `span`) under `shift`: what place() decided. */
   private placed(span: Float64Array, shift: number): void {
-    for (const tr of [V, A]) {
+    for (let tr = V; tr <= A; tr++) {
       const frames = span[tr * 3 + 2] as number;
       if (frames < 2) continue;
       const d = ((span[tr * 3 + 1] as number) - (span[tr * 3] as number)) / (frames - 1);
@@ -1096,7 +1100,7 @@ export class FlvJoiner implements FlvTagSink {
     const shift = at - part.ts;
     // A chunk sent again overlaps the end of what was written. One that, laid there, would end before
     // the end of a track is older content coming back (a, b, a joined): new frames, a restart.
-    for (const tr of [V, A]) {
+    for (let tr = V; tr <= A; tr++) {
       const frames = span[tr * 3 + 2] as number;
       if (frames > 0 && (span[tr * 3 + 1] as number) + shift < this.lastOut[tr]!) return undefined;
     }
@@ -1307,6 +1311,16 @@ function writeTimestamp(b: Uint8Array, tagStart: number, ts: number): void {
   b[tagStart + 5] = (v >>> 8) & 0xff;
   b[tagStart + 6] = v & 0xff;
   b[tagStart + 7] = v >>> 24;
+}
+
+/** The first frame time of track `tr` in trackSpans `span` (read in place: a join places every chunk). */
+function spanFirst(span: Float64Array, tr: number): number {
+  return span[tr * 3] as number;
+}
+
+/** The frame count of track `tr` in trackSpans `span`. */
+function spanFrames(span: Float64Array, tr: number): number {
+  return span[tr * 3 + 2] as number;
 }
 
 /** Plans a join of chunks held in memory: the head, then all pieces in order. */
