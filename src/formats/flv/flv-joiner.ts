@@ -349,8 +349,8 @@ export class FlvJoiner implements FlvTagSink {
     this.scanned = this.cleanScan && scanChunk(chunk, scan, spans, this.maxGap);
     if (this.scanned) {
       const vconfigs = resolveHooks(chunk, scan, this.hooks);
-      const framesV = spans[2] as number;
-      const framesA = spans[5] as number;
+      const framesV = spanFrames(spans, V);
+      const framesA = spanFrames(spans, A);
       if (framesV > 0) this.videoCodecId ??= scan.codecs[0];
       if (framesA > 0) this.audioCodecId ??= scan.codecs[CODEC_SAMPLE];
       sample = {
@@ -435,7 +435,7 @@ export class FlvJoiner implements FlvTagSink {
     if (placed.kind === 'overlap') return undefined;
     this.placed(spans, placed.shift);
     const pieces: FlvPiece[] = [];
-    const frames = (spans[2] as number) + (spans[5] as number);
+    const frames = spanFrames(spans, V) + spanFrames(spans, A);
     this.emitOnePass(chunk, index, placed.shift, frames - HISTORY_KEEP, pieces, report);
     return { index, pieces, size: this.bodySize - bodyStart, report };
   }
@@ -830,9 +830,9 @@ export class FlvJoiner implements FlvTagSink {
   /** Takes the placement of a part (whose trackSpans are `span`) under `shift`: what place() decided. */
   private placed(span: Float64Array, shift: number): void {
     for (let tr = V; tr <= A; tr++) {
-      const frames = span[tr * 3 + 2] as number;
+      const frames = spanFrames(span, tr);
       if (frames < 2) continue;
-      const d = ((span[tr * 3 + 1] as number) - (span[tr * 3] as number)) / (frames - 1);
+      const d = (spanLast(span, tr) - spanFirst(span, tr)) / (frames - 1);
       if (d > 0 && d <= 500) this.dur[tr] = d;
     }
     if ((span[6] as number) >= 0) {
@@ -1051,8 +1051,8 @@ export class FlvJoiner implements FlvTagSink {
     // it or the walk went back past the oldest remembered of it.
     let matchedV = false;
     let matchedA = false;
-    let doneV = (span[2] as number) === 0;
-    let doneA = (span[5] as number) === 0;
+    let doneV = spanFrames(span, V) === 0;
+    let doneA = spanFrames(span, A) === 0;
     let checked = 0;
     let distinct = false;
     part.toEnd();
@@ -1101,8 +1101,7 @@ export class FlvJoiner implements FlvTagSink {
     // A chunk sent again overlaps the end of what was written. One that, laid there, would end before
     // the end of a track is older content coming back (a, b, a joined): new frames, a restart.
     for (let tr = V; tr <= A; tr++) {
-      const frames = span[tr * 3 + 2] as number;
-      if (frames > 0 && (span[tr * 3 + 1] as number) + shift < this.lastOut[tr]!) return undefined;
+      if (spanFrames(span, tr) > 0 && spanLast(span, tr) + shift < this.lastOut[tr]!) return undefined;
     }
     return this.repeatsHistory(part, shift, span) ? shift : undefined;
   }
@@ -1316,6 +1315,11 @@ function writeTimestamp(b: Uint8Array, tagStart: number, ts: number): void {
 /** The first frame time of track `tr` in trackSpans `span` (read in place: a join places every chunk). */
 function spanFirst(span: Float64Array, tr: number): number {
   return span[tr * 3] as number;
+}
+
+/** The last frame time of track `tr` in trackSpans `span`. */
+function spanLast(span: Float64Array, tr: number): number {
+  return span[tr * 3 + 1] as number;
 }
 
 /** The frame count of track `tr` in trackSpans `span`. */
