@@ -60,6 +60,23 @@ export function isShortPerSampleRemux(
 }
 
 /**
+ * Whether a remux is an FLV join (several FLV chunks to one FLV, as remux() does it): work per tag on
+ * every chunk, whose loops V8 optimizes early by default. The command line tunes V8 for it as for a short
+ * per-sample remux (cli/jit.ts); anything unreadable is false, left for remux() to report.
+ */
+export function isFlvJoin(
+  inputs: readonly string[],
+  options: Pick<RemuxOptions, 'output' | 'format' | 'merge'>,
+): boolean {
+  if (options.merge === true || inputs.length < 2) return false;
+  try {
+    return outputFormat(options) === 'flv' && sniffFile(inputs[0] as string).format === 'flv';
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Change containers without re-encoding: FLV, MP4, fragmented MP4 and MPEG-TS in; MP4, fragmented MP4,
  * FLV or MPEG-TS out. Several inputs are joined in order into one timeline.
  * @example

@@ -7,9 +7,11 @@
  * 23,000 samples: its loops run once each, and TurboFan spent about 115 ms of CPU compiling them (--trace-opt)
  * for a run of 180 ms, on a machine with two cores and the thread pool's writes to share them with. With 40
  * ticks only what runs long is optimized: 21 interleaved runs, fMP4 -> MP4 165 -> 145 ms (CPU 238 -> 192 ms),
- * FLV -> MP4 204 -> 198 ms (CPU 284 -> 241 ms). Work per TS packet or per output tag is different: TS -> MP4,
- * MP4 -> TS and the FLV join were 4-10% slower with it, and so were 1 GB inputs of any kind, whose loops run
- * long enough to repay the compiler early.
+ * FLV -> MP4 204 -> 198 ms (CPU 284 -> 241 ms). Work per TS packet or per output tag is different: TS -> MP4
+ * and MP4 -> TS were 4-10% slower with it, and so were 1 GB inputs of any kind, whose loops run long enough
+ * to repay the compiler early. The FLV join of 1,400 chunks was slower too while the thread pool wrote its
+ * output (the compiler and the writes shared the second core); since it writes on its own thread, 40 ticks
+ * take it from 161 to 154 ms (CPU 223 -> 183 ms, 21 interleaved runs).
  */
 import type * as V8 from 'node:v8';
 import { lazyBuiltin } from '../core/lazy-builtin.js';

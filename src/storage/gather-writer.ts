@@ -10,8 +10,11 @@ import { IO_BLOCK } from './write-all.js';
  * memory out of the caches, and were as slow as the copy they saved).
  */
 export interface GatherSink {
-  /** Appends `parts` in order; may be called again before it settles; the parts' memory must stay as is. */
-  writev(parts: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Appends `parts` in order: at once (returning nothing), or by the time the promise settles, when it may
+   * be called again before that and the parts' memory must stay as it is until then.
+   */
+  writev(parts: readonly Uint8Array[]): Promise<void> | void;
 }
 
 export class GatherWriter {
@@ -71,13 +74,16 @@ export class GatherWriter {
     this.parts = [];
     this.partsBytes = 0;
     const previous = this.pending;
-    this.pending = bytes > 0 ? this.sink.writev(parts) : undefined;
-    // Seen by the next rotate() or flush(); until then not an unhandled rejection if it fails.
-    this.pending?.catch(() => undefined);
+    const write = bytes > 0 ? this.sink.writev(parts) : undefined;
     this.written += bytes;
+    this.fill = 0;
+    // Written already: the same block is filled again (it is still in the processor's caches).
+    if (!write) return;
+    this.pending = write;
+    // Seen by the next rotate() or flush(); until then not an unhandled rejection if it fails.
+    write.catch(() => undefined);
     // The other block is free once its write is done (an error surfaces here, or at flush()).
     await previous;
     this.blocks = [this.blocks[1], this.blocks[0]];
-    this.fill = 0;
   }
 }

@@ -1,3 +1,4 @@
+import { writevSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /**
@@ -64,7 +65,7 @@ async function writeRange(
 
 /**
  * Write `parts` one after another at `position`, gathered (writev) into calls of at most WRITE_CALL_MAX
- * bytes, all started at once as writeAllAt's are. The parts are views of the caller's memory, which must
+ * bytes and IOV_MAX parts, all started at once as writeAllAt's are. The parts are views of the caller's memory, which must
  * stay as it is until this settles. A short write (rare for a file) is finished part by part.
  */
 export async function writevAllAt(
@@ -75,26 +76,11 @@ export async function writevAllAt(
 ): Promise<void> {
   if (!open()) return;
   const calls: Promise<void>[] = [];
-  let group: Uint8Array[] = [];
-  let groupBytes = 0;
   let at = position;
-  const send = (): void => {
-    if (groupBytes === 0) return;
-    calls.push(writeGroup(handle, group, groupBytes, at, open));
-    at += groupBytes;
-    group = [];
-    groupBytes = 0;
-  };
-  for (const part of parts) {
-    for (let off = 0; off < part.length;) {
-      const n = Math.min(part.length - off, WRITE_CALL_MAX - groupBytes);
-      group.push(off === 0 && n === part.length ? part : part.subarray(off, off + n));
-      groupBytes += n;
-      off += n;
-      if (groupBytes === WRITE_CALL_MAX) send();
-    }
+  for (const { group, bytes } of gathered(parts)) {
+    calls.push(writeGroup(handle, group, bytes, at, open));
+    at += bytes;
   }
-  send();
   await Promise.all(calls);
 }
 
@@ -119,4 +105,62 @@ async function writeGroup(
     at += part.length - skip;
     skip = 0;
   }
+}
+
+/**
+ * writevAllAt on the calling thread: `parts` written in order at `position` of the open file `fd`, in
+ * gathered calls of at most WRITE_CALL_MAX bytes and IOV_MAX parts. For a writer that has nothing else to
+ * do while the write goes on (see GatherWriter).
+ */
+export function writevAllAtSync(
+  fd: number,
+  parts: readonly Uint8Array[],
+  position: number,
+  writev: (fd: number, parts: Uint8Array[], position: number) => number = writevSync,
+): void {
+  let at = position;
+  for (const { group, bytes } of gathered(parts)) {
+    const n = writev(fd, group, at);
+    if (n < bytes) finishShortWrite(fd, group, n, at);
+    at += bytes;
+  }
+}
+
+/** What a short gathered write left, written part by part. */
+function finishShortWrite(fd: number, group: readonly Uint8Array[], written: number, position: number): void {
+  let skip = written;
+  let at = position + written;
+  for (const part of group) {
+    let off = Math.min(skip, part.length);
+    skip -= off;
+    while (off < part.length) {
+      const n = writeSync(fd, part, off, part.length - off, at);
+      if (n <= 0) throw new Error(`write returned ${n} at byte ${at}`);
+      off += n;
+      at += n;
+    }
+  }
+}
+
+/** Parts per writev call at most (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
+
+/** `parts` in order, cut and gathered into groups of at most WRITE_CALL_MAX bytes and IOV_MAX parts. */
+function* gathered(parts: readonly Uint8Array[]): Generator<{ group: Uint8Array[]; bytes: number }> {
+  let group: Uint8Array[] = [];
+  let bytes = 0;
+  for (const part of parts) {
+    for (let off = 0; off < part.length;) {
+      const n = Math.min(part.length - off, WRITE_CALL_MAX - bytes);
+      group.push(off === 0 && n === part.length ? part : part.subarray(off, off + n));
+      bytes += n;
+      off += n;
+      if (bytes === WRITE_CALL_MAX || group.length === IOV_MAX) {
+        yield { group, bytes };
+        group = [];
+        bytes = 0;
+      }
+    }
+  }
+  if (bytes > 0) yield { group, bytes };
 }

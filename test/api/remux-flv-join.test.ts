@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { remux } from '../../src/api/remux.js';
+import { isFlvJoin, remux } from '../../src/api/remux.js';
 import { decodeAmf0All, isAmfObject, type AmfObject } from '../../src/formats/flv/amf0.js';
 import { FlvTagReader, type FlvTagView } from '../../src/formats/flv/flv-reader.js';
 import { PACKET_FRAME, TAG_SCRIPT, TAG_VIDEO } from '../../src/formats/flv/flv-tags.js';
@@ -107,4 +107,24 @@ describe('remux: joining FLV chunks (the room for the onMetaData)', () => {
       );
     });
   }
+});
+
+describe('isFlvJoin', () => {
+  it('is true for several FLV chunks to an .flv, and false otherwise', () => {
+    const dir = scratchDir('castkit-is-flv-join-');
+    const a = join(dir, 'a.flv');
+    const b = join(dir, 'b.flv');
+    const ts = join(dir, 'c.ts');
+    writeFileSync(a, chunk(0, 5));
+    writeFileSync(b, chunk(1, 5));
+    writeFileSync(ts, new Uint8Array(188 * 4).fill(0x47));
+    assert.equal(isFlvJoin([a, b], { output: join(dir, 'o.flv') }), true);
+    assert.equal(isFlvJoin([a, b], { output: join(dir, 'o.bin'), format: 'flv' }), true);
+    assert.equal(isFlvJoin([a], { output: join(dir, 'o.flv') }), false, 'one input');
+    assert.equal(isFlvJoin([a, b], { output: join(dir, 'o.mp4') }), false, 'another output');
+    assert.equal(isFlvJoin([a, b], { output: join(dir, 'o.flv'), merge: true }), false, '--merge');
+    assert.equal(isFlvJoin([ts, a], { output: join(dir, 'o.flv') }), false, 'not FLV first');
+    assert.equal(isFlvJoin([join(dir, 'none.flv'), a], { output: join(dir, 'o.flv') }), false, 'missing');
+    assert.equal(isFlvJoin([a, b], { output: join(dir, 'o.xyz') }), false, 'unknown extension');
+  });
 });

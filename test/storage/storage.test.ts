@@ -53,6 +53,24 @@ describe('AtomicFile', () => {
     );
   });
 
+  it('appends gathered parts on the calling thread, after room reserved at the start', async () => {
+    const path = join(dir, 'appendv.bin');
+    const f = await AtomicFile.create(path);
+    f.reserve(4);
+    const parts = [randomBytes(10), randomBytes(3 << 20), new Uint8Array(0), randomBytes(5)];
+    f.appendvSync(parts);
+    f.appendvSync([new Uint8Array([9, 9])]);
+    assert.equal(f.bytesWritten, 4 + 10 + (3 << 20) + 5 + 2);
+    await f.writeAt(new Uint8Array([1, 2, 3, 4]), 0);
+    await f.commit();
+    const back = readFileSync(path);
+    assert.ok(back.equals(Buffer.concat([Buffer.from([1, 2, 3, 4]), ...parts, Buffer.from([9, 9])])));
+    assert.throws(
+      () => f.appendvSync([new Uint8Array(1)]),
+      (e: unknown) => e instanceof OutputError,
+    );
+  });
+
   it('leaves nothing behind when aborted, and keeps an existing file', async () => {
     const path = join(dir, 'keep.bin');
     writeFileSync(path, 'old');

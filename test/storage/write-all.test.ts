@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writevSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { GatherWriter } from '../../src/storage/gather-writer.js';
-import { WRITE_CALL_MAX, writeAllAt, writevAllAt } from '../../src/storage/write-all.js';
+import { WRITE_CALL_MAX, writeAllAt, writevAllAt, writevAllAtSync } from '../../src/storage/write-all.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-write-all-');
@@ -173,6 +173,58 @@ describe('writevAllAt', () => {
   });
 });
 
+describe('writevAllAtSync', () => {
+  it('writes everything at its position, in calls of at most WRITE_CALL_MAX bytes and 1,024 parts', () => {
+    const path = join(dir, 'sync.bin');
+    const { parts: big, all: bigAll } = randomParts(12, 5);
+    // 3,000 parts of a few bytes: more than one call may gather (IOV_MAX).
+    const small = Array.from({ length: 3000 }, (_, i) => randomBytes(1 + (i % 7)));
+    const parts = [...big, ...small];
+    const all = Buffer.concat([bigAll, ...small]);
+    const calls: { parts: number; bytes: number }[] = [];
+    const fd = openSync(path, 'w');
+    try {
+      writevAllAtSync(fd, parts, 77, (f, group, p) => {
+        calls.push({ parts: group.length, bytes: group.reduce((a, b) => a + b.length, 0) });
+        return writevSync(f, group, p);
+      });
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(calls.every((c) => c.parts <= 1024 && c.bytes <= WRITE_CALL_MAX));
+    assert.ok(
+      calls.some((c) => c.parts === 1024),
+      'the small parts fill whole calls',
+    );
+    assert.equal(
+      calls.reduce((a, c) => a + c.bytes, 0),
+      all.length,
+    );
+    const back = readFileSync(path);
+    assert.equal(back.length, 77 + all.length);
+    assert.ok(back.subarray(77).equals(all));
+  });
+
+  it('finishes a short gathered write part by part', () => {
+    const path = join(dir, 'sync-short.bin');
+    const { parts, all } = randomParts(12, 8);
+    let n = 0;
+    const fd = openSync(path, 'w');
+    try {
+      // Every second call writes only the first 1000 bytes of its first part.
+      writevAllAtSync(fd, parts, 0, (f, group, p) =>
+        n++ % 2 === 1
+          ? writevSync(f, [(group[0] as Uint8Array).subarray(0, 1000)], p)
+          : writevSync(f, group, p),
+      );
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(n > 2);
+    assert.ok(readFileSync(path).equals(all));
+  });
+});
+
 describe('GatherWriter', () => {
   it('writes what is appended from its regions and other memory, in order; large inputs get a block of their size', async () => {
     const path = join(dir, 'gather.bin');
@@ -221,5 +273,51 @@ describe('GatherWriter', () => {
     await w.region(800); // the first block goes out (and fails, unseen yet)
     w.append(new Uint8Array(10));
     await assert.rejects(w.flush(), /disk full/);
+  });
+  it('with a sink that writes at once, fills the same block again and writes everything in order', async () => {
+    const path = join(dir, 'gather-sync.bin');
+    const fd = openSync(path, 'w');
+    let position = 0;
+    let calls = 0;
+    const sink = {
+      writev: (parts: readonly Uint8Array[]): void => {
+        calls++;
+        writevAllAtSync(fd, parts, position);
+        position += parts.reduce((a, b) => a + b.length, 0);
+      },
+    };
+    const w = new GatherWriter(sink, 64 << 10);
+    const want: Buffer[] = [];
+    const blocks = new Set<ArrayBufferLike>();
+    try {
+      for (let i = 0; i < 200; i++) {
+        const size = (i * 7919) % 30_000;
+        const input = randomBytes(size);
+        const region = await w.region(size);
+        blocks.add(region.buffer);
+        region.set(input);
+        w.append(region.subarray(Math.min(size, 11)));
+        want.push(input.subarray(Math.min(size, 11)));
+      }
+      await w.flush();
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(calls > 10);
+    assert.equal(blocks.size, 1, 'one block, written before it is filled again');
+    const all = Buffer.concat(want);
+    assert.equal(w.written, all.length);
+    assert.ok(readFileSync(path).equals(all));
+  });
+
+  it('reports a sink that writes at once and fails, at the block that needed the write', async () => {
+    const sink = {
+      writev: (): void => {
+        throw new Error('disk full');
+      },
+    };
+    const w = new GatherWriter(sink, 1000);
+    w.append(await w.region(800));
+    await assert.rejects(w.region(800), /disk full/);
   });
 });

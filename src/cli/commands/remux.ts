@@ -103,9 +103,10 @@ async function remuxCommand(inputs: string[], opts: RemuxCliOptions, ctx: CliCon
       );
     }
   }
-  const { remux, isShortPerSampleRemux } = await import('../../api/remux.js');
+  const { remux, isFlvJoin, isShortPerSampleRemux } = await import('../../api/remux.js');
   let result: RemuxResult;
-  const restoreJit = isShortPerSampleRemux(inputs, opts) ? optimizeLater() : undefined;
+  const tuned = isShortPerSampleRemux(inputs, opts) || isFlvJoin(inputs, opts);
+  const restoreJit = tuned ? optimizeLater() : undefined;
   try {
     result = await remux(inputs, {
       output: opts.output,
