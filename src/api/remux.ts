@@ -60,17 +60,32 @@ export function isShortPerSampleRemux(
 }
 
 /**
- * Whether a remux is an FLV join (several FLV chunks to one FLV, as remux() does it): work per tag on
- * every chunk, whose loops V8 optimizes early by default. The command line tunes V8 for it as for a short
- * per-sample remux (cli/jit.ts); anything unreadable is false, left for remux() to report.
+ * Whether remux() joins the inputs as FLV chunks (timestamps repaired, tags moved whole): an FLV output,
+ * not --merge, and an FLV first input (the join checks each of the others from the bytes it reads anyway).
+ */
+function joinsFlvChunks(
+  inputs: readonly string[],
+  options: Pick<RemuxOptions, 'output' | 'format' | 'merge'>,
+): boolean {
+  return (
+    options.merge !== true &&
+    outputFormat(options) === 'flv' &&
+    sniffFile(inputs[0] as string).format === 'flv'
+  );
+}
+
+/**
+ * Whether a remux is an FLV join of several chunks: work per tag on every chunk, whose loops V8 optimizes
+ * early by default. The command line tunes V8 for it as for a short per-sample remux (cli/jit.ts); anything
+ * unreadable is false, left for remux() to report.
  */
 export function isFlvJoin(
   inputs: readonly string[],
   options: Pick<RemuxOptions, 'output' | 'format' | 'merge'>,
 ): boolean {
-  if (options.merge === true || inputs.length < 2) return false;
+  if (inputs.length < 2) return false;
   try {
-    return outputFormat(options) === 'flv' && sniffFile(inputs[0] as string).format === 'flv';
+    return joinsFlvChunks(inputs, options);
   } catch {
     return false;
   }
@@ -85,10 +100,9 @@ export function isFlvJoin(
 export async function remux(inputs: readonly string[], options: RemuxOptions): Promise<RemuxResult> {
   if (inputs.length === 0) throw new UsageError('remux needs at least one input', { code: 'E_USAGE' });
   const format = outputFormat(options);
-  if (format === 'flv' && !options.merge && sniffFile(inputs[0] as string).format === 'flv') {
-    // FLV chunks are joined as FLV (timestamps repaired, tags moved whole). The first input is sniffed
-    // here; the join checks each of the others from the bytes it reads anyway (thousands of chunks: a
-    // separate open and read each cost about 10% of the join). Other inputs among them: the general way.
+  if (joinsFlvChunks(inputs, options)) {
+    // Only the first input is sniffed here: for thousands of chunks, a separate open and read of each
+    // cost about 10% of the join. Other inputs among them: the general way.
     try {
       return await joinFlv(inputs, options);
     } catch (err) {

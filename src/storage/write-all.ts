@@ -65,8 +65,9 @@ async function writeRange(
 
 /**
  * Write `parts` one after another at `position`, gathered (writev) into calls of at most WRITE_CALL_MAX
- * bytes and IOV_MAX parts, all started at once as writeAllAt's are. The parts are views of the caller's memory, which must
- * stay as it is until this settles. A short write (rare for a file) is finished part by part.
+ * bytes and IOV_MAX parts, all started at once as writeAllAt's are. The parts are views of the caller's
+ * memory, which must stay as it is until this settles. A short write (rare for a file) is finished part
+ * by part.
  */
 export async function writevAllAt(
   handle: FileHandle,
