@@ -36,6 +36,15 @@ export class PipeOutput {
     this.check();
   }
 
+  /**
+   * Everything written has been handed to the operating system, which copied it: the memory written may
+   * be used again. Only a stream on a file descriptor (standard output, a file) says so; any other stream
+   * may pass the very bytes on to whoever reads it.
+   */
+  get holdsNothing(): boolean {
+    return typeof (this.pipe as { fd?: unknown }).fd === 'number' && this.pipe.writableLength === 0;
+  }
+
   /** Stop listening (the error listener stays until then, so a late EPIPE is never unhandled). */
   close(): void {
     this.pipe.off('error', this.onError);

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { copyOf } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
 import {
   fmp4Clocks,
@@ -37,8 +38,11 @@ export interface RecordSink {
   recordedSec(stream?: StreamName): number;
   finish(): Promise<RecordSinkResult>;
   abort(): Promise<void>;
-  /** True when the sink keeps no reference to the bytes it was last given: the caller may reuse them. */
-  releasesSegments?(): boolean;
+  /**
+   * The segment memory the sink no longer refers to, which the caller may use again: `true` for the bytes
+   * it was last given, or a list of bytes it was given (see DownloadSegmentsOptions.segmentReleased).
+   */
+  releasesSegments?(): boolean | readonly Uint8Array[];
 }
 
 /**
@@ -58,6 +62,10 @@ export class RawRecordSink implements RecordSink {
   private pendingInit: Uint8Array | undefined;
   /** TS: the last segment written (its end is read only when a discontinuity needs it). */
   private lastTs: Uint8Array | undefined;
+  /** The caller's segment memory lastTs or lastFmp4 still refers to (see releasesSegments). */
+  private kept: Uint8Array | undefined;
+  /** The caller's segment memory this sink no longer refers to, not yet handed back. */
+  private freed: Uint8Array[] = [];
   /** Seconds of gaps since the last segment written. */
   private gapSec = 0;
   /** TS: 90 kHz ticks added to the times of the current run of segments (since the last discontinuity). */
@@ -121,10 +129,35 @@ export class RawRecordSink implements RecordSink {
       }
     }
     if (this.lastInit && Buffer.compare(this.lastInit, bytes) === 0) return;
-    this.pendingInit = bytes;
+    this.pendingInit = copyOf(bytes); // the caller may use its memory again (releasesSegments)
   }
 
   async addSegment(_stream: StreamName, bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
+    const given = bytes;
+    await this.addOne(bytes, meta);
+    // The last segment is kept for the next discontinuity: the one kept before it is let go of.
+    const keeps = (this.lastTs ?? this.lastFmp4?.bytes)?.buffer === given.buffer;
+    if (this.kept && this.kept.buffer !== given.buffer) this.freed.push(this.kept);
+    if (keeps) this.kept = given;
+    else {
+      this.kept = undefined;
+      this.freed.push(given);
+    }
+  }
+
+  /**
+   * The caller's segment memory this sink has let go of: the segment before the last when the last is
+   * kept for its times (a discontinuity may need them), or the last itself when it was copied or not
+   * written. Nothing while the output may still hold what was written (a stream not on a descriptor).
+   */
+  releasesSegments(): readonly Uint8Array[] {
+    if (this.pipe && !this.pipe.holdsNothing) return [];
+    const freed = this.freed;
+    this.freed = [];
+    return freed;
+  }
+
+  private async addOne(bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
     if (this.ended) return; // past the end (--duration): nothing more goes out, an init section neither
     const kind = sniffContainer(bytes.subarray(0, 4096));
     const isTs = kind === 'mpegts';

@@ -48,6 +48,8 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
   private readonly clocks = new Map<StreamName, StreamClock>();
   private buffer = new Uint8Array(WRITE_BYTES);
   private buffered = 0;
+  /** To stdout: memory written before that the pipe no longer holds (see flush). */
+  private spare: Uint8Array<ArrayBuffer> | undefined;
   private written = 0;
   /** The recording's first time (seconds, its clock), from the first sample of any stream. */
   private firstAt: number | undefined;
@@ -219,10 +221,13 @@ export class TsRecordSink extends DemuxingSink implements RecordSink {
     const chunk = this.buffer.subarray(0, this.buffered);
     this.buffered = 0;
     if (this.pipe) {
-      // A pipe keeps what it is given until it is sent: a new buffer for what comes next.
-      this.buffer = new Uint8Array(WRITE_BYTES);
+      // A pipe may keep what it is given until it is sent: other memory for what comes next, the memory
+      // written before when the pipe has let go of it (new memory costs its page faults).
+      this.buffer = this.spare ?? new Uint8Array(WRITE_BYTES);
+      this.spare = undefined;
     }
     await this.emit(chunk);
+    if (this.pipe?.holdsNothing) this.spare = new Uint8Array(chunk.buffer, chunk.byteOffset, WRITE_BYTES);
   }
 
   private async emit(chunk: Uint8Array): Promise<void> {

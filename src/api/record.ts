@@ -529,7 +529,7 @@ async function recordFrom(
           retry: opened.retry,
           allowGaps: options.allowGaps === true,
           maxHeldBytes: MAX_HELD_BYTES,
-          segmentReleased: () => sink.releasesSegments?.() === true,
+          segmentReleased: () => sink.releasesSegments?.() ?? false,
           signal: stop.signal,
           // With a journal, bodies stream into it (decrypted on the way); without one (stdout), in memory.
           ...(journal
@@ -547,14 +547,14 @@ async function recordFrom(
                 },
               }
             : {
-                fetchSegment: async (seg: Segment, signal: AbortSignal) => {
+                fetchSegment: async (seg: Segment, signal: AbortSignal, allocate) => {
                   const item = seg as Item;
                   const aes = item.kind === 'media' ? item.seg?.aes : undefined;
                   // The key first: one known to be wrong fails the segment before it is fetched.
                   const decipher = aes
                     ? await keys.decipher({ name: item.url, keyUrl: aes.keyUrl }, aes.iv, signal)
                     : undefined;
-                  const body = await client.fetchBytes(item.url, { range: item.range, signal });
+                  const body = await client.fetchBytes(item.url, { range: item.range, signal, allocate });
                   if (item.kind === 'init' || !item.seg) return body;
                   const clear = decipher
                     ? Buffer.concat([decipher.update(Buffer.from(body)), decipher.final()])

@@ -62,6 +62,11 @@ export interface FetchOptions {
    * compressed bodies: the sink gets what the server sent.
    */
   sink?: BodySink;
+  /**
+   * Memory for a body whose length the response gives (at least that many bytes; the body is a view of
+   * its start), instead of new memory. Not used for a sink, a compressed body or a local file.
+   */
+  allocate?: (length: number) => Buffer;
 }
 
 export interface FetchResult {
@@ -165,7 +170,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       const headers = buildRequestHeaders(target, { ...options, headers: user });
       if (basic && sameOrigin && headers.authorization === undefined) headers.authorization = basic;
       if (fo.range) headers.range = rangeHeader(fo.range);
-      const r = await exchange(transport, target, headers, limits, fo.range, fo.signal, fo.sink);
+      const r = await exchange(transport, target, headers, limits, fo);
       if (r.kind === 'body') {
         return { body: r.body, url: current.href, status: r.status, headers: r.headers, redirects };
       }
@@ -230,9 +235,7 @@ async function exchange(
   url: URL,
   headers: Record<string, string>,
   limits: Limits,
-  range: ByteRange | undefined,
-  signal: AbortSignal | undefined,
-  sink?: BodySink,
+  { range, signal, sink, allocate }: Pick<FetchOptions, 'range' | 'signal' | 'sink' | 'allocate'>,
 ): Promise<Exchange> {
   const href = url.href;
   const ac = new AbortController();
@@ -279,7 +282,7 @@ async function exchange(
       facts,
       limits.maxBytes,
       () => timer.refresh(),
-      encoded ? undefined : sink,
+      encoded ? {} : { sink, allocate },
     );
     let body = encoded ? decode(raw, encoding, href, limits.maxBytes) : raw;
     if (sink && encoded) {

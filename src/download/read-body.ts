@@ -24,7 +24,8 @@ export interface BodySink {
 
 /**
  * The body (or the asked range of it); `tick` is called on every chunk (the stall watchdog). With a sink,
- * the body goes there as it arrives (with the same checks) and an empty buffer is returned.
+ * the body goes there as it arrives (with the same checks) and an empty buffer is returned. A body of
+ * known length goes into memory from `allocate` when given (the result is a view of it).
  */
 export async function readBody(
   res: Pick<TransportResponse, 'statusCode' | 'headers' | 'read' | 'destroy'>,
@@ -32,7 +33,10 @@ export async function readBody(
   facts: ExchangeFacts,
   maxBytes: number,
   tick: () => void,
-  sink?: BodySink,
+  {
+    sink,
+    allocate,
+  }: { sink?: BodySink | undefined; allocate?: ((length: number) => Buffer) | undefined } = {},
 ): Promise<Buffer> {
   const cl = header(res.headers, 'content-length');
   const length = cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl) : undefined;
@@ -58,7 +62,10 @@ export async function readBody(
   const wanted = length !== undefined ? Math.min(keep, length - skip) : keep;
   if (Number.isFinite(wanted) && wanted > maxBytes) throw tooLarge(facts.url, wanted, maxBytes);
   // A known size: one buffer filled in place, instead of chunks joined at the end (half the peak memory).
-  const into = !sink && Number.isFinite(wanted) && wanted > 0 ? Buffer.allocUnsafe(wanted) : undefined;
+  const into =
+    !sink && Number.isFinite(wanted) && wanted > 0
+      ? (allocate?.(wanted).subarray(0, wanted) ?? Buffer.allocUnsafe(wanted))
+      : undefined;
   await sink?.start(Number.isFinite(wanted) ? wanted : undefined);
   const chunks: Buffer[] = [];
   let kept = 0;

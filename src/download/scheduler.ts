@@ -15,6 +15,7 @@ import {
 } from './http-client.js';
 import { retryAfterOf } from './http-errors.js';
 import type { SegmentJournal } from './journal.js';
+import { SegmentMemory } from './segment-memory.js';
 import { assertUniqueKeys, missingSegmentsError, type MissingSegment, type Segment } from './segment.js';
 import {
   createRetryPolicy,
@@ -68,8 +69,15 @@ export interface DownloadSegmentsOptions {
   http?: HttpClientOptions;
   /** Per-request settings (headers, timeouts, size bound) for the default fetch. */
   request?: Omit<FetchOptions, 'range' | 'signal'>;
-  /** Replaces the HTTP fetch (another protocol, or a test). */
-  fetchSegment?: (segment: Segment, signal: AbortSignal) => Promise<Uint8Array>;
+  /**
+   * Replaces the HTTP fetch (another protocol, or a test). `allocate` gives memory for a body of known
+   * length (FetchOptions.allocate) that is used again once the consumer releases it (segmentReleased).
+   */
+  fetchSegment?: (
+    segment: Segment,
+    signal: AbortSignal,
+    allocate: (length: number) => Buffer,
+  ) => Promise<Uint8Array>;
   /**
    * With a journal and the HTTP fetch: a transform of each segment's bytes as they arrive (AES-128
    * decryption), made once per attempt; undefined for none. What the transform gives is what is journaled
@@ -81,10 +89,12 @@ export interface DownloadSegmentsOptions {
   /** Bytes of out-of-order completions held at most. Default 256 MiB. */
   maxHeldBytes?: number;
   /**
-   * Asked after each onSegment: true when the bytes it was given are no longer referenced, so that the next
-   * segment read back from the journal may go into the same memory. Without it, each read gets new memory.
+   * Asked after each onSegment: which segment memory the consumer no longer refers to, so that later
+   * segments (fetched into memory, or read back from the journal) may go into it. `true`: the bytes it was
+   * just given; a list: bytes given earlier (a consumer that keeps the last segment it was given until
+   * the next one comes). Only memory the run made is used again. Without it, each segment gets new memory.
    */
-  segmentReleased?: () => boolean;
+  segmentReleased?: () => boolean | readonly Uint8Array[];
 }
 
 /** A streaming transform of a body: update() per chunk, final() at the end (may throw on bad input). */
@@ -141,10 +151,13 @@ export async function downloadSegments(
       ? undefined
       : createHttpClient({ ...o.http, connections: Math.max(concurrency, o.http?.connections ?? 0) });
   const client = o.client ?? ownClient;
+  // Memory for segments handed to onSegment, used again once the consumer releases it.
+  const memory = new SegmentMemory();
+  const allocate = (length: number): Buffer => memory.take(length);
   const fetchOne =
     o.fetchSegment ??
     ((seg: Segment, signal: AbortSignal) =>
-      (client as HttpClient).fetchBytes(seg.url, { ...o.request, range: seg.range, signal }));
+      (client as HttpClient).fetchBytes(seg.url, { ...o.request, range: seg.range, signal, allocate }));
 
   // Aborted by the caller's signal, or by us when onSegment or the journal fails.
   const run = new AbortController();
@@ -252,7 +265,7 @@ export async function downloadSegments(
     };
   };
   const fetchWithRetry = (i: number, seg: Segment): Promise<Buffer> =>
-    withRetry(async () => toBuffer(await fetchOne(seg, run.signal)), policy, retryHooks(i, seg));
+    withRetry(async () => toBuffer(await fetchOne(seg, run.signal, allocate)), policy, retryHooks(i, seg));
 
   // With a journal and the HTTP fetch, bodies go to the journal as they arrive: segments in flight and
   // segments waiting for their turn hold no memory; each is read back from the journal when committed.
@@ -357,22 +370,18 @@ export async function downloadSegments(
     }),
   );
 
-  // Journal reads for committing go into memory used again once the consumer releases what it was given
-  // (at most two buffers kept), so that the segment after the one being consumed is read meanwhile.
-  const spare: Uint8Array[] = [];
-  let lent: Buffer | undefined;
+  // Journal reads for committing go into `memory` too, so that the segment after the one being consumed is
+  // read meanwhile into memory used before.
   let ahead: { i: number; read: Promise<Buffer | undefined> } | undefined;
   const readStreamed = (i: number): Promise<Buffer | undefined> => {
     const j = journal as SegmentJournal;
     const key = (segments[i] as Segment).key;
-    const length = j.lengthOf(key);
-    const k = spare.findIndex((b) => b.length >= length);
-    return j.read(key, false, k >= 0 ? spare.splice(k, 1)[0] : undefined);
+    return j.read(key, false, memory.take(j.lengthOf(key)));
   };
-  const release = (b: Buffer): void => {
-    // The whole memory the read went into, not only this segment's part of it.
-    spare.push(new Uint8Array(b.buffer, b.byteOffset, b.buffer.byteLength - b.byteOffset));
-    if (spare.length > 2) spare.sort((x, y) => y.length - x.length).pop();
+  const release = (given: Buffer): void => {
+    const freed = o.segmentReleased?.();
+    if (freed === true) memory.give(given);
+    else if (freed) for (const b of freed) memory.give(b);
   };
   const commit = async (): Promise<void> => {
     while (nextCommit < n && !run.signal.aborted) {
@@ -388,9 +397,8 @@ export async function downloadSegments(
         ahead = undefined;
         bytes = await pending;
         if (!bytes) throw new Error(`segment ${seg.key} was journaled but cannot be read back`);
-        lent = bytes; // until the consumer says it let go of it
-      } else if (inJournal[i]) {
-        bytes = await journal?.read(seg.key);
+      } else if (inJournal[i] && journal) {
+        bytes = await journal.read(seg.key, true, memory.take(journal.lengthOf(seg.key)));
         if (bytes) {
           stats.fromJournal++;
           replayed = true;
@@ -419,8 +427,7 @@ export async function downloadSegments(
         // while this one is consumed.
         if (streamed[i + 1] && ahead === undefined) ahead = { i: i + 1, read: readStreamed(i + 1) };
         await o.onSegment(seg.key, bytes, i, replayed);
-        if (lent && o.segmentReleased?.()) release(lent);
-        lent = undefined;
+        release(bytes);
         stats.committed++;
         stats.committedBytes += length;
       }

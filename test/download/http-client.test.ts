@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { CastkitError, InputError, InterruptedError, NetworkError } from '../../src/core/errors.js';
 import { createHttpClient, type HttpClient } from '../../src/download/http-client.js';
 import { createRetryPolicy, seededRandom, withRetry } from '../../src/download/retry-policy.js';
@@ -52,6 +53,32 @@ describe('fetchBytes', () => {
     for (let i = 0; i < 10; i++) assert.ok((await client.fetchBytes(url)).equals(body));
     const ports = new Set(origin.log.slice(before).map((r) => r.port));
     assert.equal(ports.size, 1, `${ports.size} connections for ten requests one after another`);
+  });
+
+  it('reads a body of known length into memory from `allocate`; a compressed one into its own', async () => {
+    const url = path('alloc.bin');
+    const asked: number[] = [];
+    let given: Buffer | undefined;
+    const allocate = (n: number): Buffer => {
+      asked.push(n);
+      given = Buffer.alloc(n + 1000, 0xee);
+      return given;
+    };
+    const got = await client.fetchBytes(url, { allocate });
+    assert.deepEqual(asked, [body.length]);
+    assert.ok(got.equals(body));
+    assert.equal(got.buffer, given?.buffer, 'a view of the memory given');
+    assert.equal(got.byteOffset, given?.byteOffset);
+    const part = await client.fetchBytes(url, { allocate, range: { offset: 100, length: 5000 } });
+    assert.deepEqual(asked, [body.length, 5000]);
+    assert.ok(part.equals(body.subarray(100, 5100)));
+    assert.equal(part.buffer, given?.buffer);
+
+    const zipped = gzipSync(body);
+    origin.route('/alloc.gz', { body: zipped, headers: { 'content-encoding': 'gzip' } });
+    const plain = await client.fetchBytes(origin.url('/alloc.gz'), { allocate });
+    assert.ok(plain.equals(body), 'decoded');
+    assert.equal(asked.length, 2, 'the compressed body is not read into the memory offered');
   });
 
   it('sends user-agent, referer, custom headers and cookies', async () => {

@@ -357,6 +357,92 @@ describe('downloadSegments', () => {
     }
   });
 
+  it('without a journal, fetches bodies into memory used again once the consumer releases it', async () => {
+    const so = await startSegmentOrigin(24, 64 * 1024);
+    try {
+      for (const released of [true, false]) {
+        const copies: Buffer[] = [];
+        const memory = new Set<ArrayBufferLike>();
+        await downloadSegments(so.segments, {
+          concurrency: 4,
+          retry,
+          segmentReleased: () => released,
+          onSegment: (_key, bytes) => {
+            copies.push(Buffer.from(bytes));
+            memory.add(bytes.buffer);
+          },
+        });
+        assert.ok(Buffer.concat(copies).equals(Buffer.concat(so.bodies)));
+        // At most the segments in flight, the one consumed and a few spares.
+        if (released) assert.ok(memory.size <= 10, `${memory.size} buffers for 24 segments`);
+        else assert.equal(memory.size, 24);
+      }
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('a consumer that keeps the last segment gives back the one before: what it keeps is never reused', async () => {
+    const so = await startSegmentOrigin(30, 32 * 1024);
+    try {
+      let kept: { bytes: Buffer; index: number } | undefined;
+      let before: Buffer | undefined;
+      const memory = new Set<ArrayBufferLike>();
+      await downloadSegments(so.segments, {
+        concurrency: 6,
+        startConcurrency: 6,
+        retry,
+        segmentReleased: () => (before ? [before] : []),
+        onSegment: (_key, bytes, i) => {
+          // The segment kept since the last call is still as it came.
+          if (kept)
+            assert.ok(kept.bytes.equals(so.bodies[kept.index] as Buffer), `segment ${kept.index} kept`);
+          assert.ok(bytes.equals(so.bodies[i] as Buffer), `segment ${i}`);
+          before = kept?.bytes;
+          kept = { bytes, index: i };
+          memory.add(bytes.buffer);
+        },
+      });
+      assert.ok(memory.size < 30, `${memory.size} buffers for 30 segments`);
+    } finally {
+      await so.close();
+    }
+  });
+
+  it('memory a fetchSegment returns is used again only when it came from the allocate it was given', async () => {
+    const bodies = Array.from({ length: 12 }, (_, i) => Buffer.alloc(50_000 + i * 100, i + 1));
+    const pristine = bodies.map((b) => Buffer.from(b));
+    const segments = bodies.map((_, i) => ({ key: `s${i}`, url: `test:${i}` }));
+    // Its own memory (a cache, say): handing it back must not make the run write into it.
+    await downloadSegments(segments, {
+      retry,
+      segmentReleased: () => true,
+      fetchSegment: async (seg) => bodies[Number(seg.url.slice(5))] as Buffer,
+      onSegment: () => undefined,
+    });
+    for (const [i, b] of bodies.entries()) assert.ok(b.equals(pristine[i] as Buffer), `body ${i} untouched`);
+    // The memory it is offered: used again.
+    const memory = new Set<ArrayBufferLike>();
+    const out: Buffer[] = [];
+    await downloadSegments(segments, {
+      concurrency: 2,
+      retry,
+      segmentReleased: () => true,
+      fetchSegment: async (seg, _signal, allocate) => {
+        const src = bodies[Number(seg.url.slice(5))] as Buffer;
+        const into = allocate(src.length);
+        src.copy(into);
+        return into;
+      },
+      onSegment: (_key, bytes) => {
+        memory.add(bytes.buffer);
+        out.push(Buffer.from(bytes));
+      },
+    });
+    assert.ok(Buffer.concat(out).equals(Buffer.concat(pristine)));
+    assert.ok(memory.size <= 6, `${memory.size} buffers for 12 segments`);
+  });
+
   it('an error in onSegment while the next segment is read ahead: the read ends before the run returns', async () => {
     const so = await startSegmentOrigin(12);
     try {

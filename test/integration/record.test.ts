@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
@@ -302,13 +309,17 @@ describe('record VOD', () => {
 describe('record EXT-X-DISCONTINUITY', () => {
   // .ts and fmp4 from fMP4 segments: the segments are written as they are, and went back in time after
   // the discontinuity (the second part played over the first: 12 s recorded, 6 s of timeline).
+  // `pipe`: written to -o - (here a file's stream, on a descriptor like standard output: the segments'
+  // memory is used again for later ones while the last is kept for the discontinuity's times).
   const cases = [
-    { fixture: 'hls-ts', ext: '.mp4', format: undefined },
-    { fixture: 'hls-ts', ext: '.ts', format: undefined },
-    { fixture: 'hls-fmp4', ext: '.mp4', format: 'fmp4' },
+    { fixture: 'hls-ts', ext: '.mp4', format: undefined, pipe: false },
+    { fixture: 'hls-ts', ext: '.ts', format: undefined, pipe: false },
+    { fixture: 'hls-ts', ext: '.ts', format: undefined, pipe: true },
+    { fixture: 'hls-fmp4', ext: '.mp4', format: 'fmp4', pipe: false },
+    { fixture: 'hls-fmp4', ext: '.mp4', format: 'fmp4', pipe: true },
   ] as const;
-  for (const { fixture, ext, format } of cases)
-    it(`timestamps that restart after a discontinuity continue in the output (${fixture} to ${format ?? ext})`, async () => {
+  for (const { fixture, ext, format, pipe } of cases)
+    it(`timestamps that restart after a discontinuity continue in the output (${fixture} to ${format ?? ext}${pipe ? ', -o -' : ''})`, async () => {
       const origin = await startOrigin();
       try {
         const fx = await streamFixture(fixture);
@@ -328,10 +339,13 @@ describe('record EXT-X-DISCONTINUITY', () => {
         lines.push('#EXT-X-ENDLIST', '');
         origin.route('/disc/twice.m3u8', { body: lines.join('\n'), type: 'application/vnd.apple.mpegurl' });
         const out = outPath(ext);
-        const r = await record(
-          origin.url('/disc/twice.m3u8'),
-          format ? { output: out, format } : { output: out },
-        );
+        const stdout = pipe ? createWriteStream(out) : undefined;
+        const r = await record(origin.url('/disc/twice.m3u8'), {
+          output: stdout ? '-' : out,
+          ...(format ? { format } : {}),
+          ...(stdout ? { stdout, concurrency: 2 } : {}),
+        });
+        if (stdout) await new Promise((resolve) => stdout.end(resolve));
         assert.equal(r.segments, 6);
         assert.equal(await decodeMessages(out), '');
         const [got, clip] = await Promise.all([
