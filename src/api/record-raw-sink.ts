@@ -133,16 +133,15 @@ export class RawRecordSink implements RecordSink {
   }
 
   async addSegment(_stream: StreamName, bytes: Uint8Array, meta: SegmentMeta): Promise<void> {
-    const given = bytes;
     await this.addOne(bytes, meta);
-    // The last segment is kept for the next discontinuity: the one kept before it is let go of.
-    const keeps = (this.lastTs ?? this.lastFmp4?.bytes)?.buffer === given.buffer;
-    if (this.kept && this.kept.buffer !== given.buffer) this.freed.push(this.kept);
-    if (keeps) this.kept = given;
-    else {
+    // The last segment written is kept for the next discontinuity: the one kept before it is let go of.
+    const referenced = (this.lastTs ?? this.lastFmp4?.bytes)?.buffer;
+    if (this.kept && this.kept.buffer !== referenced) {
+      this.freed.push(this.kept);
       this.kept = undefined;
-      this.freed.push(given);
     }
+    if (bytes.buffer === referenced) this.kept = bytes;
+    else this.freed.push(bytes);
   }
 
   /**

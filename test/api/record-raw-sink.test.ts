@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { RawRecordSink } from '../../src/api/record-raw-sink.js';
+import { fixture } from '../helpers/fixtures.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-raw-sink-');
@@ -41,6 +42,35 @@ describe('RawRecordSink.releasesSegments', () => {
     (segs[1] as Uint8Array).fill(0);
     await sink.finish();
     assert.ok(readFileSync(out).equals(Buffer.concat([tsSegment(1), tsSegment(2), tsSegment(3)])));
+  });
+
+  it('never hands back the memory of the segment it keeps, even when given the same memory again', async () => {
+    const sink = await RawRecordSink.toFile(join(dir, 'same.ts'), 'ts');
+    const seg = tsSegment(5);
+    await sink.addSegment('main', seg, meta(0));
+    await sink.addSegment('main', seg, meta(1));
+    assert.deepEqual(sink.releasesSegments(), [], 'still the last one written');
+    const other = tsSegment(6);
+    await sink.addSegment('main', other, meta(2));
+    const freed = sink.releasesSegments();
+    assert.equal(freed.length, 1);
+    assert.equal(freed[0], seg);
+    await sink.finish();
+  });
+
+  it('past the end (--duration): a segment not written is handed back, the one kept is not', async () => {
+    const ts = readFileSync(await fixture('h264-aac.ts'));
+    const sink = await RawRecordSink.toFile(join(dir, 'end.ts'), 'ts', undefined, 0.5);
+    const a = new Uint8Array(ts);
+    const b = new Uint8Array(ts);
+    await sink.addSegment('main', a, meta(0)); // cut at 0.5 s: the end
+    assert.deepEqual(sink.releasesSegments(), [], 'the first is kept');
+    await sink.addSegment('main', b, meta(1)); // past the end: not written
+    const freed = sink.releasesSegments();
+    assert.equal(freed.length, 1);
+    assert.equal(freed[0], b);
+    const r = await sink.finish();
+    assert.ok(r.bytesOut < ts.length, 'the output ends at 0.5 s');
   });
 
   it('to a stream that passes its chunks on (not a descriptor): never lets go', async () => {
