@@ -71,7 +71,8 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
       readProgress(i + 1, bytesIn);
       // The reads are synchronous and the writer's waits often settle at once: without a yield now and
       // then, a Ctrl-C would be seen only at the end.
-      await pace(buf.length);
+      const yielded = pace(buf.length);
+      if (yielded) await yielded;
     }
     await writer.flush();
     try {

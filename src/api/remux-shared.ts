@@ -5,9 +5,14 @@ import type { TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
 import type { RemuxOptions, RemuxTrackSummary } from './remux-types.js';
 
+/** Progress events of one phase are at least this far apart, except the first and the last. */
+const PROGRESS_EVERY_MS = 50;
+
 /**
  * Progress of one phase (in bytes, or in inputs for `items`), with rate and ETA, to `options.onProgress`
- * if there is one. `bytes`, when given with items, is shown as the amount read so far.
+ * if there is one. `bytes`, when given with items, is shown as the amount read so far. Events come at most
+ * every 50 ms, and always when `done` reaches `total`: a join reports after each of its thousands of
+ * chunks, and making an event for each took about 1% of it.
  */
 export function progressReporter(
   options: RemuxOptions,
@@ -16,9 +21,13 @@ export function progressReporter(
   unit: 'bytes' | 'items' = 'bytes',
 ): (done: number, bytes?: number) => void {
   const started = Date.now();
+  let last = -Infinity;
   return (done, bytes) => {
     if (!options.onProgress) return;
-    const elapsed = (Date.now() - started) / 1000;
+    const now = Date.now();
+    if (now - last < PROGRESS_EVERY_MS && done < total) return;
+    last = now;
+    const elapsed = (now - started) / 1000;
     const rate = elapsed > 0 ? done / elapsed : undefined;
     const ev: ProgressEvent = { phase, done, total, unit };
     if (rate) {
