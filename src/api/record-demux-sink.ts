@@ -73,6 +73,14 @@ export abstract class DemuxingSink {
   /** Where a run's demuxer makes payloads (MPEG-TS access units); default: new memory each. */
   protected allocate: ((n: number) => Uint8Array) | undefined;
 
+  /**
+   * Set by a sink whose take() copies every payload it is given (the MP4 sink): the segments of runs that
+   * keep their input, once out of `recent` (no sample can point into them any more), are collected in
+   * `leftBehind` for releasesSegments to hand back. Unset, nothing is collected.
+   */
+  protected collectsLeftBehind = false;
+  protected leftBehind: Uint8Array[] = [];
+
   /** What becomes of what a push demuxed: the samples (payloads from `payloadOf` when not in `data`). */
   protected abstract take(s: StreamState, run: Run, o: DemuxOutput): Promise<void>;
 
@@ -156,7 +164,10 @@ export abstract class DemuxingSink {
     const at = run.pushed;
     if (run.keepsInput) {
       run.recent.push([at, bytes]);
-      if (run.recent.length > 3) run.recent.shift();
+      if (run.recent.length > 3) {
+        const [, old] = run.recent.shift() as [number, Uint8Array];
+        if (old !== s.init) this.leaveBehind(old); // the init section is the sink's own, for the next run
+      }
     }
     // Each segment after the first starts afresh for the checks that look back (MPEG-TS continuity).
     if (at > 0) run.demuxer.segmentBoundary?.();
@@ -218,6 +229,8 @@ export abstract class DemuxingSink {
     s.run = undefined;
     // end() may complete samples (the last PES of an MPEG-TS).
     await this.take(s, run, this.chosen(s, run, run.demuxer.end()));
+    for (const [, bytes] of run.recent) if (bytes !== s.init) this.leaveBehind(bytes);
+    run.recent = [];
     if (run.samples.length > 0 && run.tracks.size > 0) {
       run.samples.trim();
       const input: DemuxedInput = {
@@ -230,8 +243,18 @@ export abstract class DemuxingSink {
     }
   }
 
-  /** No stream's demuxer run refers back to segment bytes (MPEG-TS payloads are copied as they come). */
-  releasesSegments(): boolean {
+  /** A segment no sample can point into any more, for releasesSegments (a few at most, if nobody asks). */
+  private leaveBehind(bytes: Uint8Array): void {
+    if (!this.collectsLeftBehind) return;
+    this.leftBehind.push(bytes);
+    if (this.leftBehind.length > 8) this.leftBehind.shift();
+  }
+
+  /**
+   * No stream's demuxer run refers back to segment bytes (MPEG-TS payloads are copied as they come): the
+   * segment just given may be used again. A subclass may hand back older ones instead (leftBehind).
+   */
+  releasesSegments(): boolean | readonly Uint8Array[] {
     for (const s of this.streams.values()) if (s.run?.keepsInput) return false;
     return true;
   }

@@ -77,6 +77,7 @@ export class Mp4RecordSink extends DemuxingSink {
   ) {
     super();
     this.allocate = (n) => this.arena.allocate(n);
+    this.collectsLeftBehind = true; // take() copies every payload (into the output's buffer, or held)
     this.separateAudio = options.streams?.includes('audio') === true;
     this.audioOnly = options.audioOnly === true;
     if (options.languages) this.languages = options.languages;
@@ -89,6 +90,17 @@ export class Mp4RecordSink extends DemuxingSink {
 
   get bytesWritten(): number {
     return this.payloadPos;
+  }
+
+  /**
+   * The segments fMP4 and FLV runs no longer point into (this sink copies what it takes), or else, as
+   * DemuxingSink says, the segment just given when no run keeps its input.
+   */
+  override releasesSegments(): boolean | readonly Uint8Array[] {
+    if (this.leftBehind.length === 0) return super.releasesSegments();
+    const left = this.leftBehind;
+    this.leftBehind = [];
+    return left;
   }
 
   /** The next media segment of a stream, in order. */
