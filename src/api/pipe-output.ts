@@ -42,7 +42,12 @@ export class PipeOutput {
    * may pass the very bytes on to whoever reads it.
    */
   get holdsNothing(): boolean {
-    return typeof (this.pipe as { fd?: unknown }).fd === 'number' && this.pipe.writableLength === 0;
+    return this.onDescriptor && this.pipe.writableLength === 0;
+  }
+
+  /** The stream writes to a file descriptor (standard output, a file): see holdsNothing. */
+  get onDescriptor(): boolean {
+    return typeof (this.pipe as { fd?: unknown }).fd === 'number';
   }
 
   /** Stop listening (the error listener stays until then, so a late EPIPE is never unhandled). */

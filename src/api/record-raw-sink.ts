@@ -137,11 +137,21 @@ export class RawRecordSink implements RecordSink {
     // The last segment written is kept for the next discontinuity: the one kept before it is let go of.
     const referenced = (this.lastTs ?? this.lastFmp4?.bytes)?.buffer;
     if (this.kept && this.kept.buffer !== referenced) {
-      this.freed.push(this.kept);
+      this.free(this.kept);
       this.kept = undefined;
     }
     if (bytes.buffer === referenced) this.kept = bytes;
-    else this.freed.push(bytes);
+    else this.free(bytes);
+  }
+
+  /**
+   * Memory let go of, for releasesSegments. A stream that is not on a descriptor never lets the caller
+   * have it back, so none is collected for it; and at most a few wait while the pipe still holds bytes.
+   */
+  private free(bytes: Uint8Array): void {
+    if (this.pipe && !this.pipe.onDescriptor) return;
+    this.freed.push(bytes);
+    if (this.freed.length > 8) this.freed.shift();
   }
 
   /**

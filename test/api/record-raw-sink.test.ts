@@ -23,6 +23,9 @@ function tsSegment(marker: number, packets = 12): Uint8Array {
 
 const meta = (i: number): { name: string; duration: number } => ({ name: `seg${i}`, duration: 2 });
 
+/** Segments the sink has let go of and not yet handed back (its private list). */
+const waiting = (sink: RawRecordSink): number => (sink as unknown as { freed: Uint8Array[] }).freed.length;
+
 describe('RawRecordSink.releasesSegments', () => {
   it('to a file: keeps the last segment (a discontinuity reads its times) and lets go of the one before', async () => {
     const out = join(dir, 'a.ts');
@@ -82,6 +85,7 @@ describe('RawRecordSink.releasesSegments', () => {
       await sink.addSegment('main', tsSegment(i + 1), meta(i));
       assert.deepEqual(sink.releasesSegments(), [], `after segment ${i}`);
     }
+    assert.equal(waiting(sink), 0, 'nothing collected that could never be handed back');
     await sink.finish();
     assert.equal(Buffer.concat(chunks).length, 4 * 12 * 188);
   });
@@ -102,6 +106,13 @@ describe('RawRecordSink.releasesSegments', () => {
     await sink.finish();
     await new Promise((resolve) => stream.end(resolve));
     assert.ok(readFileSync(out).equals(Buffer.concat([tsSegment(1), tsSegment(2)])));
+  });
+
+  it('holds at most a few segments for a caller that never asks for them', async () => {
+    const sink = await RawRecordSink.toFile(join(dir, 'never.ts'), 'ts');
+    for (let i = 0; i < 20; i++) await sink.addSegment('main', tsSegment(i + 1), meta(i));
+    assert.ok(waiting(sink) <= 8, `${waiting(sink)} segments held`);
+    await sink.finish();
   });
 
   it('an init section is copied: the caller may use its memory again', async () => {
