@@ -556,9 +556,7 @@ async function recordFrom(
                     : undefined;
                   const body = await client.fetchBytes(item.url, { range: item.range, signal, allocate });
                   if (item.kind === 'init' || !item.seg) return body;
-                  const clear = decipher
-                    ? Buffer.concat([decipher.update(Buffer.from(body)), decipher.final()])
-                    : body;
+                  const clear = decipher ? Buffer.concat([decipher.update(body), decipher.final()]) : body;
                   if (checkSegments)
                     checkedSegment(item.url, item.seg.duration, undefined, keepShortOn(item)).check(clear);
                   return clear;

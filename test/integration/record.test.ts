@@ -288,6 +288,19 @@ describe('record VOD', () => {
     });
   }
 
+  it('HLS with AES-128 (two keys) to -o - on a descriptor: decrypted, every frame', async () => {
+    const fx = await streamFixture('hls-aes');
+    const url = serveFixture(origin, fx, '/pipe-aes');
+    const out = outPath('.ts');
+    const stdout = createWriteStream(out);
+    // Two at a time: segment memory is used again while the segments are decrypted out of it.
+    const r = await record(url, { output: '-', stdout, retry: FAST_RETRY, concurrency: 2 });
+    await new Promise((resolve) => stdout.end(resolve));
+    assert.equal(r.format, 'ts');
+    assert.equal(r.segments, fx.videoSegments);
+    await assertRecordingOf(out, fx.clip);
+  });
+
   it('DASH to a pipe (-o -) comes out as one TS stream with every frame', async () => {
     const fx = await streamFixture('dash-timeline');
     const url = serveFixture(origin, fx, '/pipe-dash');
