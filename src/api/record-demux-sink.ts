@@ -5,6 +5,7 @@ import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
 import { SampleTable } from '../formats/sample-table.js';
 import type { DemuxedInput } from '../formats/timeline.js';
+import type { ReleasedSegments } from './released-segments.js';
 import type { StreamLanguages } from '../sources/record-source.js';
 
 export type StreamName = 'main' | 'video' | 'audio';
@@ -74,12 +75,11 @@ export abstract class DemuxingSink {
   protected allocate: ((n: number) => Uint8Array) | undefined;
 
   /**
-   * Set by a sink whose take() copies every payload it is given (the MP4 sink): the segments of runs that
-   * keep their input, once out of `recent` (no sample can point into them any more), are collected in
-   * `leftBehind` for releasesSegments to hand back. Unset, nothing is collected.
+   * Made by a sink whose take() copies every payload it is given (the MP4 sink): the segments of runs that
+   * keep their input, once out of `recent` (no sample can point into them any more), wait here for
+   * releasesSegments to hand them back. Without it, nothing is collected.
    */
-  protected collectsLeftBehind = false;
-  protected leftBehind: Uint8Array[] = [];
+  protected leftBehind: ReleasedSegments | undefined;
 
   /** What becomes of what a push demuxed: the samples (payloads from `payloadOf` when not in `data`). */
   protected abstract take(s: StreamState, run: Run, o: DemuxOutput): Promise<void>;
@@ -165,8 +165,7 @@ export abstract class DemuxingSink {
     if (run.keepsInput) {
       run.recent.push([at, bytes]);
       if (run.recent.length > 3) {
-        const [, old] = run.recent.shift() as [number, Uint8Array];
-        if (old !== s.init) this.leaveBehind(old); // the init section is the sink's own, for the next run
+        this.leaveBehind(s, (run.recent.shift() as [number, Uint8Array])[1]);
       }
     }
     // Each segment after the first starts afresh for the checks that look back (MPEG-TS continuity).
@@ -229,7 +228,7 @@ export abstract class DemuxingSink {
     s.run = undefined;
     // end() may complete samples (the last PES of an MPEG-TS).
     await this.take(s, run, this.chosen(s, run, run.demuxer.end()));
-    for (const [, bytes] of run.recent) if (bytes !== s.init) this.leaveBehind(bytes);
+    for (const [, bytes] of run.recent) this.leaveBehind(s, bytes);
     run.recent = [];
     if (run.samples.length > 0 && run.tracks.size > 0) {
       run.samples.trim();
@@ -243,11 +242,12 @@ export abstract class DemuxingSink {
     }
   }
 
-  /** A segment no sample can point into any more, for releasesSegments (a few at most, if nobody asks). */
-  private leaveBehind(bytes: Uint8Array): void {
-    if (!this.collectsLeftBehind) return;
-    this.leftBehind.push(bytes);
-    if (this.leftBehind.length > 8) this.leftBehind.shift();
+  /**
+   * A segment no sample can point into any more, for releasesSegments; never the init section, which is
+   * the sink's own copy, pushed again at the next run.
+   */
+  private leaveBehind(s: StreamState, bytes: Uint8Array): void {
+    if (bytes !== s.init) this.leftBehind?.add(bytes);
   }
 
   /**

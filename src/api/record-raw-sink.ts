@@ -28,6 +28,7 @@ import type { StreamLanguages, StreamName } from '../sources/record-source.js';
 type TrackLanguages = NonNullable<StreamLanguages[StreamName]>;
 import { AtomicFile } from '../storage/local.js';
 import { PipeOutput } from './pipe-output.js';
+import { ReleasedSegments } from './released-segments.js';
 import type { RecordSinkResult, SegmentMeta } from './record-sink.js';
 
 /** What the recorder needs of an output: the MP4 sink and the pass-through sink both are one. */
@@ -65,7 +66,7 @@ export class RawRecordSink implements RecordSink {
   /** The caller's segment memory lastTs or lastFmp4 still refers to (see releasesSegments). */
   private kept: Uint8Array | undefined;
   /** The caller's segment memory this sink no longer refers to, not yet handed back. */
-  private freed: Uint8Array[] = [];
+  private readonly freed = new ReleasedSegments();
   /** Seconds of gaps since the last segment written. */
   private gapSec = 0;
   /** TS: 90 kHz ticks added to the times of the current run of segments (since the last discontinuity). */
@@ -146,12 +147,10 @@ export class RawRecordSink implements RecordSink {
 
   /**
    * Memory let go of, for releasesSegments. A stream that is not on a descriptor never lets the caller
-   * have it back, so none is collected for it; and at most a few wait while the pipe still holds bytes.
+   * have it back, so none is collected for it.
    */
   private free(bytes: Uint8Array): void {
-    if (this.pipe && !this.pipe.onDescriptor) return;
-    this.freed.push(bytes);
-    if (this.freed.length > 8) this.freed.shift();
+    if (!this.pipe || this.pipe.onDescriptor) this.freed.add(bytes);
   }
 
   /**
@@ -160,10 +159,7 @@ export class RawRecordSink implements RecordSink {
    * written. Nothing while the output may still hold what was written (a stream not on a descriptor).
    */
   releasesSegments(): readonly Uint8Array[] {
-    if (this.pipe && !this.pipe.holdsNothing) return [];
-    const freed = this.freed;
-    this.freed = [];
-    return freed;
+    return this.pipe && !this.pipe.holdsNothing ? [] : this.freed.takeAll();
   }
 
   private async addOne(bytes: Uint8Array, meta: SegmentMeta): Promise<void> {

@@ -14,6 +14,7 @@ import {
 } from '../formats/timeline.js';
 import type { StreamLanguages } from '../sources/record-source.js';
 import { AtomicFile } from '../storage/local.js';
+import { ReleasedSegments } from './released-segments.js';
 import { PieceWriter } from '../storage/piece-writer.js';
 import { IO_BLOCK } from '../storage/write-all.js';
 import {
@@ -77,7 +78,8 @@ export class Mp4RecordSink extends DemuxingSink {
   ) {
     super();
     this.allocate = (n) => this.arena.allocate(n);
-    this.collectsLeftBehind = true; // take() copies every payload (into the output's buffer, or held)
+    // take() copies every payload (into the output's buffer, or held): segments can be handed back.
+    this.leftBehind = new ReleasedSegments();
     this.separateAudio = options.streams?.includes('audio') === true;
     this.audioOnly = options.audioOnly === true;
     if (options.languages) this.languages = options.languages;
@@ -97,10 +99,7 @@ export class Mp4RecordSink extends DemuxingSink {
    * DemuxingSink says, the segment just given when no run keeps its input.
    */
   override releasesSegments(): boolean | readonly Uint8Array[] {
-    if (this.leftBehind.length === 0) return super.releasesSegments();
-    const left = this.leftBehind;
-    this.leftBehind = [];
-    return left;
+    return this.leftBehind?.size ? this.leftBehind.takeAll() : super.releasesSegments();
   }
 
   /** The next media segment of a stream, in order. */

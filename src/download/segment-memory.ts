@@ -19,9 +19,10 @@ export interface SegmentMemoryOptions {
 
 export class SegmentMemory {
   private readonly spare: Uint8Array<ArrayBuffer>[] = [];
-  /** Memory take() made: the only memory give() keeps (a consumer may hand back anything). */
-  private readonly ours = new WeakSet<ArrayBufferLike>();
-  /** Handed out by take() and not given back: give() keeps each once. */
+  /**
+   * Memory take() made and handed out, not yet given back: the only memory give() keeps (a consumer may
+   * hand back anything, or the same memory twice).
+   */
   private readonly out = new WeakSet<ArrayBufferLike>();
   private readonly keep: number;
   private readonly keepBytes: number;
@@ -43,10 +44,7 @@ export class SegmentMemory {
     }
     let mem: Uint8Array<ArrayBuffer>;
     if (best >= 0) mem = this.spare.splice(best, 1)[0] as Uint8Array<ArrayBuffer>;
-    else {
-      mem = fileReadBuffer(n + Math.ceil(n * HEADROOM));
-      this.ours.add(mem.buffer);
-    }
+    else mem = fileReadBuffer(n + Math.ceil(n * HEADROOM));
     this.out.add(mem.buffer);
     return Buffer.from(mem.buffer, mem.byteOffset, n);
   }
@@ -58,7 +56,7 @@ export class SegmentMemory {
   give(bytes: Uint8Array): void {
     const buffer = bytes.buffer;
     // A consumer may have moved the memory to a worker thread (detached: no bytes left here).
-    if (!this.ours.has(buffer) || !this.out.has(buffer) || buffer.byteLength === 0) return;
+    if (!this.out.has(buffer) || buffer.byteLength === 0) return;
     this.out.delete(buffer);
     this.spare.push(new Uint8Array(buffer as ArrayBuffer, READ_SKEW, buffer.byteLength - READ_SKEW));
     this.spare.sort((a, b) => b.length - a.length);

@@ -5,10 +5,10 @@ import { IO_BLOCK } from './write-all.js';
  * blocks (`region`), then appends the parts of it to keep (`append`), in place, without copying them; a full
  * block is written with gathered writes (writev), while the caller fills the other one when the sink
  * writes in the background, or before the same block is filled again when the sink writes at once. For
- * joins that keep nearly all of each input: the FLV join read each chunk into a buffer of its own and copied the tags it
- * kept into an 8 MB block, 216 MB for 1,400 chunks; read into 1 MB blocks and written from there, it took
- * 7% less CPU and 8% less time (21 interleaved runs; 8 MB blocks gained nothing: the reads then land in
- * memory out of the caches, and were as slow as the copy they saved).
+ * joins that keep nearly all of each input: the FLV join read each chunk into a buffer of its own and
+ * copied the tags it kept into an 8 MB block, 216 MB for 1,400 chunks; read into 1 MB blocks and written
+ * from there, it took 7% less CPU and 8% less time (21 interleaved runs; 8 MB blocks gained nothing: the
+ * reads then land in memory out of the caches, and were as slow as the copy they saved).
  */
 export interface GatherSink {
   /**

@@ -24,7 +24,7 @@ function tsSegment(marker: number, packets = 12): Uint8Array {
 const meta = (i: number): { name: string; duration: number } => ({ name: `seg${i}`, duration: 2 });
 
 /** Segments the sink has let go of and not yet handed back (its private list). */
-const waiting = (sink: RawRecordSink): number => (sink as unknown as { freed: Uint8Array[] }).freed.length;
+const waiting = (sink: RawRecordSink): number => (sink as unknown as { freed: { size: number } }).freed.size;
 
 describe('RawRecordSink.releasesSegments', () => {
   it('to a file: keeps the last segment (a discontinuity reads its times) and lets go of the one before', async () => {

@@ -15,6 +15,27 @@ const root = scratchDir('castkit-sched-');
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const journalDir = (): string => join(root, `j${dirs++}`);
+/**
+ * A consumer that copies each segment it is given (what one that releases its input must do) and notes the
+ * memory each came in.
+ */
+function copyingConsumer(): {
+  copies: Buffer[];
+  memory: Set<ArrayBufferLike>;
+  onSegment: (key: string, bytes: Buffer) => void;
+} {
+  const copies: Buffer[] = [];
+  const memory = new Set<ArrayBufferLike>();
+  return {
+    copies,
+    memory,
+    onSegment: (_key, bytes) => {
+      copies.push(Buffer.from(bytes));
+      memory.add(bytes.buffer);
+    },
+  };
+}
+
 /** Fast retries for tests, reproducible. */
 const retry = { baseMs: 5, capMs: 50, random: seededRandom(42) };
 
@@ -330,16 +351,12 @@ describe('downloadSegments', () => {
     try {
       for (const released of [true, false]) {
         const journal = await SegmentJournal.open(journalDir());
-        const copies: Buffer[] = [];
-        const memory = new Set<ArrayBufferLike>();
+        const { copies, memory, onSegment } = copyingConsumer();
         await downloadSegments(so.segments, {
           retry,
           journal,
           segmentReleased: () => released,
-          onSegment: (_key, bytes) => {
-            copies.push(Buffer.from(bytes)); // what a consumer that releases its input must do
-            memory.add(bytes.buffer);
-          },
+          onSegment,
         });
         await journal.close();
         assert.ok(Buffer.concat(copies).equals(Buffer.concat(so.bodies)));
@@ -361,16 +378,12 @@ describe('downloadSegments', () => {
     const so = await startSegmentOrigin(24, 64 * 1024);
     try {
       for (const released of [true, false]) {
-        const copies: Buffer[] = [];
-        const memory = new Set<ArrayBufferLike>();
+        const { copies, memory, onSegment } = copyingConsumer();
         await downloadSegments(so.segments, {
           concurrency: 4,
           retry,
           segmentReleased: () => released,
-          onSegment: (_key, bytes) => {
-            copies.push(Buffer.from(bytes));
-            memory.add(bytes.buffer);
-          },
+          onSegment,
         });
         assert.ok(Buffer.concat(copies).equals(Buffer.concat(so.bodies)));
         // At most the segments in flight, the one consumed and a few spares.
