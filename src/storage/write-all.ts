@@ -95,14 +95,25 @@ async function writeGroup(
 ): Promise<void> {
   const { bytesWritten } = await handle.writev(group, position);
   if (bytesWritten >= bytes || !open()) return;
-  let skip = bytesWritten;
-  let at = position + bytesWritten;
+  for (const { part, from, at } of unwritten(group, bytesWritten, position)) {
+    await writeRange(handle, part, from, part.length, at, open);
+  }
+}
+
+/** What a gathered write of `written` bytes at `position` left of each part: from where, and to where. */
+function* unwritten(
+  group: readonly Uint8Array[],
+  written: number,
+  position: number,
+): Generator<{ part: Uint8Array; from: number; at: number }> {
+  let skip = written;
+  let at = position + written;
   for (const part of group) {
     if (skip >= part.length) {
       skip -= part.length;
       continue;
     }
-    await writeRange(handle, part, skip, part.length, at, open);
+    yield { part, from: skip, at };
     at += part.length - skip;
     skip = 0;
   }
@@ -129,12 +140,9 @@ export function writevAllAtSync(
 
 /** What a short gathered write left, written part by part. */
 function finishShortWrite(fd: number, group: readonly Uint8Array[], written: number, position: number): void {
-  let skip = written;
-  let at = position + written;
-  for (const part of group) {
-    let off = Math.min(skip, part.length);
-    skip -= off;
-    while (off < part.length) {
+  for (const { part, from, at: start } of unwritten(group, written, position)) {
+    let at = start;
+    for (let off = from; off < part.length;) {
       const n = writeSync(fd, part, off, part.length - off, at);
       if (n <= 0) throw new Error(`write returned ${n} at byte ${at}`);
       off += n;
