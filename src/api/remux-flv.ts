@@ -23,10 +23,15 @@ export async function joinFlv(inputs: readonly string[], options: RemuxOptions):
   const pace = pacer();
   const out = await AtomicFile.create(options.output);
   const readProgress = progressReporter(options, 'join', inputs.length, 'items');
-  // Each chunk is read into the writer's block and its tags are written from there, retimed in place, on
-  // this thread: the join has nothing to do while a block is written, and the thread pool's writes took
-  // the second core from V8's compiler (which optimizes the joiner while it runs) for nothing.
-  const writer = new GatherWriter({ writev: (parts) => out.appendvSync(parts) });
+  // Each chunk is read into the writer's block and its tags are written from there, retimed in place. A
+  // full block goes to the thread pool while the next is filled; when that one is full too and the pool
+  // is still writing (its core taken by V8's compiler, which optimizes the joiner meanwhile, or by the
+  // kernel's page cache), this thread writes it itself instead of waiting. 1,400 chunks, 31 interleaved
+  // runs: 147.9 ms with every write on this thread, 134.6 with every write on the pool, 131.8 so (cat 88.9).
+  const writer = new GatherWriter({
+    writev: (parts) => out.writev(parts),
+    writevNow: (parts) => out.appendvSync(parts),
+  });
   // The onMetaData goes first but is known only at the end (duration, keyframe index): the body is
   // written as the chunks are read, after room reserved for it from the keyframe rate of the first chunks.
   // Until then the chunks are held in the writer's first block (nothing can be written before the room):

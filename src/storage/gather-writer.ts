@@ -16,6 +16,12 @@ export interface GatherSink {
    * be called again before that and the parts' memory must stay as it is until then.
    */
   writev(parts: readonly Uint8Array[]): Promise<void> | void;
+  /**
+   * Appends `parts` at once, on the calling thread, after everything appended before (a writev still in
+   * flight included). Given, a block that is full while the other block's write is still in flight is
+   * written with it instead of waiting for that write: the caller does the work it would wait for.
+   */
+  writevNow?(parts: readonly Uint8Array[]): void;
 }
 
 export class GatherWriter {
@@ -27,9 +33,13 @@ export class GatherWriter {
   private fill = 0;
   private parts: Uint8Array[] = [];
   private partsBytes = 0;
-  /** The write of the other block, in flight. */
+  /** The write of the other block, in flight or settled. */
   private pending: Promise<void> | undefined;
+  /** Whether `pending` has not settled yet. */
+  private inFlight = false;
   written = 0;
+  /** Blocks written with the sink's writevNow (while the other block's write was in flight). */
+  writtenNow = 0;
 
   constructor(
     private readonly sink: GatherSink,
@@ -72,21 +82,40 @@ export class GatherWriter {
     this.pending = undefined;
   }
 
-  /** Starts writing the current block's parts, waits for the other block's write, and fills that one next. */
+  /**
+   * Starts writing the current block's parts, waits for the other block's write, and fills that one next;
+   * or, with a sink that can write at once and the other block's write still in flight, writes this one
+   * at once and fills it again.
+   */
   private async rotate(): Promise<void> {
     const parts = this.parts;
     const bytes = this.partsBytes;
     this.parts = [];
     this.partsBytes = 0;
+    this.fill = 0;
+    if (bytes > 0 && this.inFlight && this.sink.writevNow) {
+      // A write that has finished is seen only once the event loop has run (a caller that reads its input
+      // synchronously does not enter it): one turn of it first, then the pool's write or ours.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.inFlight) {
+        this.sink.writevNow(parts);
+        this.written += bytes;
+        this.writtenNow++;
+        return;
+      }
+    }
     const previous = this.pending;
     const write = bytes > 0 ? this.sink.writev(parts) : undefined;
     this.written += bytes;
-    this.fill = 0;
     // Written already: the same block is filled again (it is still in the processor's caches).
     if (!write) return;
     this.pending = write;
+    this.inFlight = true;
     // Seen by the next rotate() or flush(); until then not an unhandled rejection if it fails.
-    write.catch(() => undefined);
+    const settled = (): void => {
+      if (this.pending === write) this.inFlight = false;
+    };
+    write.then(settled, settled);
     // The other block is free once its write is done (an error surfaces here, or at flush()).
     await previous;
     this.blocks = [this.blocks[1] ?? new Uint8Array(this.blockSize), this.blocks[0]];

@@ -320,4 +320,123 @@ describe('GatherWriter', () => {
     w.append(await w.region(800));
     await assert.rejects(w.region(800), /disk full/);
   });
+
+  /**
+   * A sink over one file: writev in the background, settled when `release()` is called (or at once with
+   * `prompt`), writevNow at once; both at the place after everything appended before, as AtomicFile does.
+   */
+  function twoWaySink(fd: number): {
+    sink: { writev(p: readonly Uint8Array[]): Promise<void>; writevNow(p: readonly Uint8Array[]): void };
+    release(): void;
+    prompt: boolean;
+    background: number;
+    now: number;
+  } {
+    let position = 0;
+    let held: (() => void)[] = [];
+    const place = (parts: readonly Uint8Array[]): number => {
+      const at = position;
+      position += parts.reduce((a, b) => a + b.length, 0);
+      return at;
+    };
+    const s = {
+      prompt: false,
+      background: 0,
+      now: 0,
+      release: () => {
+        const h = held;
+        held = [];
+        for (const f of h) f();
+      },
+      sink: {
+        writev: (parts: readonly Uint8Array[]): Promise<void> => {
+          s.background++;
+          const at = place(parts);
+          // The bytes are taken when the write is made, as the pool would (they stay as they are until then).
+          return new Promise<void>((resolve) => {
+            const write = (): void => {
+              writevAllAtSync(fd, parts, at);
+              resolve();
+            };
+            if (s.prompt) setImmediate(write);
+            else held.push(write);
+          });
+        },
+        writevNow: (parts: readonly Uint8Array[]): void => {
+          s.now++;
+          writevAllAtSync(fd, parts, place(parts));
+        },
+      },
+    };
+    return s;
+  }
+
+  it('with a sink that can also write at once, writes a full block itself while the other is in flight', async () => {
+    const path = join(dir, 'gather-both.bin');
+    const fd = openSync(path, 'w');
+    const s = twoWaySink(fd);
+    const w = new GatherWriter(s.sink, 64 << 10);
+    const want: Buffer[] = [];
+    try {
+      for (let i = 0; i < 200; i++) {
+        // The background write is let go now and then: between those, the blocks are written at once.
+        if (i % 40 === 39) s.release();
+        const size = (i * 7919) % 30_000;
+        const input = randomBytes(size);
+        const region = await w.region(size);
+        region.set(input);
+        w.append(region.subarray(Math.min(size, 11)));
+        want.push(input.subarray(Math.min(size, 11)));
+      }
+      const flushed = w.flush();
+      s.release();
+      await flushed;
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(s.background >= 4, `background writes: ${s.background}`);
+    assert.ok(s.now >= 10, `writes at once: ${s.now}`);
+    assert.equal(w.writtenNow, s.now);
+    const all = Buffer.concat(want);
+    assert.equal(w.written, all.length);
+    assert.ok(readFileSync(path).equals(all));
+  });
+
+  it('with a sink that can also write at once, leaves every block to the background writes that keep up', async () => {
+    const path = join(dir, 'gather-prompt.bin');
+    const fd = openSync(path, 'w');
+    const s = twoWaySink(fd);
+    s.prompt = true;
+    const w = new GatherWriter(s.sink, 64 << 10);
+    const want: Buffer[] = [];
+    try {
+      for (let i = 0; i < 100; i++) {
+        const input = randomBytes(20_000 + i);
+        const region = await w.region(input.length);
+        region.set(input);
+        w.append(region);
+        want.push(input);
+      }
+      await w.flush();
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(s.now, 0);
+    assert.ok(s.background > 20);
+    assert.ok(readFileSync(path).equals(Buffer.concat(want)));
+  });
+
+  it('with a sink that can also write at once, reports a failed background write', async () => {
+    let fail: (e: Error) => void = () => undefined;
+    const sink = {
+      writev: (): Promise<void> => new Promise<void>((_, reject) => (fail = reject)),
+      writevNow: (): void => undefined,
+    };
+    const w = new GatherWriter(sink, 1000);
+    w.append(await w.region(800));
+    w.append(await w.region(800)); // the first block goes to the background
+    w.append(await w.region(800)); // the second is written at once: the first is in flight
+    fail(new Error('disk full'));
+    await assert.rejects(w.flush(), /disk full/);
+  });
 });
