@@ -93,20 +93,19 @@ export class GatherWriter {
     this.parts = [];
     this.partsBytes = 0;
     this.fill = 0;
+    this.written += bytes;
     if (bytes > 0 && this.inFlight && this.sink.writevNow) {
       // A write that has finished is seen only once the event loop has run (a caller that reads its input
       // synchronously does not enter it): one turn of it first, then the pool's write or ours.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.inFlight) {
         this.sink.writevNow(parts);
-        this.written += bytes;
         this.writtenNow++;
         return;
       }
     }
     const previous = this.pending;
     const write = bytes > 0 ? this.sink.writev(parts) : undefined;
-    this.written += bytes;
     // Written already: the same block is filled again (it is still in the processor's caches).
     if (!write) return;
     this.pending = write;
