@@ -35,6 +35,19 @@ export class SectionAssembler {
   private len = 0;
   private active = false;
 
+  /** The partial section held, to carry on later from here (MpegtsDemuxer.snapshot). */
+  state(): { bytes: Uint8Array; active: boolean } {
+    return { bytes: this.buf.slice(0, this.len), active: this.active };
+  }
+
+  static fromState(state: { bytes: Uint8Array; active: boolean }): SectionAssembler {
+    const a = new SectionAssembler();
+    a.buf.set(state.bytes.subarray(0, a.buf.length));
+    a.len = Math.min(state.bytes.length, a.buf.length);
+    a.active = state.active;
+    return a;
+  }
+
   /** Drop a partial section (after lost packets). */
   reset(): void {
     this.len = 0;

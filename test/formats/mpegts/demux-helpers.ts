@@ -1,8 +1,36 @@
 /** Test helpers: run the TS demuxer over bytes fed in awkward chunk sizes, and check timelines. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { FormatError } from '../../../src/core/errors.js';
+import { parseAvcC } from '../../../src/formats/codecs/h264.js';
 import type { FormatWarning, Sample, TrackInfo } from '../../../src/formats/media.js';
 import { MpegtsDemuxer, type MpegtsDemuxerOptions } from '../../../src/formats/mpegts/mpegts-demuxer.js';
-import type { ProbePacket } from '../codecs/probe-helpers.js';
+import { fixture, type MediaSpec } from '../../helpers/fixtures.js';
+import { sampleEntryBox, type ProbePacket } from '../codecs/probe-helpers.js';
+import { adtsFrame, concat, TsWriter } from './ts-writer.js';
+
+const read = (path: string): Uint8Array => new Uint8Array(readFileSync(path));
+
+/** A stream made from an MP4 fixture by `ffmpeg -c copy` (and `extra` arguments). */
+export const fromMp4 = (name: string, dep: string, ext: string, extra: string[] = []): MediaSpec => ({
+  name,
+  ext,
+  deps: [dep],
+  args: ['-i', `{dep:${dep}}`, '-c', 'copy', ...extra],
+});
+export const HEVC_TS = fromMp4('hevc-aac', 'hevc-aac.mp4', '.ts');
+export const M2TS = fromMp4('h264-aac', 'h264-aac.mp4', '.m2ts', ['-mpegts_m2ts_mode', '1', '-f', 'mpegts']);
+/** 2^33 / 90000 = 95443.72 s: an offset of 95442 s puts the 33-bit wrap about 0.3 s into the clip. */
+export const WRAP_TS = fromMp4('h264-aac-wrap', 'h264-aac.mp4', '.ts', ['-output_ts_offset', '95442']);
+
+/** A repeatable pseudo-random source: rand(n) is in [0, n). */
+export function seededRandom(seed: number): (n: number) => number {
+  let x = seed;
+  return (n) => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x % n;
+  };
+}
 
 export interface Demuxed {
   tracks: TrackInfo[];
@@ -25,13 +53,18 @@ export function demuxViaInputBuffer(bytes: Uint8Array, sizes: readonly number[])
   return demuxIn(bytes, sizes, true);
 }
 
-function demuxIn(
+/**
+ * The bytes pushed in `sizes` pieces (into the demuxer's own memory when `direct`); `after` may put
+ * another demuxer in its place after each piece (one restored from its snapshot, say).
+ */
+export function demuxIn(
   bytes: Uint8Array,
   sizes: readonly number[],
   direct: boolean,
   options?: MpegtsDemuxerOptions,
+  after?: (d: MpegtsDemuxer, piece: number) => MpegtsDemuxer,
 ): Demuxed {
-  const d = new MpegtsDemuxer(options);
+  let d = new MpegtsDemuxer(options);
   const out: Demuxed = { tracks: [], samples: [], warnings: [] };
   const take = (o: Demuxed): void => {
     out.tracks.push(...o.tracks);
@@ -51,6 +84,7 @@ function demuxIn(
       take(d.push(bytes.subarray(at, at + n)));
       at += n;
     }
+    if (after) d = after(d, i);
   }
   take(d.end());
   return out;
@@ -149,4 +183,85 @@ export function pidOf(bytes: Uint8Array, packet: number): number {
 }
 export function pusiOf(bytes: Uint8Array, packet: number): boolean {
   return ((bytes[packet * 188 + 1] as number) & 0x40) !== 0;
+}
+
+/** Everything a caller sees, as comparable strings (or the error it got). */
+export function outcome(run: () => Demuxed): string[] {
+  try {
+    const r = run();
+    return [
+      ...r.tracks.map((t) => `track ${t.id} ${t.codec} ${Buffer.from(t.config ?? []).toString('hex')}`),
+      ...r.samples.map(
+        (s) =>
+          `${s.trackId} ${s.dts} ${s.cts} ${s.duration} ${s.keyframe} ${Buffer.from(s.data ?? []).toString('base64')}`,
+      ),
+      ...r.warnings.map((w) => `${w.code} @${w.offset}: ${w.message}`),
+    ];
+  } catch (err) {
+    assert.ok(err instanceof FormatError, String(err));
+    return [`error ${err.code} @${err.offset}: ${err.message}`];
+  }
+}
+
+/** Damage aimed at what the fast path decides on: header flags, PIDs, continuity counters, PES lengths. */
+export function damage(whole: Uint8Array, hits: number, rand: (n: number) => number): Uint8Array {
+  const packets: Uint8Array[] = [];
+  for (let i = 0; i + 188 <= whole.length; i += 188) packets.push(whole.slice(i, i + 188));
+  for (let k = 0; k < hits; k++) {
+    const i = rand(packets.length);
+    const p = packets[i] as Uint8Array;
+    switch (rand(8)) {
+      case 0:
+        p[1] = (p[1] as number) ^ [0x80, 0x40, 0x01, 0x10][rand(4)]!; // TEI, PUSI, PID bits
+        break;
+      case 1:
+        p[3] = ((p[3] as number) & 0xf0) | rand(16); // continuity counter
+        break;
+      case 2:
+        p[3] = (p[3] as number) ^ [0x40, 0x80, 0x10, 0x20][rand(4)]!; // scrambling, adaptation_field_control
+        break;
+      case 3:
+        p[4 + rand(16)] = rand(256); // PES header (lengths, flags) when the packet starts one
+        break;
+      case 4:
+        packets.splice(i, 1); // a lost packet
+        break;
+      case 5:
+        packets.splice(i, 0, p.slice()); // a repeated packet
+        break;
+      case 6:
+        p[9] = rand(256); // PES_packet_length, low byte
+        break;
+      default:
+        p[rand(188)] = rand(256);
+    }
+  }
+  return concat(packets);
+}
+
+/** H.264 + AAC with PES_packet_length set on the video PES packets, which ffmpeg leaves at 0. */
+export async function boundedVideoStream(rand: (n: number) => number): Promise<Uint8Array> {
+  const c = parseAvcC(sampleEntryBox(read(await fixture('h264-aac.mp4')), 'avcC') as Uint8Array);
+  const sps = c.sps[0] as Uint8Array;
+  const pps = c.pps[0] as Uint8Array;
+  const annexB = (nals: Uint8Array[]): Uint8Array =>
+    concat(nals.flatMap((n) => [Uint8Array.from([0, 0, 0, 1]), n]));
+  const body = (n: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = 1 + rand(255);
+    return b;
+  };
+  const w = new TsWriter([
+    { pid: 0x100, streamType: 0x1b },
+    { pid: 0x101, streamType: 0x0f },
+  ]).psi();
+  for (let i = 0; i < 60; i++) {
+    const key = i % 15 === 0;
+    const slice = concat([Uint8Array.from(key ? [0x65, 0x88] : [0x41, 0x98]), body(200 + rand(6000))]);
+    const au = annexB(key ? [Uint8Array.from([0x09, 0xf0]), sps, pps, slice] : [slice]);
+    w.pes(0x100, au, { pts: 93000 + i * 3000, dts: 90000 + i * 3000, randomAccess: key });
+    w.pes(0x101, adtsFrame(body(80)), { pts: 93000 + i * 3000 });
+    if (i % 20 === 19) w.psi();
+  }
+  return w.bytes();
 }

@@ -19,22 +19,16 @@ import {
   assertSane,
   demuxAll,
   demuxViaInputBuffer,
+  fromMp4,
+  HEVC_TS,
   lengthPrefixed,
+  M2TS,
   nalUnits,
   samplesOf,
   trackOf,
+  WRAP_TS,
 } from './demux-helpers.js';
 
-const fromMp4 = (name: string, dep: string, ext: string, extra: string[] = []): MediaSpec => ({
-  name,
-  ext,
-  deps: [dep],
-  args: ['-i', `{dep:${dep}}`, '-c', 'copy', ...extra],
-});
-const HEVC_TS = fromMp4('hevc-aac', 'hevc-aac.mp4', '.ts');
-const M2TS = fromMp4('h264-aac', 'h264-aac.mp4', '.m2ts', ['-mpegts_m2ts_mode', '1', '-f', 'mpegts']);
-/** 2^33 / 90000 = 95443.72 s: an offset of 95442 s puts the 33-bit wrap about 0.3 s into the clip. */
-const WRAP_TS = fromMp4('h264-aac-wrap', 'h264-aac.mp4', '.ts', ['-output_ts_offset', '95442']);
 const REMUX_MP4 = fromMp4('h264-aac-remux', 'h264-aac.ts', '.mp4');
 const MP3_TS: MediaSpec = {
   name: 'h264-mp3',
