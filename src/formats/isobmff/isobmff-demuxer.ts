@@ -22,6 +22,7 @@ import {
   sttsDuration,
 } from './isobmff-moov.js';
 import { SampleTableCursor } from './isobmff-sample-table.js';
+import { plainCopy, type Plain } from '../plain-copy.js';
 
 /** DemuxOutput whose tracks carry what ISO-BMFF adds (the edit list, the input's track_ID). */
 export interface IsobmffDemuxOutput extends DemuxOutput {
@@ -87,6 +88,30 @@ interface Walk {
 
 type State = 'header' | 'buffer' | 'skip';
 
+/**
+ * What IsobmffDemuxer.snapshot() gives: everything the demuxer holds between two pushes, as plain data
+ * (plain-copy.ts). Opaque to callers: they keep it, and give it back to IsobmffDemuxer.restore().
+ */
+export interface IsobmffDemuxerState {
+  readonly kind: 'isobmff-demuxer';
+  readonly v: 1;
+  readonly fields: Plain;
+}
+
+/** The demuxer's own fields that snapshot() keeps as they are. */
+const SNAPSHOT_FIELDS = [
+  'pos',
+  'state',
+  'boxType',
+  'boxStart',
+  'remaining',
+  'parts',
+  'partsLen',
+  'moovSeen',
+  'emittedBytes',
+  'warnedTracks',
+] as const;
+
 const MAX_HEADER = 32;
 
 export class IsobmffDemuxer implements Demuxer {
@@ -121,6 +146,47 @@ export class IsobmffDemuxer implements Demuxer {
 
   constructor(options: IsobmffDemuxerOptions = {}) {
     this.maxBoxSize = options.maxBoxSize ?? 512 * 1024 * 1024;
+  }
+
+  /**
+   * Everything this demuxer holds now, between two pushes, as plain data, or undefined while the samples of
+   * a progressive MP4 are being walked (its sample tables are not copied). Given to restore(), it makes a
+   * demuxer that goes on exactly as this one would. Made for recordings, like MpegtsDemuxer.snapshot():
+   * after a whole fMP4 segment it holds the tracks and the decode time that goes on (a few kB).
+   */
+  snapshot(): IsobmffDemuxerState | undefined {
+    this.guard();
+    if (this.walks.length > 0) return undefined;
+    const fields: Record<string, unknown> = { hdr: this.hdr.slice(0, this.hdrLen) };
+    for (const k of SNAPSHOT_FIELDS) fields[k] = this[k];
+    fields.tracks = this.trackList;
+    // Samples whose bytes have not all come yet (they point into the input by offset).
+    fields.queue = this.queue.slice(this.queueHead);
+    // A moof whose mdat has not begun: its bytes, parsed again by restore().
+    if (this.pendingMoof) fields.moof = { start: this.pendingMoof.start, data: this.pendingMoof.data };
+    return { kind: 'isobmff-demuxer', v: 1, fields: plainCopy(fields) };
+  }
+
+  /** A demuxer that goes on from a snapshot() (with the same options as the one that made it). */
+  static restore(state: IsobmffDemuxerState, options: IsobmffDemuxerOptions = {}): IsobmffDemuxer {
+    if (state?.kind !== 'isobmff-demuxer' || state.v !== 1)
+      throw new RangeError('IsobmffDemuxer.restore: not a snapshot of this demuxer');
+    const d = new IsobmffDemuxer(options);
+    const f = plainCopy(state.fields) as Record<string, unknown>;
+    const self = d as unknown as Record<string, unknown>;
+    for (const k of SNAPSHOT_FIELDS) self[k] = f[k];
+    const hdr = f.hdr as Uint8Array;
+    d.hdr.set(hdr);
+    d.hdrLen = hdr.length;
+    for (const t of f.tracks as DemuxTrack[]) {
+      d.trackList.push(t);
+      d.byFileId.set(t.fileTrackId, t);
+    }
+    d.queue = f.queue as Sample[];
+    const moof = f.moof as { start: number; data: Uint8Array } | undefined;
+    // Its warnings were given when it was parsed first.
+    if (moof) d.pendingMoof = parseMoof(moof.data, moof.start, d.byFileId, [], d.warnedTracks);
+    return d;
   }
 
   /** The tracks found so far (renumbered 1..n in moov order). */
