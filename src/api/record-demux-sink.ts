@@ -1,9 +1,10 @@
 import { copyOf, sameBytes } from '../core/bytes.js';
 import { InputError } from '../core/errors.js';
-import { createDemuxer } from '../formats/demux.js';
+import { createDemuxer, demuxerSnapshot, restoreDemuxer, type DemuxerState } from '../formats/demux.js';
+import { plainCopy } from '../formats/plain-copy.js';
 import type { Demuxer, DemuxOutput, FormatWarning, Sample, TrackInfo } from '../formats/media.js';
 import { sniffContainer, type ContainerFormat } from '../formats/sniff.js';
-import { SampleTable } from '../formats/sample-table.js';
+import { SampleTable, type SampleRows } from '../formats/sample-table.js';
 import type { DemuxedInput } from '../formats/timeline.js';
 import type { ReleasedSegments } from './released-segments.js';
 import type { StreamLanguages } from '../sources/record-source.js';
@@ -42,6 +43,41 @@ export interface StreamState {
   pendingGapSec: number;
   recordedSec: number;
   segments: number;
+}
+
+/** A finished run in a checkpoint. */
+interface SavedInput {
+  name: string;
+  tracks: TrackInfo[];
+  samples: SampleRows;
+  gapBeforeSec?: number;
+}
+
+/** The run in progress in a checkpoint: its demuxer's snapshot instead of the segments it has read. */
+interface SavedRun {
+  demuxer: DemuxerState;
+  tracks: TrackInfo[];
+  samples: SampleRows;
+  pushed: number;
+  keepsInput: boolean;
+  gapBeforeSec: number;
+  dropped: number[];
+}
+
+interface SavedStream {
+  name: StreamName;
+  init?: Uint8Array;
+  run?: SavedRun;
+  runs: SavedInput[];
+  pendingGapSec: number;
+  recordedSec: number;
+  segments: number;
+}
+
+/** What DemuxingSink.saveStreams() keeps: plain data. */
+export interface DemuxingSinkState {
+  streams: SavedStream[];
+  warnings: FormatWarning[];
 }
 
 /**
@@ -257,6 +293,91 @@ export abstract class DemuxingSink {
   releasesSegments(): boolean | readonly Uint8Array[] {
     for (const s of this.streams.values()) if (s.run?.keepsInput) return false;
     return true;
+  }
+
+  /**
+   * Every stream as it is between two segments, as plain data, or undefined when a run's demuxer cannot be
+   * saved without the segments it has read (FLV; samples to come that point back into them).
+   */
+  protected saveStreams(): DemuxingSinkState | undefined {
+    const streams: SavedStream[] = [];
+    for (const s of this.streams.values()) {
+      const saved: SavedStream = {
+        name: s.name,
+        runs: s.runs.map((r) => {
+          const input: SavedInput = {
+            name: r.name,
+            tracks: plainCopy(r.tracks) as unknown as TrackInfo[],
+            samples: r.samples.rows(),
+          };
+          if (r.gapBeforeSec !== undefined) input.gapBeforeSec = r.gapBeforeSec;
+          return input;
+        }),
+        pendingGapSec: s.pendingGapSec,
+        recordedSec: s.recordedSec,
+        segments: s.segments,
+      };
+      if (s.init) saved.init = s.init.slice();
+      const run = s.run;
+      if (run) {
+        const demuxer = demuxerSnapshot(run.demuxer);
+        if (!demuxer) return undefined;
+        saved.run = {
+          demuxer,
+          tracks: plainCopy([...run.tracks.values()]) as unknown as TrackInfo[],
+          samples: run.samples.rows(),
+          pushed: run.pushed,
+          keepsInput: run.keepsInput,
+          gapBeforeSec: run.gapBeforeSec,
+          dropped: [...(this.dropped.get(run) ?? [])],
+        };
+      }
+      streams.push(saved);
+    }
+    return { streams, warnings: plainCopy(this.warnings) as unknown as FormatWarning[] };
+  }
+
+  /** The streams of a checkpoint (saveStreams), in a sink that has none yet. Returns the restored runs. */
+  protected restoreStreams(state: DemuxingSinkState): Map<StreamName, Run> {
+    const runs = new Map<StreamName, Run>();
+    for (const saved of state.streams) {
+      const s = this.state(saved.name);
+      if (saved.init) s.init = saved.init.slice();
+      s.runs = saved.runs.map((r) => {
+        const samples = new SampleTable(r.samples.dts.length);
+        samples.appendRows(r.samples);
+        const input: DemuxedInput = {
+          name: r.name,
+          tracks: plainCopy(r.tracks) as unknown as TrackInfo[],
+          samples,
+        };
+        if (r.gapBeforeSec !== undefined) input.gapBeforeSec = r.gapBeforeSec;
+        return input;
+      });
+      s.pendingGapSec = saved.pendingGapSec;
+      s.recordedSec = saved.recordedSec;
+      s.segments = saved.segments;
+      const r = saved.run;
+      if (r) {
+        const samples = new SampleTable(Math.max(1024, r.samples.dts.length));
+        samples.appendRows(r.samples);
+        const tracks = plainCopy(r.tracks) as unknown as TrackInfo[];
+        const run: Run = {
+          demuxer: restoreDemuxer(r.demuxer, this.allocate ? { allocate: this.allocate } : {}),
+          tracks: new Map(tracks.map((t) => [t.id, t])),
+          samples,
+          pushed: r.pushed,
+          recent: [],
+          keepsInput: r.keepsInput,
+          gapBeforeSec: r.gapBeforeSec,
+        };
+        if (r.dropped.length > 0) this.dropped.set(run, new Set(r.dropped));
+        s.run = run;
+        runs.set(saved.name, run);
+      }
+    }
+    this.warnings.push(...(plainCopy(state.warnings) as unknown as FormatWarning[]));
+    return runs;
   }
 
   /** Segments committed so far, all streams. */

@@ -2,6 +2,7 @@ import { copyOf } from '../core/bytes.js';
 import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
 import { withParameterSets, type InBandParams } from '../formats/codecs/parameter-sets.js';
+import { plainCopy } from '../formats/plain-copy.js';
 import { cutToPresentation, planMp4, type Mp4WriterTrack } from '../formats/isobmff/isobmff-mp4-writer.js';
 import type { DemuxOutput, FormatWarning, TrackInfo } from '../formats/media.js';
 import type { SampleTable } from '../formats/sample-table.js';
@@ -19,6 +20,7 @@ import { PieceWriter } from '../storage/piece-writer.js';
 import { IO_BLOCK } from '../storage/write-all.js';
 import {
   DemuxingSink,
+  type DemuxingSinkState,
   type Run,
   type SegmentMeta,
   type StreamName,
@@ -47,6 +49,25 @@ export interface RecordSinkOptions {
   languages?: StreamLanguages;
   /** An .m4a: only the audio tracks are written. */
   audioOnly?: boolean;
+}
+
+/**
+ * An Mp4RecordSink between two segments (Mp4RecordSink.checkpoint), as plain data: with the output's
+ * temporary file as it was then, Mp4RecordSink.restore() makes a sink that goes on exactly as it would have.
+ */
+export interface Mp4SinkCheckpoint {
+  readonly kind: 'mp4-record-sink';
+  readonly v: 1;
+  /** The temporary file the output is written to. */
+  tempPath: string;
+  /** Bytes of the output that are written: the room for the moov and the payloads. */
+  length: number;
+  reserved: number;
+  payloadPos: number;
+  videoInForce: [StreamName, TrackInfo][];
+  /** Per stream: parameter sets its run's first keyframe is still to carry. */
+  pendingParams: [StreamName, [number, InBandParams][]][];
+  streams: DemuxingSinkState;
 }
 
 export interface RecordSinkResult {
@@ -92,6 +113,61 @@ export class Mp4RecordSink extends DemuxingSink {
 
   get bytesWritten(): number {
     return this.payloadPos;
+  }
+
+  /**
+   * Everything this sink holds between two segments, once the output's bytes so far are written, or
+   * undefined when it cannot be kept without the segments given (before the room for the moov is
+   * reserved; a demuxer that cannot be saved: see saveStreams). Made for recordings: kept after a segment,
+   * it lets a run that died go on into the same output without that segment's bytes.
+   */
+  async checkpoint(): Promise<Mp4SinkCheckpoint | undefined> {
+    if (this.reserved === undefined || this.held.length > 0) return undefined;
+    const streams = this.saveStreams();
+    if (!streams) return undefined;
+    const pendingParams: Mp4SinkCheckpoint['pendingParams'] = [];
+    for (const [name, s] of this.streams) {
+      const p = s.run && this.pendingParams.get(s.run);
+      if (p && p.size > 0)
+        pendingParams.push([name, plainCopy([...p]) as unknown as [number, InBandParams][]]);
+    }
+    await this.writer.flush();
+    return {
+      kind: 'mp4-record-sink',
+      v: 1,
+      tempPath: this.out.tempPath,
+      length: this.reserved + this.payloadPos,
+      reserved: this.reserved,
+      payloadPos: this.payloadPos,
+      videoInForce: plainCopy([...this.videoInForce]) as unknown as [StreamName, TrackInfo][],
+      pendingParams,
+      streams,
+    };
+  }
+
+  /**
+   * The sink of a run that died, from its last checkpoint(): the output's temporary file is cut back to
+   * what was written then, and the next segments go on from there. `options` as the first run gave them.
+   */
+  static async restore(
+    output: string,
+    cp: Mp4SinkCheckpoint,
+    options: RecordSinkOptions = {},
+  ): Promise<Mp4RecordSink> {
+    if (cp?.kind !== 'mp4-record-sink' || cp.v !== 1)
+      throw new RangeError('Mp4RecordSink.restore: not a checkpoint of this sink');
+    const out = await AtomicFile.reopen(output, cp.tempPath, cp.length);
+    const sink = new Mp4RecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
+    sink.reserved = cp.reserved;
+    sink.payloadPos = cp.payloadPos;
+    for (const [name, t] of cp.videoInForce)
+      sink.videoInForce.set(name, plainCopy(t) as unknown as TrackInfo);
+    const runs = sink.restoreStreams(cp.streams);
+    for (const [name, params] of cp.pendingParams) {
+      const run = runs.get(name);
+      if (run) sink.pendingParams.set(run, new Map(plainCopy(params) as unknown as [number, InBandParams][]));
+    }
+    return sink;
   }
 
   /**
@@ -272,6 +348,13 @@ export class Mp4RecordSink extends DemuxingSink {
         j.dts[i] = (j.dts[i] as number) + (shifts[j.trackId[i] as number] ?? 0);
     }
     return { tracks: joined.tracks, samples: joined.samples };
+  }
+
+  /** Stops with the output's temporary file kept as it is, for restore() from a checkpoint. */
+  async suspend(): Promise<void> {
+    await this.writer.flush();
+    await this.writer.close();
+    await this.out.suspend();
   }
 
   /** Removes the partial output (nothing was worth keeping, or the caller failed). */

@@ -11,6 +11,12 @@ export interface TableSample extends Sample {
 
 const EMPTY = 0;
 
+/** The columns of a SampleTable. */
+const COLUMNS = ['trackId', 'keyframe', 'tag', 'dts', 'cts', 'duration', 'size', 'offset', 'input'] as const;
+
+/** Rows of a SampleTable as columns of their own (SampleTable.rows). */
+export type SampleRows = Pick<SampleTable, (typeof COLUMNS)[number]>;
+
 /**
  * Samples as columns (a struct of typed arrays) instead of one object each: about 40 bytes a sample
  * instead of 150, no garbage for the collector to walk, and loops over them that the JIT makes tight.
@@ -185,6 +191,24 @@ export class SampleTable {
     for (let i = 0; i < this.length; i++) if (keep(this.trackId[i] as number)) out.copyFrom(this, i);
     out.trim();
     return out;
+  }
+
+  /**
+   * Rows [from, to) as plain typed arrays of their own (for a checkpoint; tables only grow, so a caller may
+   * keep the rows added since its last one). `appendRows` adds them back.
+   */
+  rows(from = 0, to = this.length): SampleRows {
+    const out: Record<string, unknown> = {};
+    for (const c of COLUMNS) out[c] = this[c].slice(from, to);
+    return out as unknown as SampleRows;
+  }
+
+  appendRows(r: SampleRows): void {
+    const n = r.dts.length;
+    const at = this.length;
+    if (at + n > this.dts.length) this.resize(Math.max(256, at + n));
+    for (const c of COLUMNS) (this[c] as Float64Array).set(r[c], at);
+    this.length = at + n;
   }
 
   /** Give back the memory beyond `length` (a table that is complete). */

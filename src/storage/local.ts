@@ -35,8 +35,9 @@ export class AtomicFile {
   private constructor(
     readonly path: string,
     private readonly target: string,
+    tempPath?: string,
   ) {
-    this.tempPath = join(dirname(target), `.${basename(target)}.${tempSuffix()}.part`);
+    this.tempPath = tempPath ?? join(dirname(target), `.${basename(target)}.${tempSuffix()}.part`);
   }
 
   static async create(path: string, mode = 0o644): Promise<AtomicFile> {
@@ -50,6 +51,32 @@ export class AtomicFile {
     } catch (err) {
       throw outputError(`cannot create ${path}`, err, path);
     }
+    unfinished.add(f.tempPath);
+    return f;
+  }
+
+  /**
+   * The temporary file of an output a run that died was writing (`tempPath`, from that run), cut back to
+   * its first `length` bytes, to be written on from there.
+   */
+  static async reopen(path: string, tempPath: string, length: number): Promise<AtomicFile> {
+    const target = await outputTarget(path).catch((err: unknown) => {
+      throw err instanceof OutputError ? err : outputError(`cannot reopen ${path}`, err, path);
+    });
+    const f = new AtomicFile(path, target, tempPath);
+    try {
+      f.handle = await open(tempPath, 'r+');
+      if ((await f.handle.stat()).size < length)
+        throw new OutputError(`${tempPath} is shorter than the ${length} bytes written to it before`, {
+          code: 'E_OUTPUT_SHORT',
+          details: { path: tempPath, length },
+        });
+      await f.handle.truncate(length);
+    } catch (err) {
+      await f.handle?.close().catch(() => undefined);
+      throw err instanceof OutputError ? err : outputError(`cannot reopen ${tempPath}`, err, path);
+    }
+    f.position = length;
     unfinished.add(f.tempPath);
     return f;
   }
@@ -140,6 +167,18 @@ export class AtomicFile {
   }
 
   /** Close and delete the temporary file; the destination is untouched. */
+  /**
+   * Close the file and keep the temporary file as it is, for reopen() by a later run (a recording that
+   * stops and will go on); neither renamed nor removed, not even on a hurried exit.
+   */
+  async suspend(): Promise<void> {
+    this.done = true;
+    const h = this.handle;
+    this.handle = undefined;
+    unfinished.delete(this.tempPath);
+    await h?.close();
+  }
+
   async abort(): Promise<void> {
     this.done = true;
     const h = this.handle;

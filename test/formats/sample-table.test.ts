@@ -57,4 +57,21 @@ describe('SampleTable', () => {
     assert.equal(t.length, 0);
     assert.equal(t.capacity, 0);
   });
+
+  it('rows() copies a range of rows out; appendRows() adds them to another table, growing it', () => {
+    const t = new SampleTable(4);
+    for (let i = 0; i < 10; i++) t.add(1 + (i % 2), i * 3000, i % 3, 3000, i === 0, 100 + i, 1000 * i, 2, i);
+    const head = t.rows(0, 4);
+    const tail = t.rows(4);
+    assert.equal(head.dts.length, 4);
+    assert.equal(tail.dts.length, 6);
+    t.dts[0] = -1; // a copy, not a view
+    assert.equal(head.dts[0], 0);
+    t.dts[0] = 0;
+    const u = new SampleTable(1);
+    u.appendRows(head);
+    u.appendRows(tail);
+    assert.equal(u.length, 10);
+    for (let i = 0; i < 10; i++) assert.deepEqual(u.get(i), t.get(i));
+  });
 });

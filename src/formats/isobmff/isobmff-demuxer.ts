@@ -167,6 +167,15 @@ export class IsobmffDemuxer implements Demuxer {
     return { kind: 'isobmff-demuxer', v: 1, fields: plainCopy(fields) };
   }
 
+  /**
+   * Whether samples still to come point into bytes already pushed (a moof waiting for its mdat, samples
+   * waiting for the rest of theirs): a caller that keeps the input only while samples may point into it
+   * must keep it then.
+   */
+  holdsInput(): boolean {
+    return this.pendingMoof !== undefined || this.queueHead < this.queue.length || this.walks.length > 0;
+  }
+
   /** A demuxer that goes on from a snapshot() (with the same options as the one that made it). */
   static restore(state: IsobmffDemuxerState, options: IsobmffDemuxerOptions = {}): IsobmffDemuxer {
     if (state?.kind !== 'isobmff-demuxer' || state.v !== 1)

@@ -1,0 +1,150 @@
+/**
+ * Mp4RecordSink.checkpoint() and restore(): a recording stopped after any segment (its sink suspended,
+ * the checkpoint stored and read back as bytes) and restored from its checkpoint, given the segments after
+ * it, writes the same MP4, byte for byte, as one sink given them all.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { deserialize, serialize } from 'node:v8';
+import { Mp4RecordSink, type Mp4SinkCheckpoint } from '../../src/api/record-sink.js';
+import { scratchDir } from '../helpers/scratch.js';
+import { streamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
+
+const dir = scratchDir('castkit-sink-checkpoint-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Segments {
+  init?: Buffer;
+  segments: Buffer[];
+  seconds: number;
+}
+
+/** The best rendition's init section (fMP4) and media segments, in order. */
+async function hlsSegments(name: StreamFixtureName): Promise<Segments> {
+  const fx = await streamFixture(name);
+  // The variant of the highest BANDWIDTH in the master playlist.
+  const master = readFileSync(join(fx.dir, 'master.m3u8'), 'utf8').split('\n');
+  let best = { bandwidth: -1, uri: '' };
+  master.forEach((l, i) => {
+    const bw = /BANDWIDTH=(\d+)/.exec(l);
+    if (l.startsWith('#EXT-X-STREAM-INF') && bw && Number(bw[1]) > best.bandwidth)
+      best = { bandwidth: Number(bw[1]), uri: (master[i + 1] ?? '').trim() };
+  });
+  const playlist = join(fx.dir, best.uri);
+  const lines = readFileSync(playlist, 'utf8').split('\n');
+  const at = (file: string): Buffer => readFileSync(join(dirname(playlist), file));
+  const map = /URI="([^"]+)"/.exec(lines.find((l) => l.startsWith('#EXT-X-MAP')) ?? '')?.[1];
+  const segments = lines.filter((l) => l.trim() !== '' && !l.startsWith('#')).map((l) => at(l.trim()));
+  return { ...(map ? { init: at(map) } : {}), segments, seconds: fx.segmentSeconds };
+}
+
+/** The same MPEG-TS bytes cut elsewhere: inside packets, PES packets and access units. */
+function recut(s: Segments, sizes: number[]): Segments {
+  const all = Buffer.concat(s.segments);
+  const segments: Buffer[] = [];
+  for (let at = 0, i = 0; at < all.length; i++) {
+    const n = sizes[i % sizes.length] as number;
+    segments.push(all.subarray(at, at + n));
+    at += n;
+  }
+  return { segments, seconds: (s.seconds * s.segments.length) / segments.length };
+}
+
+/** Segments [from, to) into the sink. */
+async function give(sink: Mp4RecordSink, s: Segments, from: number, to: number): Promise<void> {
+  if (from === 0 && s.init) await sink.setInit('main', Buffer.from(s.init));
+  for (let i = from; i < to; i++) {
+    await sink.addSegment('main', Buffer.from(s.segments[i] as Buffer), {
+      name: `seg${i}`,
+      duration: s.seconds,
+    });
+  }
+}
+
+const stored = (c: Mp4SinkCheckpoint): Mp4SinkCheckpoint => deserialize(serialize(c)) as Mp4SinkCheckpoint;
+
+/** The whole recording in one sink, then stopped after each of `stops` and restored: every output. */
+async function check(label: string, s: Segments, stops: number[]): Promise<void> {
+  const options = { expectedSec: s.seconds * s.segments.length };
+  const reference = join(dir, `${label}-whole.mp4`);
+  const whole = await Mp4RecordSink.create(reference, options);
+  await give(whole, s, 0, s.segments.length);
+  await whole.finish();
+  const expected = readFileSync(reference);
+  for (const k of stops) {
+    const out = join(dir, `${label}-${k}.mp4`);
+    const first = await Mp4RecordSink.create(out, options);
+    await give(first, s, 0, k);
+    const cp = await first.checkpoint();
+    assert.ok(cp, `${label}: a checkpoint after segment ${k}`);
+    // The first run goes on into the next segment before it dies: bytes past the checkpoint, and more of
+    // them than the rest of the recording will write (they must not stay at the end).
+    await give(first, s, k, k + 1);
+    await first.suspend();
+    appendFileSync(cp.tempPath, Buffer.alloc(expected.length, 0xee));
+    assert.ok(!existsSync(out), 'no finished-looking output meanwhile');
+    // What the next run finds: the checkpoint as bytes, and a temporary output with some bytes written
+    // past it (the segment the first run was on when it died).
+    const saved = stored(cp);
+    const second = await Mp4RecordSink.restore(out, saved, options);
+    await give(second, s, k, s.segments.length);
+    await second.finish();
+    assert.ok(readFileSync(out).equals(expected), `${label}: stopped after segment ${k}, the same MP4`);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes(`${label}-${k}.mp4.`)),
+      [],
+      'no temporary file left',
+    );
+  }
+}
+
+describe('Mp4RecordSink: checkpoint and restore', () => {
+  it('MPEG-TS segments: stopped after any segment, the same MP4', async () => {
+    const s = await hlsSegments('hls-ts');
+    assert.ok(s.segments.length >= 8, `${s.segments.length} segments`);
+    await check('ts', s, [1, 2, Math.floor(s.segments.length / 2), s.segments.length - 1]);
+  });
+
+  it('MPEG-TS cut inside packets and access units: stopped anywhere, the same MP4', async () => {
+    const s = recut(await hlsSegments('hls-ts'), [100_003, 77_777, 188 * 300 + 5]);
+    assert.ok(s.segments.length >= 10, `${s.segments.length} pieces`);
+    const every = Array.from({ length: s.segments.length - 2 }, (_, i) => i + 2).filter((k) => k % 3 === 0);
+    await check('ts-recut', s, every);
+  });
+
+  it('fMP4 segments: stopped after any segment, the same MP4', async () => {
+    const s = await hlsSegments('hls-fmp4');
+    assert.ok(s.init && s.segments.length >= 8, `${s.segments.length} segments`);
+    await check('fmp4', s, [1, 3, s.segments.length - 1]);
+  });
+
+  it('a temporary output shorter than its checkpoint, or gone, is refused with what happened', async () => {
+    const s = await hlsSegments('hls-ts');
+    const out = join(dir, 'short.mp4');
+    const sink = await Mp4RecordSink.create(out, { expectedSec: s.seconds * s.segments.length });
+    await give(sink, s, 0, 3);
+    const cp = await sink.checkpoint();
+    assert.ok(cp);
+    await sink.suspend();
+    truncateSync(cp.tempPath, cp.length - 1);
+    await assert.rejects(Mp4RecordSink.restore(out, stored(cp)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'E_OUTPUT_SHORT');
+      assert.match(err.message, /shorter than the \d+ bytes written to it before/);
+      return true;
+    });
+    rmSync(cp.tempPath);
+    await assert.rejects(Mp4RecordSink.restore(out, stored(cp)), /cannot reopen .*ENOENT/);
+  });
+
+  it('no checkpoint before the room for the moov is reserved; a checkpoint of another kind is refused', async () => {
+    const sink = await Mp4RecordSink.create(join(dir, 'none.mp4'), {});
+    assert.equal(await sink.checkpoint(), undefined, 'nothing given yet');
+    await sink.abort();
+    await assert.rejects(
+      Mp4RecordSink.restore(join(dir, 'x.mp4'), { kind: 'other' } as unknown as Mp4SinkCheckpoint),
+      /not a checkpoint/,
+    );
+  });
+});
