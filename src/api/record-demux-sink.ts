@@ -45,19 +45,19 @@ export interface StreamState {
   segments: number;
 }
 
-/** A finished run in a checkpoint. */
+/** A run that ended since the checkpoint before: what it is besides its samples. */
 interface SavedInput {
+  /** Its index among the stream's runs. */
+  index: number;
   name: string;
   tracks: TrackInfo[];
-  samples: SampleRows;
   gapBeforeSec?: number;
 }
 
-/** The run in progress in a checkpoint: its demuxer's snapshot instead of the segments it has read. */
+/** The run in progress: its demuxer's snapshot instead of the segments it has read. */
 interface SavedRun {
   demuxer: DemuxerState;
   tracks: TrackInfo[];
-  samples: SampleRows;
   pushed: number;
   keepsInput: boolean;
   gapBeforeSec: number;
@@ -67,16 +67,26 @@ interface SavedRun {
 interface SavedStream {
   name: StreamName;
   init?: Uint8Array;
+  /** Runs ended so far; the run in progress, if any, is the next one. */
+  ended: number;
+  /** Runs that ended since the checkpoint before. */
+  endedNow: SavedInput[];
+  /** Sample rows added since the checkpoint before: [run index, rows the run had before, the rows]. */
+  rows: [number, number, SampleRows][];
   run?: SavedRun;
-  runs: SavedInput[];
   pendingGapSec: number;
   recordedSec: number;
   segments: number;
 }
 
-/** What DemuxingSink.saveStreams() keeps: plain data. */
+/**
+ * What DemuxingSink.saveStreams() keeps: plain data. Each one holds what changed since the one before
+ * (the sample rows added, the runs ended) and the rest whole (small: the demuxers' snapshots, the tracks);
+ * a sink is restored from all of them, in order.
+ */
 export interface DemuxingSinkState {
   streams: SavedStream[];
+  /** Warnings given since the checkpoint before. */
   warnings: FormatWarning[];
 }
 
@@ -295,37 +305,61 @@ export abstract class DemuxingSink {
     return true;
   }
 
+  /** Per sample table: the rows the last saveStreams() reported. */
+  private readonly savedRows = new WeakMap<SampleTable, number>();
+  /** Per stream: the runs the last saveStreams() reported ended; and the warnings it reported. */
+  private readonly savedEnded = new Map<StreamName, number>();
+  private savedWarnings = 0;
+
   /**
-   * Every stream as it is between two segments, as plain data, or undefined when a run's demuxer cannot be
-   * saved without the segments it has read (FLV; samples to come that point back into them).
+   * What changed in every stream since the last call, as plain data (see DemuxingSinkState), or undefined
+   * when a run's demuxer cannot be saved without the segments it has read (FLV; samples to come that point
+   * back into them). Every state it gives is needed, in order, to restore the sink.
    */
   protected saveStreams(): DemuxingSinkState | undefined {
+    const demuxers = new Map<StreamName, DemuxerState>();
+    for (const s of this.streams.values()) {
+      if (!s.run) continue;
+      const d = demuxerSnapshot(s.run.demuxer);
+      if (!d) return undefined;
+      demuxers.set(s.name, d);
+    }
     const streams: SavedStream[] = [];
     for (const s of this.streams.values()) {
+      const ended = this.savedEnded.get(s.name) ?? 0;
       const saved: SavedStream = {
         name: s.name,
-        runs: s.runs.map((r) => {
+        ended: s.runs.length,
+        endedNow: s.runs.slice(ended).map((r, k) => {
           const input: SavedInput = {
+            index: ended + k,
             name: r.name,
             tracks: plainCopy(r.tracks) as unknown as TrackInfo[],
-            samples: r.samples.rows(),
           };
           if (r.gapBeforeSec !== undefined) input.gapBeforeSec = r.gapBeforeSec;
           return input;
         }),
+        rows: [],
         pendingGapSec: s.pendingGapSec,
         recordedSec: s.recordedSec,
         segments: s.segments,
       };
+      this.savedEnded.set(s.name, s.runs.length);
+      const tables = s.runs.map((r) => r.samples);
+      if (s.run) tables.push(s.run.samples);
+      // Only the runs that ended since, and the one in progress, can have rows not reported yet.
+      for (let i = ended; i < tables.length; i++) {
+        const t = tables[i] as SampleTable;
+        const from = this.savedRows.get(t) ?? 0;
+        if (t.length > from) saved.rows.push([i, from, t.rows(from)]);
+        this.savedRows.set(t, t.length);
+      }
       if (s.init) saved.init = s.init.slice();
       const run = s.run;
       if (run) {
-        const demuxer = demuxerSnapshot(run.demuxer);
-        if (!demuxer) return undefined;
         saved.run = {
-          demuxer,
+          demuxer: demuxers.get(s.name) as DemuxerState,
           tracks: plainCopy([...run.tracks.values()]) as unknown as TrackInfo[],
-          samples: run.samples.rows(),
           pushed: run.pushed,
           keepsInput: run.keepsInput,
           gapBeforeSec: run.gapBeforeSec,
@@ -334,38 +368,62 @@ export abstract class DemuxingSink {
       }
       streams.push(saved);
     }
-    return { streams, warnings: plainCopy(this.warnings) as unknown as FormatWarning[] };
+    const warnings = plainCopy(this.warnings.slice(this.savedWarnings)) as unknown as FormatWarning[];
+    this.savedWarnings = this.warnings.length;
+    return { streams, warnings };
   }
 
-  /** The streams of a checkpoint (saveStreams), in a sink that has none yet. Returns the restored runs. */
-  protected restoreStreams(state: DemuxingSinkState): Map<StreamName, Run> {
+  /**
+   * The streams of a sink that has none yet, from every state saveStreams() gave, in order. Returns the
+   * runs in progress.
+   */
+  protected restoreStreams(states: readonly DemuxingSinkState[]): Map<StreamName, Run> {
+    const tables = new Map<StreamName, SampleTable[]>();
+    const inputs = new Map<StreamName, SavedInput[]>();
+    for (const state of states) {
+      for (const st of state.streams) {
+        let ts = tables.get(st.name);
+        if (!ts) tables.set(st.name, (ts = []));
+        for (const [i, from, rows] of st.rows) {
+          const t = (ts[i] ??= new SampleTable(1024));
+          if (t.length !== from)
+            throw new RangeError(
+              `checkpoints out of order: run ${i} of ${st.name} has ${t.length} rows, not ${from}`,
+            );
+          t.appendRows(rows);
+        }
+        let ins = inputs.get(st.name);
+        if (!ins) inputs.set(st.name, (ins = []));
+        for (const e of st.endedNow) ins[e.index] = e;
+      }
+      for (const w of state.warnings) this.warnings.push(plainCopy(w) as unknown as FormatWarning);
+    }
+    const last = states[states.length - 1];
     const runs = new Map<StreamName, Run>();
-    for (const saved of state.streams) {
+    if (!last) return runs;
+    for (const saved of last.streams) {
       const s = this.state(saved.name);
+      const ts = tables.get(saved.name) ?? [];
+      const ins = inputs.get(saved.name) ?? [];
       if (saved.init) s.init = saved.init.slice();
-      s.runs = saved.runs.map((r) => {
-        const samples = new SampleTable(r.samples.dts.length);
-        samples.appendRows(r.samples);
-        const input: DemuxedInput = {
-          name: r.name,
-          tracks: plainCopy(r.tracks) as unknown as TrackInfo[],
-          samples,
-        };
-        if (r.gapBeforeSec !== undefined) input.gapBeforeSec = r.gapBeforeSec;
-        return input;
-      });
+      for (let i = 0; i < saved.ended; i++) {
+        const meta = ins[i];
+        if (!meta) throw new RangeError(`checkpoints without run ${i} of ${saved.name}`);
+        const samples = ts[i] ?? new SampleTable(0);
+        samples.trim();
+        const input: DemuxedInput = { name: meta.name, tracks: meta.tracks, samples };
+        if (meta.gapBeforeSec !== undefined) input.gapBeforeSec = meta.gapBeforeSec;
+        s.runs.push(input);
+      }
       s.pendingGapSec = saved.pendingGapSec;
       s.recordedSec = saved.recordedSec;
       s.segments = saved.segments;
       const r = saved.run;
       if (r) {
-        const samples = new SampleTable(Math.max(1024, r.samples.dts.length));
-        samples.appendRows(r.samples);
-        const tracks = plainCopy(r.tracks) as unknown as TrackInfo[];
         const run: Run = {
           demuxer: restoreDemuxer(r.demuxer, this.allocate ? { allocate: this.allocate } : {}),
-          tracks: new Map(tracks.map((t) => [t.id, t])),
-          samples,
+          tracks: new Map(r.tracks.map((t) => [t.id, t])),
+          samples: ts[saved.ended] ?? new SampleTable(1024),
           pushed: r.pushed,
           recent: [],
           keepsInput: r.keepsInput,
@@ -375,8 +433,11 @@ export abstract class DemuxingSink {
         s.run = run;
         runs.set(saved.name, run);
       }
+      // What was restored counts as reported: the next checkpoint goes on from here.
+      this.savedEnded.set(saved.name, saved.ended);
+      ts.forEach((t) => this.savedRows.set(t, t.length));
     }
-    this.warnings.push(...(plainCopy(state.warnings) as unknown as FormatWarning[]));
+    this.savedWarnings = this.warnings.length;
     return runs;
   }
 

@@ -52,8 +52,9 @@ export interface RecordSinkOptions {
 }
 
 /**
- * An Mp4RecordSink between two segments (Mp4RecordSink.checkpoint), as plain data: with the output's
- * temporary file as it was then, Mp4RecordSink.restore() makes a sink that goes on exactly as it would have.
+ * An Mp4RecordSink between two segments (Mp4RecordSink.checkpoint), as plain data: what changed since the
+ * checkpoint before. With all of them, in order, and the output's temporary file as it was at the last,
+ * Mp4RecordSink.restore() makes a sink that goes on exactly as it would have.
  */
 export interface Mp4SinkCheckpoint {
   readonly kind: 'mp4-record-sink';
@@ -116,10 +117,11 @@ export class Mp4RecordSink extends DemuxingSink {
   }
 
   /**
-   * Everything this sink holds between two segments, once the output's bytes so far are written, or
-   * undefined when it cannot be kept without the segments given (before the room for the moov is
-   * reserved; a demuxer that cannot be saved: see saveStreams). Made for recordings: kept after a segment,
-   * it lets a run that died go on into the same output without that segment's bytes.
+   * What this sink holds between two segments, once the output's bytes so far are written (the sample
+   * rows and warnings added since the checkpoint before, the rest whole), or undefined when it cannot be
+   * kept without the segments given (before the room for the moov is reserved; a demuxer that cannot be
+   * saved: see saveStreams). Made for recordings: kept after each segment, they let a run that died go on
+   * into the same output without the segments' bytes. Every one given is needed, in order.
    */
   async checkpoint(): Promise<Mp4SinkCheckpoint | undefined> {
     if (this.reserved === undefined || this.held.length > 0) return undefined;
@@ -146,23 +148,25 @@ export class Mp4RecordSink extends DemuxingSink {
   }
 
   /**
-   * The sink of a run that died, from its last checkpoint(): the output's temporary file is cut back to
-   * what was written then, and the next segments go on from there. `options` as the first run gave them.
+   * The sink of a run that died, from every checkpoint() it gave, in order: the output's temporary file
+   * is cut back to what was written at the last, and the next segments go on from there. `options` as the
+   * first run gave them.
    */
   static async restore(
     output: string,
-    cp: Mp4SinkCheckpoint,
+    checkpoints: readonly Mp4SinkCheckpoint[],
     options: RecordSinkOptions = {},
   ): Promise<Mp4RecordSink> {
-    if (cp?.kind !== 'mp4-record-sink' || cp.v !== 1)
-      throw new RangeError('Mp4RecordSink.restore: not a checkpoint of this sink');
+    const cp = checkpoints[checkpoints.length - 1];
+    if (!cp || checkpoints.some((c) => c?.kind !== 'mp4-record-sink' || c.v !== 1))
+      throw new RangeError('Mp4RecordSink.restore: not checkpoints of this sink');
     const out = await AtomicFile.reopen(output, cp.tempPath, cp.length);
     const sink = new Mp4RecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
     sink.reserved = cp.reserved;
     sink.payloadPos = cp.payloadPos;
     for (const [name, t] of cp.videoInForce)
       sink.videoInForce.set(name, plainCopy(t) as unknown as TrackInfo);
-    const runs = sink.restoreStreams(cp.streams);
+    const runs = sink.restoreStreams(checkpoints.map((c) => c.streams));
     for (const [name, params] of cp.pendingParams) {
       const run = runs.get(name);
       if (run) sink.pendingParams.set(run, new Map(plainCopy(params) as unknown as [number, InBandParams][]));

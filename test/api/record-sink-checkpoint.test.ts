@@ -19,6 +19,10 @@ interface Segments {
   init?: Buffer;
   segments: Buffer[];
   seconds: number;
+  /** Segments given as starting a discontinuity (a new run). */
+  discontinuities?: Set<number>;
+  /** Segments preceded by a gap of one segment's length (one that could not be fetched). */
+  gaps?: Set<number>;
 }
 
 /** The best rendition's init section (fMP4) and media segments, in order. */
@@ -56,14 +60,35 @@ function recut(s: Segments, sizes: number[]): Segments {
 async function give(sink: Mp4RecordSink, s: Segments, from: number, to: number): Promise<void> {
   if (from === 0 && s.init) await sink.setInit('main', Buffer.from(s.init));
   for (let i = from; i < to; i++) {
+    if (s.gaps?.has(i)) await sink.addGap('main', s.seconds);
     await sink.addSegment('main', Buffer.from(s.segments[i] as Buffer), {
       name: `seg${i}`,
       duration: s.seconds,
+      discontinuity: s.discontinuities?.has(i) === true,
     });
   }
 }
 
-const stored = (c: Mp4SinkCheckpoint): Mp4SinkCheckpoint => deserialize(serialize(c)) as Mp4SinkCheckpoint;
+const stored = (c: Mp4SinkCheckpoint[]): Mp4SinkCheckpoint[] =>
+  c.map((x) => deserialize(serialize(x)) as Mp4SinkCheckpoint);
+
+/**
+ * The segments up to `k` into a new sink, a checkpoint kept after each one (from the first that can be
+ * kept), then the next segment half written past the last checkpoint before the run "dies".
+ */
+async function firstRun(out: string, s: Segments, k: number, options: object): Promise<Mp4SinkCheckpoint[]> {
+  const first = await Mp4RecordSink.create(out, options);
+  const kept: Mp4SinkCheckpoint[] = [];
+  for (let i = 0; i < k; i++) {
+    await give(first, s, i, i + 1);
+    const cp = await first.checkpoint();
+    if (cp) kept.push(cp);
+    else assert.equal(kept.length, 0, `segment ${i}: once one checkpoint could be kept, every one can`);
+  }
+  await give(first, s, k, k + 1);
+  await first.suspend();
+  return kept;
+}
 
 /** The whole recording in one sink, then stopped after each of `stops` and restored: every output. */
 async function check(label: string, s: Segments, stops: number[]): Promise<void> {
@@ -75,20 +100,14 @@ async function check(label: string, s: Segments, stops: number[]): Promise<void>
   const expected = readFileSync(reference);
   for (const k of stops) {
     const out = join(dir, `${label}-${k}.mp4`);
-    const first = await Mp4RecordSink.create(out, options);
-    await give(first, s, 0, k);
-    const cp = await first.checkpoint();
-    assert.ok(cp, `${label}: a checkpoint after segment ${k}`);
-    // The first run goes on into the next segment before it dies: bytes past the checkpoint, and more of
-    // them than the rest of the recording will write (they must not stay at the end).
-    await give(first, s, k, k + 1);
-    await first.suspend();
-    appendFileSync(cp.tempPath, Buffer.alloc(expected.length, 0xee));
+    const kept = await firstRun(out, s, k, options);
+    assert.ok(kept.length > 0, `${label}: a checkpoint by segment ${k}`);
     assert.ok(!existsSync(out), 'no finished-looking output meanwhile');
-    // What the next run finds: the checkpoint as bytes, and a temporary output with some bytes written
-    // past it (the segment the first run was on when it died).
-    const saved = stored(cp);
-    const second = await Mp4RecordSink.restore(out, saved, options);
+    // What the next run finds: the checkpoints as bytes, and a temporary output with the next segment
+    // half written past the last, and more junk past that than the rest of the recording will write.
+    const last = kept[kept.length - 1] as Mp4SinkCheckpoint;
+    appendFileSync(last.tempPath, Buffer.alloc(expected.length, 0xee));
+    const second = await Mp4RecordSink.restore(out, stored(kept), options);
     await give(second, s, k, s.segments.length);
     await second.finish();
     assert.ok(readFileSync(out).equals(expected), `${label}: stopped after segment ${k}, the same MP4`);
@@ -114,28 +133,51 @@ describe('Mp4RecordSink: checkpoint and restore', () => {
     await check('ts-recut', s, every);
   });
 
+  it('runs ended by discontinuities and a gap between checkpoints: stopped anywhere, the same MP4', async () => {
+    const s = await hlsSegments('hls-ts');
+    const n = s.segments.length;
+    const cut: Segments = { ...s, discontinuities: new Set([3, 4, 7]), gaps: new Set([Math.min(6, n - 2)]) };
+    await check(
+      'runs',
+      cut,
+      Array.from({ length: n - 1 }, (_, i) => i + 1),
+    );
+  });
+
   it('fMP4 segments: stopped after any segment, the same MP4', async () => {
     const s = await hlsSegments('hls-fmp4');
     assert.ok(s.init && s.segments.length >= 8, `${s.segments.length} segments`);
     await check('fmp4', s, [1, 3, s.segments.length - 1]);
   });
 
+  it('each checkpoint holds what changed since the one before: they do not grow with the recording', async () => {
+    const s = await hlsSegments('hls-ts');
+    const kept = await firstRun(join(dir, 'sizes.mp4'), s, s.segments.length - 1, {
+      expectedSec: s.seconds * s.segments.length,
+    });
+    const sizes = kept.map((c) => serialize(c).length);
+    assert.ok(sizes.length >= 6, `${sizes.length} checkpoints`);
+    const second = sizes[1] as number;
+    for (const [i, n] of sizes.entries())
+      assert.ok(n < second * 1.5, `checkpoint ${i}: ${n} bytes, the second ${second}`);
+    // Left out, any one of them makes the rest unusable.
+    const gap = [...kept.slice(0, 2), ...kept.slice(3)];
+    await assert.rejects(Mp4RecordSink.restore(join(dir, 'sizes.mp4'), stored(gap)), /out of order/);
+  });
+
   it('a temporary output shorter than its checkpoint, or gone, is refused with what happened', async () => {
     const s = await hlsSegments('hls-ts');
     const out = join(dir, 'short.mp4');
-    const sink = await Mp4RecordSink.create(out, { expectedSec: s.seconds * s.segments.length });
-    await give(sink, s, 0, 3);
-    const cp = await sink.checkpoint();
-    assert.ok(cp);
-    await sink.suspend();
+    const kept = await firstRun(out, s, 3, { expectedSec: s.seconds * s.segments.length });
+    const cp = kept[kept.length - 1] as Mp4SinkCheckpoint;
     truncateSync(cp.tempPath, cp.length - 1);
-    await assert.rejects(Mp4RecordSink.restore(out, stored(cp)), (err: Error & { code?: string }) => {
+    await assert.rejects(Mp4RecordSink.restore(out, stored(kept)), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'E_OUTPUT_SHORT');
       assert.match(err.message, /shorter than the \d+ bytes written to it before/);
       return true;
     });
     rmSync(cp.tempPath);
-    await assert.rejects(Mp4RecordSink.restore(out, stored(cp)), /cannot reopen .*ENOENT/);
+    await assert.rejects(Mp4RecordSink.restore(out, stored(kept)), /cannot reopen .*ENOENT/);
   });
 
   it('no checkpoint before the room for the moov is reserved; a checkpoint of another kind is refused', async () => {
@@ -143,8 +185,9 @@ describe('Mp4RecordSink: checkpoint and restore', () => {
     assert.equal(await sink.checkpoint(), undefined, 'nothing given yet');
     await sink.abort();
     await assert.rejects(
-      Mp4RecordSink.restore(join(dir, 'x.mp4'), { kind: 'other' } as unknown as Mp4SinkCheckpoint),
-      /not a checkpoint/,
+      Mp4RecordSink.restore(join(dir, 'x.mp4'), [{ kind: 'other' } as unknown as Mp4SinkCheckpoint]),
+      /not checkpoints/,
     );
+    await assert.rejects(Mp4RecordSink.restore(join(dir, 'x.mp4'), []), /not checkpoints/);
   });
 });
