@@ -1,0 +1,133 @@
+/**
+ * The checkpoints of a recording's sink (Mp4RecordSink.checkpoint), kept in the resume journal's directory
+ * as `checkpoints.bin`: one record after another, each a 4-byte length, the CRC-32 of its body, and the
+ * body (v8.serialize: typed arrays, Maps and NaN come back as they were). A record is complete once its
+ * append has resolved; after kill -9 the last one may be cut short, and one cut short (or damaged: its CRC)
+ * ends the log there: it is cut back, so that the next append follows the last whole record. As for the
+ * journal, no fsync: the log survives the process dying, not the machine losing power.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
+import { OutputError, systemErrorCode } from '../core/errors.js';
+import { crc32 } from './crc32.js';
+
+const HEAD = 8;
+
+export class CheckpointLog {
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly file: FileHandle,
+    /** The records, in order. */
+    readonly records: unknown[],
+    /** Where each record ends in the file. */
+    private readonly ends: number[],
+  ) {}
+
+  private get end(): number {
+    return this.ends[this.ends.length - 1] ?? 0;
+  }
+
+  /** Open (or create) `checkpoints.bin` in `dir` and read the whole records it holds. */
+  static async open(dir: string): Promise<CheckpointLog> {
+    const path = join(dir, 'checkpoints.bin');
+    let file: FileHandle | undefined;
+    try {
+      await (await open(path, 'a')).close();
+      file = await open(path, 'r+');
+      const bytes = await file.readFile();
+      const records: unknown[] = [];
+      const ends: number[] = [];
+      let at = 0;
+      while (at + HEAD <= bytes.length) {
+        const n = bytes.readUInt32LE(at);
+        const body = bytes.subarray(at + HEAD, at + HEAD + n);
+        if (body.length < n || crc32(body) !== bytes.readUInt32LE(at + 4)) break;
+        let record: unknown;
+        try {
+          record = deserialize(body);
+        } catch {
+          break; // a whole record that does not read back: the log ends before it
+        }
+        records.push(record);
+        at += HEAD + n;
+        ends.push(at);
+      }
+      if (at < bytes.length) await file.truncate(at);
+      return new CheckpointLog(path, file, records, ends);
+    } catch (err) {
+      await file?.close().catch(() => undefined);
+      throw logError(`cannot open ${path}`, err, path);
+    }
+  }
+
+  /** Appends waiting for the one before (one at a time: each goes where the one before ended). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Append a record; resolves once it is written. Returns its index. */
+  append(record: unknown): Promise<number> {
+    const next = this.queue.then(() => this.write(record));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(record: unknown): Promise<number> {
+    if (this.closed)
+      throw new OutputError(`${this.path} is closed`, {
+        code: 'E_JOURNAL_CLOSED',
+        details: { path: this.path },
+      });
+    const body = serialize(record);
+    const whole = Buffer.alloc(HEAD + body.length);
+    whole.writeUInt32LE(body.length, 0);
+    whole.writeUInt32LE(crc32(body), 4);
+    body.copy(whole, HEAD);
+    const at = this.end;
+    try {
+      let off = 0;
+      while (off < whole.length) {
+        const { bytesWritten } = await this.file.write(whole, off, whole.length - off, at + off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw logError(`cannot write ${this.path}`, err, this.path);
+    }
+    this.records.push(record);
+    this.ends.push(at + whole.length);
+    return this.records.length - 1;
+  }
+
+  /** Keep only the first `n` records (a resume that could not use the rest): the file is cut after them. */
+  async keep(n: number): Promise<void> {
+    await this.queue;
+    if (n >= this.records.length) return;
+    const at = n > 0 ? (this.ends[n - 1] as number) : 0;
+    try {
+      await this.file.truncate(at);
+    } catch (err) {
+      throw logError(`cannot write ${this.path}`, err, this.path);
+    }
+    this.records.length = n;
+    this.ends.length = n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue;
+    this.closed = true;
+    await this.file.close().catch(() => undefined);
+  }
+}
+
+function logError(what: string, err: unknown, path: string): OutputError {
+  if (err instanceof OutputError) return err;
+  return new OutputError(`${what}: ${systemErrorCode(err) ?? String(err)}`, {
+    code: 'E_JOURNAL_IO',
+    cause: err,
+    details: { path },
+    hint:
+      systemErrorCode(err) === 'ENOSPC' ? 'the disk is full; free space and run again to resume' : undefined,
+  });
+}
