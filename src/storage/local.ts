@@ -63,6 +63,19 @@ export class AtomicFile {
     const target = await outputTarget(path).catch((err: unknown) => {
       throw err instanceof OutputError ? err : outputError(`cannot reopen ${path}`, err, path);
     });
+    // The name comes from a file on disk (a checkpoint): only a temporary file of this output is written.
+    const name = basename(tempPath);
+    if (
+      resolve(dirname(tempPath)) !== resolve(dirname(target)) ||
+      !name.startsWith(`.${basename(target)}.`) ||
+      !name.endsWith('.part')
+    ) {
+      throw new OutputError(`${tempPath} is not a temporary file of ${path}`, {
+        code: 'E_OUTPUT_TEMP',
+        details: { path, tempPath },
+        hint: 'the resume journal beside the output names another file; delete the journal to start afresh',
+      });
+    }
     const f = new AtomicFile(path, target, tempPath);
     try {
       f.handle = await open(tempPath, 'r+');

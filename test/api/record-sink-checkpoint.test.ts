@@ -4,7 +4,15 @@
  * it, writes the same MP4, byte for byte, as one sink given them all.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { deserialize, serialize } from 'node:v8';
@@ -178,6 +186,22 @@ describe('Mp4RecordSink: checkpoint and restore', () => {
     });
     rmSync(cp.tempPath);
     await assert.rejects(Mp4RecordSink.restore(out, stored(kept)), /cannot reopen .*ENOENT/);
+    // A checkpoint naming a file that is not a temporary file of this output: nothing is opened, let
+    // alone cut back or written.
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'keep me');
+    for (const tempPath of [
+      victim,
+      join(dir, '.short.mp4.x.part.txt'),
+      join(dir, 'sub', '.short.mp4.x.part'),
+    ]) {
+      const forged = stored(kept).map((c, i) => (i === kept.length - 1 ? { ...c, tempPath } : c));
+      await assert.rejects(Mp4RecordSink.restore(out, forged), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_OUTPUT_TEMP');
+        return true;
+      });
+    }
+    assert.equal(readFileSync(victim, 'utf8'), 'keep me');
   });
 
   it('no checkpoint before the room for the moov is reserved; a checkpoint of another kind is refused', async () => {
