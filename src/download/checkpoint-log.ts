@@ -10,6 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { OutputError, systemErrorCode } from '../core/errors.js';
+import { writeAllAt } from '../storage/write-all.js';
 import { crc32 } from './crc32.js';
 
 const HEAD = 8;
@@ -86,11 +87,7 @@ export class CheckpointLog {
     body.copy(whole, HEAD);
     const at = this.end;
     try {
-      let off = 0;
-      while (off < whole.length) {
-        const { bytesWritten } = await this.file.write(whole, off, whole.length - off, at + off);
-        off += bytesWritten;
-      }
+      await writeAllAt(this.file, whole, at);
     } catch (err) {
       throw logError(`cannot write ${this.path}`, err, this.path);
     }

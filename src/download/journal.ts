@@ -17,6 +17,7 @@ import { fileReadBuffer } from '../core/bytes.js';
 import type { CastkitError } from '../core/errors.js';
 import { InputError, OutputError, isCastkitError, systemErrorCode } from '../core/errors.js';
 import { LineLog } from '../storage/line-log.js';
+import { writeAllAt } from '../storage/write-all.js';
 import { crc32 } from './crc32.js';
 
 export interface JournalEntry {
@@ -210,15 +211,7 @@ export class SegmentJournal {
     if (this.entries.has(key)) return;
     const offset = this.dataEnd;
     this.dataEnd += bytes.length;
-    try {
-      let off = 0;
-      while (off < bytes.length) {
-        const { bytesWritten } = await this.data.write(bytes, off, bytes.length - off, offset + off);
-        off += bytesWritten;
-      }
-    } catch (err) {
-      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
-    }
+    await this.writeData(bytes, offset);
     const entry: JournalEntry = { key, offset, length: bytes.length, crc: crc32(bytes) };
     // Whole lines, one write at a time: lines never interleave.
     try {
@@ -260,11 +253,7 @@ export class SegmentJournal {
     if (this.closed)
       throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
     try {
-      let off = 0;
-      while (off < bytes.length) {
-        const { bytesWritten } = await this.data.write(bytes, off, bytes.length - off, position + off);
-        off += bytesWritten;
-      }
+      await writeAllAt(this.data, bytes, position);
     } catch (err) {
       throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
     }
