@@ -56,6 +56,8 @@ export class CommitLog {
   private handle: Promise<FileHandle> | undefined;
   /** Where each item that read() returned starts in the file, in bytes. */
   private starts: number[] = [];
+  /** Items in the log: those read() returned (less what cutAt() forgot), and those added since. */
+  length = 0;
 
   constructor(private readonly path: string) {}
 
@@ -92,6 +94,7 @@ export class CommitLog {
         // torn by a kill: ignore
       }
     }
+    this.length = out.length;
     return out;
   }
 
@@ -105,6 +108,7 @@ export class CommitLog {
     if (this.lines) throw new Error('CommitLog.cutAt after add');
     await truncate(this.path, start);
     this.starts.length = index;
+    this.length = index;
   }
 
   /** Append one item (lines are written one at a time, in call order). */
@@ -113,6 +117,7 @@ export class CommitLog {
       this.handle = open(this.path, 'a');
       this.lines = new LineLog(this.handle);
     }
+    this.length++;
     return this.lines.append(JSON.stringify(item));
   }
 

@@ -77,6 +77,8 @@ export interface RecordSinkResult {
   durationSec: number;
   tracks: RemuxTrackSummary[];
   warnings: FormatWarning[];
+  /** Where the payloads begin in the output (Mp4RecordSink): they are the temporary file's, from `reserved`. */
+  payloadStart?: number;
 }
 
 /**
@@ -110,6 +112,11 @@ export class Mp4RecordSink extends DemuxingSink {
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {
     const out = await AtomicFile.create(output);
     return new Mp4RecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
+  }
+
+  /** The temporary file the output is written to until finish() renames it into place. */
+  get tempPath(): string {
+    return this.out.tempPath;
   }
 
   get bytesWritten(): number {
@@ -296,7 +303,9 @@ export class Mp4RecordSink extends DemuxingSink {
       ...(endSec !== undefined ? { endSec } : {}),
     });
     let bytesOut: number;
+    let payloadStart: number;
     if (room > 0 && plan.head.length === room) {
+      payloadStart = room;
       await this.out.writeAt(plan.head, 0);
       await this.writer.close();
       await this.out.commit();
@@ -305,6 +314,7 @@ export class Mp4RecordSink extends DemuxingSink {
       await this.writer.close();
       await rewriteWithHead(this.out, plan.head, room, this.payloadPos, this.output);
       bytesOut = plan.head.length + this.payloadPos;
+      payloadStart = plan.head.length;
     }
     return {
       output: this.output,
@@ -312,6 +322,7 @@ export class Mp4RecordSink extends DemuxingSink {
       durationSec: endSec !== undefined ? plan.durationSec : timeline.durationSec,
       tracks: trackSummaries(tracks, samples),
       warnings: this.warnings,
+      payloadStart,
     };
   }
 
@@ -384,7 +395,7 @@ function joinRuns(runs: DemuxedInput[]): Timeline {
         code: 'E_CONCAT_MISMATCH',
         hint:
           'run the same command again with --format ts: an MPEG-TS carries the change, and it is written' +
-          ' from the resume journal kept beside the output, with nothing fetched again',
+          ' from the resume journal kept beside the output (what it holds is not fetched again)',
       },
     );
   }

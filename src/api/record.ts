@@ -1,5 +1,5 @@
 import { readdir, rm } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { InputError, InterruptedError, NetworkError, UsageError, isCastkitError } from '../core/errors.js';
 import { buildGapReport, gapReportPathFor, writeGapReport } from '../download/gap-report.js';
@@ -17,7 +17,8 @@ import { CommitLog, GAP_CODE_DEFAULT, gapCodeOf, shortCodeOf, type CommittedItem
 import { openRecordSource, type OpenedSource } from './record-open.js';
 import { RawRecordSink, type RecordSink } from './record-raw-sink.js';
 import { FlvChunkJoiningSink, FlvRecordSink } from './record-flv-sink.js';
-import { Mp4RecordSink } from './record-sink.js';
+import { Mp4RecordSink, type RecordSinkOptions } from './record-sink.js';
+import { RecordCheckpoints } from './record-checkpoints.js';
 import { TsRecordSink } from './record-ts-sink.js';
 import type {
   RecordFormat,
@@ -40,6 +41,12 @@ export type {
 
 /** Bytes of fetched segments waiting for their turn at most (RSS stays bounded whatever the segment size). */
 const MAX_HELD_BYTES = 24 << 20;
+
+/**
+ * Segments fetched into memory, and committed from there, when they are at most this far from the one due
+ * next (a recording kept by checkpoints: see record-checkpoints.ts); the others stream into the journal.
+ */
+const IN_MEMORY_AHEAD = 8;
 
 /** Seconds without a new segment after which a live stream is taken as lost (RecordOptions.liveStallSec). */
 const LIVE_STALL_SEC = 60;
@@ -203,14 +210,24 @@ async function createSink(
     const end = durationSec !== undefined ? { endSec: durationSec } : {};
     return FlvRecordSink.create(output, { ...expected, ...end });
   }
-  const cut = durationSec !== undefined ? { endSec: durationSec } : {};
-  return Mp4RecordSink.create(output, {
-    ...expected,
-    ...cut,
+  return Mp4RecordSink.create(output, mp4Options(expectedSec, durationSec, streams, languages, audioOnly));
+}
+
+/** What an Mp4RecordSink is made with (createSink), and restored with. */
+function mp4Options(
+  expectedSec: number | undefined,
+  durationSec: number | undefined,
+  streams: StreamName[],
+  languages: StreamLanguages,
+  audioOnly: boolean,
+): RecordSinkOptions {
+  return {
+    ...(expectedSec !== undefined ? { expectedSec } : {}),
+    ...(durationSec !== undefined ? { endSec: durationSec } : {}),
     streams,
     languages,
     ...(audioOnly ? { audioOnly } : {}),
-  });
+  };
 }
 
 /**
@@ -283,27 +300,84 @@ async function recordFrom(
   });
   // A pipe cannot be resumed: no journal then.
   const journal = toPipe ? undefined : await SegmentJournal.open(journalPathFor(finalOutput), { identity });
-  if (!toPipe) await removeStaleParts(output);
   const order = journal ? CommitLog.in(journal.dir) : undefined;
+  let checkpoints: RecordCheckpoints | undefined;
   // Kept for the next run, unless it holds nothing (the run failed or stopped before any segment came:
   // an empty playlist, a refused format): then it would only be left beside an output that is not there.
   const closeJournal = async (): Promise<void> => {
+    await checkpoints?.close();
     if (journal?.isEmpty) await journal.remove();
     else await journal?.close();
   };
   const expectedSec = options.durationSec ?? source.totalSec;
   const fetched = audioOnly ? audioStreams(opened) : source.streams;
+
+  // --duration: seconds of each stream's timeline (segments and gaps, by the manifest) handed out so far.
+  // A segment that starts at or after the duration is not fetched; the MP4 sink cuts the output exactly.
+  const planned = new Map<StreamName, number>();
+  const wantedIn = (p: ReadonlyMap<StreamName, number>, stream: StreamName): boolean =>
+    fetched.includes(stream) &&
+    (options.durationSec === undefined || (p.get(stream) ?? 0) < options.durationSec - 1e-6);
+  const wanted = (stream: StreamName): boolean => wantedIn(planned, stream);
+  const plan = (stream: StreamName, seconds: number | undefined): void => {
+    planned.set(stream, (planned.get(stream) ?? 0) + (seconds ?? 0));
+  };
+  const reachedDuration = (): boolean =>
+    options.durationSec !== undefined && fetched.every((name) => !wanted(name));
+  // A VOD playlist (HLS, DASH) lists the same segments on every run: one given up on can be tried again.
+  const refills = !source.live && (source.kind === 'hls' || source.kind === 'dash');
+  /**
+   * Where the replay of what earlier runs committed stops (see below): an item past this one's
+   * --duration, or a segment given up on or kept short that a VOD playlist lets us try again.
+   */
+  const replayEnd = (items: readonly CommittedItem[]): number => {
+    const p = new Map<StreamName, number>();
+    for (const [k, item] of items.entries()) {
+      if (item.kind === 'init') continue;
+      if (!wantedIn(p, item.stream)) return k;
+      if (refills && journal && (item.missed !== undefined || item.short !== undefined)) return k;
+      p.set(item.stream, (p.get(item.stream) ?? 0) + (item.duration ?? 0));
+    }
+    return items.length;
+  };
+
+  // A VOD recorded to MP4 from HLS or DASH: the segment due next is fetched into memory and committed
+  // from there, kept by a checkpoint of the output instead of in the journal (record-checkpoints.ts).
+  // Not live streams: their segments are not there to fetch again when a rerun cannot use the output (one
+  // with --format ts after a change of encoding, say), and they come no faster than they are played.
+  const checkpointing =
+    journal !== undefined &&
+    format === 'mp4' &&
+    !source.live &&
+    (source.kind === 'hls' || source.kind === 'dash');
+  let earlier: CommittedItem[];
+  let restored: { sink: Mp4RecordSink; items: number } | undefined;
   let sink: RecordSink;
   try {
-    sink = await createSink(
-      opened,
-      format,
-      toPipe ? (options.stdout ?? process.stdout) : output,
-      expectedSec,
-      options.durationSec,
-      fetched,
-      audioOnly,
-    );
+    earlier = (await order?.read()) ?? [];
+    if (journal) checkpoints = await RecordCheckpoints.open(journal);
+    if (checkpoints && checkpointing) {
+      const sinkOptions = mp4Options(
+        expectedSec,
+        options.durationSec,
+        fetched,
+        containerLanguages(source.languages),
+        audioOnly,
+      );
+      restored = await checkpoints.restore(output, replayEnd(earlier), sinkOptions, options.onNotice);
+    } else await checkpoints?.reset();
+    if (!toPipe) await removeStaleParts(output, restored?.sink.tempPath);
+    sink =
+      restored?.sink ??
+      (await createSink(
+        opened,
+        format,
+        toPipe ? (options.stdout ?? process.stdout) : output,
+        expectedSec,
+        options.durationSec,
+        fetched,
+        audioOnly,
+      ));
     // ustream's FLV chunks are whole FLV files: joined (timestamps repaired) before the MP4 demuxes them.
     if (source.kind === 'ustream' && (format === 'mp4' || format === 'ts'))
       sink = new FlvChunkJoiningSink(sink);
@@ -325,9 +399,10 @@ async function recordFrom(
     if (options.allowGaps !== true || n < opened.retry.maxAttempts) return undefined;
     return (s) => keptShort.set(item.key, s);
   };
-  // A VOD playlist (HLS, DASH) lists the same segments on every run: one given up on can be tried again.
-  const refills = !source.live && (source.kind === 'hls' || source.kind === 'dash');
   const done = new Set<string>();
+  // A rerun replays a VOD's recording only up to a segment given up on or kept short (it tries that one
+  // again): the segments after one are journaled, not kept by checkpoints it would not restore.
+  let checkpointable = true;
   // Per stream: the init section the sink has in force once the items handed out so far are committed.
   const initInForce = new Map<StreamName, string>();
   const stats = { fetched: 0, fromJournal: 0, bytes: 0, retries: 0, committed: 0, inits: 0 };
@@ -340,25 +415,32 @@ async function recordFrom(
   let firstPdt: number | undefined;
   let total = 0;
 
-  // --duration: seconds of each stream's timeline (segments and gaps, by the manifest) handed out so far.
-  // A segment that starts at or after the duration is not fetched; the MP4 sink cuts the output exactly.
-  const planned = new Map<StreamName, number>();
-  const wanted = (stream: StreamName): boolean =>
-    fetched.includes(stream) &&
-    (options.durationSec === undefined || (planned.get(stream) ?? 0) < options.durationSec - 1e-6);
-  const plan = (stream: StreamName, seconds: number | undefined): void => {
-    planned.set(stream, (planned.get(stream) ?? 0) + (seconds ?? 0));
+  /**
+   * Hand an item to the sink, and count it. `restoredSink`: an item of an earlier run that the restored
+   * sink holds already (counted only).
+   */
+  // A run that fails: its output goes, unless checkpoints hold segments that are only in it (the temporary
+  // file is kept as it is then, for the same command to go on from).
+  const dropSink = async (): Promise<void> => {
+    if (sink instanceof Mp4RecordSink && checkpoints && checkpoints.count > 0)
+      await sink.suspend().catch(() => sink.abort());
+    else await sink.abort();
   };
-  const reachedDuration = (): boolean =>
-    options.durationSec !== undefined && fetched.every((name) => !wanted(name));
 
-  const commitItem = async (item: CommittedItem, bytes: Uint8Array | undefined): Promise<void> => {
-    if (item.kind === 'init' && bytes) {
-      await sink.setInit(item.stream, bytes);
+  const commitItem = async (
+    item: CommittedItem,
+    bytes: Uint8Array | undefined,
+    restoredSink = false,
+  ): Promise<void> => {
+    if (item.kind === 'init' && (bytes || restoredSink)) {
+      if (bytes) await sink.setInit(item.stream, bytes);
       stats.inits++;
     } else if (item.kind === 'gap') {
-      await sink.addGap(item.stream, item.duration ?? 0);
+      if (!restoredSink) await sink.addGap(item.stream, item.duration ?? 0);
       if (item.missed !== undefined) done.add(item.missed);
+      if (item.missed !== undefined && refills) checkpointable = false;
+    } else if (restoredSink) {
+      stats.committed++;
     } else if (bytes) {
       await sink.addSegment(item.stream, bytes, {
         name: item.name ?? item.key,
@@ -371,9 +453,10 @@ async function recordFrom(
   };
 
   try {
-    // What earlier runs committed, in their order, from the journal.
+    // What earlier runs committed, in their order, from the journal: the first `restored.items` are in
+    // the restored sink already.
     const lastKeys = new Map<StreamName, string>();
-    const earlier = (await order?.read()) ?? [];
+    const inSink = restored?.items ?? 0;
     for (const [k, item] of earlier.entries()) {
       if (item.kind !== 'init') {
         // An earlier run that went on further (another --duration): what lies past this one's is left out.
@@ -389,7 +472,7 @@ async function recordFrom(
         plan(item.stream, item.duration);
       }
       if (item.kind === 'gap') {
-        await commitItem(item, undefined);
+        await commitItem(item, undefined, k < inSink);
         gaps.push({
           stream: item.stream,
           key: item.key,
@@ -399,13 +482,14 @@ async function recordFrom(
         });
         continue;
       }
-      const bytes = await journal?.read(item.key);
-      if (!bytes) {
-        // Damaged on disk: from here on, fetched again and committed (and listed) anew.
+      const bytes = k < inSink ? undefined : await journal?.read(item.key);
+      if (!bytes && k >= inSink) {
+        // Damaged on disk, or kept by a checkpoint that could not be restored: from here on, fetched
+        // again and committed (and listed) anew.
         await order?.cutAt(k);
         break;
       }
-      await commitItem(item, bytes);
+      await commitItem(item, bytes, k < inSink);
       if (item.short) gaps.push(shortGap(item, item.short));
       if (item.kind === 'media') {
         stats.fromJournal++;
@@ -529,6 +613,7 @@ async function recordFrom(
           retry: opened.retry,
           allowGaps: options.allowGaps === true,
           maxHeldBytes: MAX_HELD_BYTES,
+          ...(checkpointing ? { inMemoryAhead: IN_MEMORY_AHEAD } : {}),
           segmentReleased: () => sink.releasesSegments?.() ?? false,
           signal: stop.signal,
           // With a journal, bodies stream into it (decrypted on the way); without one (stdout), in memory.
@@ -562,7 +647,7 @@ async function recordFrom(
                   return clear;
                 },
               }),
-          onSegment: async (key, bytes, i, replayed) => {
+          onSegment: async (key, bytes, i, replayed, unjournaled) => {
             const item = byIndex[i] as Item;
             // From an earlier run's journal: a TS segment kept short then (--allow-gaps) is a gap again.
             if (replayed && checkSegments && item.kind === 'media' && item.seg) {
@@ -609,7 +694,12 @@ async function recordFrom(
             }
             await commitItem(c, bytes);
             batchCommitted++;
-            await order?.add(c);
+            if (c.short && refills) checkpointable = false;
+            if (unjournaled && checkpoints && journal && order && sink instanceof Mp4RecordSink)
+              await checkpoints.keep(checkpointable ? sink : undefined, c, bytes, journal, order);
+            else if (unjournaled)
+              throw new Error(`segment ${key} was fetched into memory with no way to keep it`);
+            else await order?.add(c);
             if (item.kind === 'media' && firstPdt === undefined && item.seg?.programDateTime !== undefined) {
               firstPdt = item.seg.programDateTime;
             }
@@ -669,7 +759,7 @@ async function recordFrom(
     if (stop.signal.aborted && state.stoppedBy !== 'duration') state.stoppedBy = 'interrupt';
   } catch (err) {
     if (!(err instanceof InterruptedError)) {
-      await sink.abort();
+      await dropSink();
       await order?.close();
       await closeJournal();
       throw err;
@@ -684,7 +774,7 @@ async function recordFrom(
   try {
     written = await sink.finish();
   } catch (err) {
-    await sink.abort();
+    await dropSink();
     await order?.close();
     if (audioOnly && isCastkitError(err) && err.code === 'E_NOTHING_RECORDED') {
       // Another run would find no audio either, and an .mp4 of it has a journal of its own name.
@@ -726,9 +816,15 @@ async function recordFrom(
   // A VOD's segments given up on (or kept short) can be tried again by the same command: the journal stays
   // for that until a run has them all (it holds what the others were, so none is fetched twice).
   const retryable = gaps.filter((g) => g.retryable === true);
-  if (complete && (gaps.length === 0 || (options.allowGaps && retryable.length === 0)))
+  if (complete && (gaps.length === 0 || (options.allowGaps && retryable.length === 0))) {
+    await checkpoints?.close();
     await journal?.remove();
-  else await closeJournal();
+  } else {
+    // The output holds segments that only checkpoints keep: a rerun makes its temporary file again from it.
+    if (checkpoints && sink instanceof Mp4RecordSink && written.payloadStart !== undefined)
+      await checkpoints.noteFinished(output, sink.tempPath, written.payloadStart);
+    await closeJournal();
+  }
   if (complete && gaps.length === 0 && !toPipe) {
     // An earlier run's report of gaps this run filled.
     await rm(gapReportPathFor(finalOutput), { force: true });
@@ -882,8 +978,11 @@ function describe(err: unknown): string {
   return isCastkitError(err) ? `${err.code} ${err.message}` : String(err);
 }
 
-/** Temporary outputs left by a run that was killed (the journal's lock says no run is using them now). */
-async function removeStaleParts(output: string): Promise<void> {
+/**
+ * Temporary outputs left by a run that was killed (the journal's lock says no run is using them now), but
+ * `spare`: the one a restored sink goes on writing.
+ */
+async function removeStaleParts(output: string, spare?: string): Promise<void> {
   const dir = dirname(output);
   const prefix = `.${basename(output)}.`;
   let names: string[];
@@ -893,6 +992,7 @@ async function removeStaleParts(output: string): Promise<void> {
     return;
   }
   for (const n of names) {
+    if (spare !== undefined && resolve(dir, n) === resolve(spare)) continue;
     if (n.startsWith(prefix) && (n.endsWith('.part') || n.endsWith('.part.spill'))) {
       await rm(join(dir, n), { force: true }).catch(() => undefined);
     }

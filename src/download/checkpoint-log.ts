@@ -21,8 +21,11 @@ export class CheckpointLog {
   private constructor(
     readonly path: string,
     private readonly file: FileHandle,
-    /** The records, in order. */
-    readonly records: unknown[],
+    /**
+     * The records the log held when it was opened, in order (for a restore). Records appended later are
+     * not kept in memory: a long recording appends one per segment. release() lets go of these too.
+     */
+    public records: unknown[],
     /** Where each record ends in the file. */
     private readonly ends: number[],
   ) {}
@@ -91,22 +94,31 @@ export class CheckpointLog {
     } catch (err) {
       throw logError(`cannot write ${this.path}`, err, this.path);
     }
-    this.records.push(record);
     this.ends.push(at + whole.length);
-    return this.records.length - 1;
+    return this.ends.length - 1;
+  }
+
+  /** Records in the log: read at open, and appended since. */
+  get length(): number {
+    return this.ends.length;
+  }
+
+  /** Let go of the records read at open (restored from): the log goes on, its count too. */
+  release(): void {
+    this.records = [];
   }
 
   /** Keep only the first `n` records (a resume that could not use the rest): the file is cut after them. */
   async keep(n: number): Promise<void> {
     await this.queue;
-    if (n >= this.records.length) return;
+    if (n >= this.ends.length) return;
     const at = n > 0 ? (this.ends[n - 1] as number) : 0;
     try {
       await this.file.truncate(at);
     } catch (err) {
       throw logError(`cannot write ${this.path}`, err, this.path);
     }
-    this.records.length = n;
+    if (this.records.length > n) this.records.length = n;
     this.ends.length = n;
   }
 

@@ -1,7 +1,9 @@
 /**
  * The resume journal: a directory beside the output holding
  *   segments.bin   the bytes of every completed segment, appended in completion order
- *   journal.jsonl  a header line, then one line per completed segment: key, offset, length, CRC-32
+ *   journal.jsonl  a header line, then one line per completed segment: key, offset, length, CRC-32; or
+ *                  key and checkpoint, for a segment whose bytes are not kept here but in the output the
+ *                  recording writes (its sink's checkpoint of that index, in checkpoints.bin: see mark())
  *   lock           the pid of the run using it
  * A segment's bytes are written first and its line appended after, so a line always describes bytes that
  * were fully handed to the OS. After kill -9 the last line may be torn (cut mid-write): it is dropped and
@@ -45,6 +47,8 @@ export function journalPathFor(outputPath: string): string {
 
 export class SegmentJournal {
   private readonly entries = new Map<string, JournalEntry>();
+  /** Segments kept by a checkpoint of the output instead of their bytes: key -> checkpoint index. */
+  private readonly marks = new Map<string, number>();
   /** @internal Bytes handed to writers and not yet on disk (bounded; see JournalWriter). */
   queuedBytes = 0;
   /** Write batches whose write is done, for the next ones (no new memory to fault in for each). */
@@ -95,6 +99,7 @@ export class SegmentJournal {
     const whole = text.slice(0, text.lastIndexOf('\n') + 1);
     const lines = whole.split('\n').filter((l) => l !== '');
     const entries: JournalEntry[] = [];
+    const marks = new Map<string, number>();
     let header: { identity?: unknown } | undefined;
     for (const [i, line] of lines.entries()) {
       let v: unknown;
@@ -114,14 +119,17 @@ export class SegmentJournal {
           hint: `move ${dir} away or delete it to start afresh`,
         });
       }
-      const e = v as { k?: unknown; o?: unknown; n?: unknown; c?: unknown };
-      if (
+      const e = v as { k?: unknown; o?: unknown; n?: unknown; c?: unknown; cp?: unknown };
+      if (typeof e.k === 'string' && Number.isSafeInteger(e.cp) && (e.cp as number) >= 0) {
+        marks.set(e.k, e.cp as number);
+      } else if (
         typeof e.k === 'string' &&
         Number.isSafeInteger(e.o) &&
         Number.isSafeInteger(e.n) &&
         Number.isSafeInteger(e.c)
       ) {
         entries.push({ key: e.k, offset: e.o as number, length: e.n as number, crc: e.c as number });
+        marks.delete(e.k); // fetched again after its checkpoint was given up: the bytes are what counts
       }
     }
     const recorded = header?.identity;
@@ -150,6 +158,7 @@ export class SegmentJournal {
         j.entries.set(e.key, e);
         j.dataEnd = Math.max(j.dataEnd, e.offset + e.length);
       }
+      for (const [key, cp] of marks) j.marks.set(key, cp);
       // Only when there is a torn tail to cut: ext4 marks a truncated file for a flush of all its dirty
       // data at close (auto_da_alloc), which made closing a 1 GB journal take a third of a second.
       if (size > j.dataEnd) await data.truncate(j.dataEnd);
@@ -177,6 +186,28 @@ export class SegmentJournal {
    */
   forget(key: string): void {
     this.entries.delete(key);
+    this.marks.delete(key);
+  }
+
+  /**
+   * List a committed segment as kept by checkpoint `cp` of the recording's output (its bytes are not in
+   * segments.bin). Resolves once the line is written. has() stays false for it: a later run that cannot
+   * restore that checkpoint fetches the segment again.
+   */
+  async mark(key: string, cp: number): Promise<void> {
+    if (this.closed)
+      throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
+    try {
+      await this.lines.append(JSON.stringify({ k: key, cp }));
+    } catch (err) {
+      throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
+    }
+    this.marks.set(key, cp);
+  }
+
+  /** The checkpoint a segment was listed with by mark(), if any. */
+  checkpointOf(key: string): number | undefined {
+    return this.marks.get(key);
   }
 
   /** Bytes of a completed segment (0 for a key not listed). */
@@ -190,7 +221,7 @@ export class SegmentJournal {
 
   /** Nothing listed and no bytes written, by this run or an earlier one: nothing to resume from. */
   get isEmpty(): boolean {
-    return this.entries.size === 0 && this.dataEnd === 0;
+    return this.entries.size === 0 && this.marks.size === 0 && this.dataEnd === 0;
   }
 
   keys(): IterableIterator<string> {

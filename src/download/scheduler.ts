@@ -53,7 +53,14 @@ export interface DownloadSegmentsOptions {
    * Called with each segment's bytes, strictly in list order, one at a time (awaited); `replayed` when they
    * come from the journal of an earlier run (not fetched, nor checked by a transform, in this one).
    */
-  onSegment: (key: string, bytes: Buffer, index: number, replayed: boolean) => void | Promise<void>;
+  onSegment: (
+    key: string,
+    bytes: Buffer,
+    index: number,
+    replayed: boolean,
+    /** Fetched into memory, not journaled (inMemoryAhead): onSegment keeps it before it returns. */
+    unjournaled: boolean,
+  ) => void | Promise<void>;
   /** With allowGaps: called in list order at the place of each segment given up on. */
   onMissing?: (missing: MissingSegment) => void | Promise<void>;
   /** Give up on segments that keep failing and carry on, instead of failing the run. */
@@ -84,6 +91,15 @@ export interface DownloadSegmentsOptions {
    * and committed.
    */
   transformFor?: (segment: Segment, signal: AbortSignal) => Promise<ChunkTransform | undefined>;
+  /**
+   * With a journal and the HTTP fetch: a segment taken when it is within this many of the one due next is
+   * fetched into memory, not into the journal, and handed to onSegment as `unjournaled`: onSegment keeps
+   * it then, as the consumer sees fit (journal.put, or a checkpoint of an output that holds it), before
+   * it returns. One that never gets its turn (the run stops, or one before it fails) is journaled at the
+   * end; one in flight then is lost, as a streamed one is. Segments further ahead go to the journal as
+   * they arrive. Default 0 (none).
+   */
+  inMemoryAhead?: number;
   /** Out-of-order completions held in memory at most (never below concurrency). Default 64. */
   maxHeldSegments?: number;
   /** Bytes of out-of-order completions held at most. Default 256 MiB. */
@@ -271,6 +287,31 @@ export async function downloadSegments(
   // segments waiting for their turn hold no memory; each is read back from the journal when committed.
   const streaming = journal !== undefined && !o.fetchSegment && client !== undefined;
   const streamed: boolean[] = [];
+  const inMemoryAhead = streaming ? Math.max(0, Math.floor(o.inMemoryAhead ?? 0)) : 0;
+  /** Segments fetched into memory and not journaled (inMemoryAhead). */
+  const unjournaled: boolean[] = [];
+  /** Segment i into memory, through the transform as a streamed one goes (inMemoryAhead). */
+  const fetchToMemory = (i: number, seg: Segment): Promise<Buffer> =>
+    withRetry(
+      async () => {
+        const transform = await o.transformFor?.(seg, run.signal);
+        const body = toBuffer(
+          await (client as HttpClient).fetchBytes(seg.url, {
+            ...o.request,
+            range: seg.range,
+            signal: run.signal,
+            allocate,
+          }),
+        );
+        if (!transform) return body;
+        transform.start?.(body.length);
+        const out = transform.update(body);
+        const tail = transform.final();
+        return tail.length > 0 ? Buffer.concat([out, tail]) : out;
+      },
+      policy,
+      retryHooks(i, seg),
+    );
   const streamOne = async (i: number, seg: Segment): Promise<number> => {
     const j = journal as SegmentJournal;
     return withRetry(
@@ -309,6 +350,13 @@ export async function downloadSegments(
     const seg = segments[i] as Segment;
     let bytes: Buffer;
     try {
+      if (streaming && i - nextCommit < inMemoryAhead) {
+        bytes = await fetchToMemory(i, seg);
+        stats.fetched++;
+        stats.fetchedBytes += bytes.length;
+        unjournaled[i] = true;
+        return bytes;
+      }
       if (streaming) {
         const length = await streamOne(i, seg);
         stats.fetched++;
@@ -426,7 +474,7 @@ export async function downloadSegments(
         // The next segment, when it is journaled already (streamed segments are never held), is read
         // while this one is consumed.
         if (streamed[i + 1] && ahead === undefined) ahead = { i: i + 1, read: readStreamed(i + 1) };
-        await o.onSegment(seg.key, bytes, i, replayed);
+        await o.onSegment(seg.key, bytes, i, replayed, unjournaled[i] === true);
         release(bytes);
         stats.committed++;
         stats.committedBytes += length;
@@ -446,6 +494,13 @@ export async function downloadSegments(
   // A read ahead that was not taken (the run stopped): let it end before the caller closes the journal.
   await ahead?.read.catch(() => undefined);
   await Promise.all(workers);
+  // Segments fetched into memory that never got their turn (the run stopped, or the one before failed):
+  // journaled now, so that a rerun does not fetch them again.
+  if (journal) {
+    for (const [i, bytes] of held) {
+      if (unjournaled[i]) await journal.put((segments[i] as Segment).key, bytes).catch(() => undefined);
+    }
+  }
   o.signal?.removeEventListener('abort', onCallerAbort);
   await ownClient?.close().catch(() => undefined);
   progress(true);

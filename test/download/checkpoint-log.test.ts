@@ -37,9 +37,14 @@ describe('CheckpointLog', () => {
     // Appends not awaited one by one still land one after another.
     const indexes = await Promise.all([0, 1, 2, 3].map((i) => log.append(record(i))));
     assert.deepEqual(indexes, [0, 1, 2, 3]);
+    // Appended records are counted, not held in memory (one per segment of a long recording).
+    assert.deepEqual(log.records, []);
+    assert.equal(log.length, 4);
     await log.close();
     const again = await CheckpointLog.open(dir);
     assert.deepEqual(again.records, [0, 1, 2, 3].map(record));
+    again.release();
+    assert.deepEqual(again.records, []);
     assert.equal(await again.append(record(4)), 4);
     await again.close();
     assert.equal((await CheckpointLog.open(dir)).records.length, 5);
@@ -77,10 +82,17 @@ describe('CheckpointLog', () => {
     const log = await CheckpointLog.open(dir);
     for (let i = 0; i < 5; i++) await log.append(record(i));
     await log.keep(2);
-    assert.equal(log.records.length, 2);
+    assert.equal(log.length, 2);
     assert.equal(await log.append(record(7)), 2);
     await log.close();
-    assert.deepEqual((await CheckpointLog.open(dir)).records, [0, 1, 7].map(record));
+    const again = await CheckpointLog.open(dir);
+    assert.deepEqual(again.records, [0, 1, 7].map(record));
+    // Of the records read at open too.
+    await again.keep(1);
+    assert.deepEqual(again.records, [record(0)]);
+    assert.equal(again.length, 1);
+    await again.close();
+    assert.deepEqual((await CheckpointLog.open(dir)).records, [record(0)]);
   });
 
   it('says what failed: a directory that is not there, an append after close', async () => {

@@ -322,6 +322,70 @@ describe('downloadSegments', () => {
     }
   });
 
+  it('inMemoryAhead: the segments next in line come in memory and unjournaled, the others through the journal; those that never get their turn are journaled at the stop', async () => {
+    const so = await startSegmentOrigin(12);
+    so.origin.latency((p) => (p === so.path(1) ? 400 : 0));
+    const dir = journalDir();
+    const ac = new AbortController();
+    try {
+      const j = await SegmentJournal.open(dir);
+      const streamed = new Set<string>();
+      const writer = j.writer.bind(j);
+      j.writer = (key) => {
+        streamed.add(key);
+        return writer(key);
+      };
+      const given: [string, boolean, boolean][] = [];
+      const timer = setTimeout(() => ac.abort(), 200);
+      const err = await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        journal: j,
+        inMemoryAhead: 3,
+        signal: ac.signal,
+        onSegment: async (key, bytes, _i, _replayed, unjournaled) => {
+          given.push([key, unjournaled, j.has(key)]);
+          if (unjournaled) await j.put(key, bytes); // the consumer keeps it
+        },
+      }).catch((e: unknown) => e);
+      clearTimeout(timer);
+      assert.ok(err instanceof InterruptedError, String(err));
+      // Segment 1 is slow: only segment 0 was committed, from memory, not journaled when given.
+      assert.deepEqual(given, [[so.segments[0]?.key, true, false]]);
+      const keys = so.segments.map((s) => s.key);
+      assert.ok(!streamed.has(keys[0] as string) && !streamed.has(keys[1] as string));
+      assert.ok(streamed.size > 0, 'segments further ahead stream into the journal');
+      const heldInMemory = keys.filter((k, i) => i > 1 && j.has(k) && !streamed.has(k));
+      assert.ok(
+        heldInMemory.length > 0,
+        'fetched into memory, never given their turn: journaled at the stop',
+      );
+      await j.close();
+
+      const before = so.origin.requests.length;
+      so.origin.latency(undefined);
+      const j2 = await SegmentJournal.open(dir);
+      const out = collector();
+      await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        journal: j2,
+        inMemoryAhead: 3,
+        onSegment: async (key, bytes, _i, _replayed, unjournaled) => {
+          out.onSegment(key, bytes);
+          if (unjournaled) await j2.put(key, bytes);
+        },
+      });
+      await j2.close();
+      const again = so.origin.requests.slice(before).map((r) => r.path);
+      assert.ok(again.includes(so.path(1)), 'the segment in flight at the stop is fetched again');
+      for (const k of heldInMemory) assert.ok(!again.includes(so.path(keys.indexOf(k))), `${k} is not`);
+      assert.ok(out.joined().equals(Buffer.concat(so.bodies)), 'same bytes as an uninterrupted run');
+    } finally {
+      await so.close();
+    }
+  });
+
   it('refetches a segment whose journaled bytes were damaged', async () => {
     const so = await startSegmentOrigin(6);
     const dir = journalDir();

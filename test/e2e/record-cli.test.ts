@@ -10,36 +10,13 @@ import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture } from '../helpers/live-origin.js';
 import { decodeMessages } from '../helpers/media-check.js';
 import { tools } from '../helpers/fixtures.js';
-import { streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
+import { bestVariant, streamFixture, type StreamFixture } from '../helpers/stream-fixtures.js';
 import { startStreamEmulator, wsFixtures } from '../helpers/ws-servers.js';
 import { startUstreamEmulator, ustreamFixture } from '../helpers/ustream-emulator.js';
 import { packets } from '../helpers/media-check.js';
 import { scratchDir } from '../helpers/scratch.js';
 
 const dir = scratchDir('castkit-record-cli-');
-
-/** The best variant's media playlist: its path and, by journal key, each segment's path. */
-function bestVariant(fx: StreamFixture, prefix: string): { playlist: string; byKey: Map<string, string> } {
-  const master = readFileSync(join(fx.dir, fx.entry), 'utf8').split('\n');
-  let best = -1;
-  let rel = '';
-  master.forEach((l, i) => {
-    const bw = Number(/BANDWIDTH=(\d+)/.exec(l)?.[1] ?? -1);
-    if (l.startsWith('#EXT-X-STREAM-INF') && bw > best) {
-      best = bw;
-      rel = (master[i + 1] ?? '').trim();
-    }
-  });
-  const base = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : '';
-  const lines = readFileSync(join(fx.dir, rel), 'utf8').split('\n');
-  let seq = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(lines.join('\n'))?.[1] ?? 0);
-  const byKey = new Map<string, string>();
-  for (const l of lines) {
-    if (l.trim() === '' || l.startsWith('#')) continue;
-    byKey.set(`main:d0:m${seq++}`, `${prefix}/${base}${l.trim()}`);
-  }
-  return { playlist: `${prefix}/${rel}`, byKey };
-}
 
 function journalKeys(output: string): Set<string> {
   const path = join(`${output}.castkit-journal`, 'journal.jsonl');

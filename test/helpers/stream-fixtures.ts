@@ -756,3 +756,41 @@ export function packageFiles(fixture: Pick<StreamFixture, 'dir'>): string[] {
   walk(fixture.dir);
   return out.sort();
 }
+
+/**
+ * The best variant's media playlist (the highest BANDWIDTH), relative to the fixture's folder; the entry
+ * itself when it is a media playlist.
+ */
+export function mediaPlaylistOf(fx: StreamFixture): string {
+  const master = readFileSync(join(fx.dir, fx.entry), 'utf8');
+  if (!master.includes('#EXT-X-STREAM-INF')) return fx.entry;
+  const lines = master.split('\n');
+  let best = -1;
+  let rel = '';
+  lines.forEach((l, i) => {
+    const bw = Number(/BANDWIDTH=(\d+)/.exec(l)?.[1] ?? -1);
+    if (l.startsWith('#EXT-X-STREAM-INF') && bw > best) {
+      best = bw;
+      rel = (lines[i + 1] ?? '').trim();
+    }
+  });
+  const dir = fx.entry.includes('/') ? fx.entry.slice(0, fx.entry.lastIndexOf('/') + 1) : '';
+  return `${dir}${rel}`;
+}
+
+/** The best variant's media playlist: its path and, by journal key, each segment's path. */
+export function bestVariant(
+  fx: StreamFixture,
+  prefix: string,
+): { playlist: string; byKey: Map<string, string> } {
+  const rel = mediaPlaylistOf(fx);
+  const base = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/') + 1) : '';
+  const lines = readFileSync(join(fx.dir, rel), 'utf8').split('\n');
+  let seq = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(lines.join('\n'))?.[1] ?? 0);
+  const byKey = new Map<string, string>();
+  for (const l of lines) {
+    if (l.trim() === '' || l.startsWith('#')) continue;
+    byKey.set(`main:d0:m${seq++}`, `${prefix}/${base}${l.trim()}`);
+  }
+  return { playlist: `${prefix}/${rel}`, byKey };
+}

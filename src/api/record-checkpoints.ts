@@ -1,0 +1,212 @@
+/**
+ * A recording whose output keeps its segments: a segment committed in its turn straight from memory is
+ * not written to the resume journal's segments.bin (142 MB written, checksummed and read back for a
+ * 142 MB recording) but kept by a checkpoint of the MP4 sink (Mp4RecordSink.checkpoint: about 70 kB),
+ * appended to checkpoints.bin with the count of order.jsonl items it holds, and listed in journal.jsonl
+ * as kept by it. A rerun restores the sink from the checkpoints and the output's temporary file, and
+ * replays from the journal only what was committed after the last one.
+ *
+ * Order of the writes for one segment, so that a kill anywhere leaves something a rerun can use:
+ * checkpoint, order.jsonl line, journal line. A checkpoint whose order line is missing is dropped (its
+ * segment is fetched again); an order line whose journal line is missing is kept (the checkpoint holds the
+ * segment, and the journal merely does not say so).
+ *
+ * A stop that finishes the output (Ctrl-C, a stream lost) renames the temporary file into place: the
+ * output's payloads are what the temporary file held. finished.json says where they begin, and a rerun
+ * copies them back into a temporary file, leaving the finished output as it is until the new one replaces
+ * it.
+ */
+import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CheckpointLog } from '../download/checkpoint-log.js';
+import type { SegmentJournal } from '../download/journal.js';
+import { systemErrorCode } from '../core/errors.js';
+import { writeAllAt } from '../storage/write-all.js';
+import type { CommitLog, CommittedItem } from './record-order.js';
+import { Mp4RecordSink, type Mp4SinkCheckpoint, type RecordSinkOptions } from './record-sink.js';
+
+/** One record of checkpoints.bin: the sink once the first `items` items of order.jsonl were committed. */
+interface SinkRecord {
+  items: number;
+  sink: Mp4SinkCheckpoint;
+}
+
+/** What finished.json says of an output finished at a stop that left the recording to go on. */
+interface FinishedOutput {
+  /** The temporary file that was renamed into the output. */
+  tempPath: string;
+  payloadStart: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/** Bytes copied at a time when a temporary file is made again from a finished output. */
+const COPY_BLOCK = 8 << 20;
+
+export class RecordCheckpoints {
+  private constructor(
+    private readonly log: CheckpointLog,
+    private readonly dir: string,
+  ) {}
+
+  static async open(journal: SegmentJournal): Promise<RecordCheckpoints> {
+    return new RecordCheckpoints(await CheckpointLog.open(journal.dir), journal.dir);
+  }
+
+  /** Checkpoints kept (by this run and the earlier ones it went on from). */
+  get count(): number {
+    return this.log.length;
+  }
+
+  /**
+   * The sink as it was at the last checkpoint within the first `limit` items of order.jsonl (those a
+   * rerun would replay as they are), and how many items it holds; undefined when there is none, or it
+   * cannot be restored (`onNotice` says why: its segments are fetched again). The checkpoints after it
+   * are dropped.
+   */
+  async restore(
+    output: string,
+    limit: number,
+    options: RecordSinkOptions,
+    onNotice: ((message: string) => void) | undefined,
+  ): Promise<{ sink: Mp4RecordSink; items: number } | undefined> {
+    const records = this.log.records;
+    this.log.release();
+    let last = -1;
+    for (const [i, r] of records.entries()) {
+      if (!isSinkRecord(r) || r.items > limit) break;
+      last = i;
+    }
+    const record = records[last] as SinkRecord | undefined;
+    if (!record) {
+      await this.reset();
+      return undefined;
+    }
+    const checkpoints = (records.slice(0, last + 1) as SinkRecord[]).map((r) => r.sink);
+    try {
+      await this.remakeTemp(output, record.sink);
+      const sink = await Mp4RecordSink.restore(output, checkpoints, options);
+      await this.log.keep(last + 1);
+      await rm(join(this.dir, 'finished.json'), { force: true });
+      return { sink, items: record.items };
+    } catch (err) {
+      onNotice?.(
+        `cannot go on from where the output was (${err instanceof Error ? err.message : String(err)}): the segments it held are fetched again`,
+      );
+      await this.reset();
+      return undefined;
+    }
+  }
+
+  /** No sink restored: the checkpoints are of an output that is not there any more. */
+  async reset(): Promise<void> {
+    this.log.release();
+    await this.log.keep(0);
+    await rm(join(this.dir, 'finished.json'), { force: true });
+  }
+
+  /**
+   * Keep a segment committed from memory (not journaled): by a checkpoint of the sink, or, when the sink
+   * cannot give one now (or none is given: a rerun would not restore it), by its bytes in the journal.
+   * `item` is then added to the order log.
+   */
+  async keep(
+    sink: Mp4RecordSink | undefined,
+    item: CommittedItem,
+    bytes: Uint8Array,
+    journal: SegmentJournal,
+    order: CommitLog,
+  ): Promise<void> {
+    const cp = await sink?.checkpoint();
+    if (!cp) {
+      await journal.put(item.key, bytes);
+      await order.add(item);
+      return;
+    }
+    const record: SinkRecord = { items: order.length + 1, sink: cp };
+    const index = await this.log.append(record);
+    await order.add(item);
+    await journal.mark(item.key, index);
+  }
+
+  /**
+   * The output was finished at a stop that leaves the recording to go on: say where its payloads are,
+   * for a rerun to make the temporary file again from it.
+   */
+  async noteFinished(output: string, tempPath: string, payloadStart: number): Promise<void> {
+    if (this.log.length === 0) return;
+    const st = await stat(output);
+    const note: FinishedOutput = { tempPath, payloadStart, size: st.size, mtimeMs: st.mtimeMs };
+    await writeFile(join(this.dir, 'finished.json'), JSON.stringify(note) + '\n');
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+  }
+
+  /**
+   * When the checkpoint's temporary file is not there but the output it was finished into is (as
+   * finished.json describes it, untouched since), the payloads are copied back into a new temporary file
+   * of that name. Anything else is left for Mp4RecordSink.restore to refuse.
+   */
+  private async remakeTemp(output: string, cp: Mp4SinkCheckpoint): Promise<void> {
+    if (await exists(cp.tempPath)) return;
+    let note: FinishedOutput;
+    try {
+      note = JSON.parse(await readFile(join(this.dir, 'finished.json'), 'utf8')) as FinishedOutput;
+    } catch {
+      return;
+    }
+    const st = await stat(output).catch(() => undefined);
+    if (
+      note.tempPath !== cp.tempPath ||
+      !st ||
+      st.size !== note.size ||
+      st.mtimeMs !== note.mtimeMs ||
+      note.payloadStart + cp.payloadPos > st.size
+    ) {
+      return;
+    }
+    // 'wx': the name is one AtomicFile.reopen accepts, and nothing of that name is there.
+    const from = await open(output, 'r');
+    try {
+      const to = await open(cp.tempPath, 'wx');
+      try {
+        const block = Buffer.allocUnsafe(Math.min(COPY_BLOCK, Math.max(1, cp.payloadPos)));
+        for (let done = 0; done < cp.payloadPos;) {
+          const want = Math.min(block.length, cp.payloadPos - done);
+          const { bytesRead } = await from.read(block, 0, want, note.payloadStart + done);
+          if (bytesRead === 0) break;
+          await writeAllAt(to, block.subarray(0, bytesRead), cp.reserved + done);
+          done += bytesRead;
+        }
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
+  }
+}
+
+function isSinkRecord(r: unknown): r is SinkRecord {
+  const v = r as Partial<SinkRecord> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Number.isSafeInteger(v.items) &&
+    typeof v.sink === 'object' &&
+    v.sink !== null &&
+    v.sink.kind === 'mp4-record-sink'
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (systemErrorCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
