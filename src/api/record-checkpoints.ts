@@ -17,7 +17,7 @@
  * it.
  */
 import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CheckpointLog } from '../download/checkpoint-log.js';
 import type { SegmentJournal } from '../download/journal.js';
 import { systemErrorCode } from '../core/errors.js';
@@ -136,7 +136,12 @@ export class RecordCheckpoints {
   async noteFinished(output: string, tempPath: string, payloadStart: number): Promise<void> {
     if (this.log.length === 0) return;
     const st = await stat(output);
-    const note: FinishedOutput = { tempPath, payloadStart, size: st.size, mtimeMs: st.mtimeMs };
+    const note: FinishedOutput = {
+      tempPath: resolve(tempPath),
+      payloadStart,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+    };
     await writeFile(join(this.dir, 'finished.json'), JSON.stringify(note) + '\n');
   }
 

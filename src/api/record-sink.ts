@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { copyOf } from '../core/bytes.js';
 import { InputError, isCastkitError } from '../core/errors.js';
 import { SlabArena } from '../core/slab-arena.js';
@@ -111,7 +112,7 @@ export class Mp4RecordSink extends DemuxingSink {
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {
     const out = await AtomicFile.create(output);
-    return new Mp4RecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
+    return new Mp4RecordSink(output, out, payloadWriter(out), options);
   }
 
   /** The temporary file the output is written to until finish() renames it into place. */
@@ -144,7 +145,8 @@ export class Mp4RecordSink extends DemuxingSink {
     return {
       kind: 'mp4-record-sink',
       v: 1,
-      tempPath: this.out.tempPath,
+      // Absolute: a rerun may be started from another directory.
+      tempPath: resolve(this.out.tempPath),
       length: this.reserved + this.payloadPos,
       reserved: this.reserved,
       payloadPos: this.payloadPos,
@@ -168,7 +170,7 @@ export class Mp4RecordSink extends DemuxingSink {
     if (!cp || checkpoints.some((c) => c?.kind !== 'mp4-record-sink' || c.v !== 1))
       throw new RangeError('Mp4RecordSink.restore: not checkpoints of this sink');
     const out = await AtomicFile.reopen(output, cp.tempPath, cp.length);
-    const sink = new Mp4RecordSink(output, out, new PieceWriter(out, [], IO_BLOCK), options);
+    const sink = new Mp4RecordSink(output, out, payloadWriter(out), options);
     sink.reserved = cp.reserved;
     sink.payloadPos = cp.payloadPos;
     for (const [name, t] of cp.videoInForce)
@@ -377,6 +379,18 @@ export class Mp4RecordSink extends DemuxingSink {
     await this.writer.close().catch(() => undefined);
     await this.out.abort();
   }
+}
+
+/**
+ * The writer of a recording's payloads: blocks go to the thread pool, and one filled while the pool still
+ * writes the one before is written on this thread (PieceSink.writeNow).
+ */
+function payloadWriter(out: AtomicFile): PieceWriter {
+  return new PieceWriter(
+    { write: (data) => out.writev([data]), writeNow: (data) => out.appendvSync([data]) },
+    [],
+    IO_BLOCK,
+  );
 }
 
 /**

@@ -70,6 +70,9 @@ export async function readBody(
   const chunks: Buffer[] = [];
   let kept = 0;
   let done = false;
+  // Before each read of the socket, the transport may ask where the next bytes go: straight into `into`.
+  const place =
+    into && skip === 0 && !Number.isFinite(keep) ? (): Buffer | undefined => into.subarray(kept) : undefined;
   await res.read((chunk) => {
     if (done) return;
     tick();
@@ -86,7 +89,11 @@ export async function readBody(
       kept += c.length;
       if (kept > maxBytes) throw tooLarge(facts.url, kept, maxBytes);
       if (sink) taken = sink.chunk(c);
-      else if (into && kept <= into.length) c.copy(into, kept - c.length);
+      else if (into && kept <= into.length) {
+        // Read in place (see `place`): nothing to copy.
+        if (c.buffer !== into.buffer || c.byteOffset !== into.byteOffset + kept - c.length)
+          c.copy(into, kept - c.length);
+      }
       // The chunk may be the transport's reused memory: kept as a copy.
       else chunks.push(Buffer.from(c));
     }
@@ -96,7 +103,7 @@ export async function readBody(
       res.destroy();
     }
     return taken;
-  });
+  }, place);
   if (length !== undefined && facts.received < length && kept < keep) throw shortBodyError(facts);
   if (Number.isFinite(keep) && kept < keep) {
     throw rangeError(facts.url, range ?? { offset: 0 }, `a body that ended after ${facts.received} bytes`);

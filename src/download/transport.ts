@@ -19,9 +19,12 @@ export interface TransportResponse {
   /**
    * Reads the body, handing each piece to `onChunk` in order; the next piece waits for the promise the
    * handler returns. Resolves at the end of the body, or once `destroy()` was called (from the handler:
-   * enough was read); rejects when the connection fails first.
+   * enough was read); rejects when the connection fails first. `place`, asked before each read of the
+   * socket: the memory the next body bytes go to (a view starting where they go), when the reader has it;
+   * the transport may read them from the socket straight into it, and hands them to `onChunk` as a view of
+   * it, in place (the reader then need not copy them).
    */
-  read(onChunk: ChunkHandler): Promise<void>;
+  read(onChunk: ChunkHandler, place?: () => Buffer | undefined): Promise<void>;
   /** Read and drop a small body (so that the connection can be used again), or close it past `limit`. */
   discard(limit: number): Promise<void>;
   /** Stop reading: the connection is closed (unless the body was complete). */

@@ -6,6 +6,13 @@ export type Piece = { bytes: Uint8Array } | { source: number; offset: number; si
 
 export interface PieceSink {
   write(data: Uint8Array): Promise<void>;
+  /**
+   * Write `data` after what write() was given, on the calling thread, before returning; with it, write()
+   * must take its place in the file when called, not when done (AtomicFile.writev). A writer whose last
+   * block is still being written on the thread pool writes the next one itself with this, instead of
+   * waiting for the pool.
+   */
+  writeNow?(data: Uint8Array): void;
 }
 
 /** Input window: small reads are served from it; large ranges bypass it. */
@@ -30,6 +37,8 @@ export class PieceWriter {
   private out: Uint8Array;
   private spare: Uint8Array;
   private pending: Promise<void> | undefined;
+  /** `pending` has not settled yet. */
+  private inFlight = false;
   private outLength = 0;
   /** Reads started into `out` (direct ranges): the buffer is written when they are all in. */
   private reads: Promise<void>[] = [];
@@ -179,8 +188,23 @@ export class PieceWriter {
     this.onWrite?.(this.written);
   }
 
-  /** Start writing the filled buffer and continue in the other one (waits for the previous write). */
+  /**
+   * Start writing the filled buffer and continue in the other one (waits for the previous write); or,
+   * with a sink that can write at once and the previous write still in flight, write it at once and fill
+   * it again. In a recording the main thread waited 63-88 ms for the pool's writes of 139 MB that way.
+   */
   private async rotate(): Promise<void> {
+    if (this.inFlight && this.sink.writeNow && this.reads.length === 0 && this.outLength > 0) {
+      // A write that has finished is seen only once the event loop has run: one turn of it first.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.inFlight) {
+        const n = this.outLength;
+        this.sink.writeNow(this.out.subarray(0, n));
+        this.outLength = 0;
+        this.advance(n);
+        return;
+      }
+    }
     await this.pending;
     this.pending = undefined;
     if (this.outLength === 0) return;
@@ -192,9 +216,14 @@ export class PieceWriter {
     this.outLength = 0;
     this.reads = [];
     const write = (): Promise<void> => this.sink.write(buf.subarray(0, n)).then(() => this.advance(n));
-    this.pending = reads.length > 0 ? Promise.all(reads).then(write) : write();
+    const pending = reads.length > 0 ? Promise.all(reads).then(write) : write();
+    this.pending = pending;
+    this.inFlight = true;
+    const settled = (): void => {
+      if (this.pending === pending) this.inFlight = false;
+    };
     // Awaited by the next rotate or flush; until then a failure must not count as unhandled.
-    this.pending.catch(() => undefined);
+    pending.then(settled, settled);
   }
 
   /** Write everything taken so far and wait until it is written. */

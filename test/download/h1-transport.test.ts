@@ -133,6 +133,62 @@ describe('HTTP/1.1 on raw sockets', () => {
     });
   });
 
+  it('reads a body of known length straight into the memory its reader places, and the next response after it on the same connection', async () => {
+    const body = randomBytes(600_000);
+    const small = randomBytes(100);
+    scripts.set('/placed', async (s) => {
+      s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`);
+      await dribble(s, body, 50_000);
+    });
+    scripts.set(
+      '/small',
+      (s) =>
+        void s.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n'), small])),
+    );
+    const transport = createH1Transport({ connections: 1, tls: () => ({}) });
+    try {
+      const signal = new AbortController().signal;
+      const target = Buffer.alloc(body.length + 10);
+      let kept = 0;
+      let inPlace = 0;
+      const res = await transport.get(new URL(`${base}/placed`), {}, signal);
+      await res.read(
+        (chunk) => {
+          if (chunk.buffer === target.buffer && chunk.byteOffset === target.byteOffset + kept) inPlace++;
+          else chunk.copy(target, kept);
+          kept += chunk.length;
+        },
+        () => target.subarray(kept),
+      );
+      assert.equal(kept, body.length);
+      assert.ok(target.subarray(0, kept).equals(body), 'the body, in order');
+      assert.ok(inPlace >= 5, `read in place: ${inPlace} pieces`);
+      assert.ok(target.subarray(kept).equals(Buffer.alloc(10)), 'nothing past the body');
+      // The next response on that connection goes into the connection's own memory, not past the body.
+      const before = accepted;
+      const next = await transport.get(new URL(`${base}/small`), {}, signal);
+      const pieces: Buffer[] = [];
+      await next.read(
+        (c) => void pieces.push(Buffer.from(c)),
+        () => target.subarray(kept),
+      );
+      assert.ok(Buffer.concat(pieces).equals(small));
+      assert.equal(accepted, before, 'the same connection');
+      assert.ok(target.subarray(0, kept).equals(body), 'the first body untouched');
+    } finally {
+      await transport.close();
+    }
+    // Through the client: the body is the memory allocate gave, filled in place.
+    await withClient({ connections: 1 }, async (client) => {
+      let given: Buffer | undefined;
+      const got = await client.fetchBytes(`${base}/placed`, {
+        allocate: (n) => (given = Buffer.alloc(n)),
+      });
+      assert.ok(got.equals(body));
+      assert.equal(got.buffer, given?.buffer);
+    });
+  });
+
   it('refuses malformed responses with a network error naming the fault', async () => {
     scripts.set('/bad-length', (s) => void s.write('HTTP/1.1 200 OK\r\ncontent-length: 12, 13\r\n\r\nhello'));
     scripts.set('/bad-status', (s) => void s.write('SPDY/3 200 OK\r\n\r\n'));

@@ -177,6 +177,36 @@ describe('AtomicFile', () => {
 });
 
 describe('PieceWriter', () => {
+  it('with a sink that can write at once: a block filled while the pool still writes the one before is written at once, in its place', async () => {
+    const file = await AtomicFile.create(join(dir, 'now.bin'));
+    let now = 0;
+    let slow = 0;
+    const w = new PieceWriter(
+      {
+        // The pool is slow: every other write takes 30 ms.
+        write: async (d) => {
+          const p = file.writev([Buffer.from(d)]);
+          if (slow++ % 2 === 0) await new Promise((r) => setTimeout(r, 30));
+          await p;
+        },
+        writeNow: (d) => {
+          now++;
+          file.appendvSync([d]);
+        },
+      },
+      [],
+      16 * 1024,
+    );
+    const parts = Array.from({ length: 40 }, (_, i) => randomBytes(3000 + i * 97));
+    for (const b of parts) if (!w.tryAdd({ bytes: b })) await w.add({ bytes: b });
+    await w.flush();
+    await w.close();
+    await file.commit();
+    assert.ok(readFileSync(join(dir, 'now.bin')).equals(Buffer.concat(parts)), 'every byte in order');
+    assert.ok(now > 0 && slow > 0, `written at once ${now}, on the pool ${slow}`);
+    assert.equal(w.written, Buffer.concat(parts).length);
+  });
+
   it('assembles bytes and input ranges in order, across window and buffer boundaries', async () => {
     const a = randomBytes(300_000);
     const b = randomBytes(50_000);
