@@ -776,7 +776,21 @@ async function recordFrom(
   } catch (err) {
     await dropSink();
     await order?.close();
-    if (audioOnly && isCastkitError(err) && err.code === 'E_NOTHING_RECORDED') {
+    const nothing = isCastkitError(err) && err.code === 'E_NOTHING_RECORDED';
+    if (nothing && state.stoppedBy === 'interrupt') {
+      // Stopped (Ctrl-C) before a segment was complete: not a stream without media.
+      const kept = journal !== undefined && journal.size > 0;
+      await closeJournal();
+      throw new InterruptedError(
+        'recording stopped before its first segment was committed: nothing written',
+        {
+          hint: kept
+            ? `run the same command again to resume (the segments completed are kept in ${journal.dir})`
+            : 'run the same command again to start it',
+        },
+      );
+    }
+    if (audioOnly && nothing) {
       // Another run would find no audio either, and an .mp4 of it has a journal of its own name.
       await journal?.remove();
       throw new InputError(`the stream has no audio for the .m4a output ${finalOutput}`, {

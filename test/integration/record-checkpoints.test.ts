@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync }
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { record } from '../../src/api/record.js';
+import { isCastkitError } from '../../src/core/errors.js';
 import { startOrigin, type Origin } from '../helpers/http-origin.js';
 import { serveFixture } from '../helpers/live-origin.js';
 import { decodeMessages } from '../helpers/media-check.js';
@@ -88,6 +89,26 @@ describe('record to MP4 from checkpoints', () => {
       [],
       'no temporary file left',
     );
+  });
+
+  it('Ctrl-C before the first segment is committed: interrupted, saying so (not a stream without media)', async () => {
+    const url = serveFixture(origin, fx, '/early');
+    origin.latency((p) => (p.endsWith('.ts') ? 1500 : 0));
+    const out = outPath();
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 300);
+    try {
+      await assert.rejects(record(url, { output: out, signal: ac.signal }), (err: unknown) => {
+        assert.ok(isCastkitError(err));
+        assert.equal(err.category, 'interrupted');
+        assert.match(err.message, /before its first segment was committed/);
+        return true;
+      });
+    } finally {
+      clearTimeout(timer);
+      origin.latency(undefined);
+    }
+    assert.ok(!existsSync(out), 'no output');
   });
 
   it('a failed run keeps its temporary output; a damaged checkpoint, then a lost temporary file: fetched again from where what is left ends', async () => {
