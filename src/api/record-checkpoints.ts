@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { CheckpointLog } from '../download/checkpoint-log.js';
 import type { SegmentJournal } from '../download/journal.js';
 import { systemErrorCode } from '../core/errors.js';
+import { PieceWriter } from '../storage/piece-writer.js';
 import { writeAllAt } from '../storage/write-all.js';
 import type { CommitLog, CommittedItem } from './record-order.js';
 import { Mp4RecordSink, type Mp4SinkCheckpoint, type RecordSinkOptions } from './record-sink.js';
@@ -172,24 +173,23 @@ export class RecordCheckpoints {
     ) {
       return;
     }
-    // 'wx': the name is one AtomicFile.reopen accepts, and nothing of that name is there.
-    const from = await open(output, 'r');
+    // 'wx': the name is one AtomicFile.reopen accepts, and nothing of that name is there. The payloads
+    // go where the temporary file had them, after the room for the moov.
+    const to = await open(cp.tempPath, 'wx');
+    let at = cp.reserved;
+    const sink = {
+      write: async (data: Uint8Array): Promise<void> => {
+        await writeAllAt(to, data, at);
+        at += data.length;
+      },
+    };
+    const writer = new PieceWriter(sink, [{ name: output, path: output }], COPY_BLOCK);
     try {
-      const to = await open(cp.tempPath, 'wx');
-      try {
-        const block = Buffer.allocUnsafe(Math.min(COPY_BLOCK, Math.max(1, cp.payloadPos)));
-        for (let done = 0; done < cp.payloadPos;) {
-          const want = Math.min(block.length, cp.payloadPos - done);
-          const { bytesRead } = await from.read(block, 0, want, note.payloadStart + done);
-          if (bytesRead === 0) break;
-          await writeAllAt(to, block.subarray(0, bytesRead), cp.reserved + done);
-          done += bytesRead;
-        }
-      } finally {
-        await to.close();
-      }
+      await writer.add({ source: 0, offset: note.payloadStart, size: cp.payloadPos });
+      await writer.flush();
     } finally {
-      await from.close();
+      await writer.close();
+      await to.close();
     }
   }
 }

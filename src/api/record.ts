@@ -327,6 +327,12 @@ async function recordFrom(
   // A VOD playlist (HLS, DASH) lists the same segments on every run: one given up on can be tried again.
   const refills = !source.live && (source.kind === 'hls' || source.kind === 'dash');
   /**
+   * An item a rerun tries again instead of replaying: a segment given up on (its gap) or kept cut short,
+   * still listed by a VOD playlist. The replay of earlier runs stops at the first one.
+   */
+  const triedAgain = (item: CommittedItem): boolean =>
+    refills && journal !== undefined && (item.missed !== undefined || item.short !== undefined);
+  /**
    * Where the replay of what earlier runs committed stops (see below): an item past this one's
    * --duration, or a segment given up on or kept short that a VOD playlist lets us try again.
    */
@@ -334,8 +340,7 @@ async function recordFrom(
     const p = new Map<StreamName, number>();
     for (const [k, item] of items.entries()) {
       if (item.kind === 'init') continue;
-      if (!wantedIn(p, item.stream)) return k;
-      if (refills && journal && (item.missed !== undefined || item.short !== undefined)) return k;
+      if (!wantedIn(p, item.stream) || triedAgain(item)) return k;
       p.set(item.stream, (p.get(item.stream) ?? 0) + (item.duration ?? 0));
     }
     return items.length;
@@ -415,10 +420,6 @@ async function recordFrom(
   let firstPdt: number | undefined;
   let total = 0;
 
-  /**
-   * Hand an item to the sink, and count it. `restoredSink`: an item of an earlier run that the restored
-   * sink holds already (counted only).
-   */
   // A run that fails: its output goes, unless checkpoints hold segments that are only in it (the temporary
   // file is kept as it is then, for the same command to go on from).
   const dropSink = async (): Promise<void> => {
@@ -427,18 +428,22 @@ async function recordFrom(
     else await sink.abort();
   };
 
+  /**
+   * Hand an item to the sink, and count it. `restoredSink`: an item of an earlier run that the restored
+   * sink holds already (counted only).
+   */
   const commitItem = async (
     item: CommittedItem,
     bytes: Uint8Array | undefined,
     restoredSink = false,
   ): Promise<void> => {
+    if (triedAgain(item)) checkpointable = false;
     if (item.kind === 'init' && (bytes || restoredSink)) {
       if (bytes) await sink.setInit(item.stream, bytes);
       stats.inits++;
     } else if (item.kind === 'gap') {
       if (!restoredSink) await sink.addGap(item.stream, item.duration ?? 0);
       if (item.missed !== undefined) done.add(item.missed);
-      if (item.missed !== undefined && refills) checkpointable = false;
     } else if (restoredSink) {
       stats.committed++;
     } else if (bytes) {
@@ -464,8 +469,8 @@ async function recordFrom(
         // A VOD playlist still lists a segment an earlier run gave up on (--allow-gaps) or kept cut short:
         // the replay stops there, and the download goes on from it, trying it again. What came after it is
         // in the journal still, and is taken from there, not fetched twice.
-        if (refills && journal && (item.missed !== undefined || item.short !== undefined)) {
-          if (item.short) journal.forget(item.key);
+        if (triedAgain(item)) {
+          if (item.short) journal?.forget(item.key);
           await order?.cutAt(k);
           break;
         }
@@ -694,7 +699,6 @@ async function recordFrom(
             }
             await commitItem(c, bytes);
             batchCommitted++;
-            if (c.short && refills) checkpointable = false;
             if (unjournaled && checkpoints && journal && order && sink instanceof Mp4RecordSink)
               await checkpoints.keep(checkpointable ? sink : undefined, c, bytes, journal, order);
             else if (unjournaled)

@@ -47,8 +47,8 @@ export function journalPathFor(outputPath: string): string {
 
 export class SegmentJournal {
   private readonly entries = new Map<string, JournalEntry>();
-  /** Segments kept by a checkpoint of the output instead of their bytes: key -> checkpoint index. */
-  private readonly marks = new Map<string, number>();
+  /** Segments kept by a checkpoint of the output instead of their bytes (mark()). */
+  private readonly marks = new Set<string>();
   /** @internal Bytes handed to writers and not yet on disk (bounded; see JournalWriter). */
   queuedBytes = 0;
   /** Write batches whose write is done, for the next ones (no new memory to fault in for each). */
@@ -99,7 +99,7 @@ export class SegmentJournal {
     const whole = text.slice(0, text.lastIndexOf('\n') + 1);
     const lines = whole.split('\n').filter((l) => l !== '');
     const entries: JournalEntry[] = [];
-    const marks = new Map<string, number>();
+    const marks = new Set<string>();
     let header: { identity?: unknown } | undefined;
     for (const [i, line] of lines.entries()) {
       let v: unknown;
@@ -121,7 +121,7 @@ export class SegmentJournal {
       }
       const e = v as { k?: unknown; o?: unknown; n?: unknown; c?: unknown; cp?: unknown };
       if (typeof e.k === 'string' && Number.isSafeInteger(e.cp) && (e.cp as number) >= 0) {
-        marks.set(e.k, e.cp as number);
+        marks.add(e.k);
       } else if (
         typeof e.k === 'string' &&
         Number.isSafeInteger(e.o) &&
@@ -158,7 +158,7 @@ export class SegmentJournal {
         j.entries.set(e.key, e);
         j.dataEnd = Math.max(j.dataEnd, e.offset + e.length);
       }
-      for (const [key, cp] of marks) j.marks.set(key, cp);
+      for (const key of marks) j.marks.add(key);
       // Only when there is a torn tail to cut: ext4 marks a truncated file for a flush of all its dirty
       // data at close (auto_da_alloc), which made closing a 1 GB journal take a third of a second.
       if (size > j.dataEnd) await data.truncate(j.dataEnd);
@@ -202,12 +202,7 @@ export class SegmentJournal {
     } catch (err) {
       throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
     }
-    this.marks.set(key, cp);
-  }
-
-  /** The checkpoint a segment was listed with by mark(), if any. */
-  checkpointOf(key: string): number | undefined {
-    return this.marks.get(key);
+    this.marks.add(key);
   }
 
   /** Bytes of a completed segment (0 for a key not listed). */

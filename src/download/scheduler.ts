@@ -295,14 +295,7 @@ export async function downloadSegments(
     withRetry(
       async () => {
         const transform = await o.transformFor?.(seg, run.signal);
-        const body = toBuffer(
-          await (client as HttpClient).fetchBytes(seg.url, {
-            ...o.request,
-            range: seg.range,
-            signal: run.signal,
-            allocate,
-          }),
-        );
+        const body = toBuffer(await fetchOne(seg, run.signal, allocate));
         if (!transform) return body;
         transform.start?.(body.length);
         const out = transform.update(body);

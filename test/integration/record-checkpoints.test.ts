@@ -39,9 +39,12 @@ describe('record to MP4 from checkpoints', () => {
   let origin: Origin;
   let fx: StreamFixture;
   let reference: string;
+  /** By journal key, each segment's path (after the prefix a test serves the fixture under). */
+  let byKey: Map<string, string>;
   before(async () => {
     origin = await startOrigin();
     fx = await streamFixture('hls-ts');
+    byKey = bestVariant(fx, '').byKey;
     reference = outPath();
     await record(serveFixture(origin, fx, '/reference'), { output: reference });
   });
@@ -50,11 +53,11 @@ describe('record to MP4 from checkpoints', () => {
   /** The segment paths fetched since request `from`. */
   const fetchedSince = (from: number): string[] =>
     origin.requests.slice(from).map((q) => q.path.replace(/^\/[^/]+/, ''));
-  const pathOf = (key: string): string => bestVariant(fx, '').byKey.get(key) ?? assert.fail(`no ${key}`);
+  const pathOf = (key: string): string => byKey.get(key) ?? assert.fail(`no ${key}`);
 
   it('Ctrl-C, then the same command: a file that plays at the stop, then nothing fetched twice and the same file as one run', async () => {
     const url = serveFixture(origin, fx, '/ctrl-c');
-    const total = bestVariant(fx, '').byKey.size;
+    const total = byKey.size;
     origin.latency((p) => (p.endsWith('.ts') ? 80 : 0));
     const out = outPath();
     const ac = new AbortController();
@@ -113,7 +116,6 @@ describe('record to MP4 from checkpoints', () => {
 
   it('a failed run keeps its temporary output; a damaged checkpoint, then a lost temporary file: fetched again from where what is left ends', async () => {
     const url = serveFixture(origin, fx, '/failed');
-    const { byKey } = bestVariant(fx, '');
     const keys = [...byKey.keys()];
     const bad = `/failed${pathOf(keys[6] as string)}`;
     origin.fault(bad, { kind: 'status', status: 404, times: 1000 });
