@@ -113,12 +113,33 @@ export class CommitLog {
 
   /** Append one item (lines are written one at a time, in call order). */
   add(item: CommittedItem): Promise<void> {
+    this.length++;
+    return this.opened().append(JSON.stringify(item));
+  }
+
+  /** Resolves once the log is open for addSync(). */
+  async ready(): Promise<void> {
+    await this.opened().ready();
+  }
+
+  /**
+   * Append one item now, on this thread (see LineLog.appendSync), after ready(): for a caller that must
+   * know it written before it writes what refers to it. Not while an add() is on its way (the order of the
+   * lines is the order of the items).
+   */
+  addSync(item: CommittedItem): void {
+    const lines = this.opened();
+    if (lines.busy) throw new Error('CommitLog.addSync while an add() is on its way');
+    lines.appendSync(JSON.stringify(item));
+    this.length++;
+  }
+
+  private opened(): LineLog {
     if (!this.lines) {
       this.handle = open(this.path, 'a');
       this.lines = new LineLog(this.handle);
     }
-    this.length++;
-    return this.lines.append(JSON.stringify(item));
+    return this.lines;
   }
 
   async close(): Promise<void> {

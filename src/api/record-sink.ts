@@ -95,13 +95,22 @@ export class Mp4RecordSink extends DemuxingSink {
   /** Payloads that arrived before the room for the moov was reserved, in output order. */
   private held: Uint8Array[] = [];
 
+  private readonly writer: PieceWriter;
+  /** Payload bytes the output's file held when this sink went on from a checkpoint (restore). */
+  private writtenBefore = 0;
+  /**
+   * Called on this thread whenever more of the payloads are in the output's file (payloadWritten): a
+   * checkpoint given by snapshot() is good to keep once its payloadPos is reached.
+   */
+  onPayloadWritten: (() => void) | undefined;
+
   private constructor(
     readonly output: string,
     private readonly out: AtomicFile,
-    private readonly writer: PieceWriter,
     private readonly options: RecordSinkOptions,
   ) {
     super();
+    this.writer = payloadWriter(out, () => this.onPayloadWritten?.());
     this.allocate = (n) => this.arena.allocate(n);
     // take() copies every payload (into the output's buffer, or held): segments can be handed back.
     this.leftBehind = new ReleasedSegments();
@@ -112,7 +121,7 @@ export class Mp4RecordSink extends DemuxingSink {
 
   static async create(output: string, options: RecordSinkOptions = {}): Promise<Mp4RecordSink> {
     const out = await AtomicFile.create(output);
-    return new Mp4RecordSink(output, out, payloadWriter(out), options);
+    return new Mp4RecordSink(output, out, options);
   }
 
   /** The temporary file the output is written to until finish() renames it into place. */
@@ -124,14 +133,20 @@ export class Mp4RecordSink extends DemuxingSink {
     return this.payloadPos;
   }
 
+  /** Payload bytes in the output's file: written, not only gathered for a write to come. */
+  get payloadWritten(): number {
+    return this.writtenBefore + this.writer.written;
+  }
+
   /**
-   * What this sink holds between two segments, once the output's bytes so far are written (the sample
-   * rows and warnings added since the checkpoint before, the rest whole), or undefined when it cannot be
-   * kept without the segments given (before the room for the moov is reserved; a demuxer that cannot be
-   * saved: see saveStreams). Made for recordings: kept after each segment, they let a run that died go on
-   * into the same output without the segments' bytes. Every one given is needed, in order.
+   * What this sink holds between two segments (the sample rows and warnings added since the checkpoint
+   * before, the rest whole), or undefined when it cannot be kept without the segments given (before the
+   * room for the moov is reserved; a demuxer that cannot be saved: see saveStreams). Made for recordings:
+   * kept after each segment, they let a run that died go on into the same output without the segments'
+   * bytes. Every one given is needed, in order, and one is good to keep only once the output's bytes up to
+   * it are written (payloadWritten >= its payloadPos; checkpoint() waits for that).
    */
-  async checkpoint(): Promise<Mp4SinkCheckpoint | undefined> {
+  snapshot(): Mp4SinkCheckpoint | undefined {
     if (this.reserved === undefined || this.held.length > 0) return undefined;
     const streams = this.saveStreams();
     if (!streams) return undefined;
@@ -141,7 +156,6 @@ export class Mp4RecordSink extends DemuxingSink {
       if (p && p.size > 0)
         pendingParams.push([name, plainCopy([...p]) as unknown as [number, InBandParams][]]);
     }
-    await this.writer.flush();
     return {
       kind: 'mp4-record-sink',
       v: 1,
@@ -154,6 +168,18 @@ export class Mp4RecordSink extends DemuxingSink {
       pendingParams,
       streams,
     };
+  }
+
+  /** snapshot(), once the output's bytes so far are written. */
+  async checkpoint(): Promise<Mp4SinkCheckpoint | undefined> {
+    const cp = this.snapshot();
+    if (cp) await this.writer.flush();
+    return cp;
+  }
+
+  /** Write the payloads gathered so far, and wait until they are in the output's file. */
+  async flushPayload(): Promise<void> {
+    await this.writer.flush();
   }
 
   /**
@@ -170,9 +196,10 @@ export class Mp4RecordSink extends DemuxingSink {
     if (!cp || checkpoints.some((c) => c?.kind !== 'mp4-record-sink' || c.v !== 1))
       throw new RangeError('Mp4RecordSink.restore: not checkpoints of this sink');
     const out = await AtomicFile.reopen(output, cp.tempPath, cp.length);
-    const sink = new Mp4RecordSink(output, out, payloadWriter(out), options);
+    const sink = new Mp4RecordSink(output, out, options);
     sink.reserved = cp.reserved;
     sink.payloadPos = cp.payloadPos;
+    sink.writtenBefore = cp.payloadPos;
     for (const [name, t] of cp.videoInForce)
       sink.videoInForce.set(name, plainCopy(t) as unknown as TrackInfo);
     const runs = sink.restoreStreams(checkpoints.map((c) => c.streams));
@@ -385,11 +412,12 @@ export class Mp4RecordSink extends DemuxingSink {
  * The writer of a recording's payloads: blocks go to the thread pool, and one filled while the pool still
  * writes the one before is written on this thread (PieceSink.writeNow).
  */
-function payloadWriter(out: AtomicFile): PieceWriter {
+function payloadWriter(out: AtomicFile, onWrite: () => void): PieceWriter {
   return new PieceWriter(
     { write: (data) => out.writev([data]), writeNow: (data) => out.appendvSync([data]) },
     [],
     IO_BLOCK,
+    onWrite,
   );
 }
 

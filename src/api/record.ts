@@ -423,6 +423,8 @@ async function recordFrom(
   // A run that fails: its output goes, unless checkpoints hold segments that are only in it (the temporary
   // file is kept as it is then, for the same command to go on from).
   const dropSink = async (): Promise<void> => {
+    // Checkpoints waiting for the output's bytes are written with them, if the output can still be written.
+    await checkpoints?.settle().catch(() => undefined);
     if (sink instanceof Mp4RecordSink && checkpoints && checkpoints.count > 0)
       await sink.suspend().catch(() => sink.abort());
     else await sink.abort();
@@ -586,6 +588,7 @@ async function recordFrom(
           duration: m.seconds,
         };
         await commitItem(item, undefined);
+        await checkpoints?.settle();
         await order?.add(item);
         gaps.push({
           stream: m.stream,
@@ -652,7 +655,7 @@ async function recordFrom(
                   return clear;
                 },
               }),
-          onSegment: async (key, bytes, i, replayed, unjournaled) => {
+          onSegment: async (key, bytes, i, replayed, unjournaled, nextReady) => {
             const item = byIndex[i] as Item;
             // From an earlier run's journal: a TS segment kept short then (--allow-gaps) is a gap again.
             if (replayed && checkSegments && item.kind === 'media' && item.seg) {
@@ -668,6 +671,7 @@ async function recordFrom(
                 duration: item.gapBeforeSec,
               };
               await commitItem(g, undefined);
+              await checkpoints?.settle();
               await order?.add(g);
               gaps.push({
                 stream: item.stream,
@@ -700,10 +704,13 @@ async function recordFrom(
             await commitItem(c, bytes);
             batchCommitted++;
             if (unjournaled && checkpoints && journal && order && sink instanceof Mp4RecordSink)
-              await checkpoints.keep(checkpointable ? sink : undefined, c, bytes, journal, order);
+              await checkpoints.keep(checkpointable ? sink : undefined, c, bytes, journal, order, nextReady);
             else if (unjournaled)
               throw new Error(`segment ${key} was fetched into memory with no way to keep it`);
-            else await order?.add(c);
+            else {
+              await checkpoints?.settle();
+              await order?.add(c);
+            }
             if (item.kind === 'media' && firstPdt === undefined && item.seg?.programDateTime !== undefined) {
               firstPdt = item.seg.programDateTime;
             }
@@ -720,6 +727,7 @@ async function recordFrom(
               missed: m.key,
             };
             await commitItem(g, undefined);
+            await checkpoints?.settle();
             await order?.add(g);
             gaps.push({
               stream: item.stream,
@@ -776,6 +784,7 @@ async function recordFrom(
   // Whatever stopped it, what was committed becomes a valid file.
   let written;
   try {
+    await checkpoints?.settle();
     written = await sink.finish();
   } catch (err) {
     await dropSink();

@@ -10,7 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { OutputError, systemErrorCode } from '../core/errors.js';
-import { writeAllAt } from '../storage/write-all.js';
+import { writeAllAt, writevAllAtSync } from '../storage/write-all.js';
 import { crc32 } from './crc32.js';
 
 const HEAD = 8;
@@ -69,25 +69,39 @@ export class CheckpointLog {
 
   /** Appends waiting for the one before (one at a time: each goes where the one before ended). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** append() calls not yet settled. */
+  private appending = 0;
 
   /** Append a record; resolves once it is written. Returns its index. */
   append(record: unknown): Promise<number> {
+    this.appending++;
     const next = this.queue.then(() => this.write(record));
-    this.queue = next.catch(() => undefined);
+    this.queue = next.catch(() => undefined).finally(() => this.appending--);
     return next;
   }
 
+  /**
+   * Append a record now, on this thread (see LineLog.appendSync: a recording appends one for each segment
+   * it keeps so, and must know it written before the lines that refer to it). Returns its index. Not while
+   * an append() is on its way.
+   */
+  appendSync(record: unknown): number {
+    if (this.appending > 0) throw new Error('CheckpointLog.appendSync while an append() is on its way');
+    this.checkOpen();
+    const whole = this.encode(record);
+    const at = this.end;
+    try {
+      writevAllAtSync(this.file.fd, [whole], at);
+    } catch (err) {
+      throw logError(`cannot write ${this.path}`, err, this.path);
+    }
+    this.ends.push(at + whole.length);
+    return this.ends.length - 1;
+  }
+
   private async write(record: unknown): Promise<number> {
-    if (this.closed)
-      throw new OutputError(`${this.path} is closed`, {
-        code: 'E_JOURNAL_CLOSED',
-        details: { path: this.path },
-      });
-    const body = serialize(record);
-    const whole = Buffer.alloc(HEAD + body.length);
-    whole.writeUInt32LE(body.length, 0);
-    whole.writeUInt32LE(crc32(body), 4);
-    body.copy(whole, HEAD);
+    this.checkOpen();
+    const whole = this.encode(record);
     const at = this.end;
     try {
       await writeAllAt(this.file, whole, at);
@@ -96,6 +110,24 @@ export class CheckpointLog {
     }
     this.ends.push(at + whole.length);
     return this.ends.length - 1;
+  }
+
+  private checkOpen(): void {
+    if (this.closed)
+      throw new OutputError(`${this.path} is closed`, {
+        code: 'E_JOURNAL_CLOSED',
+        details: { path: this.path },
+      });
+  }
+
+  /** A record as it is in the file: its length, its CRC-32, its body. */
+  private encode(record: unknown): Buffer {
+    const body = serialize(record);
+    const whole = Buffer.alloc(HEAD + body.length);
+    whole.writeUInt32LE(body.length, 0);
+    whole.writeUInt32LE(crc32(body), 4);
+    body.copy(whole, HEAD);
+    return whole;
   }
 
   /** Records in the log: read at open, and appended since. */

@@ -191,14 +191,15 @@ export class SegmentJournal {
 
   /**
    * List a committed segment as kept by checkpoint `cp` of the recording's output (its bytes are not in
-   * segments.bin). Resolves once the line is written. has() stays false for it: a later run that cannot
-   * restore that checkpoint fetches the segment again.
+   * segments.bin). The line is written before this returns, on this thread (see LineLog.appendSync; the
+   * journal's lines may be read in any order). has() stays false for it: a later run that cannot restore
+   * that checkpoint fetches the segment again.
    */
-  async mark(key: string, cp: number): Promise<void> {
+  mark(key: string, cp: number): void {
     if (this.closed)
       throw new OutputError(`the resume journal ${this.dir} is closed`, { code: 'E_JOURNAL_CLOSED' });
     try {
-      await this.lines.append(JSON.stringify({ k: key, cp }));
+      this.lines.appendSync(JSON.stringify({ k: key, cp }));
     } catch (err) {
       throw journalError(`cannot write to the resume journal ${this.dir}`, err, this.dir);
     }

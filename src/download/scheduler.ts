@@ -60,6 +60,11 @@ export interface DownloadSegmentsOptions {
     replayed: boolean,
     /** Fetched into memory, not journaled (inMemoryAhead): onSegment keeps it before it returns. */
     unjournaled: boolean,
+    /**
+     * The segment after this one is here already (in memory or in the journal): the consumer goes on with
+     * it at once. False for the last one, and when it is still on its way.
+     */
+    nextReady: boolean,
   ) => void | Promise<void>;
   /** With allowGaps: called in list order at the place of each segment given up on. */
   onMissing?: (missing: MissingSegment) => void | Promise<void>;
@@ -467,7 +472,8 @@ export async function downloadSegments(
         // The next segment, when it is journaled already (streamed segments are never held), is read
         // while this one is consumed.
         if (streamed[i + 1] && ahead === undefined) ahead = { i: i + 1, read: readStreamed(i + 1) };
-        await o.onSegment(seg.key, bytes, i, replayed, unjournaled[i] === true);
+        const nextReady = held.has(i + 1) || streamed[i + 1] === true || inJournal[i + 1] === true;
+        await o.onSegment(seg.key, bytes, i, replayed, unjournaled[i] === true, nextReady);
         release(bytes);
         stats.committed++;
         stats.committedBytes += length;

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /**
@@ -10,8 +11,40 @@ export class LineLog {
   private queued: string[] = [];
   private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
+  /** The file's descriptor once it is open (appendSync). */
+  private fd: number | undefined;
 
-  constructor(private readonly handle: FileHandle | Promise<FileHandle>) {}
+  constructor(private readonly handle: FileHandle | Promise<FileHandle>) {
+    if (!(handle instanceof Promise)) this.fd = handle.fd;
+  }
+
+  /** Resolves once the file is open: appendSync() may be used from then on. */
+  async ready(): Promise<void> {
+    this.fd = (await this.handle).fd;
+  }
+
+  /** Lines given to append() are still on their way. */
+  get busy(): boolean {
+    return this.flushing !== undefined;
+  }
+
+  /**
+   * Append one line now, on this thread, before returning: for the few lines a caller must know written
+   * before it goes on, where a round trip through the thread pool for each (three small writes for each
+   * segment a recording keeps by a checkpoint: 30 segments took 20 ms longer that way, by hand) costs
+   * more than the write. Lines still queued by append() land after it: for a log whose lines may be read
+   * in any order, or one that is not `busy`. After ready() when the file was given as a promise.
+   */
+  appendSync(text: string): void {
+    const fd = this.fd;
+    if (fd === undefined) throw new Error('LineLog.appendSync before the file is open (ready())');
+    const b = Buffer.from(text + '\n');
+    for (let off = 0; off < b.length;) {
+      const n = writeSync(fd, b, off, b.length - off);
+      if (n <= 0) throw new Error(`write returned ${n}`);
+      off += n;
+    }
+  }
 
   /** Append one line (`text` without its newline). */
   append(text: string): Promise<void> {

@@ -386,6 +386,29 @@ describe('downloadSegments', () => {
     }
   });
 
+  it('tells the consumer whether the segment after the one it is given is here already', async () => {
+    const so = await startSegmentOrigin(8);
+    // Segment 0 is slow: the ones after it are in when it comes. Segment 5 is slower still: segment 4 is
+    // given while 5 is on its way.
+    so.origin.latency((p) => (p === so.path(0) ? 300 : p === so.path(5) ? 900 : 0));
+    const ready: boolean[] = [];
+    try {
+      await downloadSegments(so.segments, {
+        concurrency: 4,
+        retry,
+        onSegment: (_key, _bytes, i, _replayed, _unjournaled, nextReady) => {
+          ready[i] = nextReady;
+        },
+      });
+      assert.equal(ready.length, 8);
+      assert.equal(ready[0], true, 'segment 1 came while 0 was awaited');
+      assert.equal(ready[4], false, 'segment 5 was still on its way');
+      assert.equal(ready[7], false, 'nothing comes after the last');
+    } finally {
+      await so.close();
+    }
+  });
+
   it('refetches a segment whose journaled bytes were damaged', async () => {
     const so = await startSegmentOrigin(6);
     const dir = journalDir();
