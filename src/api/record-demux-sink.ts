@@ -10,15 +10,20 @@ import type { ReleasedSegments } from './released-segments.js';
 import type { StreamLanguages } from '../sources/record-source.js';
 
 /**
- * Bytes of an MPEG-TS segment pushed to its demuxer at a time, the event loop let run between them. A
- * recording demuxes each segment while the next ones are being fetched, on this same thread: pushed whole
- * (about 3-25 ms for a 4.7 MB segment), the sockets of those were not read meanwhile, their receive buffers
- * filled, and the server stopped sending until the demuxer was done; the next segment then came late
- * (segment 1 of the record bench's stream took 36-53 ms where the others took 5, by hand, and the commits
- * waited for it). 1 MB pieces: 30-segment, 142 MB recordings from nginx on loopback took 267 ms against 306
- * (19 interleaved runs each; 512 kB pieces 268 ms).
+ * How a recording's MPEG-TS segment goes to its demuxer: PUSH_PIECE bytes at a time, and the event loop is
+ * let run between two pieces once YIELD_AFTER_MS have passed since it last ran. A recording demuxes each
+ * segment while the next ones are being fetched, on this same thread: pushed whole (about 3-25 ms for a
+ * 4.7 MB segment), the sockets of those were not read meanwhile, their receive buffers filled, and the
+ * server stopped sending until the demuxer was done; the next segment then came late (segment 1 of the
+ * record bench's stream took 36-53 ms where the others took 5, by hand, and the commits waited for it).
+ * By hand, 142 MB in 30 segments from nginx on loopback: 1 MB pieces with the loop run after each took
+ * 267 ms against 306 ms whole (19 interleaved runs each; 512 kB 268 ms); 256 kB pieces with the loop run
+ * after each millisecond, 257.9 ms against 263.7 ms for the 1 MB ones (17 runs): a new connection's receive
+ * buffer is small (128 kB) until it has been read fast for a while, and V8's first passes over the
+ * demuxer are slow.
  */
-const PUSH_PIECE = 1 << 20;
+const PUSH_PIECE = 256 << 10;
+const YIELD_AFTER_MS = 1;
 
 export type StreamName = 'main' | 'video' | 'audio';
 
@@ -234,8 +239,12 @@ export abstract class DemuxingSink {
     }
     // A run that keeps no reference to its input takes the segment a piece at a time, and lets the event
     // loop run between pieces: see PUSH_PIECE.
+    let ran = performance.now();
     for (let k = 0; k < bytes.length; k += PUSH_PIECE) {
-      if (k > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (k > 0 && performance.now() - ran >= YIELD_AFTER_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        ran = performance.now();
+      }
       const piece = bytes.subarray(k, k + PUSH_PIECE);
       await this.take(s, run, this.chosen(s, run, run.demuxer.push(piece)));
     }
