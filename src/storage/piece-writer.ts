@@ -43,6 +43,7 @@ export class PieceWriter {
   /** Reads started into `out` (direct ranges): the buffer is written when they are all in. */
   private reads: Promise<void>[] = [];
   private readonly inputs: InputWindows;
+  /** Bytes in the file, with every byte before them: a block written at once is counted after the one before. */
   written = 0;
 
   constructor(
@@ -201,7 +202,9 @@ export class PieceWriter {
         const n = this.outLength;
         this.sink.writeNow(this.out.subarray(0, n));
         this.outLength = 0;
-        this.advance(n);
+        // Counted once the block before it is written too: `written` is bytes with all before them written
+        // (a recording keeps a checkpoint once the output has its bytes: Mp4RecordSink.payloadWritten).
+        this.track((this.pending as Promise<void>).then(() => this.advance(n)));
         return;
       }
     }
@@ -216,13 +219,17 @@ export class PieceWriter {
     this.outLength = 0;
     this.reads = [];
     const write = (): Promise<void> => this.sink.write(buf.subarray(0, n)).then(() => this.advance(n));
-    const pending = reads.length > 0 ? Promise.all(reads).then(write) : write();
+    this.track(reads.length > 0 ? Promise.all(reads).then(write) : write());
+  }
+
+  /** The write on its way now (awaited by the next rotate or flush). */
+  private track(pending: Promise<void>): void {
     this.pending = pending;
     this.inFlight = true;
     const settled = (): void => {
       if (this.pending === pending) this.inFlight = false;
     };
-    // Awaited by the next rotate or flush; until then a failure must not count as unhandled.
+    // Until then a failure must not count as unhandled.
     pending.then(settled, settled);
   }
 

@@ -177,25 +177,43 @@ describe('AtomicFile', () => {
 });
 
 describe('PieceWriter', () => {
-  it('with a sink that can write at once: a block filled while the pool still writes the one before is written at once, in its place', async () => {
+  it('with a sink that can write at once: a block filled while the pool still writes the one before is written at once, in its place, and counted written after it', async () => {
     const file = await AtomicFile.create(join(dir, 'now.bin'));
     let now = 0;
     let slow = 0;
+    // Byte ranges of the file that are written, to tell how far it is written with no hole.
+    let claimed = 0;
+    const done: [number, number][] = [];
+    const prefix = (): number => {
+      let end = 0;
+      for (const [a, b] of [...done].sort((x, y) => x[0] - y[0])) if (a <= end) end = Math.max(end, b);
+      return end;
+    };
+    let counted = 0;
     const w = new PieceWriter(
       {
         // The pool is slow: every other write takes 30 ms.
         write: async (d) => {
+          const at = claimed;
+          claimed += d.length;
           const p = file.writev([Buffer.from(d)]);
           if (slow++ % 2 === 0) await new Promise((r) => setTimeout(r, 30));
           await p;
+          done.push([at, at + d.length]);
         },
         writeNow: (d) => {
           now++;
           file.appendvSync([d]);
+          done.push([claimed, claimed + d.length]);
+          claimed += d.length;
         },
       },
       [],
       16 * 1024,
+      (written) => {
+        counted++;
+        assert.ok(written <= prefix(), `${written} bytes counted written, ${prefix()} with no hole`);
+      },
     );
     const parts = Array.from({ length: 40 }, (_, i) => randomBytes(3000 + i * 97));
     for (const b of parts) if (!w.tryAdd({ bytes: b })) await w.add({ bytes: b });
@@ -205,6 +223,7 @@ describe('PieceWriter', () => {
     assert.ok(readFileSync(join(dir, 'now.bin')).equals(Buffer.concat(parts)), 'every byte in order');
     assert.ok(now > 0 && slow > 0, `written at once ${now}, on the pool ${slow}`);
     assert.equal(w.written, Buffer.concat(parts).length);
+    assert.equal(counted, now + slow, 'each block counted');
   });
 
   it('assembles bytes and input ranges in order, across window and buffer boundaries', async () => {
