@@ -1,15 +1,15 @@
 /**
  * A recording whose output keeps its segments: a segment committed in its turn straight from memory is
  * not written to the resume journal's segments.bin (142 MB written, checksummed and read back for a
- * 142 MB recording) but kept by a checkpoint of the MP4 sink (Mp4RecordSink.checkpoint: about 70 kB),
+ * 142 MB recording) but kept by a checkpoint of the MP4 sink (Mp4RecordSink.snapshot: about 70 kB),
  * appended to checkpoints.bin with the count of order.jsonl items it holds, and listed in journal.jsonl
  * as kept by it. A rerun restores the sink from the checkpoints and the output's temporary file, and
  * replays from the journal only what was committed after the last one.
  *
  * Order of the writes for one segment, so that a kill anywhere leaves something a rerun can use:
- * checkpoint, order.jsonl line, journal line (written on the main thread, in one go). A checkpoint whose order line is missing is dropped (its
- * segment is fetched again); an order line whose journal line is missing is kept (the checkpoint holds the
- * segment, and the journal merely does not say so).
+ * checkpoint, order.jsonl line, journal line, written on the main thread in one go. A checkpoint whose
+ * order line is missing is dropped (its segment is fetched again); an order line whose journal line is
+ * missing is kept (the checkpoint holds the segment, and the journal merely does not say so).
  *
  * A stop that finishes the output (Ctrl-C, a stream lost) renames the temporary file into place: the
  * output's payloads are what the temporary file held. finished.json says where they begin, and a rerun

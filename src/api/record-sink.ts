@@ -53,7 +53,7 @@ export interface RecordSinkOptions {
 }
 
 /**
- * An Mp4RecordSink between two segments (Mp4RecordSink.checkpoint), as plain data: what changed since the
+ * An Mp4RecordSink between two segments (Mp4RecordSink.snapshot), as plain data: what changed since the
  * checkpoint before. With all of them, in order, and the output's temporary file as it was at the last,
  * Mp4RecordSink.restore() makes a sink that goes on exactly as it would have.
  */
@@ -144,7 +144,7 @@ export class Mp4RecordSink extends DemuxingSink {
    * room for the moov is reserved; a demuxer that cannot be saved: see saveStreams). Made for recordings:
    * kept after each segment, they let a run that died go on into the same output without the segments'
    * bytes. Every one given is needed, in order, and one is good to keep only once the output's bytes up to
-   * it are written (payloadWritten >= its payloadPos; checkpoint() waits for that).
+   * it are written (payloadWritten >= its payloadPos; flushPayload() writes them).
    */
   snapshot(): Mp4SinkCheckpoint | undefined {
     if (this.reserved === undefined || this.held.length > 0) return undefined;
@@ -170,20 +170,13 @@ export class Mp4RecordSink extends DemuxingSink {
     };
   }
 
-  /** snapshot(), once the output's bytes so far are written. */
-  async checkpoint(): Promise<Mp4SinkCheckpoint | undefined> {
-    const cp = this.snapshot();
-    if (cp) await this.writer.flush();
-    return cp;
-  }
-
   /** Write the payloads gathered so far, and wait until they are in the output's file. */
   async flushPayload(): Promise<void> {
     await this.writer.flush();
   }
 
   /**
-   * The sink of a run that died, from every checkpoint() it gave, in order: the output's temporary file
+   * The sink of a run that died, from every snapshot() it gave, in order: the output's temporary file
    * is cut back to what was written at the last, and the next segments go on from there. `options` as the
    * first run gave them.
    */

@@ -426,6 +426,13 @@ async function recordFrom(
   let firstPdt: number | undefined;
   let total = 0;
 
+  // An item into the order log, after the segments kept by checkpoints still waiting for the output's bytes
+  // (their lines go first: the order log is the order of the commits).
+  const addToOrder = async (item: CommittedItem): Promise<void> => {
+    await checkpoints?.settle();
+    await order?.add(item);
+  };
+
   // A run that fails: its output goes, unless checkpoints hold segments that are only in it (the temporary
   // file is kept as it is then, for the same command to go on from).
   const dropSink = async (): Promise<void> => {
@@ -594,8 +601,7 @@ async function recordFrom(
           duration: m.seconds,
         };
         await commitItem(item, undefined);
-        await checkpoints?.settle();
-        await order?.add(item);
+        await addToOrder(item);
         gaps.push({
           stream: m.stream,
           key: 'live window',
@@ -677,8 +683,7 @@ async function recordFrom(
                 duration: item.gapBeforeSec,
               };
               await commitItem(g, undefined);
-              await checkpoints?.settle();
-              await order?.add(g);
+              await addToOrder(g);
               gaps.push({
                 stream: item.stream,
                 key: item.key,
@@ -713,10 +718,7 @@ async function recordFrom(
               await checkpoints.keep(checkpointable ? sink : undefined, c, bytes, journal, order, nextReady);
             else if (unjournaled)
               throw new Error(`segment ${key} was fetched into memory with no way to keep it`);
-            else {
-              await checkpoints?.settle();
-              await order?.add(c);
-            }
+            else await addToOrder(c);
             if (item.kind === 'media' && firstPdt === undefined && item.seg?.programDateTime !== undefined) {
               firstPdt = item.seg.programDateTime;
             }
@@ -733,8 +735,7 @@ async function recordFrom(
               missed: m.key,
             };
             await commitItem(g, undefined);
-            await checkpoints?.settle();
-            await order?.add(g);
+            await addToOrder(g);
             gaps.push({
               stream: item.stream,
               ...(item.seg ? { startSec: item.seg.start } : {}),

@@ -1,5 +1,5 @@
 /**
- * The checkpoints of a recording's sink (Mp4RecordSink.checkpoint), kept in the resume journal's directory
+ * The checkpoints of a recording's sink (Mp4RecordSink.snapshot), kept in the resume journal's directory
  * as `checkpoints.bin`: one record after another, each a 4-byte length, the CRC-32 of its body, and the
  * body (v8.serialize: typed arrays, Maps and NaN come back as they were). A record is complete once its
  * append has resolved; after kill -9 the last one may be cut short, and one cut short (or damaged: its CRC)

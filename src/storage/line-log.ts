@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /**
@@ -38,12 +38,7 @@ export class LineLog {
   appendSync(text: string): void {
     const fd = this.fd;
     if (fd === undefined) throw new Error('LineLog.appendSync before the file is open (ready())');
-    const b = Buffer.from(text + '\n');
-    for (let off = 0; off < b.length;) {
-      const n = writeSync(fd, b, off, b.length - off);
-      if (n <= 0) throw new Error(`write returned ${n}`);
-      off += n;
-    }
+    writeFileSync(fd, text + '\n');
   }
 
   /** Append one line (`text` without its newline). */

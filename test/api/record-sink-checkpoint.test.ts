@@ -1,5 +1,5 @@
 /**
- * Mp4RecordSink.checkpoint() and restore(): a recording stopped after any segment (its sink suspended,
+ * Mp4RecordSink.snapshot() and restore(): a recording stopped after any segment (its sink suspended,
  * the checkpoint stored and read back as bytes) and restored from its checkpoint, given the segments after
  * it, writes the same MP4, byte for byte, as one sink given them all.
  */
@@ -89,7 +89,8 @@ async function firstRun(out: string, s: Segments, k: number, options: object): P
   const kept: Mp4SinkCheckpoint[] = [];
   for (let i = 0; i < k; i++) {
     await give(first, s, i, i + 1);
-    const cp = await first.checkpoint();
+    const cp = first.snapshot();
+    if (cp) await first.flushPayload();
     if (cp) kept.push(cp);
     else assert.equal(kept.length, 0, `segment ${i}: once one checkpoint could be kept, every one can`);
   }
@@ -206,7 +207,7 @@ describe('Mp4RecordSink: checkpoint and restore', () => {
 
   it('no checkpoint before the room for the moov is reserved; a checkpoint of another kind is refused', async () => {
     const sink = await Mp4RecordSink.create(join(dir, 'none.mp4'), {});
-    assert.equal(await sink.checkpoint(), undefined, 'nothing given yet');
+    assert.equal(sink.snapshot(), undefined, 'nothing given yet');
     await sink.abort();
     await assert.rejects(
       Mp4RecordSink.restore(join(dir, 'x.mp4'), [{ kind: 'other' } as unknown as Mp4SinkCheckpoint]),
