@@ -265,8 +265,9 @@ describe('castkit record (CLI)', () => {
   });
 
   it('the code cache of record, which sets a V8 flag for itself, is taken by its next run', async () => {
-    // V8 takes a cache only under the flags it was made with: record's --liftoff-only is set before its
-    // code is compiled (cli/load-program.ts), or every run would find the cache unusable and write it again.
+    // V8 takes a cache only under the flags it was made with: record's flags (--liftoff-only, an inlining
+    // limit) are set before its code is compiled (cli/load-program.ts), or every run would find the cache
+    // unusable and write it again.
     const url = serveFixture(origin, fx, '/cached');
     const cache = join(dir, 'record-code-cache');
     const env = { CASTKIT_CODE_CACHE: cache };
