@@ -24,5 +24,12 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
     .then(({ runCli }) => runCli(argv))
     .then((code) => {
       process.exitCode = code;
+      // Once nothing is left to do (no write, child, socket or timer keeps the loop alive: the moment Node
+      // would begin its own exit), exit at once: Node's orderly teardown of the environment and the heap
+      // took 7-9 ms of a recording's end, where process.exit() takes none of them (the 'exit' listeners,
+      // the code cache's among them, still run). 142 MB recorded from nginx on loopback: 291.9 against
+      // 296.7 ms (21 interleaved runs); a process holding 100 MB: 6-7 ms from its last line to its end,
+      // against 14.
+      process.once('beforeExit', () => process.exit());
     });
 }
