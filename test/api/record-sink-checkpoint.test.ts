@@ -18,7 +18,7 @@ import { after, describe, it } from 'node:test';
 import { deserialize, serialize } from 'node:v8';
 import { Mp4RecordSink, type Mp4SinkCheckpoint } from '../../src/api/record-sink.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { streamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
+import { mediaPlaylistOf, streamFixture, type StreamFixtureName } from '../helpers/stream-fixtures.js';
 
 const dir = scratchDir('castkit-sink-checkpoint-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,15 +36,7 @@ interface Segments {
 /** The best rendition's init section (fMP4) and media segments, in order. */
 async function hlsSegments(name: StreamFixtureName): Promise<Segments> {
   const fx = await streamFixture(name);
-  // The variant of the highest BANDWIDTH in the master playlist.
-  const master = readFileSync(join(fx.dir, 'master.m3u8'), 'utf8').split('\n');
-  let best = { bandwidth: -1, uri: '' };
-  master.forEach((l, i) => {
-    const bw = /BANDWIDTH=(\d+)/.exec(l);
-    if (l.startsWith('#EXT-X-STREAM-INF') && bw && Number(bw[1]) > best.bandwidth)
-      best = { bandwidth: Number(bw[1]), uri: (master[i + 1] ?? '').trim() };
-  });
-  const playlist = join(fx.dir, best.uri);
+  const playlist = join(fx.dir, mediaPlaylistOf(fx));
   const lines = readFileSync(playlist, 'utf8').split('\n');
   const at = (file: string): Buffer => readFileSync(join(dirname(playlist), file));
   const map = /URI="([^"]+)"/.exec(lines.find((l) => l.startsWith('#EXT-X-MAP')) ?? '')?.[1];
