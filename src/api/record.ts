@@ -1025,8 +1025,9 @@ async function removeStaleParts(output: string, spare?: string): Promise<void> {
   } catch {
     return;
   }
+  const kept = spare !== undefined ? resolve(spare) : undefined;
   for (const n of names) {
-    if (spare !== undefined && resolve(dir, n) === resolve(spare)) continue;
+    if (kept !== undefined && resolve(dir, n) === kept) continue;
     if (n.startsWith(prefix) && (n.endsWith('.part') || n.endsWith('.part.spill'))) {
       await rm(join(dir, n), { force: true }).catch(() => undefined);
     }
